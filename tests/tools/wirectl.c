@@ -1,0 +1,2 @@
+/* wirectl.c: placeholder. */
+int main(void) { return 0; }

@@ -1,0 +1,2 @@
+/* config.c: placeholder until implemented. */
+typedef int bitw_placeholder_config_;

@@ -1,0 +1,162 @@
+/* config.h: the wire's configuration as plain data, read from the JSON schema (file or control socket). */
+#ifndef BITW_CONFIG_H
+#define BITW_CONFIG_H
+
+#include <net/if.h>
+#include <stdint.h>
+
+#include "pkt.h"
+
+struct json_t;
+
+enum pol_action { ACT_DISCARD = 0, ACT_BYPASS = 1, ACT_PROTECT = 2 };
+enum pol_dir { DIR_OUT = 1, DIR_IN = 2, DIR_BOTH = 3 };  /* out = red -> black */
+enum sa_mode { MODE_TUNNEL = 0, MODE_TRANSPORT = 1 };
+enum sa_encap { ENCAP_NONE = 0, ENCAP_UDP = 1 };         /* ESP or ESP-in-UDP (RFC 3948) */
+
+enum sa_enc {
+	ENC_NULL = 0,
+	ENC_AES_GCM_128,        /* RFC 4106, 16-byte ICV; key + 4-byte salt */
+	ENC_AES_GCM_256,
+	ENC_CHACHA20_POLY1305,  /* RFC 7634; 32-byte key + 4-byte salt */
+	ENC_AES_CBC_128,        /* RFC 3602 */
+	ENC_AES_CBC_256,
+	ENC__COUNT
+};
+
+enum sa_integ {
+	INTEG_NONE = 0,         /* only with AEAD ciphers */
+	INTEG_HMAC_SHA1_96,     /* RFC 2404 */
+	INTEG_HMAC_SHA256_128,  /* RFC 4868 */
+	INTEG_HMAC_SHA384_192,
+	INTEG_HMAC_SHA512_256,
+	INTEG__COUNT
+};
+
+/*
+ * An address selector, normalised to a range: a single address, a prefix and
+ * an explicit range all become [lo, hi]. family 4 or 6; an "any" of a family
+ * is the full range of that family.
+ */
+struct sel_addr {
+	uint8_t family;
+	uint8_t lo[16], hi[16];
+};
+
+struct sel_port {
+	uint16_t lo, hi;        /* 0-65535 = any */
+};
+
+#define PROTO_ANY (-1)
+
+/* Selectors are written from the outbound (red -> black) point of view. */
+struct selector {
+	struct sel_addr src, dst;
+	struct sel_port sport, dport;
+	int16_t proto;          /* PROTO_ANY or an IP protocol number */
+};
+
+#define NAME_MAX_ 64
+
+struct policy_conf {
+	uint32_t id;            /* stable; from the config or assigned in order */
+	char name[NAME_MAX_];
+	uint8_t priority;       /* 1 (highest) .. 7 (lowest) */
+	uint32_t order;         /* position in the list: ties within a priority */
+	uint8_t action;         /* enum pol_action */
+	uint8_t dir;            /* enum pol_dir; inbound matches the mirror image */
+	struct selector sel;
+	/* PROTECT only */
+	uint8_t mode;           /* enum sa_mode */
+	struct bw_addr peer;    /* remote gateway (tunnel endpoint) */
+	uint8_t mss_clamp;      /* clamp TCP MSS of SYNs (default on) */
+};
+
+struct sa_lifetime {
+	uint64_t seconds, bytes, packets;  /* 0 = no limit */
+};
+
+struct sa_conf {
+	uint32_t spi;
+	uint8_t dir;            /* DIR_OUT or DIR_IN */
+	char policy[NAME_MAX_]; /* the policy this SA serves */
+	uint32_t policy_id;     /* resolved from the name */
+	struct bw_addr local;   /* our tunnel endpoint; default: our black address of peer's family */
+	struct bw_addr peer;    /* default: the policy's peer */
+	uint8_t mode;           /* enum sa_mode */
+	uint8_t encap;          /* enum sa_encap */
+	uint16_t encap_sport;   /* UDP ports for ESP-in-UDP (default 4500/4500) */
+	uint16_t encap_dport;
+	uint8_t enc;            /* enum sa_enc */
+	uint8_t integ;          /* enum sa_integ */
+	uint8_t enc_key[36];    /* secret: never logged nor returned */
+	uint8_t enc_key_len;
+	uint8_t integ_key[64];  /* secret */
+	uint8_t integ_key_len;
+	uint16_t replay_window; /* packets; 0 = no replay check; 64..4096 */
+	uint8_t esn;            /* 64-bit extended sequence numbers */
+	struct sa_lifetime soft, hard;
+};
+
+#define PORT_MAX_ADDRS 8
+
+struct port_conf {
+	char ifname[IF_NAMESIZE];
+	uint32_t mtu;                         /* 0 = the interface's MTU */
+	struct bw_addr addr[PORT_MAX_ADDRS];  /* addresses bitw owns on this port */
+	uint8_t plen[PORT_MAX_ADDRS];
+	uint8_t naddr;
+	struct bw_addr gw4, gw6;              /* default gateways (black); family 0 = none */
+	uint8_t router_mac[6];                /* red: MAC hosts use as their router; 0 = learn */
+};
+
+struct wire_options {
+	uint8_t default_action;   /* ACT_DISCARD (default) or ACT_BYPASS for unmatched IP */
+	uint8_t bridge_non_ip;    /* bridge ARP/ND/other non-IP frames (default 1) */
+	uint16_t nat_keepalive;   /* seconds between NAT-T keepalives on UDP SAs; 0 = off */
+	uint32_t neigh_timeout;   /* seconds a resolved neighbour stays valid (default 300) */
+	uint32_t neigh_queue;     /* frames queued per unresolved neighbour (default 8) */
+	uint32_t acquire_queue;   /* frames queued per policy waiting for an SA (default 8) */
+	uint32_t frag_timeout_ms; /* reassembly timeout (default 5000) */
+	uint32_t frag_mem;        /* reassembly memory bound in bytes (default 4 MiB) */
+	uint16_t replay_window;   /* default replay window for SAs (default 1024) */
+};
+
+struct wire_config {
+	struct port_conf red, black;
+	struct wire_options opt;
+	struct policy_conf *pol;  /* in file order */
+	uint32_t npol;
+	struct sa_conf *sa;
+	uint32_t nsa;
+};
+
+/*
+ * Parsing. Each returns 0 or -XE_BAD_PARAM and, on error, names the
+ * offending field in err ("policies[2].src: bad prefix length 33").
+ */
+int config_load_file(const char *path, struct wire_config *out, char *err, size_t errlen);
+int config_from_json(const struct json_t *root, struct wire_config *out, char *err, size_t errlen);
+int policy_from_json(const struct json_t *obj, struct policy_conf *out, char *err, size_t errlen);
+int sa_from_json(const struct json_t *obj, struct sa_conf *out, char *err, size_t errlen);
+/* Cross-object checks: unique names/SPIs, SAs name existing policies, keys fit algorithms. */
+int config_validate(struct wire_config *c, char *err, size_t errlen);
+void config_free(struct wire_config *c);  /* wipes keys */
+
+/* Back to JSON (keys redacted), for CONFIG_GET and STATS. */
+struct json_t *policy_to_json(const struct policy_conf *p);
+struct json_t *sa_to_json(const struct sa_conf *s);  /* no keys */
+struct json_t *config_to_json(const struct wire_config *c);
+
+/* Selector text forms of the seeds. */
+int sel_addr_parse(const char *s, struct sel_addr *out);   /* addr, prefix (/24 or /255.255.255.0), range a-b, any, any6 */
+int sel_port_parse(const char *s, struct sel_port *out);   /* n, a-b, any */
+int sel_proto_parse(const char *s, int16_t *out);          /* tcp, udp, icmp, icmp6, number, any */
+const char *sel_addr_str(const struct sel_addr *a, char *buf, size_t len);
+
+const char *enc_name(uint8_t enc);
+const char *integ_name(uint8_t integ);
+int enc_from_name(const char *s);    /* -XE_BAD_PARAM if unknown */
+int integ_from_name(const char *s);
+
+#endif

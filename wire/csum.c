@@ -1,0 +1,2 @@
+/* csum.c: placeholder until implemented. */
+typedef int bitw_placeholder_csum_;

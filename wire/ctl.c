@@ -1,0 +1,2 @@
+/* ctl.c: placeholder until implemented. */
+typedef int bitw_placeholder_ctl_;

@@ -1,0 +1,2 @@
+/* esp.c: placeholder until implemented. */
+typedef int bitw_placeholder_esp_;

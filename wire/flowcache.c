@@ -1,0 +1,2 @@
+/* flowcache.c: placeholder until implemented. */
+typedef int bitw_placeholder_flowcache_;

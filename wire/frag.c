@@ -1,0 +1,2 @@
+/* frag.c: placeholder until implemented. */
+typedef int bitw_placeholder_frag_;

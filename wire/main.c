@@ -1,0 +1,2 @@
+/* main.c: bitw-wire entry point (placeholder). */
+int main(void) { return 0; }

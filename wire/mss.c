@@ -1,0 +1,2 @@
+/* mss.c: placeholder until implemented. */
+typedef int bitw_placeholder_mss_;

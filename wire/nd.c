@@ -1,0 +1,2 @@
+/* nd.c: placeholder until implemented. */
+typedef int bitw_placeholder_nd_;

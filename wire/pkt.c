@@ -1,0 +1,2 @@
+/* pkt.c: placeholder until implemented. */
+typedef int bitw_placeholder_pkt_;

@@ -1,0 +1,76 @@
+/* pkt.h: addresses, frame parsing, checksums and the IP-level helpers of the wire. */
+#ifndef BITW_PKT_H
+#define BITW_PKT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ETH_HLEN_ 14
+#define ETHERTYPE_IPV4_ 0x0800
+#define ETHERTYPE_ARP_ 0x0806
+#define ETHERTYPE_IPV6_ 0x86dd
+
+/* Largest frame the wire handles (jumbo frames included). */
+#define PKT_MAX 9216
+
+/* An IPv4 or IPv6 address; IPv4 lives in a[0..3], the rest is zero. */
+struct bw_addr {
+	uint8_t family; /* 4, 6, or 0 for none */
+	uint8_t a[16];
+};
+
+/* What the classifier and the forwarding code need to know of a frame. */
+struct pkt_info {
+	uint16_t ethertype;
+	uint16_t l3_off;   /* IP header offset in the frame */
+	uint16_t l4_off;   /* upper-layer header offset; 0 if not present (non-first fragment) */
+	uint8_t family;    /* 4, 6, 0 for not IP */
+	uint8_t proto;     /* upper-layer protocol, after IPv6 extension headers */
+	uint8_t frag;      /* PKT_FRAG_* */
+	uint8_t df;        /* IPv4 DF bit set */
+	uint8_t tos;       /* DSCP+ECN (v4 TOS, v6 traffic class) */
+	uint8_t ttl;       /* TTL / hop limit */
+	uint16_t sport;    /* TCP/UDP/SCTP ports; ICMP type in sport, code in dport */
+	uint16_t dport;
+	uint32_t ip_len;   /* IP packet length per its header (<= captured - l3_off) */
+	struct bw_addr src, dst;
+};
+
+enum {
+	PKT_FRAG_NONE = 0,
+	PKT_FRAG_FIRST = 1,  /* offset 0, more fragments */
+	PKT_FRAG_OTHER = 2,  /* offset != 0 */
+};
+
+/*
+ * Parse an Ethernet frame. Validates the IP header (version, lengths, IPv4
+ * header checksum not required) and walks IPv6 extension headers.
+ * Returns 0 for IP (pi->family 4/6), 0 with family 0 for a non-IP frame,
+ * -XE_MALFORMED_PACKET for a truncated or inconsistent IP packet.
+ */
+int pkt_parse(const uint8_t *frame, uint32_t len, struct pkt_info *pi);
+
+/* Address helpers. */
+bool bw_addr_eq(const struct bw_addr *a, const struct bw_addr *b);
+int bw_addr_parse(const char *s, struct bw_addr *out);          /* 0 or -XE_BAD_PARAM */
+const char *bw_addr_str(const struct bw_addr *a, char *buf, size_t len);
+/* Is `a` inside `net`/`plen`? */
+bool bw_addr_in_prefix(const struct bw_addr *a, const struct bw_addr *net, uint8_t plen);
+
+/* Internet checksum pieces (RFC 1071), one's-complement arithmetic. */
+uint32_t csum_partial(const void *buf, size_t len, uint32_t sum);
+uint16_t csum_fold(uint32_t sum);
+/* Pseudo-header sum for TCP/UDP/ICMPv6 of an IPv4 or IPv6 packet. */
+uint32_t csum_pseudo(const struct bw_addr *src, const struct bw_addr *dst, uint8_t proto, uint32_t l4_len);
+/* Fill the IPv4 header checksum of the header at ip. */
+void ipv4_set_csum(uint8_t *ip);
+/*
+ * Frames captured from a veth peer may carry CHECKSUM_PARTIAL TCP/UDP
+ * checksums (only the pseudo-header sum is in the field). Complete such a
+ * checksum in place so the frame can leave on a wire; a complete checksum is
+ * left alone. Cheap: a full pass only when the field looks partial.
+ */
+void csum_complete_partial(uint8_t *frame, const struct pkt_info *pi);
+
+#endif

@@ -1,0 +1,2 @@
+/* port.c: placeholder until implemented. */
+typedef int bitw_placeholder_port_;

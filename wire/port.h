@@ -1,0 +1,137 @@
+/* port.h: the two packet ports (libpcap receive, batched transmit), neighbour caches, ARP and ND. */
+#ifndef BITW_PORT_H
+#define BITW_PORT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "pkt.h"
+
+struct port_stats {
+	_Atomic uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
+	_Atomic uint64_t tx_errors;
+};
+
+struct pcap;
+
+struct port {
+	char ifname[IF_NAMESIZE];
+	int ifindex;
+	uint8_t mac[6];
+	uint32_t mtu;            /* IP MTU of the port */
+	struct pcap *pcap;       /* pcap_t */
+	int fd;                  /* pollable descriptor of the capture */
+	int saved_gro, saved_lro, saved_gso, saved_tso;  /* offload settings to restore; -1 = unknown */
+	struct port_stats st;
+};
+
+/*
+ * Open a port: promiscuous, immediate mode, inbound direction only (we never
+ * see our own transmissions), a large ring buffer, non-blocking. Turns GRO and
+ * LRO (and GSO/TSO) off and remembers the old settings. mtu_override 0 = read
+ * the interface's MTU.
+ */
+int port_open(struct port *p, const char *ifname, uint32_t mtu_override, char *err, size_t errlen);
+void port_close(struct port *p);  /* restores offloads */
+
+typedef void (*port_rx_fn)(void *ctx, uint8_t *frame, uint32_t len);
+/*
+ * Hand up to max received frames to fn (from the capture ring). The frame
+ * may be modified in place by fn. Returns the number handled, 0 when none
+ * is waiting, or -XE_IO.
+ */
+int port_rx_batch(struct port *p, int max, port_rx_fn fn, void *ctx);
+bool port_link_up(const struct port *p);
+
+#define TXQ_MAX 64
+#define TXQ_BUF (PKT_MAX + 256)
+
+/*
+ * A transmit queue on a port, private to one thread: frames are written into
+ * slots and sent together with one sendmmsg() on an AF_PACKET socket.
+ */
+struct txq {
+	struct port *port;
+	int fd;
+	uint32_t n;
+	struct mmsghdr msg[TXQ_MAX];
+	struct iovec iov[TXQ_MAX];
+	uint8_t *buf;            /* TXQ_MAX * TXQ_BUF bytes, allocated once */
+};
+
+int txq_init(struct txq *q, struct port *p, char *err, size_t errlen);
+void txq_destroy(struct txq *q);
+/* Room for the next frame (TXQ_BUF bytes); flushes first when the queue is full. */
+uint8_t *txq_slot(struct txq *q);
+/* Queue the frame written into the last slot. */
+void txq_commit(struct txq *q, uint32_t len);
+/* Copy a whole frame into a slot and commit it. */
+void txq_push(struct txq *q, const uint8_t *frame, uint32_t len);
+/* Send everything queued; returns frames sent or -XE_TX_FAILED. */
+int txq_flush(struct txq *q);
+
+/*
+ * Neighbour cache: IP -> MAC for one port, with timeouts and a small queue of
+ * frames per unresolved address. Lookups are lock-free (the data threads call
+ * them per packet); learning and queueing take an internal lock.
+ */
+struct neigh_table;
+
+struct neigh_table *neigh_new(uint32_t capacity, uint32_t timeout_s, uint32_t queue_per_entry);
+void neigh_free(struct neigh_table *t);
+bool neigh_lookup(struct neigh_table *t, const struct bw_addr *ip, uint8_t mac[6], uint64_t now_ms);
+/*
+ * Learn or refresh ip -> mac. Frames queued for ip are sent through tx with
+ * their destination MAC filled in (tx may be NULL: they stay queued).
+ */
+void neigh_update(struct neigh_table *t, const struct bw_addr *ip, const uint8_t mac[6], uint64_t now_ms,
+                  struct txq *tx);
+/*
+ * Queue a whole frame (Ethernet header included, destination MAC to be filled)
+ * until ip resolves. Returns 1 when a solicitation should go out now (new entry
+ * or retry due), 0 when queued, -XE_NEIGH_UNRESOLVED when the queue is full
+ * (the frame is dropped; the caller counts it).
+ */
+int neigh_enqueue(struct neigh_table *t, const struct bw_addr *ip, const uint8_t *frame, uint32_t len,
+                  uint64_t now_ms);
+/*
+ * Housekeeping from the control thread: expire stale entries, drop the queues
+ * of addresses that never resolved (returns how many frames were dropped in
+ * *dropped), and call solicit for entries due a retry.
+ */
+void neigh_tick(struct neigh_table *t, uint64_t now_ms, void (*solicit)(void *ctx, const struct bw_addr *ip),
+                void *ctx, uint64_t *dropped);
+/* For STATS: call fn for every entry. */
+void neigh_walk(struct neigh_table *t, void (*fn)(void *ctx, const struct bw_addr *ip, const uint8_t mac[6],
+                                                  bool resolved), void *ctx);
+
+/* Our side of ARP and ND on a port. */
+struct l2_self {
+	const struct port_conf *pc;  /* our addresses on this port */
+	const uint8_t *mac;          /* the MAC we answer with */
+	struct neigh_table *neigh;
+	struct txq *tx;              /* where answers go (same port) */
+};
+
+/*
+ * An ARP frame arrived. Requests for our addresses are answered; senders of
+ * requests and replies addressed to us are learned. Returns true when the
+ * frame was for us (do not bridge it), false otherwise.
+ */
+bool arp_input(const struct l2_self *s, const uint8_t *frame, uint32_t len, uint64_t now_ms);
+/* The same for ICMPv6 neighbour solicitation/advertisement (pi parsed). */
+bool nd_input(const struct l2_self *s, const uint8_t *frame, uint32_t len, const struct pkt_info *pi,
+              uint64_t now_ms);
+/*
+ * Build a who-has for target into buf (>= 64 bytes). sip NULL makes an RFC
+ * 5227 probe (sender address 0.0.0.0). Returns the frame length.
+ */
+uint32_t arp_build_request(uint8_t *buf, const uint8_t smac[6], const struct bw_addr *sip,
+                           const struct bw_addr *target);
+/* Neighbour solicitation to the solicited-node multicast address; sip NULL = unspecified source. */
+uint32_t nd_build_solicit(uint8_t *buf, const uint8_t smac[6], const struct bw_addr *sip,
+                          const struct bw_addr *target);
+
+#endif

@@ -1,0 +1,2 @@
+/* reasm.c: placeholder until implemented. */
+typedef int bitw_placeholder_reasm_;

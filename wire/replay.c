@@ -1,0 +1,2 @@
+/* replay.c: placeholder until implemented. */
+typedef int bitw_placeholder_replay_;

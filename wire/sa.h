@@ -1,0 +1,103 @@
+/* sa.h: security associations at run time, ESP encapsulation and the anti-replay window. */
+#ifndef BITW_SA_H
+#define BITW_SA_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "config.h"
+
+#define REPLAY_MAX 4096
+
+/* RFC 4303 anti-replay window with ESN (appendix A2). */
+struct replay {
+	uint64_t top;                    /* highest sequence number accepted (64-bit) */
+	uint32_t size;                   /* window in packets: 0 = no check */
+	uint64_t bits[REPLAY_MAX / 64];  /* ring of seen flags */
+};
+
+void replay_init(struct replay *r, uint32_t size);
+/*
+ * Before verification: is seq (the low 32 bits on the wire) acceptable?
+ * With esn, reconstructs the high bits (RFC 4303 A2.2) into *full.
+ * Returns 0 or -XE_BAD_SEQUENCE_NUMBER. Does not change the window.
+ */
+int replay_check(const struct replay *r, uint32_t seq, bool esn, uint64_t *full);
+/* After the ICV verified: mark full as seen and slide the window. */
+void replay_update(struct replay *r, uint64_t full);
+
+enum sa_state { SA_MATURE = 0, SA_DYING = 1 /* soft expired */, SA_DEAD = 2 /* hard expired */ };
+
+struct sa_stats {
+	_Atomic uint64_t packets, bytes, errors, replay_drops, auth_drops;
+};
+
+struct evp_cipher_ctx_st;
+struct evp_mac_ctx_st;
+
+/*
+ * A runtime SA. Outbound SAs are used only by the red->black thread and
+ * inbound SAs only by the black->red thread, so seq and the replay window
+ * need no locks. Crypto contexts are built once in sa_create.
+ */
+struct sa {
+	struct sa_conf conf;
+	uint16_t iv_len;      /* bytes of IV in each packet */
+	uint16_t icv_len;     /* bytes of ICV */
+	uint16_t block;       /* payload alignment (4 for AEAD/NULL, 16 for CBC) */
+	uint64_t seq;         /* outbound: last sequence number sent */
+	struct replay replay; /* inbound */
+	_Atomic uint8_t state;        /* enum sa_state */
+	_Atomic uint8_t soft_pending; /* set by the data thread, cleared by the control thread */
+	_Atomic uint8_t hard_pending;
+	uint64_t created;     /* CLOCK_MONOTONIC seconds */
+	struct sa_stats st;
+	void *crypto;         /* private to esp.c: EVP contexts, keys */
+};
+
+/* Build an SA: checks key lengths for the algorithms, prepares EVP contexts. */
+int sa_create(const struct sa_conf *conf, struct sa **out, char *err, size_t errlen);
+void sa_destroy(struct sa *sa);  /* wipes keys */
+
+/* Bytes esp_encap adds around an inner packet of inner_len (header, IV, pad, trailer, ICV). */
+uint32_t esp_overhead(const struct sa *sa, uint32_t inner_len);
+
+/*
+ * Outbound: write the ESP packet (SPI, sequence, IV, ciphertext of
+ * inner + padding + pad length + next header, ICV) at out. out_cap is the room
+ * available. Takes the next sequence number. Returns the ESP length or a
+ * negative XE_* (XE_SEQUENCE_OVERFLOW, XE_MTU_EXCEEDED for no room).
+ * Allocates nothing.
+ */
+int esp_encap(struct sa *sa, uint8_t *out, uint32_t out_cap, const uint8_t *inner, uint32_t inner_len,
+              uint8_t next_header);
+/* The same with a caller-chosen IV and sequence number: known-answer tests only. */
+int esp_encap_fixed(struct sa *sa, uint8_t *out, uint32_t out_cap, const uint8_t *inner, uint32_t inner_len,
+                    uint8_t next_header, uint64_t seq, const uint8_t *iv);
+
+/*
+ * Inbound: verify and decrypt the ESP packet at esp (esp_len bytes, SPI
+ * already matched to sa) in place. Replay check before, window update after
+ * verification. On success *inner points into esp, *inner_len and *next_header
+ * are set, and the return is 0; otherwise -XE_BAD_SEQUENCE_NUMBER,
+ * -XE_ESP_DIGEST_MISMATCH, -XE_ESP_BAD_PADDING or -XE_MALFORMED_PACKET.
+ */
+int esp_decap(struct sa *sa, uint8_t *esp, uint32_t esp_len, uint8_t **inner, uint32_t *inner_len,
+              uint8_t *next_header);
+
+/*
+ * Account a packet against the SA's lifetimes (called by the data thread).
+ * Returns 0, or -XE_SA_EXPIRED when the hard limit is reached (the SA goes
+ * to SA_DEAD and hard_pending is set); crossing a soft limit sets soft_pending.
+ */
+int sa_account(struct sa *sa, uint32_t bytes);
+/* Time-based lifetimes, called by the control thread about once a second. */
+void sa_tick(struct sa *sa, uint64_t now_s);
+
+/* SAD: SPI -> inbound SA. Built by the control thread, read-only afterwards. */
+struct sad;
+struct sad *sad_build(struct sa *const *in_sas, uint32_t n);
+void sad_free(struct sad *sad);  /* frees the table, not the SAs */
+struct sa *sad_lookup(const struct sad *sad, uint32_t spi);
+
+#endif

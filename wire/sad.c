@@ -1,0 +1,2 @@
+/* sad.c: placeholder until implemented. */
+typedef int bitw_placeholder_sad_;

@@ -1,0 +1,2 @@
+/* selector.c: placeholder until implemented. */
+typedef int bitw_placeholder_selector_;

@@ -1,0 +1,2 @@
+/* spd.c: placeholder until implemented. */
+typedef int bitw_placeholder_spd_;

@@ -1,0 +1,2 @@
+/* state.c: placeholder until implemented. */
+typedef int bitw_placeholder_state_;

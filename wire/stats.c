@@ -1,0 +1,2 @@
+/* stats.c: placeholder until implemented. */
+typedef int bitw_placeholder_stats_;

@@ -1,0 +1,2 @@
+/* txq.c: placeholder until implemented. */
+typedef int bitw_placeholder_txq_;

@@ -1,0 +1,2 @@
+/* xe.c: placeholder until implemented. */
+typedef int bitw_placeholder_xe_;
