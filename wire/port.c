@@ -1,2 +1,245 @@
-/* port.c: placeholder until implemented. */
-typedef int bitw_placeholder_port_;
+/* port.c: a packet port: libpcap capture of one interface, made to behave like a wire (no offloads). */
+#include <errno.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "port.h"
+#include "wire.h"
+
+#define PORT_RING_BYTES (32 << 20)
+
+static int ifreq_ioctl(int sock, const char *ifname, unsigned long req, struct ifreq *ifr)
+{
+	memset(ifr, 0, sizeof *ifr);
+	snprintf(ifr->ifr_name, sizeof ifr->ifr_name, "%s", ifname);
+	return ioctl(sock, req, ifr);
+}
+
+/* One ethtool get/set of a single value; -1 when the driver does not know it. */
+static int ethtool_get(int sock, const char *ifname, uint32_t cmd)
+{
+	struct ifreq ifr;
+	struct ethtool_value ev = { .cmd = cmd };
+	memset(&ifr, 0, sizeof ifr);
+	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname);
+	ifr.ifr_data = (void *)&ev;
+	return ioctl(sock, SIOCETHTOOL, &ifr) < 0 ? -1 : (int)ev.data;
+}
+
+static int ethtool_set(int sock, const char *ifname, uint32_t cmd, uint32_t value)
+{
+	struct ifreq ifr;
+	struct ethtool_value ev = { .cmd = cmd, .data = value };
+	memset(&ifr, 0, sizeof ifr);
+	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname);
+	ifr.ifr_data = (void *)&ev;
+	return ioctl(sock, SIOCETHTOOL, &ifr);
+}
+
+/*
+ * Turn one offload off. Returns what to restore: 1 when we turned it off,
+ * 0 when it was already off, -1 when the driver cannot tell or refuses.
+ */
+static int offload_off(int sock, const char *ifname, uint32_t get, uint32_t set)
+{
+	int v = ethtool_get(sock, ifname, get);
+	if (v <= 0)
+		return v;
+	return ethtool_set(sock, ifname, set, 0) < 0 ? -1 : 1;
+}
+
+/* LRO is a bit among the device flags rather than a value of its own. */
+static int lro_off(int sock, const char *ifname)
+{
+	int flags = ethtool_get(sock, ifname, ETHTOOL_GFLAGS);
+	if (flags < 0)
+		return -1;
+	if (!(flags & ETH_FLAG_LRO))
+		return 0;
+	return ethtool_set(sock, ifname, ETHTOOL_SFLAGS, (uint32_t)flags & ~(uint32_t)ETH_FLAG_LRO) < 0 ? -1 : 1;
+}
+
+static void offloads_off(struct port *p, int sock)
+{
+	p->saved_gro = offload_off(sock, p->ifname, ETHTOOL_GGRO, ETHTOOL_SGRO);
+	p->saved_lro = lro_off(sock, p->ifname);
+	p->saved_gso = offload_off(sock, p->ifname, ETHTOOL_GGSO, ETHTOOL_SGSO);
+	p->saved_tso = offload_off(sock, p->ifname, ETHTOOL_GTSO, ETHTOOL_STSO);
+}
+
+static void offloads_restore(struct port *p, int sock)
+{
+	if (p->saved_tso == 1)
+		(void)ethtool_set(sock, p->ifname, ETHTOOL_STSO, 1);
+	if (p->saved_gso == 1)
+		(void)ethtool_set(sock, p->ifname, ETHTOOL_SGSO, 1);
+	if (p->saved_lro == 1) {
+		int flags = ethtool_get(sock, p->ifname, ETHTOOL_GFLAGS);
+		if (flags >= 0)
+			(void)ethtool_set(sock, p->ifname, ETHTOOL_SFLAGS, (uint32_t)flags | ETH_FLAG_LRO);
+	}
+	if (p->saved_gro == 1)
+		(void)ethtool_set(sock, p->ifname, ETHTOOL_SGRO, 1);
+	p->saved_gro = p->saved_lro = p->saved_gso = p->saved_tso = -1;
+}
+
+/* ifindex, MAC and MTU of the interface. */
+static int read_link(struct port *p, int sock, uint32_t mtu_override, char *err, size_t errlen)
+{
+	struct ifreq ifr;
+	if (ifreq_ioctl(sock, p->ifname, SIOCGIFINDEX, &ifr) < 0) {
+		snprintf(err, errlen, "%s: no such interface (%s)", p->ifname, strerror(errno));
+		return -XE_IO;
+	}
+	p->ifindex = ifr.ifr_ifindex;
+	if (ifreq_ioctl(sock, p->ifname, SIOCGIFHWADDR, &ifr) < 0 || ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
+		snprintf(err, errlen, "%s: not an Ethernet interface", p->ifname);
+		return -XE_IO;
+	}
+	memcpy(p->mac, ifr.ifr_hwaddr.sa_data, 6);
+	if (mtu_override) {
+		p->mtu = mtu_override;
+	} else if (ifreq_ioctl(sock, p->ifname, SIOCGIFMTU, &ifr) < 0) {
+		snprintf(err, errlen, "%s: cannot read the MTU (%s)", p->ifname, strerror(errno));
+		return -XE_IO;
+	} else {
+		p->mtu = (uint32_t)ifr.ifr_mtu;
+	}
+	return 0;
+}
+
+static int pcap_fail(struct port *p, const char *what, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s: %s: %s", p->ifname, what, pcap_geterr(p->pcap));
+	pcap_close(p->pcap);
+	p->pcap = NULL;
+	return -XE_IO;
+}
+
+static int capture_open(struct port *p, char *err, size_t errlen)
+{
+	char ebuf[PCAP_ERRBUF_SIZE] = "";
+	p->pcap = pcap_create(p->ifname, ebuf);
+	if (!p->pcap) {
+		snprintf(err, errlen, "%s: pcap_create: %s", p->ifname, ebuf);
+		return -XE_IO;
+	}
+	if (pcap_set_snaplen(p->pcap, PKT_MAX) || pcap_set_promisc(p->pcap, 1) ||
+	    pcap_set_immediate_mode(p->pcap, 1) || pcap_set_buffer_size(p->pcap, PORT_RING_BYTES))
+		return pcap_fail(p, "pcap settings", err, errlen);
+	int rc = pcap_activate(p->pcap);
+	if (rc < 0)
+		return pcap_fail(p, "pcap_activate", err, errlen);
+	if (pcap_datalink(p->pcap) != DLT_EN10MB) {
+		snprintf(err, errlen, "%s: not an Ethernet link", p->ifname);
+		pcap_close(p->pcap);
+		p->pcap = NULL;
+		return -XE_IO;
+	}
+	/* Inbound only: our own transmissions must never come back as input. */
+	if (pcap_setdirection(p->pcap, PCAP_D_IN) < 0)
+		return pcap_fail(p, "pcap_setdirection", err, errlen);
+	if (pcap_setnonblock(p->pcap, 1, ebuf) < 0)
+		return pcap_fail(p, "pcap_setnonblock", err, errlen);
+	p->fd = pcap_get_selectable_fd(p->pcap);
+	if (p->fd < 0)
+		return pcap_fail(p, "no selectable descriptor", err, errlen);
+	return 0;
+}
+
+int port_open(struct port *p, const char *ifname, uint32_t mtu_override, char *err, size_t errlen)
+{
+	memset(p, 0, sizeof *p);
+	p->fd = -1;
+	p->saved_gro = p->saved_lro = p->saved_gso = p->saved_tso = -1;
+	if (!ifname || !*ifname || strlen(ifname) >= sizeof p->ifname) {
+		snprintf(err, errlen, "bad interface name");
+		return -XE_BAD_PARAM;
+	}
+	snprintf(p->ifname, sizeof p->ifname, "%s", ifname);
+
+	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -XE_IO;
+	}
+	int rc = read_link(p, sock, mtu_override, err, errlen);
+	if (rc == 0) {
+		/* Before the capture starts, so no super-frame is built from what we will read. */
+		offloads_off(p, sock);
+		rc = capture_open(p, err, errlen);
+		if (rc < 0)
+			offloads_restore(p, sock);
+	}
+	close(sock);
+	return rc;
+}
+
+void port_close(struct port *p)
+{
+	if (p->pcap)
+		pcap_close(p->pcap);
+	p->pcap = NULL;
+	p->fd = -1;
+	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock >= 0) {
+		offloads_restore(p, sock);
+		close(sock);
+	}
+}
+
+struct rx_call {
+	struct port *p;
+	port_rx_fn fn;
+	void *ctx;
+};
+
+static void rx_one(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
+{
+	struct rx_call *c = (struct rx_call *)user;
+	atomic_fetch_add_explicit(&c->p->st.rx_packets, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->p->st.rx_bytes, h->len, memory_order_relaxed);
+	/*
+	 * The ring is mapped writable and the slot goes back to the kernel only
+	 * after this callback returns, so fn may rewrite the frame in place.
+	 * A frame cut by the snaplen is handed up at its captured length.
+	 */
+	c->fn(c->ctx, (uint8_t *)(uintptr_t)bytes, h->caplen);
+}
+
+int port_rx_batch(struct port *p, int max, port_rx_fn fn, void *ctx)
+{
+	struct rx_call c = { p, fn, ctx };
+	int n = pcap_dispatch(p->pcap, max > 0 ? max : 1, rx_one, (u_char *)&c);
+	if (n == PCAP_ERROR_BREAK)
+		return 0;
+	return n < 0 ? -XE_IO : n;
+}
+
+bool port_link_up(const struct port *p)
+{
+	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		return false;
+	struct ifreq ifr;
+	int rc = ifreq_ioctl(sock, p->ifname, SIOCGIFFLAGS, &ifr);
+	close(sock);
+	return rc == 0 && (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
+}
+
+int port_ring_drops(struct port *p, uint64_t *drops)
+{
+	struct pcap_stat ps;
+	if (!p->pcap || pcap_stats(p->pcap, &ps) < 0)
+		return -XE_IO;
+	*drops = ps.ps_drop;
+	return 0;
+}

@@ -43,7 +43,14 @@ typedef void (*port_rx_fn)(void *ctx, uint8_t *frame, uint32_t len);
  * is waiting, or -XE_IO.
  */
 int port_rx_batch(struct port *p, int max, port_rx_fn fn, void *ctx);
+/* Carrier: the interface is up and running (for IF_STATE events). */
 bool port_link_up(const struct port *p);
+/*
+ * Frames the kernel dropped because the capture ring was full, since the port
+ * was opened. Reads pcap's state: call it from the thread that reads the port
+ * (between batches). 0 or -XE_IO.
+ */
+int port_ring_drops(struct port *p, uint64_t *drops);
 
 #define TXQ_MAX 64
 #define TXQ_BUF (PKT_MAX + 256)
@@ -62,6 +69,13 @@ struct txq {
 };
 
 int txq_init(struct txq *q, struct port *p, char *err, size_t errlen);
+/*
+ * A queue over an existing datagram socket (tests use one end of a unix
+ * SOCK_DGRAM socketpair and read back what was sent). Takes ownership of fd;
+ * p only receives the tx counters. 0 or -XE_NOMEM.
+ */
+int txq_init_fd(struct txq *q, struct port *p, int fd);
+/* Frees the slots and closes the socket; frames still queued are not sent. */
 void txq_destroy(struct txq *q);
 /* Room for the next frame (TXQ_BUF bytes); flushes first when the queue is full. */
 uint8_t *txq_slot(struct txq *q);
@@ -69,7 +83,12 @@ uint8_t *txq_slot(struct txq *q);
 void txq_commit(struct txq *q, uint32_t len);
 /* Copy a whole frame into a slot and commit it. */
 void txq_push(struct txq *q, const uint8_t *frame, uint32_t len);
-/* Send everything queued; returns frames sent or -XE_TX_FAILED. */
+/*
+ * Send everything queued (sendmmsg, retrying partial sends; a full socket
+ * buffer is waited for briefly, then the rest is dropped). Returns the frames
+ * sent, or -XE_TX_FAILED when any frame was dropped (each one is counted in
+ * the port's tx_errors). The queue is empty afterwards either way.
+ */
 int txq_flush(struct txq *q);
 
 /*
@@ -83,10 +102,18 @@ struct neigh_table *neigh_new(uint32_t capacity, uint32_t timeout_s, uint32_t qu
 void neigh_free(struct neigh_table *t);
 bool neigh_lookup(struct neigh_table *t, const struct bw_addr *ip, uint8_t mac[6], uint64_t now_ms);
 /*
- * Learn or refresh ip -> mac. Frames queued for ip are sent through tx with
- * their destination MAC filled in (tx may be NULL: they stay queued).
+ * Learn or refresh ip -> mac. Frames queued for ip are pushed to tx with
+ * their destination MAC filled in (tx may be NULL: they stay queued); the
+ * caller flushes tx as after any batch. A full table learns nothing new.
  */
 void neigh_update(struct neigh_table *t, const struct bw_addr *ip, const uint8_t mac[6], uint64_t now_ms,
+                  struct txq *tx);
+/*
+ * Like neigh_update, but only for an address already in the table (gratuitous
+ * ARP, unsolicited NA: never create entries from frames not meant for us).
+ */
+enum { NEIGH_UNKNOWN = 0, NEIGH_REFRESHED = 1, NEIGH_RESOLVED = 2 /* was waiting for this answer */ };
+int neigh_confirm(struct neigh_table *t, const struct bw_addr *ip, const uint8_t mac[6], uint64_t now_ms,
                   struct txq *tx);
 /*
  * Queue a whole frame (Ethernet header included, destination MAC to be filled)
@@ -97,9 +124,11 @@ void neigh_update(struct neigh_table *t, const struct bw_addr *ip, const uint8_t
 int neigh_enqueue(struct neigh_table *t, const struct bw_addr *ip, const uint8_t *frame, uint32_t len,
                   uint64_t now_ms);
 /*
- * Housekeeping from the control thread: expire stale entries, drop the queues
- * of addresses that never resolved (returns how many frames were dropped in
- * *dropped), and call solicit for entries due a retry.
+ * Housekeeping from the control thread, about once a second: expire stale
+ * entries, drop the queues of addresses that never resolved (stores how many
+ * frames were dropped in *dropped, which may be NULL), and call solicit for
+ * entries due a retry (at most 3 solicitations, a second apart) or due a
+ * refresh (resolved, in use, and close to expiry).
  */
 void neigh_tick(struct neigh_table *t, uint64_t now_ms, void (*solicit)(void *ctx, const struct bw_addr *ip),
                 void *ctx, uint64_t *dropped);
@@ -118,7 +147,10 @@ struct l2_self {
 /*
  * An ARP frame arrived. Requests for our addresses are answered; senders of
  * requests and replies addressed to us are learned. Returns true when the
- * frame was for us (do not bridge it), false otherwise.
+ * frame was for us (do not bridge it), false otherwise. Replies to our probes
+ * (target 0.0.0.0, our MAC) are consumed when we were asking for the sender;
+ * other ARP only refreshes entries already in the table. Answers and frames
+ * released from the neighbour queue are pushed to s->tx; the caller flushes.
  */
 bool arp_input(const struct l2_self *s, const uint8_t *frame, uint32_t len, uint64_t now_ms);
 /* The same for ICMPv6 neighbour solicitation/advertisement (pi parsed). */
@@ -126,11 +158,16 @@ bool nd_input(const struct l2_self *s, const uint8_t *frame, uint32_t len, const
               uint64_t now_ms);
 /*
  * Build a who-has for target into buf (>= 64 bytes). sip NULL makes an RFC
- * 5227 probe (sender address 0.0.0.0). Returns the frame length.
+ * 5227 probe (sender address 0.0.0.0). Returns the frame length (60: padded
+ * to the Ethernet minimum).
  */
 uint32_t arp_build_request(uint8_t *buf, const uint8_t smac[6], const struct bw_addr *sip,
                            const struct bw_addr *target);
-/* Neighbour solicitation to the solicited-node multicast address; sip NULL = unspecified source. */
+/*
+ * Neighbour solicitation to the solicited-node multicast address, with our
+ * source link-layer option; sip NULL = unspecified source and no option (the
+ * answer then goes to all-nodes). buf >= 86 bytes. Returns the frame length.
+ */
 uint32_t nd_build_solicit(uint8_t *buf, const uint8_t smac[6], const struct bw_addr *sip,
                           const struct bw_addr *target);
 
