@@ -1,2 +1,873 @@
-/* fwd.c: placeholder until implemented. */
-typedef int bitw_placeholder_fwd_;
+/* fwd.c: the packet walk of the two data threads: classify, encapsulate, decapsulate, bridge. */
+#include "wire_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define IPPROTO_ESP_ 50
+#define IPPROTO_UDP_ 17
+#define IPPROTO_TCP_ 6
+#define IPPROTO_ICMPV6_ 58
+#define NH_IPV4 4
+#define NH_IPV6 41
+#define NH_DUMMY 59
+#define RX_BATCH 64
+
+static inline void count_drop(struct worker *wk, int reason)
+{
+	if (reason < 0)
+		reason = -reason;
+	if (reason >= XE__COUNT)
+		reason = XE_MALFORMED_PACKET;
+	atomic_fetch_add_explicit(&wk->drops.by_reason[reason], 1, memory_order_relaxed);
+}
+
+static inline void stat_add(_Atomic uint64_t *c, uint64_t v)
+{
+	atomic_fetch_add_explicit(c, v, memory_order_relaxed);
+}
+
+static inline void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t mac_to_u64(const uint8_t *m)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 6; i++)
+		v = v << 8 | m[i];
+	return v;
+}
+
+static void u64_to_mac(uint64_t v, uint8_t *m)
+{
+	for (int i = 5; i >= 0; i--, v >>= 8)
+		m[i] = (uint8_t)v;
+}
+
+static void eth_write(uint8_t *f, const uint8_t *dst, const uint8_t *src, uint16_t type)
+{
+	if (dst)
+		memcpy(f, dst, 6);
+	memcpy(f + 6, src, 6);
+	put16(f + 12, type);
+}
+
+static bool is_ours(const struct port_conf *pc, const struct bw_addr *a)
+{
+	for (uint8_t i = 0; i < pc->naddr; i++)
+		if (bw_addr_eq(&pc->addr[i], a))
+			return true;
+	return false;
+}
+
+const struct bw_addr *black_source(const struct snapshot *s, int family)
+{
+	for (uint8_t i = 0; i < s->black.naddr; i++)
+		if (s->black.addr[i].family == family)
+			return &s->black.addr[i];
+	return NULL;
+}
+
+static const struct bw_addr *port_source(const struct port_conf *pc, int family)
+{
+	for (uint8_t i = 0; i < pc->naddr; i++)
+		if (pc->addr[i].family == family)
+			return &pc->addr[i];
+	return NULL;
+}
+
+bool black_next_hop(const struct snapshot *s, const struct bw_addr *dst, struct bw_addr *nh)
+{
+	const struct bw_addr *gw = dst->family == 4 ? &s->black.gw4 : &s->black.gw6;
+
+	for (uint8_t i = 0; i < s->black.naddr; i++) {
+		if (s->black.addr[i].family == dst->family &&
+		    bw_addr_in_prefix(dst, &s->black.addr[i], s->black.plen[i])) {
+			*nh = *dst;
+			return true;
+		}
+	}
+	if (gw->family != dst->family)
+		return false;
+	*nh = *gw;
+	return true;
+}
+
+/*
+ * The frame in the last slot of tx (destination MAC unset) goes to next hop
+ * nh: sent when the neighbour is known, otherwise queued until it resolves,
+ * with a solicitation on its way.
+ */
+static int send_via(struct txq *tx, struct neigh_table *nt, const struct port_conf *pc, const uint8_t *smac,
+                    const struct bw_addr *nh, uint8_t *slot, uint32_t len, uint64_t now)
+{
+	int rc;
+
+	if (neigh_lookup(nt, nh, slot, now)) {
+		txq_commit(tx, len);
+		return 0;
+	}
+	rc = neigh_enqueue(nt, nh, slot, len, now);
+	if (rc == 1) {
+		/* The slot was not committed: reuse it for the solicitation. */
+		const struct bw_addr *sip = port_source(pc, nh->family);
+
+		len = nh->family == 4 ? arp_build_request(slot, smac, sip, nh) : nd_build_solicit(slot, smac, sip, nh);
+		txq_commit(tx, len);
+		return 0;
+	}
+	return rc < 0 ? -XE_NEIGH_UNRESOLVED : 0;
+}
+
+/* Multicast and broadcast destinations map to group MACs; unicast needs a neighbour. */
+static bool group_mac(const struct bw_addr *a, uint8_t *mac)
+{
+	if (a->family == 4 && (a->a[0] & 0xf0) == 0xe0) {
+		const uint8_t m[6] = { 0x01, 0x00, 0x5e, a->a[1] & 0x7f, a->a[2], a->a[3] };
+
+		memcpy(mac, m, 6);
+		return true;
+	}
+	if (a->family == 4 && a->a[0] == 255 && a->a[1] == 255 && a->a[2] == 255 && a->a[3] == 255) {
+		memset(mac, 0xff, 6);
+		return true;
+	}
+	if (a->family == 6 && a->a[0] == 0xff) {
+		const uint8_t m[6] = { 0x33, 0x33, a->a[12], a->a[13], a->a[14], a->a[15] };
+
+		memcpy(mac, m, 6);
+		return true;
+	}
+	return false;
+}
+
+/* ---- outer headers ---- */
+
+static uint32_t ip_hdr_len(int family)
+{
+	return family == 4 ? 20 : 40;
+}
+
+static uint32_t outer_hdr_len(const struct sa *sa)
+{
+	return ip_hdr_len(sa->conf.peer.family) + (sa->conf.encap == ENCAP_UDP ? 8 : 0);
+}
+
+/* The largest inner packet that still fits the black MTU once encapsulated. */
+static uint32_t inner_mtu(const struct sa *sa, uint32_t mtu)
+{
+	uint32_t hdr = outer_hdr_len(sa);
+	uint32_t l = mtu > hdr + esp_overhead(sa, 0) ? mtu - hdr - esp_overhead(sa, 0) : 0;
+
+	while (l > 0 && hdr + l + esp_overhead(sa, l) > mtu)
+		l--;
+	return l;
+}
+
+static void ip_header_write(uint8_t *ip, const struct bw_addr *src, const struct bw_addr *dst, uint8_t proto,
+                            uint32_t payload_len, uint8_t tos, uint16_t ident)
+{
+	if (src->family == 4) {
+		ip[0] = 0x45;
+		ip[1] = tos;
+		put16(ip + 2, (uint16_t)(20 + payload_len));
+		put16(ip + 4, ident);
+		put16(ip + 6, 0);  /* DF clear: a smaller MTU further along the WAN fragments, the peer reassembles */
+		ip[8] = 64;
+		ip[9] = proto;
+		memcpy(ip + 12, src->a, 4);
+		memcpy(ip + 16, dst->a, 4);
+		ipv4_set_csum(ip);
+	} else {
+		ip[0] = (uint8_t)(0x60 | tos >> 4);
+		ip[1] = (uint8_t)(tos << 4);
+		ip[2] = ip[3] = 0;
+		put16(ip + 4, (uint16_t)payload_len);
+		ip[6] = proto;
+		ip[7] = 64;
+		memcpy(ip + 8, src->a, 16);
+		memcpy(ip + 24, dst->a, 16);
+	}
+}
+
+static void udp_header_write(uint8_t *udp, const struct bw_addr *src, const struct bw_addr *dst, uint16_t sport,
+                             uint16_t dport, uint32_t udp_len, bool want_csum)
+{
+	put16(udp, sport);
+	put16(udp + 2, dport);
+	put16(udp + 4, (uint16_t)udp_len);
+	put16(udp + 6, 0);
+	/* RFC 3948 §2.1 lets IPv4 ESP-in-UDP go without a checksum; IPv6 always needs one. */
+	if (want_csum || src->family == 6) {
+		uint16_t c = csum_fold(csum_partial(udp, udp_len, csum_pseudo(src, dst, IPPROTO_UDP_, udp_len)));
+
+		put16(udp + 6, c ? c : 0xffff);
+	}
+}
+
+/* Write the whole outer frame (destination MAC unset) into buf; returns its length or -XE_*. */
+static int outer_build(struct worker *wk, struct sa *sa, uint8_t *buf, uint32_t cap, const uint8_t *inner,
+                       uint32_t inner_len, uint8_t next_header, uint8_t tos)
+{
+	const struct sa_conf *c = &sa->conf;
+	uint32_t iph = ip_hdr_len(c->peer.family), off = ETH_HLEN_ + iph + (c->encap == ENCAP_UDP ? 8 : 0);
+	int n;
+
+	if (cap <= off)
+		return -XE_MTU_EXCEEDED;
+	n = esp_encap(sa, buf + off, cap - off, inner, inner_len, next_header);
+	if (n < 0)
+		return n;
+	eth_write(buf, NULL, wk->w->black.mac, c->peer.family == 4 ? ETHERTYPE_IPV4_ : ETHERTYPE_IPV6_);
+	if (c->encap == ENCAP_UDP) {
+		udp_header_write(buf + ETH_HLEN_ + iph, &c->local, &c->peer, c->encap_sport, c->encap_dport,
+		                 (uint32_t)n + 8, false);
+		n += 8;
+	}
+	ip_header_write(buf + ETH_HLEN_, &c->local, &c->peer, c->encap == ENCAP_UDP ? IPPROTO_UDP_ : IPPROTO_ESP_,
+	                (uint32_t)n, tos, wk->ip_ident++);
+	return (int)(ETH_HLEN_ + iph) + n;
+}
+
+int wire_send_udp(struct wire *w, struct txq *tx, const struct snapshot *s, const struct bw_addr *src, uint16_t sport,
+                  const struct bw_addr *dst, uint16_t dport, const uint8_t *data, uint32_t len, int non_esp_marker)
+{
+	uint32_t iph = ip_hdr_len(dst->family), mk = non_esp_marker ? 4 : 0;
+	uint32_t total = ETH_HLEN_ + iph + 8 + mk + len;
+	struct bw_addr nh;
+	uint8_t *slot;
+	static uint16_t ident;
+
+	if (src->family != dst->family || total > TXQ_BUF || iph + 8 + mk + len > w->black.mtu)
+		return -XE_BAD_PARAM;
+	if (!black_next_hop(s, dst, &nh))
+		return -XE_NO_ROUTE;
+	slot = txq_slot(tx);
+	eth_write(slot, NULL, w->black.mac, dst->family == 4 ? ETHERTYPE_IPV4_ : ETHERTYPE_IPV6_);
+	memset(slot + ETH_HLEN_ + iph + 8, 0, mk);
+	memcpy(slot + ETH_HLEN_ + iph + 8 + mk, data, len);
+	udp_header_write(slot + ETH_HLEN_ + iph, src, dst, sport, dport, 8 + mk + len, true);
+	ip_header_write(slot + ETH_HLEN_, src, dst, IPPROTO_UDP_, 8 + mk + len, 0, ident++);
+	return send_via(tx, w->neigh_black, &s->black, w->black.mac, &nh, slot, total, now_ms());
+}
+
+/* ---- outbound: red -> black ---- */
+
+static void bridge(struct worker *wk, struct txq *tx, const uint8_t *frame, uint32_t len)
+{
+	if (len - ETH_HLEN_ > tx->port->mtu) {
+		count_drop(wk, XE_TOO_BIG);
+		return;
+	}
+	txq_push(tx, frame, len);
+}
+
+static void too_big(struct worker *wk, const uint8_t *frame, const struct pkt_info *pi, uint32_t mtu)
+{
+	const struct snapshot *s = wk->snap;
+	const struct bw_addr *src = port_source(&s->red, pi->family);
+	uint8_t *slot = txq_slot(&wk->tx_red);
+	uint32_t n;
+
+	if (!src)
+		src = black_source(s, pi->family);
+	if (!src)
+		src = &pi->dst;
+	/* The answer comes from the MAC the host sent to: its router, as far as it can tell. */
+	n = icmp_build_too_big(slot, TXQ_BUF, frame, pi, mtu, frame, src);
+	if (n)
+		txq_commit(&wk->tx_red, n);
+}
+
+static void acquire_event(struct worker *wk, const struct spd_policy *p, const struct pkt_info *pi)
+{
+	uint32_t h = p->conf.id % ACQ_RATE_SLOTS;
+	struct ring_msg *m;
+	uint64_t one = 1;
+
+	/* One ACQUIRE per policy per second is plenty for bitwd to start a negotiation. */
+	if (wk->acq_rate_id[h] == p->conf.id && wk->now - wk->acq_rate_ms[h] < 1000)
+		return;
+	m = ring_reserve(&wk->events);
+	if (!m)
+		return;
+	wk->acq_rate_id[h] = p->conf.id;
+	wk->acq_rate_ms[h] = wk->now;
+	m->type = CTL_EV_ACQUIRE;
+	m->policy_id = p->conf.id;
+	m->pi = *pi;
+	ring_publish(&wk->events);
+	if (write(wk->w->ev_fd, &one, sizeof one) < 0)
+		return;  /* the control thread polls the ring anyway */
+}
+
+/* No SA yet: tell bitwd and keep a few frames per policy until one arrives. */
+static void acquire(struct worker *wk, const struct spd_policy *p, const uint8_t *frame, uint32_t len,
+                    const struct pkt_info *pi)
+{
+	uint32_t queued = 0, free_slot = ACQ_SLOTS;
+
+	acquire_event(wk, p, pi);
+	for (uint32_t i = 0; i < ACQ_SLOTS; i++) {
+		if (wk->acq[i].policy_id == p->conf.id)
+			queued++;
+		else if (!wk->acq[i].policy_id && free_slot == ACQ_SLOTS)
+			free_slot = i;
+	}
+	if (queued >= wk->snap->opt.acquire_queue || free_slot == ACQ_SLOTS || len > TXQ_BUF) {
+		count_drop(wk, XE_NO_SA);
+		return;
+	}
+	wk->acq[free_slot].policy_id = p->conf.id;
+	wk->acq[free_slot].len = len;
+	wk->acq[free_slot].since_ms = wk->now;
+	memcpy(wk->acq[free_slot].frame, frame, len);
+	wk->acq_used++;
+}
+
+static void out_protect(struct worker *wk, const struct spd_policy *p, uint8_t *frame, uint32_t len,
+                        const struct pkt_info *pi);
+
+/* Frames queued for an SA: send them once it is there, drop them after a while. */
+static void acquire_service(struct worker *wk)
+{
+	const struct snapshot *s = wk->snap;
+	bool new_snap = s->gen != wk->acq_gen;
+
+	wk->acq_gen = s->gen;
+	for (uint32_t i = 0; i < ACQ_SLOTS && wk->acq_used; i++) {
+		struct acq_slot *q = &wk->acq[i];
+		const struct spd_policy *p;
+		struct pkt_info pi;
+
+		if (!q->policy_id)
+			continue;
+		p = new_snap ? spd_by_id(s->spd, q->policy_id) : NULL;
+		if (p && p->conf.action == ACT_PROTECT && s->out_sa[p->index] && pkt_parse(q->frame, q->len, &pi) == 0) {
+			q->policy_id = 0;
+			wk->acq_used--;
+			out_protect(wk, p, q->frame, q->len, &pi);
+		} else if (wk->now - q->since_ms > ACQ_TIMEOUT_MS) {
+			q->policy_id = 0;
+			wk->acq_used--;
+			count_drop(wk, XE_NO_SA);
+		}
+	}
+}
+
+/* Outer packet larger than the MTU and the inner allows fragmentation: fragment the outer packet. */
+static void out_fragmented(struct worker *wk, struct sa *sa, const struct bw_addr *nh, const uint8_t *outer,
+                           uint32_t outer_len)
+{
+	struct wire *w = wk->w;
+	uint32_t state = 0, ident = wk->ip_ident++;
+	int n;
+
+	for (;;) {
+		uint8_t *slot = txq_slot(&wk->tx_black);
+
+		n = ip_fragment_next(outer + ETH_HLEN_, outer_len - ETH_HLEN_, w->black.mtu, ident, &state,
+		                     slot + ETH_HLEN_, TXQ_BUF - ETH_HLEN_);
+		if (n <= 0)
+			break;
+		memcpy(slot, outer, ETH_HLEN_);
+		if (send_via(&wk->tx_black, w->neigh_black, &wk->snap->black, w->black.mac, nh, slot,
+		             (uint32_t)n + ETH_HLEN_, wk->now) < 0)
+			count_drop(wk, XE_NEIGH_UNRESOLVED);
+	}
+	if (n < 0)
+		count_drop(wk, n);
+}
+
+static void out_protect(struct worker *wk, const struct spd_policy *p, uint8_t *frame, uint32_t len,
+                        const struct pkt_info *pi)
+{
+	struct wire *w = wk->w;
+	struct sa *sa = wk->snap->out_sa[p->index];
+	const uint8_t *inner = frame + pi->l3_off;
+	uint32_t inner_len = pi->ip_len, fit;
+	struct bw_addr nh;
+	uint8_t *slot;
+	int n;
+
+	if (!sa || atomic_load_explicit(&sa->state, memory_order_relaxed) == SA_DEAD) {
+		acquire(wk, p, frame, len, pi);
+		return;
+	}
+	fit = inner_mtu(sa, w->black.mtu);
+	if (p->conf.mss_clamp && pi->proto == IPPROTO_TCP_ && fit > ip_hdr_len(pi->family) + 20)
+		tcp_mss_clamp(frame, pi, (uint16_t)(fit - ip_hdr_len(pi->family) - 20));
+	if (inner_len > fit && (pi->family == 6 || pi->df)) {
+		too_big(wk, frame, pi, fit);
+		count_drop(wk, XE_MTU_EXCEEDED);
+		return;
+	}
+	if (!black_next_hop(wk->snap, &sa->conf.peer, &nh)) {
+		count_drop(wk, XE_NO_ROUTE);
+		return;
+	}
+	if (sa_account(sa, inner_len) < 0) {
+		count_drop(wk, XE_SA_EXPIRED);
+		return;
+	}
+	stat_add(&p->stats->packets[0], 1);
+	stat_add(&p->stats->bytes[0], inner_len);
+	if (inner_len > fit) {
+		uint8_t *big = wk->scratch + TXQ_BUF;
+
+		n = outer_build(wk, sa, big, TXQ_BUF, inner, inner_len, pi->family == 4 ? NH_IPV4 : NH_IPV6, pi->tos);
+		if (n < 0)
+			count_drop(wk, n);
+		else
+			out_fragmented(wk, sa, &nh, big, (uint32_t)n);
+		return;
+	}
+	slot = txq_slot(&wk->tx_black);
+	n = outer_build(wk, sa, slot, TXQ_BUF, inner, inner_len, pi->family == 4 ? NH_IPV4 : NH_IPV6, pi->tos);
+	if (n < 0) {
+		count_drop(wk, n);
+		return;
+	}
+	if (send_via(&wk->tx_black, w->neigh_black, &wk->snap->black, w->black.mac, &nh, slot, (uint32_t)n, wk->now) < 0)
+		count_drop(wk, XE_NEIGH_UNRESOLVED);
+}
+
+/* What an unmatched packet gets, or a matched one its policy's action. */
+static int verdict(const struct worker *wk, const struct spd_policy *p)
+{
+	return p ? p->conf.action : wk->snap->opt.default_action;
+}
+
+static void out_ip(struct worker *wk, uint8_t *frame, uint32_t len, const struct pkt_info *pi)
+{
+	const struct spd_policy *p = flow_cache_lookup(wk->fc, wk->snap->spd, DIR_OUT, pi);
+	uint64_t rmac;
+
+	switch (verdict(wk, p)) {
+	case ACT_PROTECT:
+		/* A protected flow goes off the LAN, so its destination MAC is the router's. */
+		rmac = mac_to_u64(frame);
+		if (!(frame[0] & 1) && atomic_load_explicit(&wk->w->router_mac, memory_order_relaxed) != rmac)
+			atomic_store(&wk->w->router_mac, rmac);
+		out_protect(wk, p, frame, len, pi);
+		return;
+	case ACT_BYPASS:
+		if (p) {
+			stat_add(&p->stats->packets[0], 1);
+			stat_add(&p->stats->bytes[0], pi->ip_len);
+		}
+		bridge(wk, &wk->tx_black, frame, len);
+		return;
+	default:
+		if (p)
+			stat_add(&p->stats->drops[0], 1);
+		count_drop(wk, p ? XE_POLICY_DISCARD : XE_NO_POLICY);
+	}
+}
+
+/* Red hosts are learned from their own traffic, refreshed at most every few seconds per host. */
+static void red_learn(struct worker *wk, const uint8_t *frame, const struct bw_addr *ip)
+{
+	uint8_t known[6];
+
+	if (frame[6] & 1 || ip->family == 0)
+		return;
+	if (ip->family == 4 && (ip->a[0] == 0 || ip->a[0] >= 224))
+		return;
+	if (ip->family == 6 && (ip->a[0] == 0xff || (ip->a[0] == 0 && ip->a[15] <= 1 && ip->a[1] == 0)))
+		return;
+	if (neigh_lookup(wk->w->neigh_red, ip, known, wk->now) && memcmp(known, frame + 6, 6) == 0 &&
+	    (wk->now & 0xfff) > 64)
+		return;  /* known, and not this refresh window: skip the locked update */
+	neigh_update(wk->w->neigh_red, ip, frame + 6, wk->now, &wk->tx_red);
+}
+
+/* IPv6 link-scope traffic (ND, RS/RA, MLD, anything to/from fe80::/10 or to ff02::/16) belongs to the link. */
+static bool ipv6_link_scope(const struct pkt_info *pi)
+{
+	if (pi->family != 6)
+		return false;
+	if (pi->proto == IPPROTO_ICMPV6_ && pi->sport >= 130 && pi->sport <= 143)
+		return true;
+	return (pi->dst.a[0] == 0xff && (pi->dst.a[1] & 0x0f) <= 2) || (pi->src.a[0] == 0xfe && (pi->src.a[1] & 0xc0) == 0x80) ||
+	       (pi->dst.a[0] == 0xfe && (pi->dst.a[1] & 0xc0) == 0x80);
+}
+
+static bool arp_for_red(struct worker *wk, const uint8_t *frame, uint32_t len)
+{
+	const struct snapshot *s = wk->snap;
+	struct l2_self self = { &s->red, wk->w->red.mac, wk->w->neigh_red, &wk->tx_red };
+	struct bw_addr sip = { .family = 4 };
+
+	if (len < ETH_HLEN_ + 28)
+		return false;
+	memcpy(sip.a, frame + ETH_HLEN_ + 14, 4);
+	red_learn(wk, frame, &sip);
+	if (arp_input(&self, frame, len, wk->now))
+		return true;
+	/* Replies to our own probes are ours, not the black side's. */
+	return memcmp(frame, wk->w->red.mac, 6) == 0;
+}
+
+static void out_frame(void *ctx, uint8_t *frame, uint32_t len);
+
+/* A GRO/GSO super-frame: cut it to the port MTU and walk each piece. */
+static void oversize(struct worker *wk, uint8_t *frame, uint32_t len, const struct pkt_info *pi, uint32_t mtu,
+                     port_rx_fn walk)
+{
+	uint32_t state = 0;
+	int n;
+
+	while ((n = gso_segment_next(frame, len, pi, mtu, &state, wk->scratch, TXQ_BUF)) > 0)
+		walk(wk, wk->scratch, (uint32_t)n);
+	if (n < 0)
+		count_drop(wk, n);
+}
+
+static void out_frame(void *ctx, uint8_t *frame, uint32_t len)
+{
+	struct worker *wk = ctx;
+	struct pkt_info pi;
+	int rc = pkt_parse(frame, len, &pi);
+
+	if (rc < 0) {
+		count_drop(wk, rc);
+		return;
+	}
+	if (pi.family == 0) {
+		if (pi.ethertype == ETHERTYPE_ARP_ && arp_for_red(wk, frame, len))
+			return;
+		if (wk->snap->opt.bridge_non_ip)
+			bridge(wk, &wk->tx_black, frame, len);
+		else
+			count_drop(wk, XE_NON_IP_BLOCKED);
+		return;
+	}
+	if (pi.ip_len > wk->w->red.mtu) {
+		oversize(wk, frame, len, &pi, wk->w->red.mtu, out_frame);
+		return;
+	}
+	red_learn(wk, frame, &pi.src);
+	if (ipv6_link_scope(&pi)) {
+		struct l2_self self = { &wk->snap->red, wk->w->red.mac, wk->w->neigh_red, &wk->tx_red };
+
+		if (pi.proto == IPPROTO_ICMPV6_ && nd_input(&self, frame, len, &pi, wk->now))
+			return;
+		if (wk->snap->opt.bridge_non_ip)
+			bridge(wk, &wk->tx_black, frame, len);
+		return;
+	}
+	csum_complete_partial(frame, &pi);
+	out_ip(wk, frame, len, &pi);
+}
+
+/* ---- inbound: black -> red ---- */
+
+static void deliver_red(struct worker *wk, uint8_t *frame, const struct pkt_info *pi)
+{
+	struct wire *w = wk->w;
+	uint32_t len = pi->l3_off + pi->ip_len;  /* drops TFC padding after the inner packet */
+	uint64_t rmac = atomic_load_explicit(&w->router_mac, memory_order_relaxed);
+	uint8_t *slot;
+
+	if (pi->ip_len > w->red.mtu) {
+		count_drop(wk, XE_MTU_EXCEEDED);
+		return;
+	}
+	slot = txq_slot(&wk->tx_red);
+	memcpy(slot, frame, len);
+	if (rmac)
+		u64_to_mac(rmac, slot + 6);
+	else
+		memcpy(slot + 6, w->red.mac, 6);
+	if (group_mac(&pi->dst, slot)) {
+		txq_commit(&wk->tx_red, len);
+		return;
+	}
+	if (send_via(&wk->tx_red, w->neigh_red, &wk->snap->red, w->red.mac, &pi->dst, slot, len, wk->now) < 0)
+		count_drop(wk, XE_NEIGH_UNRESOLVED);
+}
+
+static void in_esp(struct worker *wk, uint8_t *frame, uint8_t *esp, uint32_t esp_len)
+{
+	const struct snapshot *s = wk->snap;
+	const struct spd_policy *p;
+	struct pkt_info ipi;
+	struct sa *sa;
+	uint8_t *inner, nh;
+	uint32_t inner_len;
+	int rc;
+
+	if (esp_len < 8 || esp - frame < ETH_HLEN_ + 8) {
+		count_drop(wk, XE_MALFORMED_PACKET);
+		return;
+	}
+	sa = sad_lookup(s->sad, get32(esp));
+	if (!sa) {
+		count_drop(wk, XE_BAD_ESP_SPI);
+		return;
+	}
+	if (atomic_load_explicit(&sa->state, memory_order_relaxed) == SA_DEAD) {
+		count_drop(wk, XE_SA_EXPIRED);
+		return;
+	}
+	rc = esp_decap(sa, esp, esp_len, &inner, &inner_len, &nh);
+	if (rc < 0) {
+		count_drop(wk, rc);
+		return;
+	}
+	if (nh == NH_DUMMY) {
+		count_drop(wk, XE_DUMMY_PACKET);
+		return;
+	}
+	if ((nh != NH_IPV4 && nh != NH_IPV6) || inner - frame < ETH_HLEN_) {
+		count_drop(wk, XE_MALFORMED_PACKET);
+		return;
+	}
+	if (sa_account(sa, inner_len) < 0) {
+		count_drop(wk, XE_SA_EXPIRED);
+		return;
+	}
+	/* The ESP header and IV sit right before the inner packet: room for its Ethernet header. */
+	inner -= ETH_HLEN_;
+	eth_write(inner, NULL, wk->w->red.mac, nh == NH_IPV4 ? ETHERTYPE_IPV4_ : ETHERTYPE_IPV6_);
+	rc = pkt_parse(inner, inner_len + ETH_HLEN_, &ipi);
+	if (rc < 0 || ipi.family != (nh == NH_IPV4 ? 4 : 6)) {
+		count_drop(wk, XE_MALFORMED_PACKET);
+		return;
+	}
+	/* RFC 4301 §5.2: what comes out of an SA must be what its policy protects. */
+	p = spd_by_id(s->spd, sa->conf.policy_id);
+	if (!p || !selector_match(&p->conf.sel, DIR_IN, &ipi)) {
+		count_drop(wk, XE_INBOUND_POLICY_FAILURE);
+		return;
+	}
+	stat_add(&p->stats->packets[1], 1);
+	stat_add(&p->stats->bytes[1], ipi.ip_len);
+	deliver_red(wk, inner, &ipi);
+}
+
+static void to_control(struct worker *wk, const struct pkt_info *pi, const uint8_t *data, uint32_t len)
+{
+	struct ring_msg *m = ring_reserve(&wk->events);
+	uint64_t one = 1;
+
+	if (!m || len > sizeof m->data) {
+		count_drop(wk, XE_IO);
+		return;
+	}
+	m->type = CTL_EV_IKE_RECV;
+	memset(&m->dg, 0, sizeof m->dg);
+	m->dg.family = pi->family;
+	m->dg.sport = pi->sport;
+	m->dg.dport = pi->dport;
+	memcpy(m->dg.src, pi->src.a, 16);
+	memcpy(m->dg.dst, pi->dst.a, 16);
+	m->len = len;
+	memcpy(m->data, data, len);
+	ring_publish(&wk->events);
+	if (write(wk->w->ev_fd, &one, sizeof one) < 0)
+		return;
+}
+
+static bool is_udp_encap_port(const struct snapshot *s, uint16_t port)
+{
+	for (uint8_t i = 0; i < s->n_udp_ports; i++)
+		if (s->udp_ports[i] == port)
+			return true;
+	return false;
+}
+
+static void in_udp(struct worker *wk, uint8_t *frame, const struct pkt_info *pi)
+{
+	uint8_t *udp = frame + pi->l4_off, *data = udp + 8;
+	uint32_t l4len = pi->ip_len - (uint32_t)(pi->l4_off - pi->l3_off), dlen;
+
+	if (l4len < 8 || ((uint32_t)udp[4] << 8 | udp[5]) > l4len || ((uint32_t)udp[4] << 8 | udp[5]) < 8) {
+		count_drop(wk, XE_MALFORMED_PACKET);
+		return;
+	}
+	dlen = ((uint32_t)udp[4] << 8 | udp[5]) - 8;
+	if (is_udp_encap_port(wk->snap, pi->dport)) {
+		if (dlen == 1 && data[0] == 0xff)
+			return;  /* NAT keepalive (RFC 3948 §2.3): it did its job by arriving */
+		if (dlen >= 4 && get32(data) == 0) {
+			to_control(wk, pi, data + 4, dlen - 4);  /* non-ESP marker: IKE */
+			return;
+		}
+		in_esp(wk, frame, data, dlen);
+		return;
+	}
+	if (pi->dport == 500) {
+		to_control(wk, pi, data, dlen);
+		return;
+	}
+	count_drop(wk, XE_NOT_FOR_US);
+}
+
+static void in_local_whole(struct worker *wk, uint8_t *frame, const struct pkt_info *pi)
+{
+	uint32_t n;
+
+	if (pi->proto == IPPROTO_ESP_) {
+		in_esp(wk, frame, frame + pi->l4_off, pi->ip_len - (uint32_t)(pi->l4_off - pi->l3_off));
+	} else if (pi->proto == IPPROTO_UDP_) {
+		in_udp(wk, frame, pi);
+	} else if ((n = icmp_build_echo_reply(txq_slot(&wk->tx_black), TXQ_BUF, frame, pi, wk->w->black.mac)) > 0) {
+		txq_commit(&wk->tx_black, n);
+	} else {
+		count_drop(wk, XE_NOT_FOR_US);
+	}
+}
+
+/* A packet addressed to our black address: ESP, ESP-in-UDP, IKE, ping; fragments reassembled first. */
+static void in_local(struct worker *wk, uint8_t *frame, const struct pkt_info *pi)
+{
+	const uint8_t *whole;
+	uint32_t whole_len;
+	struct pkt_info wpi;
+	int rc;
+
+	if (pi->frag == PKT_FRAG_NONE) {
+		in_local_whole(wk, frame, pi);
+		return;
+	}
+	rc = reasm_input(wk->reasm, frame + pi->l3_off, pi->ip_len, pi, wk->now, &whole, &whole_len);
+	if (rc <= 0) {
+		if (rc < 0)
+			count_drop(wk, XE_FRAG_FAILED);
+		return;
+	}
+	if (whole_len + ETH_HLEN_ > TXQ_BUF) {
+		count_drop(wk, XE_FRAG_FAILED);
+		return;
+	}
+	memcpy(wk->scratch, frame, ETH_HLEN_);
+	memcpy(wk->scratch + ETH_HLEN_, whole, whole_len);
+	if (pkt_parse(wk->scratch, whole_len + ETH_HLEN_, &wpi) < 0 || wpi.frag != PKT_FRAG_NONE) {
+		count_drop(wk, XE_MALFORMED_PACKET);
+		return;
+	}
+	in_local_whole(wk, wk->scratch, &wpi);
+}
+
+static void in_ip(struct worker *wk, uint8_t *frame, uint32_t len, const struct pkt_info *pi)
+{
+	const struct spd_policy *p = flow_cache_lookup(wk->fc, wk->snap->spd, DIR_IN, pi);
+
+	switch (verdict(wk, p)) {
+	case ACT_BYPASS:
+		if (p) {
+			stat_add(&p->stats->packets[1], 1);
+			stat_add(&p->stats->bytes[1], pi->ip_len);
+		}
+		bridge(wk, &wk->tx_red, frame, len);
+		return;
+	case ACT_PROTECT:
+		stat_add(&p->stats->drops[1], 1);
+		count_drop(wk, XE_INBOUND_EXPECTED_SECURE_PACKET);
+		return;
+	default:
+		if (p)
+			stat_add(&p->stats->drops[1], 1);
+		count_drop(wk, p ? XE_POLICY_DISCARD : XE_NO_POLICY);
+	}
+}
+
+static void in_frame(void *ctx, uint8_t *frame, uint32_t len)
+{
+	struct worker *wk = ctx;
+	const struct snapshot *s = wk->snap;
+	struct l2_self self = { &s->black, wk->w->black.mac, wk->w->neigh_black, &wk->tx_black };
+	struct pkt_info pi;
+	int rc = pkt_parse(frame, len, &pi);
+
+	if (rc < 0) {
+		count_drop(wk, rc);
+		return;
+	}
+	if (pi.family == 0) {
+		if (pi.ethertype == ETHERTYPE_ARP_ && arp_input(&self, frame, len, wk->now))
+			return;
+		if (s->opt.bridge_non_ip)
+			bridge(wk, &wk->tx_red, frame, len);
+		else
+			count_drop(wk, XE_NON_IP_BLOCKED);
+		return;
+	}
+	if (ipv6_link_scope(&pi)) {
+		if (pi.proto == IPPROTO_ICMPV6_ && nd_input(&self, frame, len, &pi, wk->now))
+			return;
+		if (s->opt.bridge_non_ip)
+			bridge(wk, &wk->tx_red, frame, len);
+		return;
+	}
+	if (is_ours(&s->black, &pi.dst)) {
+		in_local(wk, frame, &pi);
+		return;
+	}
+	if (pi.ip_len > wk->w->black.mtu) {
+		oversize(wk, frame, len, &pi, wk->w->black.mtu, in_frame);
+		return;
+	}
+	csum_complete_partial(frame, &pi);
+	in_ip(wk, frame, len, &pi);
+}
+
+/* ---- the data thread ---- */
+
+void *worker_main(void *arg)
+{
+	struct worker *wk = arg;
+	struct wire *w = wk->w;
+	struct port *port = wk->dir == TH_OUT ? &w->red : &w->black;
+	port_rx_fn walk = wk->dir == TH_OUT ? out_frame : in_frame;
+	struct pollfd pfd[2] = { { .fd = port->fd, .events = POLLIN }, { .fd = wk->wake_fd, .events = POLLIN } };
+	uint64_t last_expire = 0, v;
+
+	while (!atomic_load(&w->stop)) {
+		atomic_store(&wk->idle, 1);
+		if (poll(pfd, 2, wk->acq_used ? 20 : 100) < 0 && errno != EINTR)
+			wlog(WLOG_ERR, "poll: %s", strerror(errno));
+		/* seq_cst: pairs with the control thread's snapshot exchange (see synchronize()). */
+		atomic_store(&wk->idle, 0);
+		if (pfd[1].revents && read(wk->wake_fd, &v, sizeof v) < 0 && errno != EAGAIN)
+			wlog(WLOG_WARN, "wake fd: %s", strerror(errno));
+		wk->snap = atomic_load(&w->snap);
+		wk->now = now_ms();
+		if (wk->acq_used)
+			acquire_service(wk);
+		for (int round = 0; round < 16; round++) {
+			int n = port_rx_batch(port, RX_BATCH, walk, wk);
+
+			txq_flush(&wk->tx_black);
+			txq_flush(&wk->tx_red);
+			if (n < RX_BATCH)
+				break;
+			wk->now = now_ms();
+		}
+		if (wk->reasm && wk->now - last_expire >= 100) {
+			atomic_fetch_add_explicit(&wk->drops.by_reason[XE_FRAG_FAILED], reasm_expire(wk->reasm, wk->now),
+			                          memory_order_relaxed);
+			last_expire = wk->now;
+		}
+		atomic_store(&wk->quiescent, wk->snap->gen);
+		wk->snap = NULL;
+	}
+	atomic_store(&wk->idle, 1);
+	return NULL;
+}
