@@ -58,6 +58,10 @@ struct sa {
 /* Build an SA: checks key lengths for the algorithms, prepares EVP contexts. */
 int sa_create(const struct sa_conf *conf, struct sa **out, char *err, size_t errlen);
 void sa_destroy(struct sa *sa);  /* wipes keys */
+/* CLOCK_MONOTONIC in seconds: the clock of sa->created and sa_tick. */
+uint64_t sa_clock_s(void);
+/* Frees and wipes sa->crypto (esp.c's part of sa_destroy). */
+void esp_crypto_free(struct sa *sa);
 
 /* Bytes esp_encap adds around an inner packet of inner_len (header, IV, pad, trailer, ICV). */
 uint32_t esp_overhead(const struct sa *sa, uint32_t inner_len);
@@ -65,13 +69,18 @@ uint32_t esp_overhead(const struct sa *sa, uint32_t inner_len);
 /*
  * Outbound: write the ESP packet (SPI, sequence, IV, ciphertext of
  * inner + padding + pad length + next header, ICV) at out. out_cap is the room
- * available. Takes the next sequence number. Returns the ESP length or a
+ * available. inner either lies outside out's first out_cap bytes or exactly
+ * where its ciphertext goes (out + 8 + sa->iv_len: encryption in place).
+ * Takes the next sequence number. Returns the ESP length or a
  * negative XE_* (XE_SEQUENCE_OVERFLOW, XE_MTU_EXCEEDED for no room).
  * Allocates nothing.
  */
 int esp_encap(struct sa *sa, uint8_t *out, uint32_t out_cap, const uint8_t *inner, uint32_t inner_len,
               uint8_t next_header);
-/* The same with a caller-chosen IV and sequence number: known-answer tests only. */
+/*
+ * The same with a caller-chosen IV and sequence number: known-answer tests
+ * only. iv NULL makes one as esp_encap does; sa->seq is left alone.
+ */
 int esp_encap_fixed(struct sa *sa, uint8_t *out, uint32_t out_cap, const uint8_t *inner, uint32_t inner_len,
                     uint8_t next_header, uint64_t seq, const uint8_t *iv);
 
