@@ -283,7 +283,7 @@ class Topo:
 		self.bitw = {}
 		self.cfgpath = {}
 		self.keep = keep
-		self.bitw_wire, self.wirectl = find_binaries(build)
+		self.bitw_wire, self.wirectl_bin = find_binaries(build)
 		self._up = False
 
 	# --- plumbing -------------------------------------------------------
@@ -436,7 +436,7 @@ class Topo:
 		return p.log() if p else ''
 
 	def wirectl(self, side, *args, input=None, check=True, timeout=30):
-		r = sh([self.wirectl, '--socket', self.sock(side)] + list(args), check=False,
+		r = sh([self.wirectl_bin, '--socket', self.sock(side)] + list(args), check=False,
 		       timeout=timeout, input=input)
 		if check and r.returncode != 0:
 			raise Fail(f'bitw-wirectl {" ".join(args)} on {side} -> {r.returncode}: {r.stdout}{r.stderr}')

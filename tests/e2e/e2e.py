@@ -506,7 +506,7 @@ def acquire():
 	with Topo('acquire') as t:
 		need_bitw(t)
 		t.start_both(keys, a={'override': no_lan4_sas})
-		ev = t.spawn([t.wirectl, '--socket', t.sock('A'), 'events', '--count', '1', '--timeout', '20'], 'events')
+		ev = t.spawn([t.wirectl_bin, '--socket', t.sock('A'), 'events', '--count', '1', '--timeout', '20'], 'events')
 		time.sleep(0.5)
 		cap = t.capture('r', 'to-a', 'wan')
 		r = t.ping('hA', HOST_B4, count=3, marker=marker)
