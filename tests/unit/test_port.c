@@ -1,0 +1,228 @@
+/* test_port.c: a real port on a veth pair in a private network namespace: offloads off and restored, rx, tx, link state. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/ethtool.h>
+#include <linux/if_packet.h>
+#include <linux/sockios.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "port.h"
+#include "wire.h"
+
+/*
+ * The namespace is unshared by this process alone, so the veth pair vanishes
+ * with it whatever happens to the test: nothing to clean up, nothing touched
+ * outside.
+ */
+static bool private_netns(void)
+{
+	if (unshare(CLONE_NEWNET) != 0)
+		return false;
+	/* No IPv6 chatter (DAD, MLD) on the pair: the only frames are the test's. */
+	return system("sysctl -qw net.ipv6.conf.default.disable_ipv6=1 net.ipv6.conf.all.disable_ipv6=1 && "
+	              "ip link add bw0 mtu 9500 type veth peer name bw1 mtu 9500 && "
+	              "ip link set bw0 up && ip link set bw1 up") == 0;
+}
+
+static int ethtool_value(const char *ifname, uint32_t cmd, uint32_t set, bool do_set)
+{
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	struct ethtool_value ev = { .cmd = cmd, .data = set };
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname);
+	ifr.ifr_data = (void *)&ev;
+	int rc = ioctl(s, SIOCETHTOOL, &ifr);
+	close(s);
+	if (rc < 0)
+		return -1;
+	return do_set ? 0 : (int)ev.data;
+}
+
+static int get_off(const char *ifname, uint32_t cmd)
+{
+	return ethtool_value(ifname, cmd, 0, false);
+}
+
+static int raw_socket(const char *ifname)
+{
+	int fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
+	                           .sll_ifindex = (int)if_nametoindex(ifname) };
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0)
+		return -1;
+	return fd;
+}
+
+static uint32_t make_frame(uint8_t *f, uint32_t len, const uint8_t dst[6], uint8_t marker)
+{
+	static const uint8_t src[6] = { 0x02, 0, 0, 0, 0, 0x42 };
+	memset(f, marker, len);
+	memcpy(f, dst, 6);
+	memcpy(f + 6, src, 6);
+	f[12] = 0x88, f[13] = 0xb5;  /* IEEE local experimental ethertype */
+	return len;
+}
+
+struct seen {
+	uint32_t n, len;
+	uint8_t first[16], last;
+};
+
+static void on_frame(void *ctx, uint8_t *frame, uint32_t len)
+{
+	struct seen *s = ctx;
+	if (len < 14 || frame[12] != 0x88 || frame[13] != 0xb5)
+		return;  /* not one of the test's frames */
+	s->n++;
+	s->len = len;
+	memcpy(s->first, frame, len < 16 ? len : 16);
+	s->last = frame[len - 1];
+	frame[len - 1] ^= 0xff;  /* the ring slot is writable in place */
+}
+
+/* Read until one of the test's frames arrives; returns how many arrived. */
+static int rx_wait(struct port *p, struct seen *s)
+{
+	struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+	for (int i = 0; i < 20 && s->n == 0; i++) {
+		if (port_rx_batch(p, 64, on_frame, s) < 0)
+			break;
+		if (s->n == 0)
+			poll(&pfd, 1, 50);
+	}
+	return (int)s->n;
+}
+
+static void test_offloads_and_identity(struct port *p)
+{
+	CHECK_EQ(get_off("bw0", ETHTOOL_GGRO), 0, "GRO off while the port is open");
+	CHECK(get_off("bw0", ETHTOOL_GGSO) == 0 && get_off("bw0", ETHTOOL_GTSO) == 0, "GSO and TSO off while open");
+	CHECK_EQ(p->ifindex, if_nametoindex("bw0"), "ifindex read");
+	CHECK_EQ(p->mtu, 9500, "MTU read from the interface");
+	CHECK(p->fd >= 0, "pollable descriptor");
+	CHECK(p->mac[0] != 0 || p->mac[5] != 0, "MAC read");
+	CHECK(port_link_up(p), "link is up");
+}
+
+static void test_rx(struct port *p, int peer)
+{
+	uint8_t f[9400];
+	struct seen s = { 0 };
+	uint32_t n = make_frame(f, 100, p->mac, 0x5a);
+	ssize_t sent = send(peer, f, n, 0);
+	int got = rx_wait(p, &s);
+	CHECK(sent == 100 && got == 1 && s.n == 1, "a frame sent by the peer is received");
+	CHECK(s.len == 100 && memcmp(s.first, f, 14) == 0 && s.last == 0x5a, "whole and unchanged");
+	CHECK_EQ(atomic_load(&p->st.rx_packets), 1, "rx packets counted");
+	CHECK_EQ(atomic_load(&p->st.rx_bytes), 100, "rx bytes counted");
+
+	/* Larger than the snaplen: handed up cut, so the caller can count it. */
+	n = make_frame(f, sizeof f, p->mac, 0x33);
+	sent = send(peer, f, n, 0);
+	memset(&s, 0, sizeof s);
+	got = rx_wait(p, &s);
+	CHECK(sent == (ssize_t)sizeof f && got == 1 && s.len == PKT_MAX, "a 9400-byte frame is handed up at the snaplen (%u)", s.len);
+}
+
+static void test_tx(struct port *p, int peer)
+{
+	struct txq q;
+	char err[256] = "";
+	int rc = txq_init(&q, p, err, sizeof err);
+	CHECK_EQ(rc, 0, "txq on the port (%s)", err);
+	if (rc)
+		return;
+	static const uint8_t dst[6] = { 0x02, 0, 0, 0, 0, 0x99 };
+	uint8_t f[200];
+	for (int i = 0; i < 3; i++) {
+		make_frame(f, sizeof f, dst, (uint8_t)(0x10 + i));
+		txq_push(&q, f, sizeof f);
+	}
+	CHECK_EQ(txq_flush(&q), 3, "three frames sent in one flush");
+	int ok = 0;
+	for (int i = 0; i < 3; i++) {
+		uint8_t got[300];
+		struct pollfd pfd = { .fd = peer, .events = POLLIN };
+		poll(&pfd, 1, 500);
+		ssize_t n = recv(peer, got, sizeof got, MSG_DONTWAIT);
+		ok += n == 200 && memcmp(got, dst, 6) == 0 && got[199] == 0x10 + i;
+	}
+	CHECK_EQ(ok, 3, "the peer receives them whole and in order");
+	CHECK(atomic_load(&p->st.tx_packets) == 3 && atomic_load(&p->st.tx_bytes) == 600, "tx counted on the port");
+
+	struct seen s = { 0 };
+	usleep(50000);
+	port_rx_batch(p, 64, on_frame, &s);
+	CHECK_EQ(s.n, 0, "our own transmissions are not captured back");
+	txq_destroy(&q);
+
+	/* Through the qdisc (as when bypass is refused) the capture taps see outgoing frames too. */
+	int own = raw_socket("bw0");
+	make_frame(f, sizeof f, dst, 0x77);
+	ssize_t n = send(own, f, sizeof f, 0);
+	usleep(50000);
+	port_rx_batch(p, 64, on_frame, &s);
+	CHECK(n == (ssize_t)sizeof f && s.n == 0,
+	      "frames leaving the port are never captured as input");
+	uint8_t got[300];
+	recv(peer, got, sizeof got, MSG_DONTWAIT);
+	close(own);
+}
+
+int main(void)
+{
+	if (geteuid() != 0) {
+		printf("1..0 # SKIP needs root for a network namespace\n");
+		return 0;
+	}
+	if (!private_netns()) {
+		printf("1..0 # SKIP cannot create a network namespace with a veth pair\n");
+		return 0;
+	}
+	/* Start from offloads on, so turning them off and back is visible. */
+	ethtool_value("bw0", ETHTOOL_SGRO, 1, true);
+	ethtool_value("bw0", ETHTOOL_SGSO, 1, true);
+	ethtool_value("bw0", ETHTOOL_STSO, 1, true);
+	bool gro_was_on = get_off("bw0", ETHTOOL_GGRO) == 1;
+	bool tso_was_on = get_off("bw0", ETHTOOL_GTSO) == 1;
+
+	struct port p;
+	char err[256] = "";
+	CHECK_EQ(port_open(&p, "bw-missing", 0, err, sizeof err), -XE_IO, "a missing interface is an error");
+	CHECK(strstr(err, "bw-missing") != NULL, "naming the interface: %s", err);
+
+	err[0] = 0;
+	int rc = port_open(&p, "bw0", 0, err, sizeof err);
+	CHECK_EQ(rc, 0, "port_open on a veth (%s)", err);
+	if (rc)
+		return check_done();
+	int peer = raw_socket("bw1");
+	CHECK(peer >= 0, "raw socket on the peer");
+	test_offloads_and_identity(&p);
+	test_rx(&p, peer);
+	test_tx(&p, peer);
+
+	system("ip link set bw1 down");
+	usleep(100000);
+	CHECK(!port_link_up(&p), "link down when the peer goes down");
+
+	port_close(&p);
+	CHECK(gro_was_on && get_off("bw0", ETHTOOL_GGRO) == 1, "GRO restored on close");
+	CHECK(tso_was_on && get_off("bw0", ETHTOOL_GTSO) == 1, "TSO restored on close");
+
+	struct port q;
+	rc = port_open(&q, "bw0", 1400, err, sizeof err);
+	CHECK(rc == 0 && q.mtu == 1400, "MTU override");
+	if (rc == 0)
+		port_close(&q);
+	close(peer);
+	return check_done();
+}
