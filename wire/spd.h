@@ -33,6 +33,8 @@ void spd_free(struct spd *spd);
 uint32_t spd_count(const struct spd *spd);
 const struct spd_policy *spd_at(const struct spd *spd, uint32_t i);   /* evaluation order */
 const struct spd_policy *spd_by_id(const struct spd *spd, uint32_t id);
+/* Unique per built spd (never reused), so caches can tell an old spd from a new one at the same address. */
+uint64_t spd_generation(const struct spd *spd);
 
 /* Does the packet match the selector? dir DIR_IN mirrors src/dst. */
 bool selector_match(const struct selector *s, int dir, const struct pkt_info *pi);
@@ -52,5 +54,7 @@ struct flow_cache *flow_cache_new(uint32_t entries);   /* power of two */
 void flow_cache_free(struct flow_cache *fc);
 const struct spd_policy *flow_cache_lookup(struct flow_cache *fc, const struct spd *spd, int dir,
                                            const struct pkt_info *pi);
+/* Hits and misses so far; safe to read from another thread (single writer). */
+void flow_cache_stats(const struct flow_cache *fc, uint64_t *hits, uint64_t *misses);
 
 #endif
