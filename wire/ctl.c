@@ -199,7 +199,7 @@ static int do_spd_set(struct ctl_req *r, json_t *req)
 	json_t *arr = json_object_get(req, "policies");
 	struct policy_conf *pol;
 	size_t n;
-	int action, rc;
+	int action = -1, rc;
 
 	if (!json_is_array(arr))
 		return ctl_fail(r, -XE_BAD_PARAM, "policies: must be an array");
@@ -287,8 +287,8 @@ static int do_sa_del(struct ctl_req *r, json_t *req)
 {
 	json_t *spi_v = json_object_get(req, "spi"), *dir_v = json_object_get(req, "direction");
 	const char *dir_field = "direction";
-	uint32_t spi;
-	int dir, rc;
+	uint32_t spi = 0;
+	int dir = 0, rc;
 
 	/* wire.h once documented "dir"; accept it so an older sender is not refused. */
 	if (!dir_v && json_object_get(req, "dir")) {
