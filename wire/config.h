@@ -139,9 +139,30 @@ int config_load_file(const char *path, struct wire_config *out, char *err, size_
 int config_from_json(const struct json_t *root, struct wire_config *out, char *err, size_t errlen);
 int policy_from_json(const struct json_t *obj, struct policy_conf *out, char *err, size_t errlen);
 int sa_from_json(const struct json_t *obj, struct sa_conf *out, char *err, size_t errlen);
+/*
+ * A "policies" array as a whole: ids assigned (1, 2, ... skipping explicit
+ * ones), order = index unless given, names and ids checked unique. *out is
+ * malloc'd; errors name "policies[i].field". For CTL_SPD_SET.
+ */
+int policies_from_json(const struct json_t *arr, struct policy_conf **out, uint32_t *n, char *err, size_t errlen);
+/*
+ * sa_from_json leaves replay_window at this when the SA does not say; then
+ * sa_resolve (or config_validate) puts the configured default in.
+ */
+#define SA_REPLAY_DEFAULT 0xffff
+/*
+ * Tie a parsed SA to its policy (by name; must be protect): fills policy_id,
+ * mode, peer (default: the policy's), local (default: our first black
+ * address of the peer's family; if given, must be one of them), the default
+ * replay window, and checks keys against algorithms. For CTL_SA_ADD.
+ */
+int sa_resolve(struct sa_conf *sa, const struct policy_conf *pol, uint32_t npol, const struct port_conf *black,
+               uint16_t default_replay, char *err, size_t errlen);
 /* Cross-object checks: unique names/SPIs, SAs name existing policies, keys fit algorithms. */
 int config_validate(struct wire_config *c, char *err, size_t errlen);
 void config_free(struct wire_config *c);  /* wipes keys */
+/* The i-th field name the parser accepts (any object), NULL past the end: keeps the docs honest. */
+const char *config_field_at(size_t i);
 
 /* Back to JSON (keys redacted), for CONFIG_GET and STATS. */
 struct json_t *policy_to_json(const struct policy_conf *p);
@@ -153,6 +174,8 @@ int sel_addr_parse(const char *s, struct sel_addr *out);   /* addr, prefix (/24 
 int sel_port_parse(const char *s, struct sel_port *out);   /* n, a-b, any */
 int sel_proto_parse(const char *s, int16_t *out);          /* tcp, udp, icmp, icmp6, number, any */
 const char *sel_addr_str(const struct sel_addr *a, char *buf, size_t len);
+/* sel_addr_parse that also says why a form was rejected (*why: a static sentence). */
+int sel_addr_parse_why(const char *s, struct sel_addr *out, const char **why);
 
 const char *enc_name(uint8_t enc);
 const char *integ_name(uint8_t integ);
