@@ -75,7 +75,8 @@ int txq_init(struct txq *q, struct port *p, char *err, size_t errlen)
 
 void txq_destroy(struct txq *q)
 {
-	if (q->fd >= 0)
+	/* A queue that never got its slots never got a socket either (a zeroed one holds fd 0). */
+	if (q->buf && q->fd >= 0)
 		close(q->fd);
 	q->fd = -1;
 	free(q->buf);
