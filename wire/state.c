@@ -369,6 +369,29 @@ static int sas_create(const struct sa_conf *c, uint32_t n, struct sa **out, char
 
 /* ---- operations ---- */
 
+/* Policies sent without an id keep the id of the running policy of the same name, or get a new one. */
+static void assign_ids(const struct wire *w, struct policy_conf *pol, uint32_t n)
+{
+	uint32_t next = 0;
+
+	for (uint32_t i = 0; i < w->cfg.npol; i++)
+		next = w->cfg.pol[i].id > next ? w->cfg.pol[i].id : next;
+	for (uint32_t i = 0; i < n; i++)
+		next = pol[i].id > next ? pol[i].id : next;
+	for (uint32_t i = 0; i < n; i++) {
+		if (pol[i].id)
+			continue;
+		for (uint32_t j = 0; j < w->cfg.npol && !pol[i].id; j++)
+			if (strcmp(w->cfg.pol[j].name, pol[i].name) == 0)
+				pol[i].id = w->cfg.pol[j].id;
+		for (uint32_t k = 0; k < n && pol[i].id; k++)
+			if (k != i && pol[k].id == pol[i].id)
+				pol[i].id = 0;  /* taken explicitly by another policy of the new table */
+		if (!pol[i].id)
+			pol[i].id = ++next;
+	}
+}
+
 int wire_spd_set(struct wire *w, struct policy_conf *pol, uint32_t n, int default_action, char *err, size_t errlen)
 {
 	struct pol_stats **st;
@@ -381,6 +404,7 @@ int wire_spd_set(struct wire *w, struct policy_conf *pol, uint32_t n, int defaul
 	drop = calloc(w->nsas + 1, 1);
 	if (!drop)
 		return -XE_NOMEM;
+	assign_ids(w, pol, n);
 	/* SAs stay only while the policy they serve keeps its name, id and protect action. */
 	for (uint32_t i = 0; i < w->nsas; i++) {
 		drop[i] = 1;

@@ -25,7 +25,7 @@ enum ctl_type {
 	CTL_HELLO = 1,        /* {"version":1} -> {"version":1,"name":"bitw-wire",...} */
 	CTL_SPD_SET,          /* {"policies":[...], "default_action":...} whole table */
 	CTL_SA_ADD,           /* {"sa": {...}} or {"sas": [...]} */
-	CTL_SA_DEL,           /* {"spi": n, "dir": "in"|"out"} */
+	CTL_SA_DEL,           /* {"spi": n, "direction": "in"|"out"} */
 	CTL_SA_FLUSH,         /* {} or {"policy": "name"} */
 	CTL_GET_SPI,          /* {} -> {"spi": n} an unused inbound SPI, reserved */
 	CTL_INITIAL_CONTACT,  /* {"peer": "addr"}: drop every SA to that peer */

@@ -11,8 +11,9 @@ static int check_n_, check_failed_;
 /* CHECK(cond, "what is being checked") : one TAP line per check. */
 #define CHECK(cond, ...)                                                          \
 	do {                                                                          \
+		int check_ok_ = !!(cond);                                                 \
 		++check_n_;                                                               \
-		if (cond) {                                                               \
+		if (check_ok_) {                                                          \
 			printf("ok %d - ", check_n_);                                         \
 		} else {                                                                  \
 			++check_failed_;                                                      \
@@ -20,7 +21,7 @@ static int check_n_, check_failed_;
 		}                                                                         \
 		printf(__VA_ARGS__);                                                      \
 		printf("\n");                                                             \
-		if (!(cond))                                                              \
+		if (!check_ok_)                                                           \
 			printf("#   failed at %s:%d: %s\n", __FILE__, __LINE__, #cond);       \
 	} while (0)
 
