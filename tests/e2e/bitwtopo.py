@@ -260,8 +260,10 @@ class Capture:
 			from scapy.all import rdpcap  # registers every layer for dissection
 			try:
 				self.pkts = list(rdpcap(self.path))
-			except Exception:
+			except Exception as e:
+				log(f'capture {self.path} unreadable ({e}); tcpdump said: {self.proc.log().strip()}')
 				self.pkts = []
+			log(f'capture {os.path.basename(self.path)}: {len(self.pkts)} frames; {self.proc.log().strip()[-200:]}')
 		return self.pkts
 
 
@@ -282,7 +284,7 @@ class Topo:
 		self.procs = []
 		self.bitw = {}
 		self.cfgpath = {}
-		self.keep = keep
+		self.keep = keep or bool(os.environ.get('BITW_E2E_KEEP'))
 		self.bitw_wire, self.wirectl_bin = find_binaries(build)
 		self._up = False
 

@@ -126,7 +126,7 @@ def pings_both_ways(t, marker, count=3):
 		log(f'ping {src} -> {dst}: {r.received}/{count}')
 
 
-def check_wan_protected(t, pkts, marker, outer, encap):
+def check_wan_protected(t, keys, pkts, marker, outer, encap):
 	expect(not frames_with(pkts, marker.encode()), 'the plaintext marker never appears on the WAN')
 	leaks = cleartext_between_lans(pkts)
 	expect(not leaks, f'no host-to-host packet in clear on the WAN (saw {len(leaks)}: '
@@ -137,16 +137,22 @@ def check_wan_protected(t, pkts, marker, outer, encap):
 	expect(set(SPI.values()) <= spis, f'all four SAs were used (SPIs seen {sorted(hex(s) for s in spis)})')
 	fams = {ip.version for _, _, _, ip in esp}
 	expect(fams == {outer}, f'outer headers are IPv{outer} (saw {fams})')
-	if encap == 'udp':
-		from scapy.layers.inet import UDP
-		expect(all(UDP in p for p, _, _, _ in esp), 'every ESP frame is in UDP 4500')
-	else:
-		expect(all(ip.payload.name == 'ESP' or True for _, _, _, ip in esp), 'plain ESP')
+	protos = {ip.proto if ip.version == 4 else ip.nh for _, _, _, ip in esp}
+	want = {17} if encap == 'udp' else {50}
+	expect(protos == want, f'every ESP frame is {"in UDP 4500" if encap == "udp" else "plain ESP (IP protocol 50)"}'
+	       f' (outer protocols {protos})')
 	for p, _, _, ip in esp:
-		a, b = sorted((ip.src, ip.dst))
-		ok = {a, b} == {WAN['A'][outer], WAN['B'][outer]}
-		if not ok:
+		if {ip.src, ip.dst} != {WAN['A'][outer], WAN['B'][outer]}:
 			raise Fail(f'ESP between unexpected endpoints {ip.src} -> {ip.dst}')
+	# an independent implementation (scapy) must read every one of them
+	inner_marker = 0
+	for p, spi, raw, ip in esp:
+		try:
+			inner = decrypt(keys, spi, raw, ip)
+		except Exception as e:
+			raise Fail(f'scapy cannot decrypt {p.summary()} with the SA {spi:#x} keys: {e!r}')
+		inner_marker += marker.encode() in bytes(inner)
+	expect(inner_marker == len(esp), f'all {len(esp)} ESP frames decrypt (scapy, {keys.alg}) to the marked pings')
 
 
 def ping_test(alg='aes-gcm-256', outer='4', encap='none'):
@@ -163,7 +169,7 @@ def ping_test(alg='aes-gcm-256', outer='4', encap='none'):
 		if t.mode == 'bridge':
 			expect(frames_with(pkts, marker.encode()), 'bridge mode: the capture sees the marker in clear')
 			return
-		check_wan_protected(t, pkts, marker, outer, encap)
+		check_wan_protected(t, keys, pkts, marker, outer, encap)
 		sa = sa_stats(t.stats('A'), SPI[('A', 4)], 'out')
 		expect(sa is not None and sa.get('packets', 0) >= 3, f'A counts its outbound SA: {sa}')
 		sb = sa_stats(t.stats('B'), SPI[('A', 4)], 'in')
