@@ -1,10 +1,24 @@
 /* test_icmp.c: ICMP too-big errors, echo replies and TCP MSS clamping. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "check.h"
 #include "frames.h"
 #include "ip.h"
 #include "wire.h"
 
 static uint8_t f[2048], l4[2048], out[2048];
+static FILE *hexlog; /* frames for an independent checksum check by scapy */
+
+static void log_frame(const uint8_t *p, uint32_t n)
+{
+	if (!hexlog)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		fprintf(hexlog, "%02x", p[i]);
+	fputc('\n', hexlog);
+}
 static const uint8_t MY_MAC[6] = { 0x02, 0xbb, 0, 0, 0, 1 };
 
 static uint32_t udp4(const char *src, const char *dst, uint32_t n, uint16_t frag)
@@ -41,6 +55,7 @@ static void test_too_big_v4(void)
 	CHECK_EQ(get16(out + 34 + 6), 1380, "next-hop MTU");
 	CHECK_EQ(get16(out + 34 + 4), 0, "unused field zero");
 	CHECK_MEM(out + 42, f + 14, 576 - 28, "quotes the original from its IP header on");
+	log_frame(out, n);
 
 	len = udp4("198.18.0.10", "198.51.100.9", 60, 0x4000);
 	pkt_parse(f, len, &pi);
@@ -73,6 +88,7 @@ static void test_too_big_v6(void)
 	CHECK(ref_l4_ok(out + 14), "ICMPv6 checksum (with pseudo header)");
 	CHECK_MEM(out + 62, f + 14, 1280 - 48, "quotes the original");
 	CHECK_EQ(get16(out + 12), 0x86dd, "IPv6 ethertype");
+	log_frame(out, n);
 }
 
 static void test_too_big_refused(void)
@@ -138,6 +154,7 @@ static void test_echo(void)
 	CHECK(memcmp(out, MAC_HOST, 6) == 0 && memcmp(out + 6, MY_MAC, 6) == 0, "MACs swapped");
 	CHECK(ref_ipv4_hdr_ok(out + 14) && ref_l4_ok(out + 14), "v4 reply checksums");
 	CHECK_MEM(out + 34 + 4, req + 4, 60, "id, sequence and data echoed");
+	log_frame(out, n);
 
 	memcpy(req, (const uint8_t[]){ 128, 0, 0, 0 }, 4);
 	len = build_ipv6(f, 58, "2001:db8:1::10", "2001:db8:ffff::1", req, 64);
@@ -150,6 +167,7 @@ static void test_echo(void)
 	CHECK(bw_addr_eq(&po.src, &pi.dst) && bw_addr_eq(&po.dst, &pi.src), "v6 addresses swapped");
 	CHECK(ref_l4_ok(out + 14), "v6 reply checksum");
 	CHECK_MEM(out + 54 + 4, req + 4, 60, "v6 id, sequence and data echoed");
+	log_frame(out, n);
 
 	/* in place, as the wire does it */
 	n = icmp_build_echo_reply(f, sizeof(f), f, &pi, MY_MAC);
@@ -184,6 +202,7 @@ static void test_mss(void)
 	CHECK(clamped, "SYN MSS 1460 clamped");
 	CHECK_EQ(get16(f + 34 + 22), 1360, "MSS is now 1360");
 	CHECK(ref_l4_ok(f + 14), "TCP checksum still valid");
+	log_frame(f, len);
 
 	const uint8_t odd_opts[8] = { 1, 2, 4, 0x23, 0x8c, 1, 1, 0 }; /* MSS 9100 at an odd offset */
 	len = syn(1, odd_opts, 8, 0x12);
@@ -192,6 +211,7 @@ static void test_mss(void)
 	CHECK(clamped, "v6 SYN-ACK clamped");
 	CHECK_EQ(get16(f + 54 + 23), 1220, "MSS at an odd offset rewritten");
 	CHECK(ref_l4_ok(f + 14), "TCP checksum valid after an odd-offset change");
+	log_frame(f, len);
 
 	len = syn(0, (const uint8_t[]){ 2, 4, 2, 0x18 }, 4, 0x02);
 	pkt_parse(f, len, &pi);
@@ -228,12 +248,52 @@ static void test_mss(void)
 	CHECK(!clamped, "MSS option of wrong length: left alone");
 }
 
+/* scapy recomputes the IP and upper-layer checksums of what we built; they must not change. */
+static const char SCAPY_CHECK[] =
+	"import sys\n"
+	"from scapy.all import Ether\n"
+	"bad = n = 0\n"
+	"for line in open(sys.argv[1]):\n"
+	"    raw = bytes.fromhex(line.strip()); q = Ether(raw); n += 1\n"
+	"    for layer in (q.payload, q.payload.payload):\n"
+	"        for fld in ('chksum', 'cksum'):\n"
+	"            if fld in layer.fields: delattr(layer, fld)\n"
+	"    bad += bytes(q) != raw\n"
+	"print(n, bad)\n";
+
+static void check_with_scapy(const char *path)
+{
+	if (access("/usr/bin/python3", X_OK) != 0 ||
+	    system("/usr/bin/python3 -c 'import scapy' 2>/dev/null") != 0) {
+		CHECK(1, "scapy cross-check # SKIP no /usr/bin/python3 with scapy");
+		return;
+	}
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "/usr/bin/python3 -c \"$(cat <<'EOF'\n%sEOF\n)\" %s", SCAPY_CHECK, path);
+	FILE *p = popen(cmd, "r");
+	int n = -1, bad = -1;
+	if (p) {
+		if (fscanf(p, "%d %d", &n, &bad) != 2)
+			n = -1;
+		pclose(p);
+	}
+	CHECK(n == 6 && bad == 0, "scapy agrees with the checksums of %d frames (%d differ)", n, bad);
+}
+
 int main(void)
 {
+	char path[] = "/tmp/test_icmp_XXXXXX";
+	int fd = mkstemp(path);
+	hexlog = fd >= 0 ? fdopen(fd, "w") : NULL;
 	test_too_big_v4();
 	test_too_big_v6();
 	test_too_big_refused();
 	test_echo();
 	test_mss();
+	if (hexlog) {
+		fclose(hexlog);
+		check_with_scapy(path);
+		unlink(path);
+	}
 	return check_done();
 }
