@@ -22,7 +22,11 @@ uint32_t icmp_build_too_big(uint8_t *out, uint32_t cap, const uint8_t *frame, co
 uint32_t icmp_build_echo_reply(uint8_t *out, uint32_t cap, const uint8_t *frame, const struct pkt_info *pi,
                                const uint8_t smac[6]);
 
-/* Lower the MSS option of a TCP SYN to mss (checksum fixed up). True if changed. */
+/*
+ * Lower the MSS option of a TCP SYN to mss (checksum fixed up incrementally,
+ * so complete a CHECKSUM_PARTIAL field first with csum_complete_partial).
+ * True if changed; a SYN without the option or with malformed options is left alone.
+ */
 bool tcp_mss_clamp(uint8_t *frame, const struct pkt_info *pi, uint16_t mss);
 
 /*
@@ -30,7 +34,7 @@ bool tcp_mss_clamp(uint8_t *frame, const struct pkt_info *pi, uint16_t mss);
  * fits mtu. Iterator: each call writes the next fragment (IP header included)
  * at out and returns its length; 0 when done; -XE_MTU_EXCEEDED if it cannot
  * be done (IPv4 DF set, or mtu too small). *state starts at 0. IPv6 uses ident
- * for the Fragment header.
+ * for the Fragment header. A packet that fits comes out whole, once.
  */
 int ip_fragment_next(const uint8_t *ip, uint32_t len, uint32_t mtu, uint32_t ident, uint32_t *state,
                      uint8_t *out, uint32_t cap);
@@ -46,7 +50,9 @@ void reasm_free(struct reasm *r);
  * Feed one fragment (IP packet at ip, len bytes, pi from pkt_parse with the
  * frame's offsets). Returns 1 when a packet is complete (*out points to it,
  * valid until the next call), 0 when the fragment was kept, or a negative XE_*
- * when it was dropped (overlap, bad offsets, out of memory).
+ * when it was dropped: -XE_FRAG_FAILED (overlap, datagram beyond PKT_MAX; the
+ * whole datagram goes), -XE_MALFORMED_PACKET, -XE_NOMEM (every slot busy).
+ * An IPv4 packet that is no fragment at all comes straight back (1, *out = ip).
  */
 int reasm_input(struct reasm *r, const uint8_t *ip, uint32_t len, const struct pkt_info *pi, uint64_t now_ms,
                 const uint8_t **out, uint32_t *out_len);
