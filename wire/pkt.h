@@ -58,7 +58,13 @@ const char *bw_addr_str(const struct bw_addr *a, char *buf, size_t len);
 /* Is `a` inside `net`/`plen`? */
 bool bw_addr_in_prefix(const struct bw_addr *a, const struct bw_addr *net, uint8_t plen);
 
-/* Internet checksum pieces (RFC 1071), one's-complement arithmetic. */
+/*
+ * Internet checksum pieces (RFC 1071), one's-complement arithmetic. Sums are
+ * host numbers of big-endian 16-bit words, chainable (only the last piece may
+ * have odd length); csum_fold returns the complemented checksum as a host
+ * number: store it with htons(). E.g. UDP over IPv4:
+ *   htons(csum_fold(csum_partial(udp, len, csum_pseudo(&src, &dst, 17, len))))
+ */
 uint32_t csum_partial(const void *buf, size_t len, uint32_t sum);
 uint16_t csum_fold(uint32_t sum);
 /* Pseudo-header sum for TCP/UDP/ICMPv6 of an IPv4 or IPv6 packet. */
