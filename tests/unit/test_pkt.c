@@ -3,6 +3,7 @@
 
 #include "check.h"
 #include "frames.h"
+#include "ip.h"
 #include "pkt.h"
 #include "wire.h"
 
@@ -299,6 +300,29 @@ static void test_csum_partial(void)
 	CHECK_MEM(before, f, len, "fragments are left alone");
 }
 
+/* Everything else in the IP level that takes a parsed frame must survive it too. */
+static void exercise_ip_level(uint8_t *frame, uint32_t len, const struct pkt_info *pi, struct reasm *r, uint64_t now)
+{
+	static uint8_t out[PKT_MAX];
+	static const uint8_t mac[6] = { 2, 0, 0, 0, 0, 1 };
+	struct bw_addr me;
+	bw_addr_parse(pi->family == 4 ? "192.0.2.254" : "2001:db8::fe", &me);
+	icmp_build_too_big(out, sizeof(out), frame, pi, 1280, mac, &me);
+	icmp_build_echo_reply(out, sizeof(out), frame, pi, mac);
+	uint32_t state = 0;
+	for (int k = 0; k < 8 && gso_segment_next(frame, len, pi, 64, &state, out, sizeof(out)) > 0; k++)
+		;
+	state = 0;
+	for (int k = 0; k < 8 && ip_fragment_next(frame + pi->l3_off, pi->ip_len, 68, 1, &state, out, sizeof(out)) > 0; k++)
+		;
+	const uint8_t *done;
+	uint32_t done_len;
+	if (pi->frag != PKT_FRAG_NONE)
+		reasm_input(r, frame + pi->l3_off, pi->ip_len, pi, now, &done, &done_len);
+	tcp_mss_clamp(frame, pi, 500);
+	csum_complete_partial(frame, pi);
+}
+
 /* Random and mutated frames, each in a heap block of its exact size so ASan sees any overread. */
 static void test_garbage(void)
 {
@@ -312,6 +336,7 @@ static void test_garbage(void)
 	seed_len[2] = build_ipv6(seeds[2], 0, "2001:db8::1", "2001:db8::2", pl, 44);
 	seed_len[3] = build_ipv6(seeds[3], 51, "2001:db8::1", "2001:db8::2", (const uint8_t[]){ 58, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 128, 0, 0, 0, 0, 0, 0, 0 }, 20);
 	srand(12345);
+	struct reasm *r = reasm_new(64 * PKT_MAX, 100);
 	int inconsistent = 0, parsed_ip = 0;
 	for (int t = 0; t < 100000; t++) {
 		uint32_t len;
@@ -339,13 +364,14 @@ static void test_garbage(void)
 			parsed_ip++;
 			if (pi.l3_off + pi.ip_len > len || (pi.l4_off && pi.l4_off > pi.l3_off + pi.ip_len))
 				inconsistent++;
-			csum_complete_partial(heap, &pi);
+			exercise_ip_level(heap, len, &pi, r, (uint64_t)t);
 		} else if (rc != 0 && rc != -XE_MALFORMED_PACKET) {
 			inconsistent++;
 		}
 		free(heap);
 	}
-	CHECK_EQ(inconsistent, 0, "100k random/mutated frames: no crash, offsets always inside the frame");
+	reasm_free(r);
+	CHECK_EQ(inconsistent, 0, "100k random/mutated frames: no crash in parser, ICMP, MSS, GSO, fragmentation, reassembly");
 	CHECK(parsed_ip > 1000, "mutated frames still exercise the IP paths (%d parsed)", parsed_ip);
 }
 
