@@ -246,7 +246,7 @@ class Capture:
 
 	def __init__(self, topo, ns, iface, name, bpf=None):
 		self.path = os.path.join(topo.dir, f'{name}.pcap')
-		cmd = topo.nsx(ns, ['tcpdump', '-i', iface, '-n', '-U', '-s', '0', '-Z', 'root',
+		cmd = topo.nsx(ns, ['tcpdump', '-i', iface, '-n', '-U', '--immediate-mode', '-s', '0', '-Z', 'root',
 		                    '-w', self.path] + ([bpf] if bpf else []))
 		self.proc = topo.spawn(cmd, f'tcpdump-{name}')
 		if not self.proc.wait_for('listening on', 10):
