@@ -1,0 +1,228 @@
+/* policy.c: the SPD table (policies) and its ordering. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_int.h"
+
+#define POLICY_COLS \
+	"id, name, priority, position, action, direction, src, dst, src_port, dst_port, protocol, mode, peer," \
+	" mss_clamp, created, updated"
+
+static const char SQL_INSERT[] =
+	"INSERT INTO policies (id, name, priority, position, action, direction, src, dst, src_port, dst_port,"
+	" protocol, mode, peer, mss_clamp, created, updated)"
+	" VALUES (?1, ?2, ?3, coalesce(?4, (SELECT coalesce(max(position) + 1, 0) FROM policies)),"
+	" ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15) RETURNING id, position";
+static const char SQL_UPDATE[] =
+	"UPDATE policies SET name = ?2, priority = ?3, position = ?4, action = ?5, direction = ?6, src = ?7,"
+	" dst = ?8, src_port = ?9, dst_port = ?10, protocol = ?11, mode = ?12, peer = ?13, mss_clamp = ?14,"
+	" updated = ?15 WHERE id = ?1";
+static const char SQL_DELETE[] = "DELETE FROM policies WHERE id = ?1";
+static const char SQL_GET[] = "SELECT " POLICY_COLS " FROM policies WHERE id = ?1";
+static const char SQL_GET_NAME[] = "SELECT " POLICY_COLS " FROM policies WHERE name = ?1";
+static const char SQL_LIST[] =
+	"SELECT " POLICY_COLS " FROM policies ORDER BY priority, position, id LIMIT ?2 OFFSET ?1";
+static const char SQL_COUNT[] = "SELECT count(*) FROM policies";
+static const char SQL_SET_POS[] = "UPDATE policies SET position = ?2, updated = ?3 WHERE id = ?1";
+
+void db_policy_init(struct db_policy *p)
+{
+	memset(p, 0, sizeof *p);
+	p->priority = 4;
+	p->position = -1;
+	strcpy(p->direction, "both");
+	strcpy(p->src, "any");
+	strcpy(p->dst, "any");
+	strcpy(p->src_port, "any");
+	strcpy(p->dst_port, "any");
+	strcpy(p->protocol, "any");
+	strcpy(p->mode, "tunnel");
+	p->mss_clamp = true;
+}
+
+/* ?2..?14 are the same in insert and update. */
+static void bind_fields(sqlite3_stmt *st, const struct db_policy *p)
+{
+	db_bind_text(st, 2, p->name);
+	sqlite3_bind_int(st, 3, p->priority);
+	db_bind_text(st, 5, p->action);
+	db_bind_text(st, 6, p->direction);
+	db_bind_text(st, 7, p->src);
+	db_bind_text(st, 8, p->dst);
+	db_bind_text(st, 9, p->src_port);
+	db_bind_text(st, 10, p->dst_port);
+	db_bind_text(st, 11, p->protocol);
+	db_bind_text(st, 12, p->mode);
+	db_bind_opt_text(st, 13, p->peer);
+	sqlite3_bind_int(st, 14, p->mss_clamp);
+	sqlite3_bind_int64(st, 15, db_now());
+}
+
+static void read_row(sqlite3_stmt *st, struct db_policy *p)
+{
+	p->id = sqlite3_column_int64(st, 0);
+	db_col_text(st, 1, p->name, sizeof p->name);
+	p->priority = sqlite3_column_int(st, 2);
+	p->position = sqlite3_column_int64(st, 3);
+	db_col_text(st, 4, p->action, sizeof p->action);
+	db_col_text(st, 5, p->direction, sizeof p->direction);
+	db_col_text(st, 6, p->src, sizeof p->src);
+	db_col_text(st, 7, p->dst, sizeof p->dst);
+	db_col_text(st, 8, p->src_port, sizeof p->src_port);
+	db_col_text(st, 9, p->dst_port, sizeof p->dst_port);
+	db_col_text(st, 10, p->protocol, sizeof p->protocol);
+	db_col_text(st, 11, p->mode, sizeof p->mode);
+	db_col_text(st, 12, p->peer, sizeof p->peer);
+	p->mss_clamp = sqlite3_column_int(st, 13) != 0;
+	p->created = sqlite3_column_int64(st, 14);
+	p->updated = sqlite3_column_int64(st, 15);
+}
+
+int db_policy_insert(struct db *db, struct db_policy *p)
+{
+	sqlite3_stmt *st;
+	int own, rc = db_w_begin(db, &own);
+
+	if (rc)
+		return rc;
+	if ((rc = db_prep(db, SQL_INSERT, &st)) == 0) {
+		if (p->id > 0)
+			sqlite3_bind_int64(st, 1, p->id);
+		if (p->position >= 0)
+			sqlite3_bind_int64(st, 4, p->position);
+		bind_fields(st, p);
+		rc = db_step(db, st);
+		if (rc == 1) {
+			p->id = sqlite3_column_int64(st, 0);
+			p->position = sqlite3_column_int64(st, 1);
+			rc = db_run(db, st);
+		} else if (rc == 0) {
+			rc = db_fail(db, DB_E_IO, NULL, "insert returned no row");
+		}
+	}
+	return db_w_end(db, own, rc);
+}
+
+int db_policy_update(struct db *db, const struct db_policy *p)
+{
+	sqlite3_stmt *st;
+	int own, rc = db_w_begin(db, &own);
+
+	if (rc)
+		return rc;
+	if ((rc = db_prep(db, SQL_UPDATE, &st)) == 0) {
+		sqlite3_bind_int64(st, 1, p->id);
+		sqlite3_bind_int64(st, 4, p->position);
+		bind_fields(st, p);
+		rc = db_run_one(db, st, "policy");
+	}
+	return db_w_end(db, own, rc);
+}
+
+int db_policy_delete(struct db *db, int64_t id)
+{
+	sqlite3_stmt *st;
+	int own, rc = db_w_begin(db, &own);
+
+	if (rc)
+		return rc;
+	if ((rc = db_prep(db, SQL_DELETE, &st)) == 0) {
+		sqlite3_bind_int64(st, 1, id);
+		rc = db_run_one(db, st, "policy");
+	}
+	return db_w_end(db, own, rc);
+}
+
+static int get_one(struct db *db, sqlite3_stmt *st, struct db_policy *out)
+{
+	int rc = db_step(db, st);
+
+	if (rc == 1) {
+		read_row(st, out);
+		sqlite3_reset(st);
+		return 0;
+	}
+	return rc < 0 ? rc : db_fail(db, DB_E_NOT_FOUND, NULL, "policy not found");
+}
+
+int db_policy_get(struct db *db, int64_t id, struct db_policy *out)
+{
+	sqlite3_stmt *st;
+	int rc = db_prep(db, SQL_GET, &st);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	return get_one(db, st, out);
+}
+
+int db_policy_get_by_name(struct db *db, const char *name, struct db_policy *out)
+{
+	sqlite3_stmt *st;
+	int rc = db_prep(db, SQL_GET_NAME, &st);
+
+	if (rc)
+		return rc;
+	db_bind_text(st, 1, name);
+	return get_one(db, st, out);
+}
+
+int db_policy_list(struct db *db, int64_t offset, int64_t limit, struct db_policy **out)
+{
+	struct db_policy *arr = NULL;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *st;
+	int rc = db_prep(db, SQL_LIST, &st);
+
+	*out = NULL;
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, offset < 0 ? 0 : offset);
+	sqlite3_bind_int64(st, 2, limit <= 0 ? -1 : limit);
+	while ((rc = db_step(db, st)) == 1) {
+		if (n == cap && !(arr = db_grow(db, st, arr, &cap, sizeof *arr)))
+			return -DB_E_NOMEM;
+		read_row(st, &arr[n++]);
+	}
+	if (rc < 0) {
+		free(arr);
+		return rc;
+	}
+	*out = arr;
+	return (int)n;
+}
+
+int db_policy_count(struct db *db, int64_t *count)
+{
+	sqlite3_stmt *st;
+	int rc = db_prep(db, SQL_COUNT, &st);
+
+	return rc ? rc : db_scalar(db, st, count);
+}
+
+int db_policy_reorder(struct db *db, const int64_t *ids, size_t n)
+{
+	sqlite3_stmt *st;
+	int64_t total = 0, now = db_now();
+	int own, rc = db_w_begin(db, &own);
+
+	if (rc)
+		return rc;
+	rc = db_policy_count(db, &total);
+	if (rc == 0 && (int64_t)n != total)
+		rc = db_fail(db, DB_E_INVALID, "order", "the new order names %zu policies, there are %lld", n,
+		             (long long)total);
+	/* Every id exactly once: n updates that each hit a row, with no id repeated. */
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		for (size_t j = 0; j < i; j++)
+			if (ids[j] == ids[i])
+				rc = db_fail(db, DB_E_INVALID, "order", "policy %lld named twice", (long long)ids[i]);
+		if (rc == 0 && (rc = db_prep(db, SQL_SET_POS, &st)) == 0) {
+			sqlite3_bind_int64(st, 1, ids[i]);
+			sqlite3_bind_int64(st, 2, (int64_t)i);
+			sqlite3_bind_int64(st, 3, now);
+			rc = db_run_one(db, st, "policy");
+		}
+	}
+	return db_w_end(db, own, rc);
+}
