@@ -132,7 +132,7 @@ static int capture_open(struct port *p, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: pcap_create: %s", p->ifname, ebuf);
 		return -XE_IO;
 	}
-	if (pcap_set_snaplen(p->pcap, PKT_MAX) || pcap_set_promisc(p->pcap, 1) ||
+	if (pcap_set_snaplen(p->pcap, PORT_SNAPLEN) || pcap_set_promisc(p->pcap, 1) ||
 	    pcap_set_immediate_mode(p->pcap, 1) || pcap_set_buffer_size(p->pcap, PORT_RING_BYTES))
 		return pcap_fail(p, "pcap settings", err, errlen);
 	int rc = pcap_activate(p->pcap);

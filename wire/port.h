@@ -52,6 +52,12 @@ bool port_link_up(const struct port *p);
  */
 int port_ring_drops(struct port *p, uint64_t *drops);
 
+/*
+ * Capture length: a whole 64 KiB IP packet plus its Ethernet header, so that a
+ * GRO/GSO super-frame arrives whole and can be segmented instead of lost.
+ */
+#define PORT_SNAPLEN (65535 + 14 + 4)
+
 #define TXQ_MAX 64
 #define TXQ_BUF (PKT_MAX + 256)
 
