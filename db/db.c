@@ -375,6 +375,23 @@ static int pragma_int(struct db *db, const char *sql, int *out)
 	return rc == SQLITE_OK ? 0 : db_fail_sqlite(db, rc);
 }
 
+static int pragma_text(struct db *db, const char *sql, char *out, size_t len)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return db_fail_sqlite(db, rc);
+	out[0] = 0;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		db_col_text(st, 0, out, len);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_OK ? 0 : db_fail_sqlite(db, rc);
+}
+
 static int exec_sql(struct db *db, const char *sql)
 {
 	int rc = sqlite3_exec(db->h, sql, NULL, NULL, NULL);
@@ -391,6 +408,7 @@ static int exec_sql(struct db *db, const char *sql)
  */
 static int configure(struct db *db)
 {
+	char mode[16];
 	int v = 0, rc;
 
 	sqlite3_extended_result_codes(db->h, 1);
@@ -398,6 +416,11 @@ static int configure(struct db *db)
 	sqlite3_db_config(db->h, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
 	if ((rc = exec_sql(db, "PRAGMA journal_mode=WAL")))
 		return rc;
+	/* Some file systems cannot do WAL and SQLite then quietly keeps a rollback journal. */
+	if ((rc = pragma_text(db, "PRAGMA journal_mode", mode, sizeof mode)))
+		return rc;
+	if (strcmp(mode, "wal") != 0)
+		return db_fail(db, DB_E_IO, NULL, "cannot use WAL mode here (journal_mode is %s)", mode);
 	/* Deleted secrets (keys, PSKs) are overwritten in the file, not just unlinked. */
 	if ((rc = exec_sql(db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON")))
 		return rc;

@@ -62,7 +62,8 @@ bool db_in_txn(const struct db *db);
 
 /* ---- settings: key/value text ---- */
 #define DB_KEY_LEN 64
-int db_setting_get(struct db *db, const char *key, char *val, size_t len);  /* -DB_E_NOT_FOUND */
+/* -DB_E_NOT_FOUND; -DB_E_INVALID when the value does not fit in len (values are at most 4096 bytes). */
+int db_setting_get(struct db *db, const char *key, char *val, size_t len);
 int db_setting_set(struct db *db, const char *key, const char *val);
 int db_setting_delete(struct db *db, const char *key);
 /* Calls fn for each setting in key order; stops early when fn returns non-zero. */
@@ -70,7 +71,7 @@ int db_setting_foreach(struct db *db, int (*fn)(void *ctx, const char *key, cons
 
 /* ---- ports: red and black, with their addresses and gateways ---- */
 #define DB_PORT_ADDRS 8
-#define DB_ADDR_LEN 64      /* textual address, prefix or hostname-free endpoint */
+#define DB_ADDR_LEN 64      /* an address or prefix as text */
 struct db_port {
 	char role[8];                            /* "red" | "black" */
 	char interface[16];
@@ -105,7 +106,7 @@ struct db_policy {
 /* A policy with the schema's defaults (priority 4, both, any, tunnel, mss_clamp). */
 void db_policy_init(struct db_policy *p);
 int db_policy_insert(struct db *db, struct db_policy *p);          /* fills id, position */
-int db_policy_update(struct db *db, const struct db_policy *p);    /* by id; all fields */
+int db_policy_update(struct db *db, const struct db_policy *p);    /* by id; all fields (position -1 = keep) */
 int db_policy_delete(struct db *db, int64_t id);                   /* cascades to its SAs */
 int db_policy_get(struct db *db, int64_t id, struct db_policy *out);
 int db_policy_get_by_name(struct db *db, const char *name, struct db_policy *out);
@@ -115,7 +116,12 @@ int db_policy_list(struct db *db, int64_t offset, int64_t limit, struct db_polic
 int db_policy_reorder(struct db *db, const int64_t *ids, size_t n);
 int db_policy_count(struct db *db, int64_t *count);
 
-/* ---- manual SAs; their keys live apart and are read only by db_sa_keys_get ---- */
+/*
+ * ---- manual SAs; their keys live apart and are read only by db_sa_keys_get ----
+ * Keys are bound without copies and wiped by db_sa_keys_wipe; deleted rows are
+ * overwritten in the file (secure_delete). SQLite's own page cache is beyond
+ * our reach: freed pages there may still hold key bytes until reused.
+ */
 struct db_lifetime {
 	int64_t seconds, bytes, packets;   /* 0 = no limit */
 };

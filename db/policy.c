@@ -14,7 +14,7 @@ static const char SQL_INSERT[] =
 	" VALUES (?1, ?2, ?3, coalesce(?4, (SELECT coalesce(max(position) + 1, 0) FROM policies)),"
 	" ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15) RETURNING id, position";
 static const char SQL_UPDATE[] =
-	"UPDATE policies SET name = ?2, priority = ?3, position = ?4, action = ?5, direction = ?6, src = ?7,"
+	"UPDATE policies SET name = ?2, priority = ?3, position = coalesce(?4, position), action = ?5, direction = ?6, src = ?7,"
 	" dst = ?8, src_port = ?9, dst_port = ?10, protocol = ?11, mode = ?12, peer = ?13, mss_clamp = ?14,"
 	" updated = ?15 WHERE id = ?1";
 static const char SQL_DELETE[] = "DELETE FROM policies WHERE id = ?1";
@@ -112,7 +112,8 @@ int db_policy_update(struct db *db, const struct db_policy *p)
 		return rc;
 	if ((rc = db_prep(db, SQL_UPDATE, &st)) == 0) {
 		sqlite3_bind_int64(st, 1, p->id);
-		sqlite3_bind_int64(st, 4, p->position);
+		if (p->position >= 0)
+			sqlite3_bind_int64(st, 4, p->position);
 		bind_fields(st, p);
 		rc = db_run_one(db, st, "policy");
 	}

@@ -107,6 +107,14 @@ static int resolve_policy(struct db *db, const struct db_sa *sa, int64_t *id)
 	return 0;
 }
 
+/* The only reference an SA has is its policy: say so when the foreign key fails. */
+static int name_policy_ref(struct db *db, int rc)
+{
+	if (rc == -DB_E_REFERENCE && !db->field[0])
+		db_fail(db, DB_E_REFERENCE, "policy", "policy: no such policy");
+	return rc;
+}
+
 static void bind_fields(sqlite3_stmt *st, const struct db_sa *sa, int64_t policy_id)
 {
 	sqlite3_bind_int64(st, 2, sa->spi);
@@ -203,7 +211,7 @@ int db_sa_insert(struct db *db, struct db_sa *sa, const struct db_sa_keys *keys)
 	}
 	if (rc == 0)
 		rc = put_keys(db, sa->id, keys);
-	return db_w_end(db, own, rc);
+	return db_w_end(db, own, name_policy_ref(db, rc));
 }
 
 static int stored_key_lens(struct db *db, int64_t id, size_t *enc, size_t *integ)
@@ -248,7 +256,7 @@ int db_sa_update(struct db *db, const struct db_sa *sa, const struct db_sa_keys 
 	}
 	if (rc == 0 && keys)
 		rc = put_keys(db, sa->id, keys);
-	return db_w_end(db, own, rc);
+	return db_w_end(db, own, name_policy_ref(db, rc));
 }
 
 int db_sa_delete(struct db *db, int64_t id)

@@ -24,7 +24,13 @@ int db_setting_get(struct db *db, const char *key, char *val, size_t len)
 	rc = db_step(db, st);
 	if (rc != 1)
 		return rc < 0 ? rc : db_fail(db, DB_E_NOT_FOUND, "key", "setting not found");
-	db_col_text(st, 0, val, len);
+	const unsigned char *t = sqlite3_column_text(st, 0);
+	size_t n = (size_t)sqlite3_column_bytes(st, 0);
+	if (n >= len) {
+		sqlite3_reset(st);
+		return db_fail(db, DB_E_INVALID, "value", "value longer than the buffer (%zu bytes)", n);
+	}
+	memcpy(val, t ? (const char *)t : "", n + 1);
 	sqlite3_reset(st);
 	return 0;
 }

@@ -151,6 +151,14 @@ static void test_open_mode_and_migrations(void)
 	rc = db_open(path_in("other.db"), &db, err, sizeof err);
 	CHECK(rc < 0 && strstr(err, "not a bitw database"), "another application's SQLite file is refused: %s", err);
 
+	/* A migration that fails half way leaves nothing of itself behind. */
+	raw_exec("partial.db", "CREATE TABLE audit (x)");
+	rc = db_open(path_in("partial.db"), &db, err, sizeof err);
+	CHECK(rc < 0 && strstr(err, "migration 1 failed"), "a failing migration is reported: %s", err);
+	CHECK(raw_count("partial.db", "SELECT count(*) FROM sqlite_master WHERE name = 'policies'") == 0 &&
+	      raw_count("partial.db", "PRAGMA user_version") == 0,
+	      "its earlier statements are rolled back and the version is unchanged");
+
 	rc = db_open("/nonexistent-dir/x.db", &db, err, sizeof err);
 	CHECK(rc == -DB_E_IO && strstr(err, "/nonexistent-dir/x.db"), "an unopenable path is an I/O error naming the path");
 }
@@ -200,9 +208,11 @@ static void test_policies(struct db *db)
 	q.priority = 6;
 	strcpy(q.name, "no-telnet-2");
 	q.mss_clamp = false;
+	q.position = -1;
 	CHECK_EQ(db_policy_update(db, &q), 0, "update all fields");
 	CHECK(db_policy_get(db, 40, &q) == 0 && q.priority == 6 && !strcmp(q.name, "no-telnet-2") && !q.mss_clamp,
 	      "update is visible");
+	CHECK_EQ(q.position, 2, "position -1 in an update keeps the position");
 	q.id = 12345;
 	CHECK_EQ(db_policy_update(db, &q), -DB_E_NOT_FOUND, "update of a missing id: not found");
 	CHECK_EQ(db_policy_delete(db, 40), 0, "delete");
@@ -414,7 +424,7 @@ static void test_sas(struct db *db)
 	expect_sa_error(db, &got, &kg, DB_E_REFERENCE, "policy", "SA naming a missing policy");
 	make_sa(&got, &kg, 0x2001, "out", "");
 	got.policy_id = 987654;
-	expect_sa_error(db, &got, &kg, DB_E_REFERENCE, "", "SA with a missing policy id");
+	expect_sa_error(db, &got, &kg, DB_E_REFERENCE, "policy", "SA with a missing policy id");
 	make_sa(&got, &kg, 0x2001, "out", "sa-bypass");
 	expect_sa_error(db, &got, &kg, DB_E_INVALID, "policy", "SA for a bypass policy");
 	make_sa(&got, &kg, 255, "out", "sa-pol");
@@ -713,6 +723,9 @@ static void test_settings_ports(struct db *db)
 	CHECK(db_setting_get(db, "default_action", val, sizeof val) == 0 && !strcmp(val, "bypass"), "read it back");
 	db_setting_foreach(db, count_settings, &n);
 	CHECK(n >= 2, "foreach visits the settings");
+	char small[4];
+	CHECK(db_setting_get(db, "default_action", small, sizeof small) == -DB_E_INVALID,
+	      "a value that does not fit the buffer is an error, not silently cut");
 	CHECK_EQ(db_setting_delete(db, "default_action"), 0, "delete it");
 	CHECK_EQ(db_setting_get(db, "default_action", val, sizeof val), -DB_E_NOT_FOUND, "gone");
 	CHECK_EQ(db_setting_set(db, "", "x"), -DB_E_INVALID, "empty key refused");
