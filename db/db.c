@@ -263,6 +263,12 @@ int db_w_begin(struct db *db, int *own)
 {
 	*own = !db_in_txn(db);
 	db_clear_err(db);
+	/*
+	 * Some errors (disk full, I/O) make SQLite roll the whole transaction
+	 * back by itself; carrying on in autocommit would break all-or-nothing.
+	 */
+	if (db->user_txn && *own)
+		return db_fail(db, DB_E_TXN, NULL, "the transaction was rolled back by an earlier error");
 	return run_sql(db, *own ? SQL_BEGIN : SQL_SAVEPOINT);
 }
 
