@@ -11,7 +11,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bitwtopo import (  # noqa: E402
 	GW_A4, HOST_A4, HOST_A6, HOST_B4, HOST_B6, LAN_A4, LAN_B4, SPI, WAN, Fail, Keys, Skip, Topo,
-	cleanup_stale, counter, frames_with, list_netns, log, main, policy_stats, sa_stats, sh,
+	cleanup_stale, counter, frames_with, list_netns, log, main, pid_alive, policy_stats, sa_stats, sh,
 	site_config,
 )
 
@@ -513,7 +513,8 @@ def acquire():
 		need_bitw(t)
 		t.start_both(keys, a={'override': no_lan4_sas})
 		ev = t.spawn([t.wirectl_bin, '--socket', t.sock('A'), 'events', '--count', '1', '--timeout', '20'], 'events')
-		time.sleep(0.5)
+		if not ev.wait_for('listening', 10):
+			raise Fail(f'bitw-wirectl events did not subscribe: {ev.log()}')
 		cap = t.capture('r', 'to-a', 'wan')
 		r = t.ping('hA', HOST_B4, count=3, marker=marker)
 		try:
@@ -542,12 +543,12 @@ def demo():
 	src = os.environ.get('BITW_SOURCE_ROOT', os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
 	build = os.environ.get('BITW_BUILD_ROOT')
 	cmd = [os.path.join(src, 'scripts', 'demo'), '--once'] + (['--build', build] if build else [])
-	before = set(list_netns())
 	r = subprocess.run(cmd, capture_output=True, text=True, timeout=280)
 	print(r.stdout[-4000:])
 	print(r.stderr[-2000:])
 	expect(r.returncode == 0, f'scripts/demo --once exits 0 (got {r.returncode})')
-	left = set(list_netns()) - before
+	# the demo has exited: any demo namespace of a dead process is a leak (live ones are parallel runs)
+	left = [n for n in list_netns() if re.match(r'^bw\d+-demo-', n) and not pid_alive(int(n[2:].split('-')[0]))]
 	expect(not left, f'the demo leaves no namespaces behind ({sorted(left)})')
 
 
