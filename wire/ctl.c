@@ -375,6 +375,24 @@ static int do_sa_list(struct ctl_req *r, json_t *req)
 	return reply_json(r, wire_sa_list_json(r->s->w));
 }
 
+/* A whole configuration, as bitwd keeps it: validated completely before anything changes. */
+static int do_config_set(struct ctl_req *r, json_t *req)
+{
+	struct wire_config cfg = { 0 };
+	char err[512];
+	int rc;
+
+	rc = config_from_json(req, &cfg, err, sizeof err);
+	if (rc == 0)
+		rc = config_validate(&cfg, err, sizeof err);
+	if (rc == 0)
+		rc = wire_reload(r->s->w, &cfg, err, sizeof err);
+	config_free(&cfg);
+	if (rc < 0)
+		return ctl_fail(r, rc, "%s", err);
+	return 0;
+}
+
 /* IKE_SEND is binary: struct ctl_ike_dgram, then the UDP payload. */
 static int do_ike_send(struct ctl_req *r)
 {
@@ -419,6 +437,7 @@ static const struct ctl_op ctl_ops[] = {
 	[CTL_STATS] = { do_stats, NO_FIELDS },
 	[CTL_CONFIG_GET] = { do_config_get, NO_FIELDS },
 	[CTL_SA_LIST] = { do_sa_list, NO_FIELDS },
+	[CTL_CONFIG_SET] = { do_config_set, FIELDS("ports", "options", "policies", "sas") },
 };
 
 static const struct ctl_op *ctl_op_find(uint16_t type)
@@ -434,7 +453,7 @@ static void wipe_request_keys(uint16_t type, json_t *req)
 	json_t *arr = json_object_get(req, "sas"), *v;
 	size_t i;
 
-	if (type != CTL_SA_ADD)
+	if (type != CTL_SA_ADD && type != CTL_CONFIG_SET)
 		return;
 	if (json_is_object(json_object_get(req, "sa")))
 		wipe_json_keys(json_object_get(req, "sa"));

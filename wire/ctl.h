@@ -42,6 +42,7 @@ static inline const char *ctl_type_name(uint16_t type)
 	case CTL_IKE_SEND: return "IKE_SEND";
 	case CTL_CONFIG_GET: return "CONFIG_GET";
 	case CTL_SA_LIST: return "SA_LIST";
+	case CTL_CONFIG_SET: return "CONFIG_SET";
 	case CTL_EV_ACQUIRE: return "ACQUIRE";
 	case CTL_EV_SA_SOFT_EXPIRE: return "SA_SOFT_EXPIRE";
 	case CTL_EV_SA_HARD_EXPIRE: return "SA_HARD_EXPIRE";

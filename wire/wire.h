@@ -33,6 +33,8 @@ enum ctl_type {
 	CTL_IKE_SEND,         /* struct ctl_ike_dgram + datagram */
 	CTL_CONFIG_GET,       /* {} -> the running configuration, keys redacted */
 	CTL_SA_LIST,          /* {} -> {"sas":[...]} live SAD, keys redacted */
+	CTL_CONFIG_SET,       /* a whole configuration document (ports, options, policies, manual SAs)
+	                         applied atomically like SIGHUP: unchanged SAs keep their state */
 
 	CTL_EV_ACQUIRE = 64,  /* {"policy": name, "policy_id": n, "src":..., "dst":...} */
 	CTL_EV_SA_SOFT_EXPIRE,/* {"spi": n, "dir": ..., "reason": "bytes"|...} */
@@ -110,5 +112,11 @@ enum xe { XE_LIST(XE_ENUM_) };
 const char *xe_name(int code);
 /* A sentence for a person. */
 const char *xe_text(int code);
+
+/*
+ * The configuration schema is part of what the wire exports: bitwd validates
+ * REST bodies with the same parser bitw-wire uses, so both agree on every rule.
+ */
+#include "config.h"
 
 #endif

@@ -32,7 +32,19 @@ static struct {
 	struct ctl_ike_dgram ike_d;
 	uint8_t ike_data[64];
 	uint32_t ike_len;
+	int reload_calls;
+	uint32_t reload_npol, reload_nsa;
+	char reload_black[IF_NAMESIZE];
 } seen;
+
+int wire_reload(struct wire *w, struct wire_config *cfg, char *err, size_t errlen)
+{
+	seen.reload_calls++;
+	seen.reload_npol = cfg->npol;
+	seen.reload_nsa = cfg->nsa;
+	memcpy(seen.reload_black, cfg->black.ifname, IF_NAMESIZE);
+	return 0;
+}
 
 int wire_spd_set(struct wire *w, struct policy_conf *pol, uint32_t n, int default_action, char *err, size_t errlen)
 {
@@ -339,6 +351,32 @@ static void test_sa_add(struct ctl_server *s, int fd)
 	xfer_json(s, fd, CTL_SA_ADD, 14, "{\"sa\":{},\"sas\":[]}", &r);
 	CHECK(r.h.status == -XE_BAD_PARAM, "SA_ADD with both sa and sas is refused");
 	CHECK_EQ(seen.sa_add_calls, calls, "bad SA_ADDs never reach the wire");
+	reply_clear(&r);
+}
+
+static void test_config_set(struct ctl_server *s, int fd)
+{
+	struct reply r = { 0 };
+	int calls = seen.reload_calls;
+
+	xfer_json(s, fd, CTL_CONFIG_SET, 40,
+	          "{\"ports\":{\"red\":{\"interface\":\"r0\"},\"black\":{\"interface\":\"b0\","
+	          "\"addresses\":[\"192.0.2.10/24\"]}},"
+	          "\"policies\":[{\"name\":\"p\",\"action\":\"protect\",\"src\":\"198.18.1.0/24\","
+	          "\"dst\":\"198.18.2.0/24\",\"peer\":\"192.0.2.20\"}],"
+	          "\"sas\":[{\"spi\":4097,\"direction\":\"out\",\"policy\":\"p\",\"enc\":\"aes-gcm-256\","
+	          "\"enc_key\":\"" KEY36 "\"}]}", &r);
+	CHECK(is_reply_to(&r, CTL_CONFIG_SET, 40) && r.h.status == 0, "CONFIG_SET with a whole configuration succeeds (%s)",
+	      body_str(&r, "error"));
+	CHECK(seen.reload_calls == calls + 1 && seen.reload_npol == 1 && seen.reload_nsa == 1 &&
+	      strcmp(seen.reload_black, "b0") == 0, "it reaches wire_reload with its policies, SAs and ports");
+
+	xfer_json(s, fd, CTL_CONFIG_SET, 41,
+	          "{\"ports\":{\"red\":{\"interface\":\"r0\"},\"black\":{\"interface\":\"b0\"}},"
+	          "\"policies\":[{\"name\":\"p\",\"action\":\"bypass\",\"src\":\"10.0.0.300\"}]}", &r);
+	CHECK(r.h.status == -XE_BAD_PARAM && strncmp(body_str(&r, "field"), "policies[0].src", 15) == 0,
+	      "a bad document is refused naming the field (%s)", body_str(&r, "field"));
+	CHECK_EQ(seen.reload_calls, calls + 1, "and never reaches wire_reload");
 	reply_clear(&r);
 }
 
@@ -740,6 +778,7 @@ int main(void)
 	test_hello(s, fd);
 	test_spd_set(s, fd);
 	test_sa_add(s, fd);
+	test_config_set(s, fd);
 	test_sa_del_flush(s, fd);
 	test_misc_requests(s, fd);
 	test_ike_send(s, fd);
