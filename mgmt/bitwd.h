@@ -1,0 +1,200 @@
+/* bitwd.h: the management daemon's shared state and the interfaces between its parts (private to mgmt/). */
+#ifndef BITW_BITWD_H
+#define BITW_BITWD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "db/db.h"
+#include "wire/wire.h"
+
+struct MHD_Daemon;
+struct MHD_Connection;
+
+/* ---- options (flags; see bitwd --help) ---- */
+struct bitwd_opts {
+	const char *db_path;          /* --db (default /var/lib/bitw/bitw.db) */
+	const char *wire_socket;      /* --wire-socket (default CTL_DEFAULT_PATH) */
+	const char *listen_addr;      /* --listen (default 127.0.0.1) */
+	uint16_t port;                /* --port (default 8443; 8080 with --http) */
+	bool plain_http;              /* --http: no TLS, allowed only on a loopback address */
+	const char *tls_cert, *tls_key;  /* --tls-cert/--tls-key; default: generated on first start into the db dir */
+	const char *admin_password_file; /* --admin-password-file: first start creates "admin" with it */
+	const char *web_root;         /* --web-root: static files for the UI (issue 5), may be NULL */
+	int session_ttl;              /* seconds (default 3600) */
+	int log_level;
+};
+
+struct wirelink;
+struct events;
+
+/* The daemon: one reactor thread owns all of this; nothing here is locked. */
+struct bitwd {
+	struct bitwd_opts opt;
+	struct db *db;
+	struct wirelink *wl;
+	struct events *ev;
+	struct MHD_Daemon *mhd;
+	bool dirty;                   /* the wire has not acknowledged the stored configuration yet */
+	uint64_t started_ms;
+	volatile int stop;
+};
+
+uint64_t bitwd_now_ms(void);
+void mlog(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));  /* levels as wire/log.h */
+
+/* ---- HTTP: requests, routes, replies (http.c) ---- */
+
+enum role { ROLE_NONE = 0, ROLE_READONLY = 1, ROLE_ADMIN = 2 };
+
+#define REQ_MAX_PARAMS 4
+#define BODY_MAX (1u << 20)     /* larger bodies get 413 */
+
+struct req {
+	struct bitwd *d;
+	struct MHD_Connection *conn;
+	const char *method;           /* "GET", "POST", ... */
+	const char *path;
+	char params[REQ_MAX_PARAMS][128];  /* captures of {x} in the route pattern, in order */
+	int nparams;
+	json_t *body;                 /* parsed JSON body (object or array), NULL if none */
+	const char *raw_body;         /* the body as received (for routes with ROUTE_RAW) */
+	size_t raw_len;
+	/* who is asking (filled by auth before the handler runs) */
+	struct db_user user;
+	int role;                     /* enum role */
+	bool via_token, via_session;
+	char remote[64];              /* client address */
+	/* the answer (set through the reply_* helpers) */
+	int status;
+	json_t *resp;
+	char *resp_text;
+	const char *resp_ctype;
+	char resp_headers[4][2][256];
+	int nheaders;
+	bool stream;                  /* SSE: see stream_* below */
+};
+
+typedef void (*route_fn)(struct req *r);
+
+enum {
+	ROUTE_PUBLIC = 1u << 0,       /* no authentication (only /health and /login) */
+	ROUTE_RAW = 1u << 1,          /* body is not JSON (config import accepts JSON too; metrics has none) */
+	ROUTE_NO_CSRF = 1u << 2,      /* exempt from the cookie-session CSRF header check */
+};
+
+struct route {
+	const char *method;
+	const char *pattern;          /* "/api/v1/policies/{id}" */
+	route_fn fn;
+	int min_role;                 /* ROLE_READONLY or ROLE_ADMIN */
+	unsigned flags;
+};
+
+/* Each api_*.c exports its table; http.c knows the list (routes.c). */
+extern const struct route api_routes[];
+extern const size_t api_routes_count;
+
+/* Replies. Each handler calls exactly one of these. body/text are stolen. */
+void reply_json(struct req *r, int status, json_t *body);
+void reply_text(struct req *r, int status, const char *ctype, char *text);
+void reply_no_content(struct req *r);
+/* application/problem+json: {type, title, status, detail, code, field}. */
+void reply_problem(struct req *r, int status, const char *code, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/* 4xx/5xx from a db error code (-DB_E_*), naming db_errfield() */
+void reply_db_error(struct req *r, int rc);
+void reply_header(struct req *r, const char *name, const char *value);
+
+/* Query string helpers: 0 on success, -1 after replying 400 naming the parameter. */
+const char *req_query(struct req *r, const char *key);
+int req_query_int(struct req *r, const char *key, int64_t def, int64_t min, int64_t max, int64_t *out);
+/* Path capture i as a positive integer id: -1 after replying 404/400. */
+int64_t req_param_id(struct req *r, int i);
+/* Body must be a JSON object with only the given fields (NULL-terminated); -1 after replying 400/415/422. */
+int req_body_object(struct req *r, const char *const *allowed);
+
+/* Record who changed what (in the same transaction as the change when one is open). */
+void audit(struct req *r, const char *action, const char *object, json_t *detail /* stolen, may be NULL */);
+
+/* Server-Sent Events: the handler turns the request into a stream; events.c feeds it. */
+struct stream;
+struct stream *reply_stream(struct req *r);                /* 200 text/event-stream, kept open */
+int stream_send(struct stream *s, const char *event, const char *data, uint64_t id);  /* -1 when closed */
+
+int http_start(struct bitwd *d, char *err, size_t errlen); /* MHD in external-poll mode (epoll fd) */
+void http_stop(struct bitwd *d);
+int http_fd(struct bitwd *d);                               /* to poll for POLLIN */
+int64_t http_timeout_ms(struct bitwd *d);                   /* -1 = none */
+void http_run(struct bitwd *d);                             /* serve whatever is ready */
+
+/* TLS material: load or create (self-signed, ECDSA P-256, SAN = listen address) PEM cert and key (tls.c). */
+int tls_load_or_create(const struct bitwd_opts *o, char **cert_pem, char **key_pem, char *err, size_t errlen);
+
+/* ---- authentication (auth.c) ---- */
+
+/* Fills r->user/role from "Authorization: Bearer" or the session cookie; -1 after replying 401/403. */
+int auth_request(struct req *r, int min_role, unsigned route_flags);
+/* First start: create "admin" from --admin-password-file or an interactive prompt; never a default password. */
+int auth_bootstrap(struct bitwd *d, char *err, size_t errlen);
+
+/* ---- the link to bitw-wire (wirelink.c) ---- */
+
+typedef void (*wire_event_fn)(struct bitwd *d, uint16_t type, json_t *payload /* borrowed */);
+
+struct wirelink *wirelink_new(struct bitwd *d, const char *path, wire_event_fn on_event);
+void wirelink_free(struct wirelink *wl);
+int wirelink_fd(struct wirelink *wl);          /* -1 while disconnected */
+void wirelink_handle(struct wirelink *wl);     /* the fd is readable: events, replies */
+void wirelink_tick(struct wirelink *wl);       /* reconnects with back-off; pushes the whole state after (re)connecting */
+bool wirelink_up(const struct wirelink *wl);
+/*
+ * Synchronous request (the wire answers in milliseconds): returns the reply
+ * status (0 or -XE_*), -XE_IO when not connected or on timeout. *reply gets
+ * the reply payload (caller decrefs) when reply is not NULL. Events arriving
+ * meanwhile are queued and delivered after the reply.
+ */
+int wirelink_request(struct wirelink *wl, uint16_t type, json_t *payload, json_t **reply, int timeout_ms);
+
+/* ---- configuration: database <-> the wire's JSON schema (confmap.c) ---- */
+
+/*
+ * The whole configuration from the database as the wire's schema:
+ * with_keys for pushing to bitw-wire, without for export.
+ */
+json_t *conf_export(struct bitwd *d, bool with_keys);
+/* Import a whole document: validated with the wire's parser first, then stored in one transaction. */
+int conf_import(struct bitwd *d, json_t *doc, char *err, size_t errlen, char *field, size_t fieldlen);
+/* Push the stored configuration to bitw-wire (CONFIG_SET); sets/clears d->dirty. 0, or -XE_* */
+int conf_push(struct bitwd *d);
+/*
+ * A REST change: begin a transaction, let the handler write rows, then
+ * change_finish validates the whole resulting configuration with the wire's
+ * parser (422 naming the field and rollback if it fails), records the audit
+ * entry, commits, pushes to bitw-wire and replies: `status` with `body` when
+ * the wire acknowledged, 503 NOT_APPLIED ("stored; applied when bitw-wire is
+ * back") when it is not connected (d->dirty stays set and the push is retried).
+ */
+int change_begin(struct req *r);   /* -1 after replying 503 */
+void change_finish(struct req *r, int status, json_t *body, const char *action, const char *object,
+                   json_t *detail);
+void change_abort(struct req *r);  /* roll back; the handler has replied */
+
+/* One object between REST JSON and the database row (convert.c). */
+json_t *policy_row_to_json(const struct db_policy *p);
+int policy_json_to_row(json_t *j, struct db_policy *out, char *err, size_t errlen);
+json_t *sa_row_to_json(struct bitwd *d, const struct db_sa *s);   /* no keys */
+int sa_json_to_row(json_t *j, struct db_sa *out, struct db_sa_keys *keys, char *err, size_t errlen);
+
+/* ---- events: the SSE fan-out with a backlog (events.c) ---- */
+
+struct events *events_new(size_t backlog);
+void events_free(struct events *ev);
+/* Publish an event to every stream and the backlog ("policy.changed", {...}); payload stolen. */
+void events_publish(struct bitwd *d, const char *type, json_t *payload);
+/* From bitw-wire: ACQUIRE, SA expiry, IF_STATE become events. */
+void events_from_wire(struct bitwd *d, uint16_t type, json_t *payload);
+
+#endif
