@@ -14,17 +14,6 @@ enum { A_HTYPE = 0, A_PTYPE = 2, A_HLEN = 4, A_PLEN = 5, A_OP = 6, A_SHA = 8, A_
 
 static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
 static void v4(struct bw_addr *a, const uint8_t *ip)
 {
 	memset(a, 0, sizeof *a);

@@ -14,17 +14,6 @@
  * byte to send, so that a packet with an empty payload still ends.
  */
 
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void wr16(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
 /* Options of later fragments: only those with the copied flag (RFC 791), padded with EOL. */
 static uint32_t ipv4_copied_options(const uint8_t *ip, uint32_t ihl, uint8_t *opts)
 {

@@ -8,23 +8,6 @@
 #define TCP_PSH 0x08
 #define TCP_CWR 0x80
 
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr16(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	wr16(p, v >> 16);
-	wr16(p + 2, v & 0xffff);
-}
-
 static int copy_whole(const uint8_t *frame, uint32_t len, uint32_t *state, uint8_t *out, uint32_t cap)
 {
 	if (*state)

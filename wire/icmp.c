@@ -8,18 +8,6 @@
 #define ICMP6_ERR_QUOTE_TOTAL 1280u /* RFC 4443 2.4(c): the IPv6 minimum MTU */
 #define ERR_TTL 64
 
-static void wr16(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	wr16(p, v >> 16);
-	wr16(p + 2, v & 0xffff);
-}
-
 /* Addresses we may neither answer nor answer from (RFC 1122 3.2.2, RFC 1812 4.3.2.7, RFC 4443 2.4(e)). */
 static bool addr_no_icmp(const struct bw_addr *a)
 {

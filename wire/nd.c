@@ -16,12 +16,6 @@
 
 static const uint8_t all_nodes[16] = { 0xff, 0x02, [15] = 0x01 };
 
-static void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
 static void v6(struct bw_addr *a, const uint8_t *ip)
 {
 	a->family = 6;

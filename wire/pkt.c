@@ -8,11 +8,6 @@
 
 #define MALFORMED (-XE_MALFORMED_PACKET)
 
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
 /* Smallest upper-layer header we accept, per protocol (0: no ports to read). */
 static uint32_t l4_min_len(uint8_t proto)
 {

@@ -11,6 +11,29 @@
 #define ETHERTYPE_ARP_ 0x0806
 #define ETHERTYPE_IPV6_ 0x86dd
 
+/* Network byte order, from and to unaligned buffers. */
+static inline uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void wr16(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void wr32(uint8_t *p, uint32_t v)
+{
+	wr16(p, v >> 16);
+	wr16(p + 2, v & 0xffff);
+}
+
 /* Largest frame the wire handles (jumbo frames included). */
 #define PKT_MAX 9216
 

@@ -100,17 +100,6 @@ uint32_t reasm_expire(struct reasm *r, uint64_t now_ms)
 	return n;
 }
 
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void wr16(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
 static int describe_ipv4(const uint8_t *ip, uint32_t len, struct frag_desc *d)
 {
 	if (len < 20)
