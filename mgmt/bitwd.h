@@ -187,6 +187,10 @@ json_t *policy_row_to_json(const struct db_policy *p);
 int policy_json_to_row(json_t *j, struct db_policy *out, char *err, size_t errlen);
 json_t *sa_row_to_json(struct bitwd *d, const struct db_sa *s);   /* no keys */
 int sa_json_to_row(json_t *j, struct db_sa *out, struct db_sa_keys *keys, char *err, size_t errlen);
+/* 422 from a parser message "field: problem": UNKNOWN_FIELD, MISSING_FIELD or BAD_FIELD, naming the field. */
+void reply_parse_error(struct req *r, const char *err);
+/* Overwrite enc_key/integ_key strings of an SA object (request bodies) before they are freed. */
+void json_wipe_sa_keys(json_t *sa);
 
 /* ---- events: the SSE fan-out with a backlog (events.c) ---- */
 

@@ -1,0 +1,281 @@
+/* api_policies.c: /api/v1/policies — the SPD over REST: list, create, get, replace, delete, reorder. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bitwd.h"
+
+#define LIST_DEFAULT 100
+#define LIST_MAX 1000
+
+static int paging(struct req *r, int64_t *offset, int64_t *limit)
+{
+	if (req_query_int(r, "offset", 0, 0, INT64_MAX, offset) ||
+	    req_query_int(r, "limit", LIST_DEFAULT, 1, LIST_MAX, limit))
+		return -1;
+	return 0;
+}
+
+static json_t *page(json_t *items, int64_t total, int64_t offset, int64_t limit)
+{
+	return json_pack("{s:o, s:I, s:I, s:I}", "items", items, "total", (json_int_t)total, "offset",
+	                 (json_int_t)offset, "limit", (json_int_t)limit);
+}
+
+/* The whole SPD in evaluation order as a JSON array, or NULL after replying. */
+static json_t *policy_array(struct req *r, int64_t offset, int64_t limit)
+{
+	struct db_policy *rows = NULL;
+	json_t *items = json_array();
+	int n = db_policy_list(r->d->db, offset, limit, &rows);
+
+	if (n < 0) {
+		json_decref(items);
+		reply_db_error(r, n);
+		return NULL;
+	}
+	for (int i = 0; i < n; i++)
+		json_array_append_new(items, policy_row_to_json(&rows[i]));
+	free(rows);
+	return items;
+}
+
+void policies_list(struct req *r)
+{
+	int64_t offset, limit, total = 0;
+	json_t *items;
+	int rc;
+
+	if (paging(r, &offset, &limit))
+		return;
+	if ((rc = db_policy_count(r->d->db, &total))) {
+		reply_db_error(r, rc);
+		return;
+	}
+	if (!(items = policy_array(r, offset, limit)))
+		return;
+	reply_json(r, 200, page(items, total, offset, limit));
+}
+
+static int body_is_object(struct req *r)
+{
+	if (r->body && json_is_object(r->body))
+		return 0;
+	reply_problem(r, 400, "BAD_JSON", NULL, "the body must be a JSON object");
+	return -1;
+}
+
+/* The body checked by the wire's parser and turned into a row; -1 after replying 422. */
+static int policy_from_body(struct req *r, struct db_policy *row)
+{
+	char err[256] = "";
+
+	if (body_is_object(r))
+		return -1;
+	if (policy_json_to_row(r->body, row, err, sizeof err)) {
+		reply_parse_error(r, err);
+		return -1;
+	}
+	return 0;
+}
+
+static void object_name(char *buf, size_t len, int64_t id)
+{
+	snprintf(buf, len, "policy/%lld", (long long)id);
+}
+
+/* Reads the row back (ids, positions assigned by the db) and finishes the change with it. */
+static void finish_with_row(struct req *r, int status, int64_t id, const char *action)
+{
+	struct db_policy row;
+	char obj[48], loc[64];
+	int rc = db_policy_get(r->d->db, id, &row);
+	json_t *body;
+
+	if (rc) {
+		reply_db_error(r, rc);
+		change_abort(r);
+		return;
+	}
+	body = policy_row_to_json(&row);
+	object_name(obj, sizeof obj, id);
+	if (status == 201) {
+		snprintf(loc, sizeof loc, "/api/v1/policies/%lld", (long long)id);
+		reply_header(r, "Location", loc);
+	}
+	change_finish(r, status, body, action, obj, json_deep_copy(body));
+}
+
+void policies_create(struct req *r)
+{
+	struct db_policy row;
+	int rc;
+
+	if (policy_from_body(r, &row) || change_begin(r))
+		return;
+	if ((rc = db_policy_insert(r->d->db, &row))) {
+		reply_db_error(r, rc);
+		change_abort(r);
+		return;
+	}
+	finish_with_row(r, 201, row.id, "policy.create");
+}
+
+void policies_get(struct req *r)
+{
+	struct db_policy row;
+	int64_t id = req_param_id(r, 0);
+	int rc;
+
+	if (id < 0)
+		return;
+	if ((rc = db_policy_get(r->d->db, id, &row))) {
+		reply_db_error(r, rc);
+		return;
+	}
+	reply_json(r, 200, policy_row_to_json(&row));
+}
+
+/* PUT replaces every field; the id is the path's, and the position is kept unless "order" is given. */
+void policies_put(struct req *r)
+{
+	struct db_policy row, old;
+	int64_t id = req_param_id(r, 0);
+	int rc;
+
+	if (id < 0)
+		return;
+	if ((rc = db_policy_get(r->d->db, id, &old))) {
+		reply_db_error(r, rc);
+		return;
+	}
+	if (policy_from_body(r, &row))
+		return;
+	if (row.id && row.id != id) {
+		reply_problem(r, 422, "BAD_FIELD", "id", "id: %lld differs from the policy in the path (%lld)",
+		              (long long)row.id, (long long)id);
+		return;
+	}
+	row.id = id;
+	if (change_begin(r))
+		return;
+	if ((rc = db_policy_update(r->d->db, &row))) {
+		reply_db_error(r, rc);
+		change_abort(r);
+		return;
+	}
+	finish_with_row(r, 200, id, "policy.update");
+}
+
+/* Deleting a policy deletes its SAs (the db cascades); the reply says how many went with it. */
+void policies_delete(struct req *r)
+{
+	struct db_sa_filter f = { 0 };
+	struct db_policy row;
+	int64_t id = req_param_id(r, 0), nsas = 0;
+	char obj[48];
+	int rc;
+
+	if (id < 0)
+		return;
+	if ((rc = db_policy_get(r->d->db, id, &row))) {
+		reply_db_error(r, rc);
+		return;
+	}
+	if (change_begin(r))
+		return;
+	f.policy_id = id;
+	if ((rc = db_sa_count(r->d->db, &f, &nsas)) || (rc = db_policy_delete(r->d->db, id))) {
+		reply_db_error(r, rc);
+		change_abort(r);
+		return;
+	}
+	object_name(obj, sizeof obj, id);
+	change_finish(r, 200, json_pack("{s:I, s:I}", "id", (json_int_t)id, "deleted_sas", (json_int_t)nsas),
+	              "policy.delete", obj, json_pack("{s:s, s:I}", "name", row.name, "deleted_sas", (json_int_t)nsas));
+}
+
+/*
+ * {"ids": [...]} lists every policy exactly once in its new order. Checked
+ * here, before the transaction, so each mistake is a 422 naming "ids".
+ */
+static int reorder_ids(struct req *r, int64_t **ids_out, size_t *n_out)
+{
+	static const char *const allowed[] = { "ids", NULL };
+	json_t *arr, *v;
+	int64_t total = 0, *ids;
+	size_t i, n;
+	int rc;
+
+	if (req_body_object(r, allowed))
+		return -1;
+	arr = json_object_get(r->body, "ids");
+	if (!json_is_array(arr)) {
+		reply_problem(r, 422, arr ? "BAD_FIELD" : "MISSING_FIELD", "ids", "ids: expected an array of policy ids");
+		return -1;
+	}
+	if ((rc = db_policy_count(r->d->db, &total))) {
+		reply_db_error(r, rc);
+		return -1;
+	}
+	n = json_array_size(arr);
+	if ((int64_t)n != total) {
+		reply_problem(r, 422, "BAD_FIELD", "ids", "ids: lists %zu policies, there are %lld: name each once", n,
+		              (long long)total);
+		return -1;
+	}
+	if (!(ids = calloc(n ? n : 1, sizeof *ids))) {
+		reply_problem(r, 500, "INTERNAL", NULL, "out of memory");
+		return -1;
+	}
+	json_array_foreach(arr, i, v) {
+		struct db_policy p;
+
+		ids[i] = json_is_integer(v) ? json_integer_value(v) : 0;
+		for (size_t j = 0; ids[i] > 0 && j < i; j++)
+			if (ids[j] == ids[i])
+				ids[i] = -ids[i];
+		if (ids[i] <= 0 || db_policy_get(r->d->db, ids[i], &p)) {
+			reply_problem(r, 422, "BAD_FIELD", "ids", "ids[%zu]: %s", i,
+			              ids[i] < 0 ? "named twice" : "not the id of a policy");
+			free(ids);
+			return -1;
+		}
+	}
+	*ids_out = ids;
+	*n_out = n;
+	return 0;
+}
+
+void policies_reorder(struct req *r)
+{
+	int64_t *ids = NULL, total = 0;
+	size_t n = 0;
+	json_t *items, *detail;
+	int rc;
+
+	if (reorder_ids(r, &ids, &n))
+		return;
+	if (change_begin(r)) {
+		free(ids);
+		return;
+	}
+	rc = db_policy_reorder(r->d->db, ids, n);
+	detail = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(detail, json_integer(ids[i]));
+	free(ids);
+	if (rc || (rc = db_policy_count(r->d->db, &total))) {
+		json_decref(detail);
+		reply_db_error(r, rc);
+		change_abort(r);
+		return;
+	}
+	if (!(items = policy_array(r, 0, 0))) {
+		json_decref(detail);
+		change_abort(r);
+		return;
+	}
+	change_finish(r, 200, page(items, total, 0, total), "policy.reorder", "policies",
+	              json_pack("{s:o}", "ids", detail));
+}
