@@ -38,6 +38,7 @@ struct bitwd {
 	struct events *ev;
 	struct MHD_Daemon *mhd;
 	bool dirty;                   /* the wire has not acknowledged the stored configuration yet */
+	uint64_t requests;            /* requests answered (http.c counts, /stats and /metrics show) */
 	uint64_t started_ms;
 	volatile int stop;
 };
@@ -200,5 +201,7 @@ void events_free(struct events *ev);
 void events_publish(struct bitwd *d, const char *type, json_t *payload);
 /* From bitw-wire: ACQUIRE, SA expiry, IF_STATE become events. */
 void events_from_wire(struct bitwd *d, uint16_t type, json_t *payload);
+/* http.c: a stream's connection closed; called before the stream is freed so no event is sent to it again. */
+void events_unsubscribe(struct events *ev, struct stream *s);
 
 #endif
