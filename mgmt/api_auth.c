@@ -1,0 +1,228 @@
+/* api_auth.c: POST /login (sessions, failed-login rate limit), POST /logout, GET /whoami. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "bitwd.h"
+
+void auth_login(struct req *r);
+void auth_logout(struct req *r);
+void auth_whoami(struct req *r);
+
+/* ---- failed logins: more than RL_MAX in RL_WINDOW_MS per address or per user name -> 429 ---- */
+
+#define RL_MAX 5
+#define RL_WINDOW_MS (5u * 60u * 1000u)
+#define RL_SLOTS 1024           /* bounded: an address spray evicts the stalest entries, never grows memory */
+#define LOGIN_FAIL_FLOOR_MS 250 /* a failed login never answers sooner, whatever failed */
+
+struct rl_entry {
+	char key[DB_NAME_LEN + 8];  /* "a:<address>" or "u:<user name>" */
+	uint64_t fail[RL_MAX];      /* ring of the newest failure times */
+	unsigned next, n;
+};
+
+/* Single reactor thread: no locks. */
+static struct rl_entry rl_table[RL_SLOTS];
+
+static uint64_t rl_newest(const struct rl_entry *e)
+{
+	return e->n ? e->fail[(e->next + RL_MAX - 1) % RL_MAX] : 0;
+}
+
+static struct rl_entry *rl_find(const char *key, bool create)
+{
+	struct rl_entry *victim = &rl_table[0];
+
+	for (size_t i = 0; i < RL_SLOTS; i++) {
+		struct rl_entry *e = &rl_table[i];
+		if (e->n && strcmp(e->key, key) == 0)
+			return e;
+		if (rl_newest(e) < rl_newest(victim))
+			victim = e;
+	}
+	if (!create)
+		return NULL;
+	memset(victim, 0, sizeof *victim);
+	snprintf(victim->key, sizeof victim->key, "%s", key);
+	return victim;
+}
+
+/* Milliseconds until key may try again; 0 = now. */
+static uint64_t rl_wait(const char *key, uint64_t now)
+{
+	struct rl_entry *e = rl_find(key, false);
+	uint64_t oldest;
+
+	if (!e || e->n < RL_MAX)
+		return 0;
+	oldest = e->fail[e->next];
+	return oldest + RL_WINDOW_MS > now ? oldest + RL_WINDOW_MS - now : 0;
+}
+
+static void rl_fail(const char *key, uint64_t now)
+{
+	struct rl_entry *e = rl_find(key, true);
+
+	e->fail[e->next] = now;
+	e->next = (e->next + 1) % RL_MAX;
+	if (e->n < RL_MAX)
+		e->n++;
+}
+
+static void rl_clear(const char *key)
+{
+	struct rl_entry *e = rl_find(key, false);
+
+	if (e)
+		memset(e, 0, sizeof *e);
+}
+
+static void rl_keys(const struct req *r, const char *user, char akey[], char ukey[], size_t len)
+{
+	snprintf(akey, len, "a:%s", r->remote);
+	snprintf(ukey, len, "u:%.*s", DB_NAME_LEN - 1, user);
+}
+
+/* ---- login ---- */
+
+static void sleep_until(uint64_t deadline_ms)
+{
+	uint64_t now = bitwd_now_ms();
+
+	if (now < deadline_ms) {
+		struct timespec ts = { (time_t)((deadline_ms - now) / 1000), (long)((deadline_ms - now) % 1000) * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void set_session_cookie(struct req *r, const char *sid, int max_age)
+{
+	char cookie[256];
+
+	snprintf(cookie, sizeof cookie, "%s=%s; HttpOnly;%s SameSite=Strict; Path=/; Max-Age=%d", AUTH_COOKIE, sid,
+	         r->d->opt.plain_http ? "" : " Secure;", max_age);
+	reply_header(r, "Set-Cookie", cookie);
+	OPENSSL_cleanse(cookie, sizeof cookie);
+}
+
+static int session_ttl(const struct req *r)
+{
+	return r->d->opt.session_ttl > 0 ? r->d->opt.session_ttl : 3600;
+}
+
+static void login_refused(struct req *r, const char *name, const char *akey, const char *ukey, uint64_t start)
+{
+	uint64_t now = bitwd_now_ms();
+
+	rl_fail(akey, now);
+	rl_fail(ukey, now);
+	audit(r, "login.failed", "login", json_pack("{s:s%}", "user", name, strnlen(name, DB_NAME_LEN - 1)));
+	mlog(1, "failed login for \"%.*s\" from %s", DB_NAME_LEN - 1, name, r->remote);
+	sleep_until(start + LOGIN_FAIL_FLOOR_MS);
+	reply_problem(r, 401, "UNAUTHORIZED", NULL, "wrong user name or password");
+}
+
+static void login_limited(struct req *r, uint64_t wait_ms)
+{
+	char secs[24];
+
+	snprintf(secs, sizeof secs, "%llu", (unsigned long long)((wait_ms + 999) / 1000));
+	reply_header(r, "Retry-After", secs);
+	reply_problem(r, 429, "RATE_LIMITED", NULL, "too many failed logins; try again in %s s", secs);
+}
+
+static void login_accepted(struct req *r, const struct db_user *u, const char *ukey)
+{
+	char sid[DB_SESSION_LEN], csrf[AUTH_CSRF_LEN];
+	int ttl = session_ttl(r), rc;
+
+	rl_clear(ukey);
+	db_session_purge(r->d->db);
+	if ((rc = db_session_create(r->d->db, u->id, ttl, sid))) {
+		reply_db_error(r, rc);
+		return;
+	}
+	if (auth_csrf_token(sid, csrf) != 0) {
+		OPENSSL_cleanse(sid, sizeof sid);
+		reply_problem(r, 500, "INTERNAL", NULL, "cannot derive the CSRF token");
+		return;
+	}
+	r->user = *u;
+	r->role = auth_role_of(u->role);
+	r->via_session = true;
+	char object[32];
+	snprintf(object, sizeof object, "user/%lld", (long long)u->id);
+	audit(r, "login", object, NULL);
+	set_session_cookie(r, sid, ttl);
+	OPENSSL_cleanse(sid, sizeof sid);
+	reply_json(r, 200, json_pack("{s:s, s:s, s:I, s:s}", "user", u->name, "role", u->role,
+	                             "expires", (json_int_t)(time(NULL) + ttl), "csrf", csrf));
+}
+
+void auth_login(struct req *r)
+{
+	static const char *const fields[] = { "user", "password", NULL };
+	uint64_t start = bitwd_now_ms(), wait;
+	char akey[DB_NAME_LEN + 8], ukey[DB_NAME_LEN + 8];
+	struct db_user u;
+	const char *name, *password;
+	int rc;
+
+	if (req_body_object(r, fields) != 0)
+		return;
+	name = json_string_value(json_object_get(r->body, "user"));
+	password = json_string_value(json_object_get(r->body, "password"));
+	if (!name || !*name) {
+		reply_problem(r, 422, name ? "BAD_FIELD" : "MISSING_FIELD", "user", "user: a user name is required");
+		return;
+	}
+	if (!password) {
+		reply_problem(r, 422, "MISSING_FIELD", "password", "password: required");
+		return;
+	}
+	rl_keys(r, name, akey, ukey, sizeof akey);
+	wait = rl_wait(akey, start);
+	if (rl_wait(ukey, start) > wait)
+		wait = rl_wait(ukey, start);
+	if (wait) {
+		login_limited(r, wait);
+		return;
+	}
+	rc = db_user_login(r->d->db, name, password, &u);
+	if (rc == -DB_E_AUTH)
+		login_refused(r, name, akey, ukey, start);
+	else if (rc)
+		reply_db_error(r, rc);
+	else
+		login_accepted(r, &u, ukey);
+}
+
+/* ---- logout, whoami ---- */
+
+void auth_logout(struct req *r)
+{
+	const char *sid = auth_session_id(r);
+	char object[32];
+
+	if (r->via_session && sid) {
+		db_session_delete(r->d->db, sid);
+		set_session_cookie(r, "", 0);
+	}
+	snprintf(object, sizeof object, "user/%lld", (long long)r->user.id);
+	audit(r, "logout", object, json_pack("{s:s}", "via", r->via_token ? "token" : "session"));
+	reply_no_content(r);
+}
+
+void auth_whoami(struct req *r)
+{
+	json_t *me = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)r->user.id, "user", r->user.name, "role",
+	                       r->user.role, "via", r->via_token ? "token" : "session");
+	char csrf[AUTH_CSRF_LEN];
+
+	if (r->via_session && auth_csrf_token(auth_session_id(r), csrf) == 0)
+		json_object_set_new(me, "csrf", json_string(csrf));
+	reply_json(r, 200, me);
+}
