@@ -140,6 +140,15 @@ int tls_load_or_create(const struct bitwd_opts *o, char **cert_pem, char **key_p
 int auth_request(struct req *r, int min_role, unsigned route_flags);
 /* First start: create "admin" from --admin-password-file or an interactive prompt; never a default password. */
 int auth_bootstrap(struct bitwd *d, char *err, size_t errlen);
+/* Helpers shared by auth.c and api_auth.c/api_users.c. */
+#define AUTH_COOKIE "bitw_session"
+#define AUTH_CSRF_HEADER "X-Bitw-CSRF"
+#define AUTH_CSRF_LEN 65          /* hex HMAC-SHA256 + NUL */
+#define AUTH_PASSWORD_MIN 12
+int auth_role_of(const char *role_name);                    /* "admin"/"readonly" -> enum role, else ROLE_NONE */
+const char *auth_session_id(struct req *r);                 /* the session cookie's value, NULL if none */
+int auth_csrf_token(const char *sid, char out[AUTH_CSRF_LEN]);  /* HMAC(server secret, sid) as hex; 0 or -1 */
+void auth_wipe(void);                                       /* forget the server secret (at exit) */
 
 /* ---- the link to bitw-wire (wirelink.c) ---- */
 
