@@ -120,12 +120,17 @@ static int check_algs(const struct sa_conf *conf, char *err, size_t errlen)
 	return 0;
 }
 
-static EVP_CIPHER_CTX *cipher_ctx(EVP_CIPHER *cipher, const uint8_t *key, int enc)
+/*
+ * Padding is switched off only where it means something (CBC, ECB): OpenSSL
+ * re-applies a "no padding" setting on every per-packet IV change, which is
+ * a parameter lookup by name that AEAD ciphers do not need.
+ */
+static EVP_CIPHER_CTX *cipher_ctx(EVP_CIPHER *cipher, const uint8_t *key, int enc, bool block_mode)
 {
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 
-	if (ctx == NULL || !EVP_CipherInit_ex(ctx, cipher, NULL, key, NULL, enc) ||
-	    !EVP_CIPHER_CTX_set_padding(ctx, 0)) {
+	if (ctx == NULL || !EVP_CipherInit_ex2(ctx, cipher, key, NULL, enc, NULL) ||
+	    (block_mode && !EVP_CIPHER_CTX_set_padding(ctx, 0))) {
 		EVP_CIPHER_CTX_free(ctx);
 		return NULL;
 	}
@@ -143,8 +148,8 @@ static int setup_cipher(struct esp_crypto *c, const struct sa_conf *conf)
 	cipher = EVP_CIPHER_fetch(NULL, e->ossl, NULL);
 	if (cipher == NULL)
 		return -XE_NOT_SUPPORTED;
-	c->enc = cipher_ctx(cipher, conf->enc_key, 1);
-	c->dec = cipher_ctx(cipher, conf->enc_key, 0);
+	c->enc = cipher_ctx(cipher, conf->enc_key, 1, e->kind == KIND_CBC);
+	c->dec = cipher_ctx(cipher, conf->enc_key, 0, e->kind == KIND_CBC);
 	EVP_CIPHER_free(cipher);
 	if (c->enc == NULL || c->dec == NULL)
 		return -XE_NOMEM;
@@ -168,7 +173,7 @@ static int setup_ivgen(struct esp_crypto *c)
 	ecb = EVP_CIPHER_fetch(NULL, "AES-128-ECB", NULL);
 	if (ecb == NULL)
 		rc = -XE_NOT_SUPPORTED;
-	else if ((c->ivgen = cipher_ctx(ecb, key, 1)) == NULL)
+	else if ((c->ivgen = cipher_ctx(ecb, key, 1, true)) == NULL)
 		rc = -XE_NOMEM;
 	EVP_CIPHER_free(ecb);
 	OPENSSL_cleanse(key, sizeof(key));
@@ -315,14 +320,16 @@ static int aead_seal(struct sa *sa, uint8_t *esp, const uint8_t *inner, uint32_t
 	uint8_t nonce[AEAD_SALT + AEAD_IV], aad[12];
 	uint8_t *ct = esp + ESP_HDR + AEAD_IV;
 	int aad_len = aead_aad(sa, esp, seq, aad), l1, l2, l3;
+	/* The tag is fetched by parameter, not EVP_CIPHER_CTX_ctrl, which rebuilds this array per call. */
+	OSSL_PARAM tag[2] = { OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, ct + inner_len + trailer_len, AEAD_ICV),
+	                      OSSL_PARAM_END };
 
 	aead_nonce(c, esp + ESP_HDR, nonce);
-	if (!EVP_EncryptInit_ex(c->enc, NULL, NULL, NULL, nonce) ||
+	if (!EVP_CipherInit_ex2(c->enc, NULL, NULL, nonce, 1, NULL) ||
 	    !EVP_EncryptUpdate(c->enc, NULL, &l1, aad, aad_len) ||
 	    !EVP_EncryptUpdate(c->enc, ct, &l1, inner, (int)inner_len) ||
 	    !EVP_EncryptUpdate(c->enc, ct + l1, &l2, trailer, (int)trailer_len) ||
-	    !EVP_EncryptFinal_ex(c->enc, ct + l1 + l2, &l3) ||
-	    !EVP_CIPHER_CTX_ctrl(c->enc, EVP_CTRL_AEAD_GET_TAG, AEAD_ICV, ct + inner_len + trailer_len))
+	    !EVP_EncryptFinal_ex(c->enc, ct + l1 + l2, &l3) || !EVP_CIPHER_CTX_get_params(c->enc, tag))
 		return -XE_NOT_SUPPORTED;
 	return 0;
 }
@@ -336,7 +343,7 @@ static int cbc_seal(struct sa *sa, uint8_t *esp, const uint8_t *inner, uint32_t 
 	int l1, l2, l3;
 
 	/* Two updates: the inner packet need not be copied next to its trailer first. */
-	if (!EVP_EncryptInit_ex(c->enc, NULL, NULL, NULL, esp + ESP_HDR) ||
+	if (!EVP_CipherInit_ex2(c->enc, NULL, NULL, esp + ESP_HDR, 1, NULL) ||
 	    !EVP_EncryptUpdate(c->enc, ct, &l1, inner, (int)inner_len) ||
 	    !EVP_EncryptUpdate(c->enc, ct + l1, &l2, trailer, (int)trailer_len) ||
 	    !EVP_EncryptFinal_ex(c->enc, ct + l1 + l2, &l3))
@@ -429,12 +436,13 @@ static int aead_open(struct sa *sa, uint8_t *esp, uint32_t ct_len, uint64_t seq)
 	uint8_t nonce[AEAD_SALT + AEAD_IV], aad[12];
 	uint8_t *ct = esp + ESP_HDR + AEAD_IV;
 	int aad_len = aead_aad(sa, esp, seq, aad), l1, l2;
+	/* The expected tag goes in with the nonce: one call into the provider instead of two. */
+	OSSL_PARAM tag[2] = { OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, ct + ct_len, AEAD_ICV), OSSL_PARAM_END };
 
 	aead_nonce(c, esp + ESP_HDR, nonce);
-	if (!EVP_DecryptInit_ex(c->dec, NULL, NULL, NULL, nonce) ||
+	if (!EVP_CipherInit_ex2(c->dec, NULL, NULL, nonce, 0, tag) ||
 	    !EVP_DecryptUpdate(c->dec, NULL, &l1, aad, aad_len) ||
 	    !EVP_DecryptUpdate(c->dec, ct, &l1, ct, (int)ct_len) ||
-	    !EVP_CIPHER_CTX_ctrl(c->dec, EVP_CTRL_AEAD_SET_TAG, AEAD_ICV, ct + ct_len) ||
 	    EVP_DecryptFinal_ex(c->dec, ct + l1, &l2) <= 0)
 		return -XE_ESP_DIGEST_MISMATCH;
 	return 0;
@@ -451,7 +459,7 @@ static int hmac_open(struct sa *sa, uint8_t *esp, uint32_t ct_len, uint64_t seq)
 	if (hmac_icv(sa, esp, signed_len, seq, icv) < 0 || CRYPTO_memcmp(icv, esp + signed_len, sa->icv_len) != 0)
 		return -XE_ESP_DIGEST_MISMATCH;
 	if (c->kind == KIND_CBC &&
-	    (!EVP_DecryptInit_ex(c->dec, NULL, NULL, NULL, esp + ESP_HDR) ||
+	    (!EVP_CipherInit_ex2(c->dec, NULL, NULL, esp + ESP_HDR, 0, NULL) ||
 	     !EVP_DecryptUpdate(c->dec, ct, &len, ct, (int)ct_len)))
 		return -XE_MALFORMED_PACKET;
 	return 0;
