@@ -210,7 +210,5 @@ void events_free(struct events *ev);
 void events_publish(struct bitwd *d, const char *type, json_t *payload);
 /* From bitw-wire: ACQUIRE, SA expiry, IF_STATE become events. */
 void events_from_wire(struct bitwd *d, uint16_t type, json_t *payload);
-/* http.c: a stream's connection closed; called before the stream is freed so no event is sent to it again. */
-void events_unsubscribe(struct events *ev, struct stream *s);
 
 #endif

@@ -30,5 +30,7 @@ bool events_type_matches(const char *filter, const char *type);
 
 /* Start sending new events to a stream (after its backlog was replayed); -1 on no memory. */
 int events_subscribe(struct events *ev, struct stream *s, const char *filter);
+/* Stop sending to a stream. Not needed when it closes: stream_send returning -1 already forgets it. */
+void events_unsubscribe(struct events *ev, struct stream *s);
 
 #endif
