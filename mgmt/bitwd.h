@@ -167,6 +167,8 @@ bool wirelink_up(const struct wirelink *wl);
  * meanwhile are queued and delivered after the reply.
  */
 int wirelink_request(struct wirelink *wl, uint16_t type, json_t *payload, json_t **reply, int timeout_ms);
+/* The interface the running wire was started with for "red"/"black"; "" while disconnected. */
+const char *wirelink_ifname(const struct wirelink *wl, const char *role);
 
 /* ---- configuration: database <-> the wire's JSON schema (confmap.c) ---- */
 
@@ -191,6 +193,16 @@ int change_begin(struct req *r);   /* -1 after replying 503 */
 void change_finish(struct req *r, int status, json_t *body, const char *action, const char *object,
                    json_t *detail);
 void change_abort(struct req *r);  /* roll back; the handler has replied */
+/* A whole document checked by the wire's parser: 0 with *cfg filled (config_free it), or -XE_BAD_PARAM naming field. */
+int conf_check(json_t *doc, struct wire_config *cfg, char *err, size_t errlen, char *field, size_t fieldlen);
+/* Inside an open transaction: replace everything stored by a document conf_check accepted (ids/order from cfg). */
+int conf_import_rows(struct bitwd *d, json_t *doc, const struct wire_config *cfg, char *err, size_t errlen,
+                     char *field, size_t fieldlen);
+/* A port between the schema's object and its row (shapes only: the wire's parser checks values). */
+json_t *port_row_to_json(const struct db_port *p);
+int port_json_to_row(json_t *j, const char *role, struct db_port *out, char *err, size_t errlen);
+/* Store the options object (settings key "options", compact JSON); NULL removes it (all defaults). -DB_E_* */
+int conf_options_store(struct bitwd *d, json_t *options);
 
 /* One object between REST JSON and the database row (convert.c). */
 json_t *policy_row_to_json(const struct db_policy *p);

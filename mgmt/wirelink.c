@@ -1,0 +1,441 @@
+/* wirelink.c: bitwd's client of bitw-wire's control socket: connect with back-off, requests, events, resync. */
+#include "bitwd.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "wire/ctl.h"
+
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 5000
+#define HELLO_TIMEOUT_MS 2000
+#define DIRTY_RETRY_MS 2000
+#define EVQ_MAX 256               /* events held while a request waits for its reply */
+
+struct queued_event {
+	uint16_t type;
+	json_t *payload;
+};
+
+struct wirelink {
+	struct bitwd *d;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	wire_event_fn on_event;
+	int fd;                       /* -1 while disconnected */
+	bool up;                      /* HELLO answered */
+	uint32_t seq;
+	uint64_t next_try_ms;
+	int backoff_ms;
+	uint64_t next_push_ms;
+	bool down_logged;             /* "not reachable" said once per outage */
+	int last_push_rc;             /* to log a rejected push once, not on every retry */
+	uint8_t *rx;                  /* one datagram (CTL_MAX_MSG) */
+	struct queued_event q[EVQ_MAX];
+	size_t q_head, q_len;
+	uint64_t events_dropped;
+	bool delivering;
+	char ifname[2][IF_NAMESIZE];  /* the interfaces the running wire was started with: red, black */
+};
+
+static const char *role_name(int i)
+{
+	return i == 0 ? "red" : "black";
+}
+
+struct wirelink *wirelink_new(struct bitwd *d, const char *path, wire_event_fn on_event)
+{
+	struct wirelink *wl = calloc(1, sizeof *wl);
+
+	if (!wl)
+		return NULL;
+	wl->rx = malloc(CTL_MAX_MSG);
+	if (!wl->rx || strlen(path) >= sizeof wl->path) {
+		free(wl->rx);
+		free(wl);
+		return NULL;
+	}
+	memcpy(wl->path, path, strlen(path) + 1);
+	wl->d = d;
+	wl->on_event = on_event;
+	wl->fd = -1;
+	wl->backoff_ms = BACKOFF_MIN_MS;
+	return wl;
+}
+
+static void queue_clear(struct wirelink *wl)
+{
+	while (wl->q_len) {
+		json_decref(wl->q[wl->q_head].payload);
+		wl->q_head = (wl->q_head + 1) % EVQ_MAX;
+		wl->q_len--;
+	}
+}
+
+void wirelink_free(struct wirelink *wl)
+{
+	if (!wl)
+		return;
+	if (wl->fd >= 0)
+		close(wl->fd);
+	queue_clear(wl);
+	free(wl->rx);
+	free(wl);
+}
+
+int wirelink_fd(struct wirelink *wl)
+{
+	return wl ? wl->fd : -1;
+}
+
+bool wirelink_up(const struct wirelink *wl)
+{
+	return wl && wl->fd >= 0 && wl->up;
+}
+
+const char *wirelink_ifname(const struct wirelink *wl, const char *role)
+{
+	if (!wirelink_up(wl))
+		return "";
+	return wl->ifname[strcmp(role, "red") == 0 ? 0 : 1];
+}
+
+static void link_down(struct wirelink *wl, const char *why)
+{
+	if (wl->fd < 0)
+		return;
+	if (wl->up)
+		mlog(1, "wire: lost bitw-wire at %s: %s", wl->path, why);
+	close(wl->fd);
+	wl->fd = -1;
+	wl->up = false;
+	wl->down_logged = true;   /* the loss was said; retries stay quiet */
+	wl->backoff_ms = BACKOFF_MIN_MS;
+	wl->next_try_ms = bitwd_now_ms() + BACKOFF_MIN_MS;
+	wl->ifname[0][0] = wl->ifname[1][0] = '\0';
+}
+
+/* ---- events ---- */
+
+static void queue_push(struct wirelink *wl, uint16_t type, json_t *payload)
+{
+	if (wl->q_len == EVQ_MAX) {
+		/* Losing the oldest is better than blocking the request that is waiting. */
+		json_decref(wl->q[wl->q_head].payload);
+		wl->q_head = (wl->q_head + 1) % EVQ_MAX;
+		wl->q_len--;
+		if (wl->events_dropped++ == 0)
+			mlog(1, "wire: event queue full, dropping the oldest events");
+	}
+	wl->q[(wl->q_head + wl->q_len) % EVQ_MAX] = (struct queued_event){ type, payload };
+	wl->q_len++;
+}
+
+/* Hands queued events over in arrival order; an event handler may itself make requests. */
+static void queue_deliver(struct wirelink *wl)
+{
+	if (wl->delivering)
+		return;
+	wl->delivering = true;
+	while (wl->q_len) {
+		struct queued_event e = wl->q[wl->q_head];
+
+		wl->q_head = (wl->q_head + 1) % EVQ_MAX;
+		wl->q_len--;
+		if (wl->on_event)
+			wl->on_event(wl->d, e.type, e.payload);
+		json_decref(e.payload);
+	}
+	wl->delivering = false;
+}
+
+/* An event datagram: JSON events are queued; IKE_RECV (binary) has no consumer yet. */
+static void take_event(struct wirelink *wl, const struct ctl_hdr *h, const uint8_t *payload)
+{
+	json_t *j;
+
+	if (h->type == CTL_EV_IKE_RECV)
+		return;
+	j = h->len ? json_loadb((const char *)payload, h->len, 0, NULL) : json_object();
+	if (!json_is_object(j)) {
+		mlog(1, "wire: %s event with a malformed payload ignored", ctl_type_name(h->type));
+		json_decref(j);
+		return;
+	}
+	mlog(3, "wire: <- event %s len %" PRIu32, ctl_type_name(h->type), h->len);
+	queue_push(wl, h->type, j);
+}
+
+/* ---- datagrams ---- */
+
+/*
+ * One datagram into wl->rx without blocking: its length, 0 when none is
+ * waiting, -1 after the link went down.
+ */
+static ssize_t recv_one(struct wirelink *wl, struct ctl_hdr *h)
+{
+	for (;;) {
+		ssize_t n = recv(wl->fd, wl->rx, CTL_MAX_MSG, MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n <= 0) {
+			link_down(wl, n == 0 ? "connection closed" : strerror(errno));
+			return -1;
+		}
+		if ((size_t)n < sizeof *h)
+			continue;   /* a runt: nothing to learn from it */
+		memcpy(h, wl->rx, sizeof *h);
+		if (h->len > (size_t)n - sizeof *h)
+			h->len = (uint32_t)((size_t)n - sizeof *h);
+		return n;
+	}
+}
+
+void wirelink_handle(struct wirelink *wl)
+{
+	struct ctl_hdr h;
+
+	if (!wl)
+		return;
+	while (wl->fd >= 0 && recv_one(wl, &h) > 0) {
+		if (h.flags & CTL_F_EVENT)
+			take_event(wl, &h, wl->rx + sizeof h);
+		else
+			mlog(3, "wire: <- late reply %s seq %" PRIu32 " ignored", ctl_type_name(h.type), h.seq);
+	}
+	queue_deliver(wl);
+}
+
+/* Serialised straight into one buffer (json_dumpb), so a payload with keys leaves no stray copies to wipe. */
+static int send_request(struct wirelink *wl, uint16_t type, json_t *payload, uint32_t seq, uint64_t deadline)
+{
+	json_t *empty = payload ? NULL : json_object();
+	json_t *p = payload ? payload : empty;
+	size_t len = json_dumpb(p, NULL, 0, JSON_COMPACT);
+	char *buf = len ? malloc(len) : NULL;
+	struct ctl_hdr h = { .type = type, .seq = seq, .len = (uint32_t)len };
+	int rc = -XE_NOMEM;
+
+	if (buf && json_dumpb(p, buf, len, JSON_COMPACT) == len) {
+		struct iovec iov[2] = { { &h, sizeof h }, { buf, len } };
+		struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
+
+		rc = -XE_IO;
+		if (len + sizeof h > CTL_MAX_MSG)
+			rc = -XE_NOMEM;
+		while (rc == -XE_IO) {
+			struct pollfd pf = { .fd = wl->fd, .events = POLLOUT };
+			uint64_t now = bitwd_now_ms();
+
+			if (sendmsg(wl->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
+				rc = 0;
+				break;
+			}
+			if (errno == EINTR)
+				continue;
+			if ((errno != EAGAIN && errno != EWOULDBLOCK) || now >= deadline) {
+				mlog(1, "wire: sending %s: %s", ctl_type_name(type), strerror(errno));
+				break;
+			}
+			(void)poll(&pf, 1, (int)(deadline - now));
+		}
+	}
+	if (buf) {
+		OPENSSL_cleanse(buf, len);
+		free(buf);
+	}
+	json_decref(empty);
+	return rc;
+}
+
+/* Waits for the reply to seq; events meanwhile are queued. Status, or -XE_IO on timeout or loss. */
+static int await_reply(struct wirelink *wl, uint16_t type, uint32_t seq, uint64_t deadline, json_t **reply)
+{
+	struct ctl_hdr h;
+
+	while (wl->fd >= 0) {
+		struct pollfd pf = { .fd = wl->fd, .events = POLLIN };
+		uint64_t now = bitwd_now_ms();
+		ssize_t n;
+
+		if (now >= deadline) {
+			mlog(1, "wire: %s seq %" PRIu32 " timed out", ctl_type_name(type), seq);
+			return -XE_IO;
+		}
+		if (poll(&pf, 1, (int)(deadline - now)) <= 0)
+			continue;
+		while ((n = recv_one(wl, &h)) > 0) {
+			if (h.flags & CTL_F_EVENT) {
+				take_event(wl, &h, wl->rx + sizeof h);
+				continue;
+			}
+			if (!(h.flags & CTL_F_REPLY) || h.seq != seq || h.type != type)
+				continue;   /* a reply to a request that already timed out */
+			mlog(3, "wire: <- %s seq %" PRIu32 " %s", ctl_type_name(type), seq, xe_name(h.status));
+			if (reply) {
+				*reply = h.len ? json_loadb((const char *)wl->rx + sizeof h, h.len, 0, NULL) : json_object();
+				if (!*reply && h.status == 0)
+					return -XE_BAD_MESSAGE;
+			}
+			return h.status > 0 ? -XE_BAD_MESSAGE : h.status;
+		}
+	}
+	return -XE_IO;
+}
+
+static int request(struct wirelink *wl, uint16_t type, json_t *payload, json_t **reply, int timeout_ms)
+{
+	uint64_t deadline = bitwd_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 1);
+	uint32_t seq = ++wl->seq;
+	int rc;
+
+	if (reply)
+		*reply = NULL;
+	if (wl->fd < 0)
+		return -XE_IO;
+	mlog(3, "wire: -> %s seq %" PRIu32, ctl_type_name(type), seq);
+	rc = send_request(wl, type, payload, seq, deadline);
+	if (rc == 0)
+		rc = await_reply(wl, type, seq, deadline, reply);
+	return rc;
+}
+
+int wirelink_request(struct wirelink *wl, uint16_t type, json_t *payload, json_t **reply, int timeout_ms)
+{
+	if (reply)
+		*reply = NULL;
+	if (!wirelink_up(wl))
+		return -XE_IO;
+	return request(wl, type, payload, reply, timeout_ms);
+}
+
+/* ---- connecting ---- */
+
+static int open_socket(struct wirelink *wl)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int big = (int)CTL_MAX_MSG * 2;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	memcpy(sa.sun_path, wl->path, strlen(wl->path) + 1);
+	/* A unix connect completes at once or fails (EAGAIN: backlog full): either way no waiting. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	/* A whole configuration goes out as one datagram. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+	return fd;
+}
+
+/* The interfaces the wire runs with: a pushed configuration must name the same ones. */
+static void learn_interfaces(struct wirelink *wl)
+{
+	json_t *cfg = NULL;
+
+	if (request(wl, CTL_CONFIG_GET, NULL, &cfg, HELLO_TIMEOUT_MS) == 0) {
+		json_t *ports = json_object_get(cfg, "ports");
+
+		for (int i = 0; i < 2; i++) {
+			const char *s = json_string_value(json_object_get(json_object_get(ports, role_name(i)), "interface"));
+
+			snprintf(wl->ifname[i], sizeof wl->ifname[i], "%s", s ? s : "");
+		}
+	}
+	json_decref(cfg);
+}
+
+static int say_hello(struct wirelink *wl)
+{
+	json_t *hello = json_pack("{s:i, s:s}", "version", CTL_VERSION, "name", "bitwd");
+	json_t *reply = NULL;
+	int rc = hello ? request(wl, CTL_HELLO, hello, &reply, HELLO_TIMEOUT_MS) : -XE_NOMEM;
+
+	json_decref(hello);
+	if (rc == 0) {
+		json_int_t v = json_integer_value(json_object_get(reply, "version"));
+		json_int_t pid = json_integer_value(json_object_get(reply, "pid"));
+
+		if (v != CTL_VERSION)
+			mlog(1, "wire: bitw-wire speaks control protocol %lld, we speak %d", (long long)v, CTL_VERSION);
+		mlog(2, "wire: connected to bitw-wire at %s (pid %lld)", wl->path, (long long)pid);
+	}
+	json_decref(reply);
+	return rc;
+}
+
+static void try_connect(struct wirelink *wl, uint64_t now)
+{
+	int fd = open_socket(wl);
+
+	if (fd < 0) {
+		if (!wl->down_logged)
+			mlog(1, "wire: bitw-wire not reachable at %s: %s; retrying", wl->path, strerror(-fd));
+		wl->down_logged = true;
+		wl->next_try_ms = now + (uint64_t)wl->backoff_ms;
+		wl->backoff_ms = wl->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : wl->backoff_ms * 2;
+		return;
+	}
+	wl->fd = fd;
+	if (say_hello(wl) < 0) {
+		if (wl->fd >= 0) {
+			close(wl->fd);
+			wl->fd = -1;
+		}
+		wl->next_try_ms = now + (uint64_t)wl->backoff_ms;
+		return;
+	}
+	wl->up = true;
+	wl->down_logged = false;
+	wl->backoff_ms = BACKOFF_MIN_MS;
+	learn_interfaces(wl);
+	/* A fresh link may be a restarted wire: it gets the whole stored configuration. */
+	wl->last_push_rc = 0;
+	wl->d->dirty = true;
+	wl->next_push_ms = 0;
+}
+
+static void push_if_dirty(struct wirelink *wl, uint64_t now)
+{
+	int rc;
+
+	if (!wl->d->dirty || now < wl->next_push_ms)
+		return;
+	wl->next_push_ms = now + DIRTY_RETRY_MS;
+	rc = conf_push(wl->d);
+	if (rc == 0 && wl->last_push_rc != 0)
+		mlog(2, "wire: stored configuration applied");
+	else if (rc < 0 && rc != -XE_IO && rc != wl->last_push_rc)
+		mlog(0, "wire: bitw-wire rejected the stored configuration: %s", xe_name(rc));
+	wl->last_push_rc = rc;
+}
+
+void wirelink_tick(struct wirelink *wl)
+{
+	uint64_t now;
+
+	if (!wl)
+		return;
+	now = bitwd_now_ms();
+	if (wl->fd < 0 && now >= wl->next_try_ms)
+		try_connect(wl, now);
+	if (wirelink_up(wl))
+		push_if_dirty(wl, now);
+	queue_deliver(wl);
+}
