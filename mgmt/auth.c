@@ -1,6 +1,7 @@
 /* auth.c: who is asking (bearer token or session cookie with CSRF check) and the first admin at first start. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <termios.h>
@@ -81,6 +82,11 @@ static int load_or_create_secret(struct db *db, char *err, size_t errlen)
 	char text[2 * SECRET_LEN + 1];
 	int rc = db_setting_get(db, SECRET_SETTING, text, sizeof text);
 
+	static bool wipe_registered;
+
+	/* Whoever starts us, the secret does not outlive the process in its memory. */
+	if (!wipe_registered && atexit(auth_wipe) == 0)
+		wipe_registered = true;
 	if (rc == 0 && unhex(text, server_secret, sizeof server_secret) == 0) {
 		have_secret = true;
 		OPENSSL_cleanse(text, sizeof text);
