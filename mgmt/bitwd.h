@@ -94,9 +94,48 @@ struct route {
 	unsigned flags;
 };
 
-/* Each api_*.c exports its table; http.c knows the list (routes.c). */
+/* Every route, in routes.c. */
 extern const struct route api_routes[];
 extern const size_t api_routes_count;
+
+/* The handlers, one api_*.c per resource. */
+void health_get(struct req *r);
+void openapi_get(struct req *r);
+void auth_login(struct req *r);
+void auth_logout(struct req *r);
+void auth_whoami(struct req *r);
+void users_list(struct req *r);
+void users_create(struct req *r);
+void users_get(struct req *r);
+void users_update(struct req *r);
+void users_delete(struct req *r);
+void tokens_list(struct req *r);
+void tokens_create(struct req *r);
+void tokens_delete(struct req *r);
+void audit_list(struct req *r);
+void ports_list(struct req *r);
+void ports_get(struct req *r);
+void ports_put(struct req *r);
+void options_get(struct req *r);
+void options_put(struct req *r);
+void config_get(struct req *r);
+void config_put(struct req *r);
+void policies_list(struct req *r);
+void policies_create(struct req *r);
+void policies_get(struct req *r);
+void policies_put(struct req *r);
+void policies_delete(struct req *r);
+void policies_reorder(struct req *r);
+void sas_list(struct req *r);
+void sas_create(struct req *r);
+void sas_get(struct req *r);
+void sas_delete(struct req *r);
+void sas_flush(struct req *r);
+void sad_list(struct req *r);
+void stats_get(struct req *r);
+void metrics_get(struct req *r);
+void events_stream(struct req *r);
+void events_backlog(struct req *r);
 
 /* Replies. Each handler calls exactly one of these. body/text are stolen. */
 void reply_json(struct req *r, int status, json_t *body);

@@ -1,45 +1,6 @@
 /* routes.c: every REST route of bitwd in one table: method, path, handler, who may call it. */
 #include "bitwd.h"
 
-/* Handlers live in api_*.c, one file per resource. */
-void health_get(struct req *r);
-void openapi_get(struct req *r);
-void auth_login(struct req *r);
-void auth_logout(struct req *r);
-void auth_whoami(struct req *r);
-void users_list(struct req *r);
-void users_create(struct req *r);
-void users_get(struct req *r);
-void users_update(struct req *r);
-void users_delete(struct req *r);
-void tokens_list(struct req *r);
-void tokens_create(struct req *r);
-void tokens_delete(struct req *r);
-void audit_list(struct req *r);
-void ports_list(struct req *r);
-void ports_get(struct req *r);
-void ports_put(struct req *r);
-void options_get(struct req *r);
-void options_put(struct req *r);
-void config_get(struct req *r);
-void config_put(struct req *r);
-void policies_list(struct req *r);
-void policies_create(struct req *r);
-void policies_get(struct req *r);
-void policies_put(struct req *r);
-void policies_delete(struct req *r);
-void policies_reorder(struct req *r);
-void sas_list(struct req *r);
-void sas_create(struct req *r);
-void sas_get(struct req *r);
-void sas_delete(struct req *r);
-void sas_flush(struct req *r);
-void sad_list(struct req *r);
-void stats_get(struct req *r);
-void metrics_get(struct req *r);
-void events_stream(struct req *r);
-void events_backlog(struct req *r);
-
 #define RO ROLE_READONLY
 #define RW ROLE_ADMIN
 
