@@ -34,6 +34,7 @@ struct neigh_table {
 	struct neigh_entry *e;
 	uint32_t mask;                   /* slots - 1; slots >= 2 * capacity keeps probes short and ending */
 	uint32_t capacity, count;
+	uint32_t *slot_of;               /* [0, count): the slots in use, in order of creation (under the lock) */
 	uint64_t timeout_ms;
 	uint64_t refresh_ms;
 	uint32_t queue_per_entry;
@@ -122,7 +123,7 @@ static struct neigh_entry *entry_get(struct neigh_table *t, const struct bw_addr
 	e->ip = *k;
 	e->qhead = e->qtail = NO_SLOT;
 	atomic_store_explicit(&e->used, 1, memory_order_release);
-	t->count++;
+	t->slot_of[t->count++] = (uint32_t)(e - t->e);
 	return e;
 }
 
@@ -143,11 +144,13 @@ struct neigh_table *neigh_new(uint32_t capacity, uint32_t timeout_s, uint32_t qu
 	uint32_t npool = pool > NEIGH_POOL_MAX ? NEIGH_POOL_MAX : (uint32_t)pool;
 
 	t->e = calloc(slots, sizeof *t->e);
+	t->slot_of = calloc(t->capacity, sizeof *t->slot_of);
 	t->frames = malloc((size_t)npool * TXQ_BUF);
 	t->frame_len = calloc(npool, sizeof *t->frame_len);
 	t->frame_next = calloc(npool, sizeof *t->frame_next);
-	if (!t->e || !t->frames || !t->frame_len || !t->frame_next || pthread_mutex_init(&t->lock, NULL)) {
+	if (!t->e || !t->slot_of || !t->frames || !t->frame_len || !t->frame_next || pthread_mutex_init(&t->lock, NULL)) {
 		free(t->e);
+		free(t->slot_of);
 		free(t->frames);
 		free(t->frame_len);
 		free(t->frame_next);
@@ -166,6 +169,7 @@ void neigh_free(struct neigh_table *t)
 		return;
 	pthread_mutex_destroy(&t->lock);
 	free(t->e);
+	free(t->slot_of);
 	free(t->frames);
 	free(t->frame_len);
 	free(t->frame_next);
@@ -344,14 +348,23 @@ static bool tick_entry(struct neigh_table *t, struct neigh_entry *e, uint64_t no
 	return false;
 }
 
+/* Entries are never removed, so the first n of slot_of stay valid once n is read under the lock. */
+static uint32_t entries_in_use(struct neigh_table *t)
+{
+	pthread_mutex_lock(&t->lock);
+	uint32_t n = t->count;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
 void neigh_tick(struct neigh_table *t, uint64_t now_ms, void (*solicit)(void *ctx, const struct bw_addr *ip),
                 void *ctx, uint64_t *dropped)
 {
 	uint64_t n = 0;
-	for (uint32_t i = 0; i <= t->mask; i++) {
-		struct neigh_entry *e = &t->e[i];
-		if (!atomic_load_explicit(&e->used, memory_order_acquire))
-			continue;
+	uint32_t inuse = entries_in_use(t);
+	/* Only the entries in use: a table sized for thousands costs nothing when a few are used. */
+	for (uint32_t i = 0; i < inuse; i++) {
+		struct neigh_entry *e = &t->e[t->slot_of[i]];
 		/* Locked per entry, and solicit called unlocked, so data threads never wait long. */
 		pthread_mutex_lock(&t->lock);
 		bool due = tick_entry(t, e, now_ms, &n);
@@ -371,10 +384,8 @@ void neigh_walk(struct neigh_table *t, void (*fn)(void *ctx, const struct bw_add
                                                   bool resolved), void *ctx)
 {
 	pthread_mutex_lock(&t->lock);
-	for (uint32_t i = 0; i <= t->mask; i++) {
-		struct neigh_entry *e = &t->e[i];
-		if (!atomic_load_explicit(&e->used, memory_order_relaxed))
-			continue;
+	for (uint32_t i = 0; i < t->count; i++) {
+		struct neigh_entry *e = &t->e[t->slot_of[i]];
 		uint64_t st = atomic_load_explicit(&e->state, memory_order_relaxed);
 		uint8_t mac[6];
 		mac_unpack(st, mac);
