@@ -336,9 +336,9 @@ static void set_err(char *err, size_t errlen, char *field, size_t fieldlen, cons
 {
 	const char *sep = strstr(msg, ": ");
 	size_t flen = sep && !memchr(msg, ' ', (size_t)(sep - msg)) ? (size_t)(sep - msg) : 0;
-	const char *dot = flen ? "." : "";
+	const char *sep_text = !prefix[0] ? "" : flen ? "." : ": ";
 
-	snprintf(err, errlen, "%s%s%s", prefix, prefix[0] && !flen ? ": " : dot, msg);
+	snprintf(err, errlen, "%s%s%s", prefix, sep_text, msg);
 	if (flen)
 		snprintf(field, fieldlen, "%s%s%.*s", prefix, prefix[0] ? "." : "", (int)flen, msg);
 	else
