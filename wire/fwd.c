@@ -830,6 +830,15 @@ static void in_frame(void *ctx, uint8_t *frame, uint32_t len)
 
 /* ---- the data thread ---- */
 
+/* pcap's drop count is only safe to read from the thread that reads the port: publish it for STATS. */
+static void ring_drops_publish(struct port *port)
+{
+	uint64_t drops;
+
+	if (port_ring_drops(port, &drops) == 0)
+		atomic_store_explicit(&port->st.ring_drops, drops, memory_order_relaxed);
+}
+
 void *worker_main(void *arg)
 {
 	struct worker *wk = arg;
@@ -837,7 +846,7 @@ void *worker_main(void *arg)
 	struct port *port = wk->dir == TH_OUT ? &w->red : &w->black;
 	port_rx_fn walk = wk->dir == TH_OUT ? out_frame : in_frame;
 	struct pollfd pfd[2] = { { .fd = port->fd, .events = POLLIN }, { .fd = wk->wake_fd, .events = POLLIN } };
-	uint64_t last_expire = 0, v;
+	uint64_t last_expire = 0, last_ring_drops = 0, v;
 
 	while (!atomic_load(&w->stop)) {
 		atomic_store(&wk->idle, 1);
@@ -860,6 +869,10 @@ void *worker_main(void *arg)
 				break;
 			wk->now = now_ms();
 		}
+		if (wk->now - last_ring_drops >= 1000) {
+			ring_drops_publish(port);
+			last_ring_drops = wk->now;
+		}
 		if (wk->reasm && wk->now - last_expire >= 100) {
 			atomic_fetch_add_explicit(&wk->drops.by_reason[XE_FRAG_FAILED], reasm_expire(wk->reasm, wk->now),
 			                          memory_order_relaxed);
@@ -868,6 +881,7 @@ void *worker_main(void *arg)
 		atomic_store(&wk->quiescent, wk->snap->gen);
 		wk->snap = NULL;
 	}
+	ring_drops_publish(port);
 	atomic_store(&wk->idle, 1);
 	return NULL;
 }

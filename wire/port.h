@@ -12,6 +12,7 @@
 struct port_stats {
 	_Atomic uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
 	_Atomic uint64_t tx_errors;
+	_Atomic uint64_t ring_drops;   /* capture ring overflows, copied from port_ring_drops by the reading thread */
 };
 
 struct pcap;
