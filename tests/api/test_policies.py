@@ -419,6 +419,50 @@ def test_sas(env, api):
         check(env.wire_config().get('sas', []) == [], 'and the wire has none either')
 
 
+def test_selector_forms(env, api):
+    """Every selector form of docs/config.md is stored in the wire's canonical text and means the same to the wire."""
+    forms = [
+        ({'src': '2001:db8:1::/64', 'dst': 'any6'}, {'src': '2001:db8:1::/64', 'dst': 'any6'}),
+        ({'src': '198.18.1.10-198.18.1.20'}, {'src': '198.18.1.10-198.18.1.20', 'dst': 'any'}),
+        ({'src': '198.18.1.0-198.18.1.255'}, {'src': '198.18.1.0/24'}),
+        ({'protocol': 47}, {'protocol': 47}),
+        ({'protocol': '6', 'src_port': '1024-65535', 'dst_port': 443},
+         {'protocol': 'tcp', 'src_port': '1024-65535', 'dst_port': '443'}),
+        ({'protocol': 'ipv6-icmp', 'src': 'any6', 'src_port': 128}, {'protocol': 'icmp6', 'src_port': '128'}),
+        ({'direction': 'in', 'priority': 7}, {'direction': 'in', 'priority': 7}),
+    ]
+    for i, (given, want) in enumerate(forms):
+        body = dict({'name': f'form{i}', 'action': 'discard'}, **given)
+        p = create_policy(env, api, body)
+        got = {k: p.get(k) for k in want} if p else None
+        check(got == want, f'selector {given} stored as {want} (got {got})')
+        if env.wire and p:
+            w = next((x for x in env.wire_config()['policies'] if x['name'] == body['name']), None)
+            check(w == p, f'the wire has {body["name"]} exactly as REST shows it ({w})')
+        if p:
+            applied(env, api.delete(f'/policies/{p["id"]}'), 200)
+
+
+def test_sa_endpoints(env, api):
+    """Explicit peer, local, UDP encapsulation and ESN are kept; a local address that is not ours is refused."""
+    body = dict(SA_OUT, spi=0x7001, peer='198.51.100.11', local='192.0.2.10', encap='udp', encap_sport=4501,
+                esn=True)
+    s = create_sa(env, api, body)
+    want = {'peer': '198.51.100.11', 'local': '192.0.2.10', 'encap': 'udp', 'encap_sport': 4501,
+            'encap_dport': 4500, 'esn': True}
+    check(s is not None and {k: s.get(k) for k in want} == want, f'SA endpoints and encapsulation stored ({s})')
+    if env.wire and s:
+        w = next((x for x in env.wire_config()['sas'] if x['spi'] == 0x7001), {})
+        check({k: w.get(k) for k in want} == want, f'and the wire has them ({w})')
+    before = sas(api)
+    r = api.post('/sas', dict(body, spi=0x7002, local='192.0.2.99'))
+    check(r.status_code == 422 and 'local' in (r.json().get('field') or ''),
+          f'a local address that is not a black address is 422 naming local ({r.status_code} {r.text[:200]})')
+    check(sas(api) == before, 'and nothing was stored')
+    if s:
+        applied(env, api.delete(f'/sas/{s["id"]}'), 200)
+
+
 def test_delete_cascades(env, api):
     create_sa(env, api, SA_OUT)
     create_sa(env, api, SA_IN)
@@ -520,7 +564,9 @@ def main():
         test_ports(env, admin)
         test_policy_crud(env, admin)
         test_bad_policies(env, admin)
+        test_selector_forms(env, admin)
         test_sas(env, admin)
+        test_sa_endpoints(env, admin)
         test_delete_cascades(env, admin)
         create_policy(env, admin, PROTECT)
         test_reorder(env, admin)
