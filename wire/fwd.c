@@ -27,9 +27,13 @@ static inline void count_drop(struct worker *wk, int reason)
 	atomic_fetch_add_explicit(&wk->drops.by_reason[reason], 1, memory_order_relaxed);
 }
 
+/*
+ * Policy counters: [0] is written only by the outbound thread, [1] only by
+ * the inbound one, so a relaxed load and store replace a locked add.
+ */
 static inline void stat_add(_Atomic uint64_t *c, uint64_t v)
 {
-	atomic_fetch_add_explicit(c, v, memory_order_relaxed);
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v, memory_order_relaxed);
 }
 
 static inline void put16(uint8_t *p, uint16_t v)

@@ -202,11 +202,17 @@ struct rx_call {
 	void *ctx;
 };
 
+/* Only the reading thread writes the receive counters: no locked add needed, readers see whole values. */
+static inline void single_writer_add(_Atomic uint64_t *c, uint64_t v)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v, memory_order_relaxed);
+}
+
 static void rx_one(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
 {
 	struct rx_call *c = (struct rx_call *)user;
-	atomic_fetch_add_explicit(&c->p->st.rx_packets, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&c->p->st.rx_bytes, h->len, memory_order_relaxed);
+	single_writer_add(&c->p->st.rx_packets, 1);
+	single_writer_add(&c->p->st.rx_bytes, h->len);
 	/*
 	 * The ring is mapped writable and the slot goes back to the kernel only
 	 * after this callback returns, so fn may rewrite the frame in place.

@@ -9,10 +9,16 @@
 #include "config.h"
 #include "pkt.h"
 
+/*
+ * Receive counters have one writer, the thread that reads the port; transmit
+ * counters have several (both data threads and the control thread send on a
+ * port). They live on separate cache lines so the writers do not share one.
+ */
 struct port_stats {
-	_Atomic uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
-	_Atomic uint64_t tx_errors;
+	_Alignas(64) _Atomic uint64_t rx_packets, rx_bytes;
 	_Atomic uint64_t ring_drops;   /* capture ring overflows, copied from port_ring_drops by the reading thread */
+	_Alignas(64) _Atomic uint64_t tx_packets, tx_bytes;
+	_Atomic uint64_t tx_errors;
 };
 
 struct pcap;
