@@ -244,9 +244,9 @@ class Proc:
 class Capture:
 	"""tcpdump on one interface of one namespace, written to a pcap file."""
 
-	def __init__(self, topo, ns, iface, name, bpf=None):
+	def __init__(self, topo, ns, iface, name, bpf=None, snaplen=0):
 		self.path = os.path.join(topo.dir, f'{name}.pcap')
-		cmd = topo.nsx(ns, ['tcpdump', '-i', iface, '-n', '-U', '--immediate-mode', '-s', '0', '-Z', 'root',
+		cmd = topo.nsx(ns, ['tcpdump', '-i', iface, '-n', '-U', '--immediate-mode', '-s', str(snaplen), '-Z', 'root',
 		                    '-w', self.path] + ([bpf] if bpf else []))
 		self.proc = topo.spawn(cmd, f'tcpdump-{name}')
 		if not self.proc.wait_for('listening on', 10):
@@ -265,6 +265,16 @@ class Capture:
 				self.pkts = []
 			log(f'capture {os.path.basename(self.path)}: {len(self.pkts)} frames; {self.proc.log().strip()[-200:]}')
 		return self.pkts
+
+	def stop_raw(self):
+		"""Stop without dissecting: [(frame bytes as captured, length on the wire)], fast for big captures."""
+		time.sleep(0.5)
+		self.proc.stop(signal.SIGINT)
+		from scapy.utils import RawPcapReader
+		out = [(data, meta.wirelen) for data, meta in RawPcapReader(self.path)]
+		log(f'capture {os.path.basename(self.path)}: {len(out)} frames; {self.proc.log().strip()[-200:]}')
+		self.pkts = []
+		return out
 
 
 class Topo:
@@ -433,6 +443,29 @@ class Topo:
 			raise Fail(f'bitw-wire {side} exited {rc} on SIGTERM:\n{p.log()[-3000:]}')
 		return rc
 
+	def reload_bitw(self, side, cfg, timeout=10):
+		"""Write a new configuration for a running bitw-wire, SIGHUP it and wait until it took it."""
+		p = self.bitw[side]
+		before = p.log().count('configuration reloaded')
+		self.write_config(side, cfg)
+		p.p.send_signal(signal.SIGHUP)
+		end = time.time() + timeout
+		while time.time() < end:
+			if p.log().count('configuration reloaded') > before:
+				return
+			if p.p.poll() is not None:
+				break
+			time.sleep(0.05)
+		raise Fail(f'bitw-wire {side} did not reload its configuration:\n{p.log()[-2000:]}')
+
+	def events(self, side, name=None):
+		"""A bitw-wirectl events client on one site, subscribed when this returns."""
+		p = self.spawn([self.wirectl_bin, '--socket', self.sock(side), 'events', '--timeout', '300'],
+		               name or f'events{side}')
+		if not p.wait_for('listening', 10):
+			raise Fail(f'bitw-wirectl events on {side} did not subscribe: {p.log()}')
+		return p
+
 	def bitw_log(self, side):
 		p = self.bitw.get(side)
 		return p.log() if p else ''
@@ -452,9 +485,8 @@ class Topo:
 			raise Fail(f'stats on {side} is not JSON: {r.stdout[:500]}')
 
 	# --- traffic --------------------------------------------------------
-	def capture(self, node, iface, name, bpf=None):
-		c = Capture(self, node, iface, name, bpf)
-		return c
+	def capture(self, node, iface, name, bpf=None, snaplen=0):
+		return Capture(self, node, iface, name, bpf, snaplen)
 
 	def ping(self, node, dst, count=3, size=56, marker=None, df=False, interval=0.2, wait=3,
 	         check=False):
@@ -473,7 +505,11 @@ class Topo:
 		return r
 
 	def netio(self, node, *args, timeout=120):
-		return self.run(node, [PY, NETIO] + [str(a) for a in args], check=False, timeout=timeout)
+		try:
+			return self.run(node, [PY, NETIO] + [str(a) for a in args], check=False, timeout=timeout)
+		except subprocess.TimeoutExpired:
+			# a stalled transfer is a test failure to report, not a harness crash
+			return subprocess.CompletedProcess(args, -1, '', f'netio {args[0]} timed out after {timeout}s')
 
 	def netio_server(self, node, name, *args):
 		p = self.spawn(self.nsx(node, [PY, '-u', NETIO] + [str(a) for a in args]), name)
@@ -499,6 +535,16 @@ class Topo:
 		got = self.netio_result(srv, timeout=timeout)
 		return sent, got
 
+	def udp_send(self, node, src, sport, dst, dport, payloads):
+		"""Datagrams from the namespace's own stack, from src:sport (e.g. the router toward a bitw address)."""
+		code = ('import socket, sys\n'
+		        'fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET\n'
+		        's = socket.socket(fam, socket.SOCK_DGRAM)\n'
+		        's.bind((sys.argv[1], int(sys.argv[2])))\n'
+		        'for h in sys.argv[5:]:\n'
+		        '\ts.sendto(bytes.fromhex(h), (sys.argv[3], int(sys.argv[4])))\n')
+		self.run(node, [PY, '-c', code, src, str(sport), dst, str(dport)] + [p.hex() for p in payloads])
+
 	def inject(self, node, iface, frames):
 		"""Send scapy frames out of iface in a namespace (as if from that wire)."""
 		from scapy.utils import wrpcap
@@ -507,6 +553,30 @@ class Topo:
 		code = ('import sys\nfrom scapy.all import rdpcap, sendp\n'
 		        'sendp(rdpcap(sys.argv[1]), iface=sys.argv[2], verbose=0)\n')
 		self.run(node, [PY, '-c', code, path, iface])
+
+
+def events_seen(proc):
+	"""The events a `Topo.events` client has printed so far."""
+	out = []
+	for line in proc.log().splitlines():
+		if line.strip().startswith('{'):
+			try:
+				out.append(json.loads(line))
+			except ValueError:
+				pass
+	return out
+
+
+def wait_event(proc, pred, timeout=5):
+	"""The first event printed that satisfies pred, waiting up to timeout seconds; else None."""
+	end = time.time() + timeout
+	while True:
+		for e in events_seen(proc):
+			if pred(e):
+				return e
+		if time.time() >= end:
+			return None
+		time.sleep(0.05)
 
 
 def last_json(text):
