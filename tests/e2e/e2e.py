@@ -11,8 +11,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bitwtopo import (  # noqa: E402
 	GW_A4, HOST_A4, HOST_A6, HOST_B4, HOST_B6, LAN_A4, LAN_B4, SPI, WAN, Fail, Keys, Skip, Topo,
-	cleanup_stale, counter, frames_with, list_netns, log, main, pid_alive, policy_stats, sa_stats, sh,
-	site_config,
+	cleanup_stale, counter, events_seen, frames_with, list_netns, log, main, pid_alive, policy_stats,
+	sa_stats, sh, site_config, wait_event,
 )
 
 
@@ -580,6 +580,382 @@ def harness_bridge():
 	expect(not left, f'no namespace left after the run ({left})')
 
 
+# --- options, IKE demultiplexing, fragments, super-frames, lifetimes, red resolution ---------
+
+NONIP_TYPE = 0x88b5  # IEEE 802 local experimental ethertype
+
+
+def nonip_frames(src_mac, marker, n=5):
+	from scapy.layers.l2 import Ether
+	from scapy.packet import Raw
+	return [Ether(src=src_mac, dst='ff:ff:ff:ff:ff:ff', type=NONIP_TYPE) / Raw(marker.encode() * 4 + bytes([i]))
+	        for i in range(n)]
+
+
+def nonip_crossing(t, marker):
+	"""Send private-ethertype frames from hostA and from the router; how many reached the other side."""
+	cap_r = t.capture('r', 'to-a', f'nonip-r-{marker}', f'ether proto {NONIP_TYPE:#x}')
+	cap_a = t.capture('hA', 'eth0', f'nonip-a-{marker}', f'ether proto {NONIP_TYPE:#x}')
+	t.inject('hA', 'eth0', nonip_frames(t.mac('hA', 'eth0'), marker + 'a'))
+	t.inject('r', 'to-a', nonip_frames(t.mac('r', 'to-a'), marker + 'r'))
+	time.sleep(0.5)
+	at_r = frames_with(cap_r.stop(), (marker + 'a').encode())
+	at_a = frames_with(cap_a.stop(), (marker + 'r').encode())
+	return len(at_r), len(at_a)
+
+
+def gateway_arp(t):
+	"""Flush hostA's neighbours and ping its gateway: (replies, ARP requests from hostA seen on the router's
+	link, hostA's neighbour entry for the gateway)."""
+	from scapy.layers.l2 import ARP
+	t.run('hA', ['ip', 'neigh', 'flush', 'dev', 'eth0'])
+	cap = t.capture('r', 'to-a', f'arp-{time.time_ns()}', 'arp')
+	r = t.ping('hA', GW_A4, count=2, wait=1)
+	pkts = cap.stop()
+	asks = [p for p in pkts if ARP in p and p[ARP].op == 1 and p[ARP].psrc == HOST_A4 and p[ARP].pdst == GW_A4]
+	neigh = t.run('hA', ['ip', 'neigh', 'show', GW_A4, 'dev', 'eth0']).stdout.strip()
+	return r.received, asks, neigh
+
+
+def nonip_bridge():
+	"""options.bridge_non_ip: ARP and other non-IP frames cross bitw when true, and are blocked and counted
+	(XE_NON_IP_BLOCKED) after a SIGHUP reload with false."""
+	keys = Keys()
+	with Topo('nonip') as t:
+		need_bitw(t)
+		t.start_both(keys)
+		got, asks, neigh = gateway_arp(t)
+		r_mac = t.mac('r', 'to-a')
+		expect(got == 2, f'bridge_non_ip true: hostA pings its gateway ({got}/2)')
+		expect(asks, 'hostA\'s ARP request for its gateway is seen on the router\'s side of bitwA')
+		expect(r_mac in neigh, f'hostA resolved its gateway to the router\'s own MAC {r_mac} ({neigh})')
+		to_r, to_a = nonip_crossing(t, new_marker())
+		expect(to_r == 5, f'bridge_non_ip true: 5 ethertype {NONIP_TYPE:#x} frames hostA -> router arrive ({to_r})')
+		expect(to_a == 5, f'bridge_non_ip true: 5 such frames router -> hostA arrive ({to_a})')
+
+		def no_bridge(c):
+			c['options']['bridge_non_ip'] = False
+		t.reload_bitw('A', site_config('A', keys, override=no_bridge))
+		before = counter(t.stats('A'), 'XE_NON_IP_BLOCKED')
+		to_r, to_a = nonip_crossing(t, new_marker())
+		expect(to_r == 0 and to_a == 0, f'bridge_non_ip false: no non-IP frame crosses ({to_r} out, {to_a} in)')
+		blocked = counter(t.stats('A'), 'XE_NON_IP_BLOCKED') - before
+		expect(blocked >= 10, f'A counts the 10 blocked frames as XE_NON_IP_BLOCKED (+{blocked})')
+		got, asks, neigh = gateway_arp(t)
+		expect(got == 0 and not asks, f'bridge_non_ip false: ARP no longer crosses, the gateway is unreachable '
+		       f'({got}/2 replies, {len(asks)} ARP requests on the router side)')
+		t.stop_bitw('A')
+		t.stop_bitw('B')
+
+
+def keepalives_in(pkts):
+	"""NAT-T keepalives (RFC 3948 §2.3: one byte 0xff) in a capture: [(time, src, sport, dst, dport)]."""
+	from scapy.layers.inet import IP, UDP
+	out = []
+	for p in pkts:
+		if IP in p and UDP in p and bytes(p[UDP].payload) == b'\xff':
+			out.append((float(p.time), p[IP].src, p[UDP].sport, p[IP].dst, p[UDP].dport))
+	return out
+
+
+def bursts(times, gap=0.3):
+	"""Start times of groups of events closer than gap (one keepalive round may send one per SA)."""
+	out = []
+	for x in sorted(times):
+		if not out or x - out[-1][-1] > gap:
+			out.append([x])
+		else:
+			out[-1].append(x)
+	return out
+
+
+def nat_keepalive():
+	"""options.nat_keepalive: 1 sends a 0xff keepalive per second from our address:4500 to the peer's;
+	0 sends none."""
+	keys = Keys()
+
+	def every_second(c):
+		c['options']['nat_keepalive'] = 1
+	with Topo('natka') as t:
+		need_bitw(t)
+		t.start_both(keys, encap='udp', a={'override': every_second})
+		cap = t.capture('r', 'to-a', 'wan-ka', 'udp port 4500')
+		time.sleep(4.5)
+		ka = keepalives_in(cap.stop())
+		log('keepalives:', [(round(x[0] % 100, 2),) + x[1:] for x in ka])
+		ends = {x[1:] for x in ka}
+		expect(ends == {(WAN['A'][4], 4500, WAN['B'][4], 4500)},
+		       f'keepalives go from bitwA {WAN["A"][4]}:4500 to the peer {WAN["B"][4]}:4500 only ({ends})')
+		rounds = bursts([x[0] for x in ka])
+		gaps = [round(b[0] - a[0], 2) for a, b in zip(rounds, rounds[1:])]
+		log(f'{len(ka)} keepalives in {len(rounds)} rounds, {[len(r) for r in rounds]} per round, gaps {gaps}')
+		expect(len(rounds) >= 4 and all(0.8 <= g <= 1.3 for g in gaps),
+		       f'about one round a second for 4.5 s ({len(rounds)} rounds, gaps {gaps})')
+		# one per outbound UDP SA (lan4 and lan6 share the endpoints here), no more
+		expect(max(len(r) for r in rounds) <= 2, 'at most one keepalive per outbound UDP SA per round')
+
+		def never(c):
+			c['options']['nat_keepalive'] = 0
+		t.reload_bitw('A', site_config('A', keys, encap='udp', override=never))
+		cap = t.capture('r', 'to-a', 'wan-noka', 'udp port 4500')
+		time.sleep(3)
+		ka = keepalives_in(cap.stop())
+		expect(not ka, f'nat_keepalive 0 (and bitwB\'s default): no keepalive in 3 s ({len(ka)})')
+		t.ping('hA', HOST_B4, count=2, check=True)
+		log('ok: the UDP-encapsulated SAs still carry traffic')
+		t.stop_bitw('A')
+		t.stop_bitw('B')
+
+
+def ike_event(ev, src, sport, dst, dport, data):
+	return (ev.get('event') == 'IKE_RECV' and ev.get('src') == src and ev.get('sport') == sport and
+	        ev.get('dst') == dst and ev.get('dport') == dport and ev.get('data') == data.hex())
+
+
+def drops_of(st):
+	return {k: v for k, v in st.get('drops', {}).items() if v}
+
+
+def ike_demux():
+	"""UDP 500 and 4500-with-marker to bitw's black address reach the control socket as IKE_RECV; 4500
+	without the marker is ESP; a keepalive is swallowed silently; IKE_SEND puts datagrams on the WAN."""
+	from scapy.layers.inet import IP, UDP
+	from scapy.layers.inet6 import IPv6
+	keys = Keys()
+	b4, b6, r4, r6 = WAN['B'][4], WAN['B'][6], WAN['B']['gw4'], WAN['B']['gw6']
+	with Topo('ikedemux') as t:
+		need_bitw(t)
+		t.start_both(keys, encap='udp')
+		ev = t.events('B')
+		ike500, ike4500, ike6 = os.urandom(40), os.urandom(60), os.urandom(36)
+		t.udp_send('r', r4, 500, b4, 500, [ike500])
+		t.udp_send('r', r4, 4500, b4, 4500, [b'\0\0\0\0' + ike4500])
+		t.udp_send('r', r6, 500, b6, 500, [ike6])
+		for src, sp, dst, dp, data in ((r4, 500, b4, 500, ike500), (r4, 4500, b4, 4500, ike4500),
+		                               (r6, 500, b6, 500, ike6)):
+			e = wait_event(ev, lambda e: ike_event(e, src, sp, dst, dp, data))
+			expect(e, f'UDP {src}:{sp} -> {dst}:{dp} arrives as IKE_RECV with its payload'
+			       f'{" (non-ESP marker stripped)" if dp == 4500 else ""}')
+		n_ev = len(events_seen(ev))
+
+		before = t.stats('B')
+		t.udp_send('r', r4, 4500, b4, 4500, [b'\xff'] * 3)
+		time.sleep(0.5)
+		after = t.stats('B')
+		rx = after['ports']['black']['rx_packets'] - before['ports']['black']['rx_packets']
+		expect(rx >= 3, f'bitwB received the three 0xff keepalives (black rx +{rx})')
+		expect(drops_of(after) == drops_of(before), f'the keepalives move no drop counter '
+		       f'({drops_of(before)} -> {drops_of(after)})')
+		fake_esp = bytes.fromhex('deadbeef00000001') + os.urandom(40)
+		t.udp_send('r', r4, 4500, b4, 4500, [fake_esp])
+		time.sleep(0.5)
+		spi_drops = counter(t.stats('B'), 'XE_BAD_ESP_SPI') - counter(after, 'XE_BAD_ESP_SPI')
+		expect(spi_drops == 1, f'UDP 4500 without the marker is ESP: unknown SPI counted as XE_BAD_ESP_SPI (+{spi_drops})')
+		extra = events_seen(ev)[n_ev:]
+		expect(not extra, f'neither the keepalives nor the ESP reached the control socket ({extra})')
+
+		# IKE_SEND: bitwA puts the datagrams on the WAN from its own address, bitwB hands them up
+		cap = t.capture('r', 'to-a', 'wan-ike', 'udp')
+		out4500, out500, out6 = os.urandom(48), os.urandom(32), os.urandom(28)
+		a4, a6 = WAN['A'][4], WAN['A'][6]
+		t.wirectl('A', 'ike-send', a4, '4500', b4, '4500', out4500.hex())
+		t.wirectl('A', 'ike-send', a4, '500', b4, '500', out500.hex())
+		t.wirectl('A', 'ike-send', a6, '500', b6, '500', out6.hex())
+		for src, sp, dst, dp, data in ((a4, 4500, b4, 4500, out4500), (a4, 500, b4, 500, out500),
+		                               (a6, 500, b6, 500, out6)):
+			expect(wait_event(ev, lambda e: ike_event(e, src, sp, dst, dp, data)),
+			       f'bitwB reports bitwA\'s IKE_SEND {src}:{sp} -> {dst}:{dp} as IKE_RECV')
+		pkts = cap.stop()
+		seen = {}
+		for p in pkts:
+			ip = IP in p and p[IP] or IPv6 in p and p[IPv6]
+			if ip and UDP in p:
+				seen[(ip.src, p[UDP].sport, ip.dst, p[UDP].dport)] = bytes(p[UDP].payload)
+		expect(seen.get((a4, 4500, b4, 4500)) == b'\0\0\0\0' + out4500,
+		       'on the WAN: the 4500 datagram from bitwA\'s address carries the non-ESP marker then the message')
+		expect(seen.get((a4, 500, b4, 500)) == out500, 'on the WAN: the 500 datagram carries the message, no marker')
+		expect(seen.get((a6, 500, b6, 500)) == out6, 'on the WAN: the IPv6 500 datagram carries the message')
+		r = t.wirectl('A', 'ike-send', '192.0.2.99', '500', b4, '500', '00', check=False)
+		expect(r.returncode == 1 and 'XE_' in r.stderr,
+		       f'IKE_SEND from an address bitwA does not own is refused ({r.returncode}: {r.stderr.strip()})')
+		t.stop_bitw('A')
+		t.stop_bitw('B')
+
+
+def outer_frag():
+	"""A 1500-byte IPv4 packet without DF travels as outer IPv4 fragments of ESP and is reassembled."""
+	from scapy.layers.inet import IP, defragment
+	keys = Keys()
+	marker = new_marker()
+	with Topo('outerfrag') as t:
+		need_bitw(t)
+		t.start_both(keys)
+		cap = t.capture('r', 'to-a', 'wan')
+		r = t.run('hA', ['ping', '-n', '-c', '3', '-i', '0.3', '-W', '3', '-M', 'dont', '-s', '1472',
+		                 '-p', marker.encode().hex(), HOST_B4], check=False, timeout=30)
+		log(r.stdout.strip().splitlines()[-2:])
+		expect(' 3 received' in r.stdout, f'ping -M dont -s 1472 hostA -> hostB: 3/3 replies\n{r.stdout}{r.stderr}')
+		pkts = cap.stop()
+		frags = [p for p in pkts if IP in p and p[IP].proto == 50 and (p[IP].flags.MF or p[IP].frag)]
+		by_src = {}
+		for p in frags:
+			by_src.setdefault(p[IP].src, []).append(p)
+		for src in (WAN['A'][4], WAN['B'][4]):
+			n = len(by_src.get(src, []))
+			expect(n >= 6, f'{src} sent the ESP packets as outer IPv4 fragments ({n} fragments of protocol 50)')
+		expect(all(len(p[IP]) <= 1500 and not p[IP].flags.DF for p in frags),
+		       'every fragment fits the 1500-byte MTU and has no DF')
+		whole = esp_frames(defragment(frags))
+		inner_ok = sum(marker.encode() in bytes(decrypt(keys, spi, raw, ip)) for _, spi, raw, ip in whole)
+		expect(len(whole) == 6 and inner_ok == 6,
+		       f'the fragments reassemble (scapy) to 6 ESP packets that decrypt to the pings ({inner_ok}/{len(whole)})')
+		expect(not frames_with(pkts, marker.encode()), 'the marker never appears in clear')
+		for side in ('A', 'B'):
+			st = t.stats(side)
+			expect(not counter(st, 'XE_FRAG_FAILED') and not counter(st, 'XE_MTU_EXCEEDED'),
+			       f'{side}: no reassembly failure, no MTU drop ({drops_of(st)})')
+		t.stop_bitw('A')
+		t.stop_bitw('B')
+
+
+def frame_ip(data):
+	"""(IP version, protocol) of an Ethernet frame's bytes, or (0, 0)."""
+	if len(data) < 34:
+		return 0, 0
+	et = int.from_bytes(data[12:14], 'big')
+	if et == 0x0800:
+		return 4, data[23]
+	if et == 0x86dd and len(data) >= 54:
+		return 6, data[20]
+	return 0, 0
+
+
+def tso_superframe():
+	"""hostA hands bitw 64 KB TCP super-frames (TSO/GSO on at its veth): the transfer still arrives intact,
+	the WAN carries only MTU-sized ESP, and nothing is dropped as too big or malformed."""
+	keys = Keys()
+	marker = new_marker()
+	with Topo('tso') as t:
+		need_bitw(t)
+		t.run('hA', ['ethtool', '-K', 'eth0', 'tso', 'on', 'gso', 'on', 'tx', 'on', 'sg', 'on'])
+		log(t.run('hA', ['ethtool', '-k', 'eth0']).stdout.count('segmentation-offload: on'),
+		    'segmentation offloads on at hostA')
+		t.start_both(keys)
+		cap_red = t.capture('wA', 'a-red', 'red', 'tcp', snaplen=96)
+		cap_wan = t.capture('r', 'to-a', 'wan', None, snaplen=96)
+		# normally about a second; a stall shows within 40 s
+		sent, got = t.tcp_transfer('hA', HOST_B4, 'hB', 10 << 20, marker, timeout=40)
+		log(f'tcp: sent {sent} got {got}')
+		red, wan = cap_red.stop_raw(), cap_wan.stop_raw()
+		big = [n for _, n in red if n > 1514]
+		log(f'hostA -> bitwA frames longer than 1514: {len(big)}, largest {max([n for _, n in red] or [0])}')
+		st = t.stats('A')
+		bad = {k: counter(st, k) for k in ('XE_TOO_BIG', 'XE_MALFORMED_PACKET', 'XE_MTU_EXCEEDED')}
+		log('A drops:', drops_of(st))
+		expect(big, 'hostA really handed bitwA super-frames (a capture on its red port shows frames > 1514 bytes)')
+		expect(not bad['XE_TOO_BIG'] and not bad['XE_MALFORMED_PACKET'],
+		       f'nothing dropped as XE_TOO_BIG or XE_MALFORMED_PACKET ({bad})')
+		expect(got and sent and got.get('bytes') == 10 << 20 and got.get('sha256') == sent.get('sha256'),
+		       'a 10 MB TCP transfer hostA -> hostB arrives intact (sha256)')
+		esp = [n for d, n in wan if frame_ip(d) == (4, 50)]
+		other = [(frame_ip(d), n) for d, n in wan if frame_ip(d)[0] and frame_ip(d) != (4, 50)]
+		expect(len(esp) >= (10 << 20) // 1500, f'the data crossed the WAN as ESP ({len(esp)} frames)')
+		expect(max(esp) <= 1514, f'no ESP frame on the WAN is larger than the MTU (largest {max(esp)})')
+		expect(not [o for o in other if o[0][1] == 6], f'no TCP in clear on the WAN ({other[:5]})')
+		t.stop_bitw('A')
+		t.stop_bitw('B')
+
+
+def lifetime():
+	"""Packet lifetimes of an outbound SA: soft 3 raises SA_SOFT_EXPIRE, hard 6 SA_HARD_EXPIRE and removes
+	the SA; afterwards the policy has no SA (ACQUIRE) and nothing leaks."""
+	keys = Keys()
+	marker = new_marker()
+	spi = SPI[('A', 4)]
+
+	def limited(c):
+		for sa in c['sas']:
+			if int(sa['spi'], 16) == spi and sa['direction'] == 'out':
+				sa['lifetime'] = {'soft': {'packets': 3}, 'hard': {'packets': 6}}
+
+	def expired(ev, kind):
+		return wait_event(ev, lambda e: e.get('event') == kind and e.get('spi') == spi and
+		                  e.get('direction') == 'out', timeout=1.5)
+	with Topo('lifetime') as t:
+		need_bitw(t)
+		t.start_both(keys, a={'override': limited})
+		ev = t.events('A')
+		t.ping('hA', HOST_B4, count=2, marker=marker, check=True)
+		expect(not expired(ev, 'SA_SOFT_EXPIRE'), 'after 2 pings: no SA_SOFT_EXPIRE yet')
+		t.ping('hA', HOST_B4, count=1, marker=marker, check=True)
+		e = expired(ev, 'SA_SOFT_EXPIRE')
+		expect(e and e.get('policy') == 'lan4', f'after 3 pings: SA_SOFT_EXPIRE for {spi:#x} out, policy lan4 ({e})')
+		sa = sa_stats(t.stats('A'), spi, 'out')
+		expect(sa and sa.get('packets') == 3, f'the soft-expired SA still carries traffic ({sa})')
+		t.ping('hA', HOST_B4, count=2, marker=marker, check=True)
+		expect(not expired(ev, 'SA_HARD_EXPIRE'), 'after 5 pings: no SA_HARD_EXPIRE yet')
+		t.ping('hA', HOST_B4, count=1, marker=marker, check=True)
+		e = expired(ev, 'SA_HARD_EXPIRE')
+		expect(e, f'after 6 pings (the hard limit lets exactly 6 through): SA_HARD_EXPIRE ({e})')
+		st = t.stats('A')
+		expect(sa_stats(st, spi, 'out') is None, f'the SA is gone from stats ({[s.get("spi") for s in st["sas"]]})')
+		expect(sa_stats(st, SPI[('B', 4)], 'in') is not None, 'the inbound SA of the pair stays')
+		cap = t.capture('r', 'to-a', 'wan')
+		r = t.ping('hA', HOST_B4, count=3, marker=marker, wait=1)
+		pkts = cap.stop()
+		expect(r.received == 0, f'with the SA gone, pings get no reply ({r.received}/3)')
+		e = wait_event(ev, lambda e: e.get('event') == 'ACQUIRE' and e.get('policy') == 'lan4')
+		expect(e and e.get('dst') == HOST_B4, f'an ACQUIRE for lan4 asks for a new SA ({e})')
+		expect(not frames_with(pkts, marker.encode()) and not cleartext_between_lans(pkts),
+		       'nothing of those pings leaks in clear on the WAN')
+		expect(not esp_frames(pkts, spi), f'and the dead SA {spi:#x} sends nothing')
+		t.ping('hA', HOST_B6, count=2, check=True)
+		log('ok: the IPv6 SAs, without lifetimes, still work')
+		t.stop_bitw('A')
+		t.stop_bitw('B')
+
+
+def red_probe():
+	"""bitwB finds a silent hostB on its red side by itself: an ARP probe (sender 0.0.0.0) for IPv4, a
+	neighbour solicitation for IPv6, and the first packets A -> B are delivered."""
+	from scapy.layers.inet import IP
+	from scapy.layers.inet6 import ICMPv6ND_NS, IPv6
+	from scapy.layers.l2 import ARP, Ether
+	keys = Keys()
+	with Topo('redprobe') as t:
+		need_bitw(t)
+		# Silence: hostB has IPv6 DAD off (Topo), no router solicitations; its link came up before bitwB
+		# started, so bitwB saw none of its start-up chatter. The capture below proves it said nothing
+		# with its own addresses before bitwB asked.
+		t.sysctl('hB', 'net.ipv6.conf.eth0.router_solicitations', 0)
+		t.sysctl('hB', 'net.ipv6.conf.eth0.autoconf', 0)
+		time.sleep(1.5)
+		t.start_both(keys)
+		cap = t.capture('hB', 'eth0', 'hostB', 'arp or icmp or icmp6')
+		known = [n for n in t.stats('B')['neighbours']['red'] if n['address'] in (HOST_B4, HOST_B6)]
+		expect(not known, f'before the first ping bitwB knows nothing about hostB ({known})')
+		t.ping('hA', HOST_B4, count=2, check=True)
+		t.ping('hA', HOST_B6, count=2, check=True)
+		log('ok: the first pings A -> B (v4 and v6) got replies')
+		pkts = cap.stop()
+		hb, wb = t.mac('hB', 'eth0'), t.mac('wB', 'b-red')
+		for fam, is_probe, what in (
+				(4, lambda p: ARP in p and p[ARP].op == 1 and p[ARP].psrc == '0.0.0.0' and p[ARP].pdst == HOST_B4,
+				 'an ARP probe (sender 0.0.0.0) for hostB'),
+				(6, lambda p: ICMPv6ND_NS in p and p[ICMPv6ND_NS].tgt == HOST_B6,
+				 'a neighbour solicitation for hostB\'s IPv6 address')):
+			idx = [i for i, p in enumerate(pkts) if is_probe(p)]
+			expect(idx and pkts[idx[0]][Ether].src == wb, f'bitwB sent {what} on hostB\'s link')
+			spoke = [p for p in pkts[:idx[0]] if p[Ether].src == hb and
+			         (fam == 4 and (ARP in p and p[ARP].psrc == HOST_B4 or IP in p and p[IP].src == HOST_B4) or
+			          fam == 6 and IPv6 in p and p[IPv6].src == HOST_B6)]
+			expect(not spoke, f'hostB had said nothing with its IPv{fam} address before ({[p.summary() for p in spoke]})')
+			if fam == 6:
+				log('NS source:', pkts[idx[0]][IPv6].src)
+		t.stop_bitw('A')
+		t.stop_bitw('B')
+
+
 TESTS = {
 	'ping': ping_test,
 	'tcp-udp': tcp_udp,
@@ -592,6 +968,13 @@ TESTS = {
 	'acquire': acquire,
 	'demo': demo,
 	'harness-bridge': harness_bridge,
+	'nonip-bridge': nonip_bridge,
+	'nat-keepalive': nat_keepalive,
+	'ike-demux': ike_demux,
+	'outer-frag': outer_frag,
+	'tso-superframe': tso_superframe,
+	'lifetime': lifetime,
+	'red-probe': red_probe,
 }
 
 if __name__ == '__main__':
