@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <microhttpd.h>
 
@@ -56,7 +57,9 @@ static void reply_wire_error(struct req *r, int rc)
 
 static int64_t logins_failed(struct bitwd *d)
 {
-	struct db_audit_filter f = { .action = "login.failed", .since = (int64_t)(d->started_ms / 1000) };
+	/* started_ms is monotonic; the audit log keeps unix seconds */
+	int64_t up_s = (int64_t)((bitwd_now_ms() - d->started_ms) / 1000);
+	struct db_audit_filter f = { .action = "login.failed", .since = (int64_t)time(NULL) - up_s - 1 };
 	int64_t n = 0;
 
 	if (!d->db || db_audit_count(d->db, &f, &n) < 0)
@@ -339,12 +342,12 @@ static int resume_point(struct req *r, uint64_t *after)
 
 	if (req_query(r, "after"))
 		return req_query_int(r, "after", 0, 0, INT64_MAX, &v) < 0 ? -1 : (*after = (uint64_t)v, 0);
-	*after = 0;
+	*after = UINT64_MAX;  /* neither: only what happens from now on */
 	if (hdr && *hdr) {
 		char *end;
 		unsigned long long id = strtoull(hdr, &end, 10);
 
-		/* An id we never handed out is ignored rather than refused: the stream still works. */
+		/* A malformed id is ignored rather than refused: the stream still works, without a replay. */
 		if (*end == '\0' && hdr[0] != '-')
 			*after = id;
 	}

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct ev_sub {
 	struct stream *s;
@@ -121,6 +122,15 @@ static void fan_out(struct events *ev, const struct ev_item *it)
 	}
 }
 
+/* Wall-clock time, for people reading the backlog (bitwd_now_ms is monotonic). */
+static uint64_t unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 void events_publish(struct bitwd *d, const char *type, json_t *payload)
 {
 	struct events *ev = d ? d->ev : NULL;
@@ -142,7 +152,7 @@ void events_publish(struct bitwd *d, const char *type, json_t *payload)
 	}
 	it = ring_push(ev);
 	it->id = ++ev->last_id;
-	it->time_ms = bitwd_now_ms();
+	it->time_ms = unix_ms();
 	snprintf(it->type, sizeof it->type, "%s", type);
 	it->payload = payload;
 	it->data = data;

@@ -31,11 +31,6 @@ void mlog(int level, const char *fmt, ...)
 	(void)fmt;
 }
 
-uint64_t bitwd_now_ms(void)
-{
-	return 1700000000000ull;
-}
-
 static void publish_n(struct bitwd *d, const char *type, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -61,6 +56,7 @@ static void test_backlog_ring(void)
 	CHECK_EQ(events_last_id(d.ev), 6, "last id");
 	CHECK_EQ(events_published(d.ev), 6, "published counts every event, dropped or not");
 	CHECK(!strcmp(events_at(d.ev, 3)->data, "{\"n\":5}"), "data is the payload as compact JSON");
+	CHECK(events_at(d.ev, 3)->time_ms > 1600000000000ull, "events carry wall-clock time");
 	CHECK_EQ(events_first_after(d.ev, 0), 0, "after 0: the whole backlog");
 	CHECK_EQ(events_first_after(d.ev, 4), 2, "after 4: from id 5");
 	CHECK_EQ(events_first_after(d.ev, 6), 4, "after the newest: nothing");
