@@ -245,11 +245,19 @@ def test_http(d, pw):
 
 def test_stream(d, s):
 	t0 = time.time()
-	r = s.get(d.url + f'{API}/events', stream=True, timeout=10)
-	first = next(r.iter_lines(decode_unicode=True), None) if r.status_code == 200 else None
+	r = s.get(d.url + f'{API}/events', stream=True, timeout=30)
+	lines = r.iter_lines(decode_unicode=True)
+	first = next(lines, None) if r.status_code == 200 else None
 	check(r.status_code == 200 and r.headers.get('Content-Type', '').startswith('text/event-stream') and
 	      time.time() - t0 < 5 and first is not None and first.startswith('retry:'),
 	      f'the event stream opens at once with text/event-stream ({r.status_code}, {first!r})')
+	# an idle stream gets a heartbeat comment every 15 s (which is also how a vanished client is noticed)
+	t0, ping = time.time(), False
+	for line in lines:
+		if line.startswith(': ping') or time.time() - t0 > 20:
+			ping = line.startswith(': ping')
+			break
+	check(ping and 13 <= time.time() - t0 <= 20, f'an idle stream gets ": ping" after about 15 s ({time.time() - t0:.1f} s)')
 	r2 = s.get(d.url + f'{API}/events', stream=True, timeout=10)
 	r2.close()   # a client that goes away
 	time.sleep(0.3)
