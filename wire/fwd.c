@@ -174,12 +174,15 @@ static uint32_t outer_hdr_len(const struct sa *sa)
 /* The largest inner packet that still fits the black MTU once encapsulated. */
 static uint32_t inner_mtu(const struct sa *sa, uint32_t mtu)
 {
-	uint32_t hdr = outer_hdr_len(sa);
+	uint32_t hdr = outer_hdr_len(sa), b = sa->block;
 	uint32_t l = mtu > hdr + esp_overhead(sa, 0) ? mtu - hdr - esp_overhead(sa, 0) : 0;
+	/* Headers, IV and ICV; inner + 2 trailer bytes are padded up to the block: one division, no search. */
+	uint32_t fixed = hdr + esp_overhead(sa, b - 2) - 2, fit;
 
-	while (l > 0 && hdr + l + esp_overhead(sa, l) > mtu)
-		l--;
-	return l;
+	if (mtu < fixed + b)
+		return 0;
+	fit = (mtu - fixed) / b * b - 2;
+	return fit < l ? fit : l;
 }
 
 static void ip_header_write(uint8_t *ip, const struct bw_addr *src, const struct bw_addr *dst, uint8_t proto,
