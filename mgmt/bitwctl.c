@@ -1010,7 +1010,8 @@ static int sa_add(struct ctl *c, const struct args *a)
 			worst = EXIT_FAIL;
 			break;
 		}
-		rc = show_result(c, call(c, "POST", API "/sas", sa, &out), out, sa_added_human);
+		rc = call(c, "POST", API "/sas", sa, &out);
+		rc = show_result(c, rc, out, sa_added_human);
 		if (rc != EXIT_OK && worst != EXIT_FAIL)
 			worst = rc;
 		if (rc != EXIT_OK && rc != EXIT_UNAPPLIED)
@@ -1470,7 +1471,7 @@ static void sse_emit(struct sse *s)
 	if (s->c->json) {
 		json_t *d = json_loads(data, JSON_DECODE_ANY, NULL);
 		json_t *ev = json_pack("{s:I, s:s, s:o}", "id", (json_int_t)strtoll(s->id, NULL, 10), "type",
-		                       s->type[0] ? s->type : "message", d ? d : json_string(data));
+		                       s->type[0] ? s->type : "message", "data", d ? d : json_string(data));
 		char *text = json_dumps(ev, JSON_COMPACT);
 		if (text)
 			puts(text);
@@ -1633,9 +1634,11 @@ static void passwd_human(json_t *u)
 static int password_call(struct ctl *c, const char *method, const char *path, json_t *body, const char *file,
                          json_t **out)
 {
-	char *pw = read_secret(file);
+	char *pw = body ? read_secret(file) : NULL;
 	int rc;
 
+	if (!body)
+		fputs("error: the name is not valid UTF-8\n", stderr);
 	if (!pw) {
 		json_decref(body);
 		return EXIT_FAIL;
