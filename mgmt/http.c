@@ -595,6 +595,7 @@ static enum MHD_Result request_reply(struct conn_req *c)
 		return MHD_NO;
 	}
 	add_common_headers(resp, r);
+	r->d->requests++;
 	enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
 	MHD_destroy_response(resp);
 	mlog(3, "%s %s %s -> %d", r->remote, r->method, r->path, r->status);

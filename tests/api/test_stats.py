@@ -481,7 +481,7 @@ def test_wire_down(env, admin, ro):
     st = r.json()
     check(r.status_code == 200 and st.get('wire') == 'down', f'wire down: /stats is 200 with wire "down" ({r.status_code})')
     check(not any(k in st for k in ('ports', 'policies', 'sas', 'drops')), 'wire down: no wire sections')
-    check(isinstance(st.get('bitwd', {}).get('requests'), int) and st['bitwd'].get('events_published', 0) >= 1,
+    check(st.get('bitwd', {}).get('requests', 0) >= 10 and st['bitwd'].get('events_published', 0) >= 1,
           f'wire down: bitwd\'s own counters still there ({st.get("bitwd")})')
     r, (m, bad, _) = get_metrics(ro)
     check(r.status_code == 200 and not bad, f'wire down: /metrics still parses ({bad[:3]})')
