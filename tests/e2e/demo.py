@@ -1,12 +1,15 @@
-# demo.py: the README's demo: two sites in namespaces joined by bitw over a WAN, traffic, proof on the wire, counters.
+# demo.py: the README's demo: two sites joined by bitw, configured over bitwd's REST API; traffic, proof, counters.
 
 import argparse
 import os
+import shlex
+import socket
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bitwtopo import (  # noqa: E402
-	HOST_A4, HOST_A6, HOST_B4, HOST_B6, SPI, WAN, Fail, Keys, Skip, Topo, frames_with,
+	HOST_A4, HOST_A6, HOST_B4, HOST_B6, WAN, Fail, Keys, Skip, Topo, frames_with,
 )
 
 
@@ -63,8 +66,7 @@ def run(args):
 		print(f'    hostA {HOST_A4} {HOST_A6} -- bitwA [{WAN["A"][4]}] -- router -- '
 		      f'[{WAN["B"][4]}] bitwB -- hostB {HOST_B4} {HOST_B6}')
 		print(f'    namespaces: {", ".join(t.ns.values())}')
-		say(f'starting bitw-wire on both sites ({args.alg}, manual keys, configs in {t.dir})')
-		t.start_both(keys)
+		api = start_sites(t, keys, args)
 		cap = t.capture('r', 'to-a', 'wan')
 		for src, dst in (('hA', HOST_B4), ('hA', HOST_B6), ('hB', HOST_A4)):
 			r = t.ping(src, dst, count=3, marker=marker)
@@ -86,6 +88,8 @@ def run(args):
 		say('counters (bitw-wirectl stats):')
 		summarise_stats(t, 'A')
 		summarise_stats(t, 'B')
+		if api:
+			say_api(t, api)
 		if not args.once:
 			say('running. Try it yourself, e.g.:')
 			print(f'    ip netns exec {t.ns["hA"]} ping {HOST_B4}')
@@ -96,14 +100,88 @@ def run(args):
 				sys.stdin.readline()
 			except KeyboardInterrupt:
 				pass
+		for b in api.values() if api else ():
+			b.stop()
 		t.stop_bitw('A')
 		t.stop_bitw('B')
 		say('stopped; namespaces removed')
 
 
+def free_port(prefer=8080):
+	for port in (prefer, 0):
+		with socket.socket() as s:
+			try:
+				s.bind(('127.0.0.1', port))
+			except OSError:
+				continue
+			return s.getsockname()[1]
+	raise Fail('no free TCP port on 127.0.0.1')
+
+
+def start_sites(t, keys, args):
+	"""Both bitw-wires with only their interfaces, a bitwd beside each, every other setting entered over REST.
+	Site A's bitwd runs in the root namespace on loopback (reachable from this machine), site B's inside bitwB.
+	Without a bitwd build the sites are configured from files as before."""
+	import rest
+	if not (find_bitwd_in(args.build)):
+		say(f'no bitwd in {args.build} (configure with -Dmgmt=true): configuring the sites from files instead')
+		t.start_both(keys)
+		return None
+	os.environ['BITWD'] = find_bitwd_in(args.build)
+	say(f'starting bitw-wire on both sites with nothing but their interfaces (logs in {t.dir})')
+	for side in 'AB':
+		rest.start_wire(t, side)
+	api = {'A': rest.Bitwd(t, 'A', netns=False, port=free_port()), 'B': rest.Bitwd(t, 'B')}
+	for side in 'AB':
+		b = api[side].start()
+		where = 'root namespace' if side == 'A' else t.ns['wB']
+		say(f'bitwd for site {side}: {b.url} ({where}), database {b.db}, wire socket {t.sock(side)}')
+	for side in 'AB':
+		cfg = rest.configure_site(api[side], keys)
+		say(f'site {side} configured over REST: PUT /api/v1/ports/red, /ports/black, /options; '
+		    f'POST /api/v1/policies x{len(cfg["policies"])}, POST /api/v1/sas x{len(cfg["sas"])} ({args.alg})')
+	for side in 'AB':
+		rest.wait_wire_has(t, side, 4, 4)
+	pols = api['A'].api.items('/api/v1/policies')
+	print('    site A policies (GET /api/v1/policies): ' +
+	      ', '.join(f'{p["name"]} {p["action"]} {p.get("src", "any")} -> {p.get("dst", "any")}' for p in pols))
+	return api
+
+
+def find_bitwd_in(build):
+	path = os.path.join(build, 'mgmt', 'bitwd')
+	return path if os.access(path, os.X_OK) else None
+
+
+def say_api(t, api):
+	a = api['A']
+	base = f'{a.url}/api/v1'
+	say(f'the REST API of site A: {base}  (plain HTTP on loopback; OpenAPI at {base}/openapi.json)')
+	print(f'    user admin, password {a.password}  (generated for this demo, in {a.pwfile})')
+	print(f'    a token for scripts, made by the demo: {a.api.token}')
+	print(f'      curl -s -H {shlex.quote("Authorization: Bearer " + a.api.token)} {base}/policies')
+	print('    or make one yourself: log in (session cookie + CSRF token), then POST /tokens:')
+	login = shlex.quote('{"user":"admin","password":"' + a.password + '"}')
+	getcsrf = shlex.quote('import json,sys; print(json.load(sys.stdin)["csrf"])')
+	print(f'      csrf=$(curl -s -c /tmp/bitw.cookies -H "Content-Type: application/json" -d {login} {base}/login'
+	      f' | python3 -c {getcsrf})')
+	print(f'      curl -s -b /tmp/bitw.cookies -H "X-Bitw-CSRF: $csrf" -H "Content-Type: application/json"'
+	      f' -d \'{{"name":"mine"}}\' {base}/tokens')
+	ctl = os.path.join(os.path.dirname(os.path.dirname(a.bin)), 'mgmt', 'bitwctl')
+	env = f'BITW_URL={a.url} BITW_TOKEN={a.api.token}'
+	if os.access(ctl, os.X_OK):
+		say(f'the same through the CLI: {env} {ctl} netstat')
+		r = subprocess.run([ctl, 'netstat'], capture_output=True, text=True, timeout=30,
+		                   env=dict(os.environ, BITW_URL=a.url, BITW_TOKEN=a.api.token))
+		print('\n'.join('    ' + line for line in (r.stdout + r.stderr).rstrip().splitlines()))
+	b = api['B']
+	print(f'    site B\'s API is on loopback inside its namespace: ip netns exec {t.ns["wB"]} '
+	      f'curl -s -H "Authorization: Bearer {b.api.token}" {b.url}/api/v1/policies')
+
+
 def main():
 	ap = argparse.ArgumentParser(description='bitw two-site demo')
-	ap.add_argument('--build', default='build', help='meson build directory with bitw-wire')
+	ap.add_argument('--build', default='build', help='meson build directory with bitw-wire and bitwd')
 	ap.add_argument('--once', action='store_true', help='do not wait for Enter; exit when done')
 	ap.add_argument('--alg', default='aes-gcm-256')
 	args = ap.parse_args()
