@@ -186,6 +186,12 @@ static char *read_secret(const char *path)
 	return out;
 }
 
+/* A number where the schema wants one; anything else goes as text, for the server to name what is wrong. */
+static json_t *number_or_text(const char *s)
+{
+	return all_digits(s) && strlen(s) < 18 ? json_integer(strtoll(s, NULL, 10)) : json_string(s);
+}
+
 /* Overwrite the key strings of an SA object before it is freed (jansson frees without wiping). */
 static void wipe_sa_keys(json_t *sa)
 {
@@ -443,7 +449,8 @@ static int http_do(struct ctl *c, const char *method, const char *path, const ch
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
 	}
-	curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") && strcmp(method, "POST") ? method : NULL);
+	bool custom = strcmp(method, "GET") && strcmp(method, "POST");
+	curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, custom ? method : NULL);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, sink);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, sink_data);
@@ -595,7 +602,8 @@ static int get_all(struct ctl *c, const char *path, json_t **items_out)
 
 	*items_out = NULL;
 	do {
-		char *p = fmt("%s%soffset=%" PRId64 "&limit=%d", path, strchr(path, '?') ? "&" : "?", offset, PAGE_LIMIT);
+		char *p = fmt("%s%soffset=%" PRId64 "&limit=%d", path, strchr(path, '?') ? "&" : "?", offset,
+		              PAGE_LIMIT);
 		json_t *page = NULL;
 
 		rc = call(c, "GET", p, NULL, &page);
@@ -852,7 +860,7 @@ static void policy_flags(const struct args *a, json_t *p)
 		if (opt_get(a, map[i][0]))
 			json_object_set_new(p, map[i][1], json_string(opt_get(a, map[i][0])));
 	if (prio)
-		json_object_set_new(p, "priority", all_digits(prio) ? json_integer(strtoll(prio, NULL, 10)) : json_string(prio));
+		json_object_set_new(p, "priority", number_or_text(prio));
 }
 
 static int policy_add(struct ctl *c, const struct args *a)
@@ -984,7 +992,8 @@ static void sa_added_human(json_t *sa)
 {
 	char *spi = spi_cell(json_object_get(sa, "spi"));
 
-	printf("added SA %" JSON_INTEGER_FORMAT ": spi %s %s, policy %s\n", json_integer_value(json_object_get(sa, "id")),
+	printf("added SA %" JSON_INTEGER_FORMAT ": spi %s %s, policy %s\n",
+	       json_integer_value(json_object_get(sa, "id")),
 	       spi, jstr(sa, "direction") ? jstr(sa, "direction") : "?", jstr(sa, "policy") ? jstr(sa, "policy") : "?");
 	free(spi);
 }
@@ -1365,7 +1374,7 @@ static void port_flags(const struct args *a, json_t *port)
 			json_object_del(port, map[i][1]);
 	}
 	if (mtu)
-		json_object_set_new(port, "mtu", all_digits(mtu) ? json_integer(strtoll(mtu, NULL, 10)) : json_string(mtu));
+		json_object_set_new(port, "mtu", number_or_text(mtu));
 	for (int i = 0; i < a->nopt; i++)
 		if (strcmp(a->opt[i].name, "address") == 0) {
 			if (!addrs)
@@ -1669,7 +1678,8 @@ static int user_verb(struct ctl *c, const struct args *a, const char *sub)
 		return EXIT_OK;
 	}
 	if (strcmp(sub, "add") == 0) {
-		if ((rc = verb_opts(a, "user add", "role new-password-file")) || (rc = verb_args(a, 2, 1, 1, "user add")))
+		if ((rc = verb_opts(a, "user add", "role new-password-file")) ||
+		    (rc = verb_args(a, 2, 1, 1, "user add")))
 			return rc;
 		if (!pwfile)
 			return usage_error("user add: --new-password-file F is required");
@@ -1691,7 +1701,8 @@ static int user_verb(struct ctl *c, const struct args *a, const char *sub)
 		return rc;
 	}
 	if (strcmp(sub, "passwd") == 0) {
-		if ((rc = verb_opts(a, "user passwd", "new-password-file")) || (rc = verb_args(a, 2, 0, 1, "user passwd")))
+		if ((rc = verb_opts(a, "user passwd", "new-password-file")) ||
+		    (rc = verb_args(a, 2, 0, 1, "user passwd")))
 			return rc;
 		if (!pwfile)
 			return usage_error("user passwd: --new-password-file F is required");
@@ -1736,7 +1747,10 @@ static void token_rows(json_t *items)
 /* "3600", "90m", "12h", "30d" as seconds; -1 when it is none of those. */
 static long long duration(const char *s)
 {
-	static const struct { char unit; long long mult; } units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 } };
+	static const struct {
+		char unit;
+		long long mult;
+	} units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 } };
 	char *end;
 	long long v;
 

@@ -94,7 +94,8 @@ class Ctl:
 
 	def __init__(self, binary, daemon, workdir):
 		self.bin, self.d, self.dir = binary, daemon, workdir
-		self.env = {k: v for k, v in os.environ.items() if not k.startswith('BITW_') and 'proxy' not in k.lower()}
+		self.env = {k: v for k, v in os.environ.items()
+		            if not k.startswith('BITW_') and 'proxy' not in k.lower()}
 		self.seen = []   # every output, to prove no secret is ever printed
 
 	def run(self, *args, conn=None, timeout=30):
@@ -118,7 +119,8 @@ class Ctl:
 def stored(res, what):
 	"""A write without bitw-wire: stored, not applied (exit 3, the server's warning on stderr)."""
 	rc, out, err = res
-	return check(rc == UNAPPLIED and 'NOT_APPLIED' in err, f'{what}: exit 3, stored not applied (rc={rc} {err.strip()[:300]})')
+	return check(rc == UNAPPLIED and 'NOT_APPLIED' in err,
+	             f'{what}: exit 3, stored not applied (rc={rc} {err.strip()[:300]})')
 
 
 def refused(res, field, code, what):
