@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <systemd/sd-daemon.h>
 
 #include "bitwd.h"
 #include "wire/log.h"
@@ -222,6 +223,11 @@ static int poll_timeout(struct bitwd *d)
 
 static void reactor(struct bitwd *d, int sigfd)
 {
+	uint64_t wd_usec = 0, wd_last = 0;
+
+	/* Under systemd's WatchdogSec, the loop proves it is alive at twice the asked rate. */
+	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
+		wd_usec = 0;
 	while (!d->stop) {
 		int wfd = wirelink_fd(d->wl);
 		struct pollfd pfd[3] = {
@@ -240,6 +246,10 @@ static void reactor(struct bitwd *d, int sigfd)
 		if (n > 0 && wfd >= 0 && pfd[2].revents && wirelink_fd(d->wl) == wfd)
 			wirelink_handle(d->wl);
 		wirelink_tick(d->wl);
+		if (wd_usec && bitwd_now_ms() - wd_last >= wd_usec / 2000) {
+			sd_notify(0, "WATCHDOG=1");
+			wd_last = bitwd_now_ms();
+		}
 	}
 }
 
@@ -307,7 +317,9 @@ int main(int argc, char **argv)
 	char url[128];
 	url_of(&d.opt, url, sizeof url);
 	mlog(WLOG_INFO, "listening on %s", url);
+	sd_notifyf(0, "READY=1\nSTATUS=listening on %s", url);
 	reactor(&d, sigfd);
+	sd_notify(0, "STOPPING=1");
 	finish(&d);
 	close(sigfd);
 	mlog(WLOG_INFO, "stopped");

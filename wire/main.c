@@ -9,6 +9,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "ctl.h"
 #include "log.h"
 #include "wire_int.h"
@@ -63,8 +65,11 @@ static int signals_fd(void)
 
 static void run(struct wire *w, int sfd)
 {
-	uint64_t last = 0;
+	uint64_t last = 0, wd_usec = 0, wd_last = 0;
 
+	/* Under systemd's WatchdogSec, the control loop proves it is alive at twice the asked rate. */
+	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
+		wd_usec = 0;
 	while (!atomic_load(&w->stop)) {
 		struct pollfd pfd[2 + CTL_MAX_CLIENTS + 1];
 		int fds[CTL_MAX_CLIENTS + 1], n = ctl_server_fds(w->ctl, fds, CTL_MAX_CLIENTS + 1);
@@ -92,6 +97,10 @@ static void run(struct wire *w, int sfd)
 		if (now_ms() - last >= 100) {
 			wire_housekeeping(w);
 			last = now_ms();
+		}
+		if (wd_usec && now_ms() - wd_last >= wd_usec / 2000) {
+			sd_notify(0, "WATCHDOG=1");
+			wd_last = now_ms();
 		}
 	}
 }
@@ -154,7 +163,10 @@ int main(int argc, char **argv)
 	}
 	wlog(WLOG_INFO, "bitw-wire: ready: red %s, black %s, %u policies, %u SAs, control %s", w.red.ifname,
 	     w.black.ifname, w.cfg.npol, w.nsas, ctl);
+	sd_notifyf(0, "READY=1\nSTATUS=forwarding: red %s, black %s, %u policies, %u SAs", w.red.ifname,
+	           w.black.ifname, w.cfg.npol, w.nsas);
 	run(&w, sfd);
+	sd_notify(0, "STOPPING=1");
 	atomic_store(&w.stop, 1);
 	for (int k = 0; k < 2; k++)
 		pthread_join(w.wk[k].thread, NULL);
