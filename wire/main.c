@@ -13,15 +13,20 @@
 
 #include "ctl.h"
 #include "log.h"
+#include "sandbox.h"
 #include "wire_int.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bitw-wire --config FILE [--ctl PATH] [--log-level error|warn|info|debug]\n"
+	           "                 [--user NAME] [--no-seccomp]\n"
 	           "\n"
 	           "  --config FILE    the wire's configuration (JSON, see docs/config.md)\n"
 	           "  --ctl PATH       control socket for bitwd (default %s)\n"
 	           "  --log-level L    error, warn, info (default) or debug\n"
+	           "  --user NAME      started as root: once the ports and the control socket are open,\n"
+	           "                   run as NAME keeping only CAP_NET_RAW and CAP_NET_ADMIN\n"
+	           "  --no-seccomp     do not install the syscall filter (for debugging)\n"
 	           "\n"
 	           "SIGHUP reloads FILE; a bad file is refused and the running configuration stays.\n",
 	        CTL_DEFAULT_PATH);
@@ -105,18 +110,40 @@ static void run(struct wire *w, int sfd)
 	}
 }
 
+struct sandbox_opts {
+	const char *user;
+	bool no_seccomp, selftest;
+};
+
+/* Everything that needs root is open: become the service user, then allow only the loops' syscalls. */
+static int enter_sandbox(const struct sandbox_opts *o, const char *ctl, char *err, size_t errlen)
+{
+	if (o->user && (sandbox_give_path(o->user, ctl, err, errlen) < 0 ||
+	                sandbox_drop_user(o->user, SANDBOX_CAPS_WIRE, err, errlen) < 0))
+		return -1;
+	if (!o->no_seccomp && sandbox_seccomp_wire(err, errlen) < 0)
+		return -1;
+	wlog(WLOG_INFO, "bitw-wire: running as uid %u%s", (unsigned)getuid(),
+	     o->no_seccomp ? ", no syscall filter" : ", syscall filter on");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "ctl", required_argument, NULL, 's' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "no-seccomp", no_argument, NULL, 'S' },
+		{ "selftest-forbidden-syscall", no_argument, NULL, 'F' },  /* hidden: tests/service */
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct wire w;  /* large: keep it off the stack */
 	const char *config = NULL, *ctl = CTL_DEFAULT_PATH;
 	struct wire_config cfg = { 0 };
+	struct sandbox_opts sb = { 0 };
 	char err[512];
 	int c, sfd, rc = 1;
 
@@ -130,6 +157,9 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			break;
+		case 'u': sb.user = optarg; break;
+		case 'S': sb.no_seccomp = true; break;
+		case 'F': sb.selftest = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
 		}
@@ -150,6 +180,14 @@ int main(int argc, char **argv)
 	}
 	if (!(w.ctl = ctl_server_new(ctl, &w, err, sizeof err))) {
 		fprintf(stderr, "bitw-wire: control socket %s: %s\n", ctl, err);
+		goto out;
+	}
+	if (enter_sandbox(&sb, ctl, err, sizeof err) < 0) {
+		fprintf(stderr, "bitw-wire: %s\n", err);
+		goto out;
+	}
+	if (sb.selftest) {
+		rc = sandbox_selftest_forbidden();
 		goto out;
 	}
 	for (int k = 0; k < 2; k++) {

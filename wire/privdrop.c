@@ -119,6 +119,21 @@ static int switch_ids(const struct passwd *pw, uint64_t keep, char *err, size_t 
 	return 0;
 }
 
+int sandbox_give_path(const char *user, const char *path, char *err, size_t errlen)
+{
+	const struct passwd *pw = getpwnam(user);
+
+	if (!pw) {
+		snprintf(err, errlen, "--user %s: no such user", user);
+		return -XE_BAD_PARAM;
+	}
+	if (geteuid() == 0 && chown(path, pw->pw_uid, pw->pw_gid) < 0) {
+		snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
+		return -XE_IO;
+	}
+	return 0;
+}
+
 int sandbox_drop_user(const char *user, uint64_t keep_caps, char *err, size_t errlen)
 {
 	errno = 0;

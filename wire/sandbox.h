@@ -19,13 +19,17 @@
  */
 int sandbox_drop_user(const char *user, uint64_t keep_caps, char *err, size_t errlen);
 
+/* Hand PATH (e.g. the control socket made as root) to USER, so it can still remove it. */
+int sandbox_give_path(const char *user, const char *path, char *err, size_t errlen);
+
 /* The capabilities of the calling thread, effective and permitted, as CAP_* bit masks. */
 int sandbox_caps(uint64_t *effective, uint64_t *permitted);
 
 /*
  * Install bitw-wire's seccomp filter: only the syscalls of its loops (and of the
- * sanitizers when built with them) are allowed; socket() only for AF_INET datagram
- * sockets (link state and offload ioctls), others get EPERM; anything else kills
+ * sanitizers when built with them) are allowed; socket() only for AF_INET and
+ * AF_UNIX datagram sockets (interface ioctls, sd_notify), others get EPERM,
+ * and clone() only for threads; anything else kills
  * the process. Call before the data threads start; they inherit it.
  */
 int sandbox_seccomp_wire(char *err, size_t errlen);

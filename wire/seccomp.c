@@ -48,6 +48,7 @@ static const int allowed[] = {
 	SYS_clock_gettime, SYS_clock_nanosleep, SYS_nanosleep, SYS_gettimeofday, SYS_getrandom,
 	SYS_rt_sigprocmask, SYS_rt_sigreturn, SYS_rt_sigaction, SYS_signalfd4, SYS_eventfd2,
 	SYS_getpid, SYS_gettid, SYS_tgkill, SYS_prlimit64, SYS_uname, SYS_restart_syscall,
+	SYS_getuid, SYS_geteuid, SYS_getgid, SYS_getegid, SYS_getresuid, SYS_getresgid, SYS_getgroups,
 	SYS_exit, SYS_exit_group,
 #if defined(__x86_64__)
 	SYS_poll, SYS_select, SYS_epoll_wait, SYS_open, SYS_stat, SYS_lstat, SYS_unlink, SYS_time,
@@ -61,7 +62,7 @@ static const int allowed[] = {
 	SYS_sigaltstack, SYS_readlinkat, SYS_getdents64, SYS_prctl, SYS_clone, SYS_ptrace, SYS_wait4,
 	SYS_sched_setaffinity, SYS_pipe2, SYS_dup3, SYS_getppid, SYS_kill,
 #if defined(__x86_64__)
-	SYS_readlink, SYS_pipe, SYS_dup2, SYS_arch_prctl,
+	SYS_readlink, SYS_getdents, SYS_pipe, SYS_dup2, SYS_arch_prctl,
 #endif
 #endif
 };
@@ -89,9 +90,11 @@ static size_t special_cases(struct sock_filter *f, size_t n)
 	f[n++] = RET(SECCOMP_RET_ALLOW);
 	f[n++] = RET(SECCOMP_RET_ERRNO | EPERM);  /* a new process */
 #endif
-	f[n++] = IF_EQ(SYS_socket, 0, 7);
+	/* AF_INET for interface ioctls, AF_UNIX for sd_notify: datagram sockets only */
+	f[n++] = IF_EQ(SYS_socket, 0, 8);
 	f[n++] = LD_ARG_LO(0);
-	f[n++] = IF_EQ(AF_INET, 0, 4);
+	f[n++] = IF_EQ(AF_INET, 1, 0);
+	f[n++] = IF_EQ(AF_UNIX, 0, 4);
 	f[n++] = LD_ARG_LO(1);
 	f[n++] = STMT(BPF_ALU | BPF_AND | BPF_K, 0xf);  /* the type without SOCK_CLOEXEC/SOCK_NONBLOCK */
 	f[n++] = IF_EQ(SOCK_DGRAM, 0, 1);
