@@ -879,7 +879,7 @@ int ike_sk_decrypt(struct ike_sk *sk, const uint8_t *msg, size_t len, size_t sk_
 	size_t min = sk_off + SK_HDR_LEN + sk->iv_len + 1 + sk->icv_len;
 	int rc;
 
-	if (sk_off < IKE_HDR_LEN || len < min || get_be32(msg + 24) != len || get_be16(msg + sk_off + 2) != len - sk_off)
+	if (sk_off < IKE_HDR_LEN || sk_off > len || len < min || get_be32(msg + 24) != len || get_be16(msg + sk_off + 2) != len - sk_off)
 		return -XE_MALFORMED_PACKET;
 	const uint8_t *iv = msg + sk_off + SK_HDR_LEN, *ct = iv + sk->iv_len;
 	size_t enc_len = len - sk->icv_len - (size_t)(ct - msg);
@@ -905,4 +905,22 @@ int ike_sk_decrypt(struct ike_sk *sk, const uint8_t *msg, size_t len, size_t sk_
 		return rc;
 	}
 	return (int)(enc_len - plain[enc_len - 1] - 1);
+}
+
+int ike_sk_pair_new(const struct ike_suite *suite, const struct ike_sa_keys *keys, bool initiator,
+	struct ike_sk **out, struct ike_sk **in)
+{
+	const uint8_t *e_out = initiator ? keys->sk_ei : keys->sk_er, *a_out = initiator ? keys->sk_ai : keys->sk_ar;
+	const uint8_t *e_in = initiator ? keys->sk_er : keys->sk_ei, *a_in = initiator ? keys->sk_ar : keys->sk_ai;
+	int rc = ike_sk_new(suite, e_out, keys->encr_len, a_out, keys->integ_len, out);
+
+	*in = NULL;
+	if (rc < 0)
+		return rc;
+	rc = ike_sk_new(suite, e_in, keys->encr_len, a_in, keys->integ_len, in);
+	if (rc < 0) {
+		ike_sk_free(*out);
+		*out = NULL;
+	}
+	return rc;
 }

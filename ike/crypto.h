@@ -127,6 +127,9 @@ struct ike_sk;
 int ike_sk_new(const struct ike_suite *suite, const uint8_t *encr_key, size_t encr_len,
 	const uint8_t *integ_key, size_t integ_len, struct ike_sk **out);
 void ike_sk_free(struct ike_sk *sk);
+/* Both directions of an IKE SA from its keys: we send with SK_ei/SK_ai as initiator, SK_er/SK_ar as responder. */
+int ike_sk_pair_new(const struct ike_suite *suite, const struct ike_sa_keys *keys, bool initiator,
+	struct ike_sk **out, struct ike_sk **in);
 /* Bytes the SK payload adds after its generic header for plain_len bytes of inner payloads (IV, padding, ICV). */
 size_t ike_sk_overhead(const struct ike_sk *sk, size_t plain_len);
 /* msg[0..sk_off) is the IKE header and any cleartext payloads, msg[sk_off..+4) the SK payload header with its

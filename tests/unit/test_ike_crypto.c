@@ -389,6 +389,35 @@ static void test_sk(void)
 		"SK context refuses a key of the wrong length");
 }
 
+/* The initiator's outbound context pairs with the responder's inbound one and vice versa, and not with its own. */
+static void test_sk_pair(void)
+{
+	const struct ike_suite suite = { IKE_ENCR_AES_CBC, 128, IKE_INTEG_HMAC_SHA1_96, IKE_PRF_HMAC_SHA1 };
+	struct ike_sa_keys k;
+	struct ike_sk *i_out = NULL, *i_in = NULL, *r_out = NULL, *r_in = NULL;
+	uint8_t msg[256], plain[256];
+
+	ike_sa_keys_derive(&suite, v_cbc128_sha1_skeyseed, 20, v_ni, 32, v_nr, 32, v_spi_i, v_spi_r, &k);
+	CHECK_EQ(ike_sk_pair_new(&suite, &k, true, &i_out, &i_in), 0, "initiator's SK contexts");
+	CHECK_EQ(ike_sk_pair_new(&suite, &k, false, &r_out, &r_in), 0, "responder's SK contexts");
+	if (!i_out || !r_out)
+		goto out;
+	int n = ike_sk_encrypt(i_out, msg, sizeof msg, sk_start(msg, v_sk_cbc256_sha256_msg), v_sk_inner, 20);
+	CHECK_EQ(ike_sk_decrypt(r_in, msg, (size_t)n, 28, plain, sizeof plain), 20, "responder reads the initiator");
+	CHECK_EQ(ike_sk_decrypt(i_in, msg, (size_t)n, 28, plain, sizeof plain), -XE_ESP_DIGEST_MISMATCH,
+		"the initiator's inbound keys are not its outbound ones");
+	n = ike_sk_encrypt(r_out, msg, sizeof msg, sk_start(msg, v_sk_cbc256_sha256_msg), v_sk_inner, 33);
+	CHECK_EQ(ike_sk_decrypt(i_in, msg, (size_t)n, 28, plain, sizeof plain), 33, "initiator reads the responder");
+	CHECK(ike_sk_overhead(r_out, 33) == 16 + 14 + 1 + 12 && n == 28 + 4 + 16 + 48 + 12,
+		"AES-CBC-128/HMAC-SHA1-96: IV, 3 blocks, 12-byte ICV");
+out:
+	ike_sk_free(i_out);
+	ike_sk_free(i_in);
+	ike_sk_free(r_out);
+	ike_sk_free(r_in);
+	ike_sa_keys_wipe(&k);
+}
+
 int main(void)
 {
 	test_dh();
@@ -399,5 +428,6 @@ int main(void)
 	test_rekey_and_child();
 	test_auth_psk();
 	test_sk();
+	test_sk_pair();
 	return check_done();
 }
