@@ -16,7 +16,9 @@
 #include <systemd/sd-daemon.h>
 
 #include "bitwd.h"
+#include "conffile.h"
 #include "wire/log.h"
+#include "wire/sandbox.h"
 
 #define TICK_MS 200             /* the longest the loop sleeps: wirelink retries and heartbeats need turns */
 #define EVENT_BACKLOG 1024
@@ -67,6 +69,10 @@ static void usage(FILE *f)
 		"  --web-root DIR            static files of the web UI\n"
 		"  --session-ttl S           lifetime of a login session in seconds (default 3600)\n"
 		"  --log-level L             error, warn, info (default) or debug (shows control messages)\n"
+		"  --user NAME               started as root: once the database, the key and the listening\n"
+		"                            socket are open, run as NAME with no capabilities\n"
+		"  --config FILE             settings as \"key = value\" lines, keys named like these flags\n"
+		"                            (\"http = yes\"); flags on the command line override them\n"
 		"  -h, --help                this text\n"
 		"\n"
 		"SIGTERM or SIGINT stop bitwd cleanly; bitw-wire keeps forwarding meanwhile.\n");
@@ -103,7 +109,8 @@ static void list_routes(void)
 /* 0 to run, 1 to exit successfully (help, route list), -1 on a bad flag. */
 static int parse_flags(int argc, char **argv, struct bitwd_opts *o)
 {
-	enum { O_DB = 256, O_WIRE, O_LISTEN, O_PORT, O_HTTP, O_CERT, O_KEY, O_ADMINPW, O_WEB, O_TTL, O_LOG, O_ROUTES };
+	enum { O_DB = 256, O_WIRE, O_LISTEN, O_PORT, O_HTTP, O_CERT, O_KEY, O_ADMINPW, O_WEB, O_TTL, O_LOG, O_ROUTES,
+	       O_USER, O_CONFIG };
 	static const struct option opts[] = {
 		{ "db", required_argument, NULL, O_DB },
 		{ "wire-socket", required_argument, NULL, O_WIRE },
@@ -117,6 +124,8 @@ static int parse_flags(int argc, char **argv, struct bitwd_opts *o)
 		{ "session-ttl", required_argument, NULL, O_TTL },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "list-routes", no_argument, NULL, O_ROUTES },   /* hidden: for the OpenAPI coverage test */
+		{ "user", required_argument, NULL, O_USER },
+		{ "config", required_argument, NULL, O_CONFIG },  /* read by conffile_argv before the flags */
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -129,6 +138,11 @@ static int parse_flags(int argc, char **argv, struct bitwd_opts *o)
 	};
 	unsigned long v;
 	int c;
+	char err[512];
+	if (!(argv = conffile_argv(argc, argv, opts, &argc, err, sizeof err))) {
+		fprintf(stderr, "bitwd: %s\n", err);
+		return -1;
+	}
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case O_DB: o->db_path = optarg; break;
@@ -163,6 +177,8 @@ static int parse_flags(int argc, char **argv, struct bitwd_opts *o)
 			}
 			break;
 		case O_ROUTES: list_routes(); return 1;
+		case O_USER: o->user = optarg; break;
+		case O_CONFIG: break;
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return -1;
 		}
@@ -292,6 +308,22 @@ static void finish(struct bitwd *d)
 		db_close(d->db);
 }
 
+/* Everything that needs root is open; the database and its WAL files go to the user, who writes them from now on. */
+static int drop_privileges(struct bitwd *d, char *err, size_t errlen)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm" };
+	char path[PATH_MAX];
+	for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+		snprintf(path, sizeof path, "%s%s", d->opt.db_path, suffix[i]);
+		if (access(path, F_OK) == 0 && sandbox_give_path(d->opt.user, path, err, errlen) < 0)
+			return -1;
+	}
+	if (sandbox_drop_user(d->opt.user, 0, err, errlen) < 0)
+		return -1;
+	mlog(WLOG_INFO, "running as %s (uid %u), no capabilities", d->opt.user, (unsigned)getuid());
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct bitwd d;
@@ -310,6 +342,12 @@ int main(int argc, char **argv)
 	char err[512] = "";
 	if (start(&d, err, sizeof err) < 0) {
 		mlog(WLOG_ERR, "%s", *err ? err : "start-up failed");
+		finish(&d);
+		close(sigfd);
+		return 1;
+	}
+	if (d.opt.user && drop_privileges(&d, err, sizeof err) < 0) {
+		mlog(WLOG_ERR, "%s", err);
 		finish(&d);
 		close(sigfd);
 		return 1;

@@ -25,6 +25,7 @@ struct bitwd_opts {
 	const char *web_root;         /* --web-root: static files for the UI (issue 5), may be NULL */
 	int session_ttl;              /* seconds (default 3600) */
 	int log_level;
+	const char *user;             /* --user: started as root, run as this user after start-up */
 };
 
 struct wirelink;
