@@ -8,6 +8,7 @@
 #include <openssl/dh.h>
 #include <openssl/ec.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
@@ -317,8 +318,10 @@ int ike_dh_shared(const struct ike_dh *dh, const uint8_t *peer, size_t peer_len,
 	EVP_PKEY_CTX *ctx = NULL;
 	int rc = -XE_BAD_PARAM;
 
-	if (!pk)
+	if (!pk) {
+		ERR_clear_error();
 		return -XE_BAD_PARAM;
+	}
 	if (cap < want)
 		goto out;
 	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, dh->key, NULL);
@@ -336,6 +339,9 @@ int ike_dh_shared(const struct ike_dh *dh, const uint8_t *peer, size_t peer_len,
 out:
 	EVP_PKEY_CTX_free(ctx);
 	EVP_PKEY_free(pk);
+	/* A peer's bad value leaves OpenSSL errors queued; they are no concern of the next caller. */
+	if (rc < 0)
+		ERR_clear_error();
 	return rc;
 }
 
@@ -902,6 +908,7 @@ int ike_sk_decrypt(struct ike_sk *sk, const uint8_t *msg, size_t len, size_t sk_
 		rc = -XE_ESP_BAD_PADDING;
 	if (rc < 0) {
 		OPENSSL_cleanse(plain, enc_len);
+		ERR_clear_error();
 		return rc;
 	}
 	return (int)(enc_len - plain[enc_len - 1] - 1);

@@ -418,6 +418,55 @@ out:
 	ike_sa_keys_wipe(&k);
 }
 
+/* Arbitrary bytes as SK messages and KE data: refused, never a crash or a leak (run under ASan/UBSan). */
+static void test_garbage(void)
+{
+	const struct ike_suite gcm = { IKE_ENCR_AES_GCM_16, 256, IKE_INTEG_NONE, IKE_PRF_HMAC_SHA2_384 };
+	const struct ike_suite cbc = { IKE_ENCR_AES_CBC, 256, IKE_INTEG_HMAC_SHA2_256_128, IKE_PRF_HMAC_SHA2_256 };
+	struct ike_sk *a = NULL, *c = NULL;
+	struct ike_dh *dh[3] = { NULL, NULL, NULL };
+	uint8_t msg[300], plain[300], out[256];
+	uint32_t x = 12345;
+	int accepted = 0;
+
+	ike_sk_new(&gcm, v_gcm256_sha384_sk_ei, 36, NULL, 0, &a);
+	ike_sk_new(&cbc, v_cbc256_sha256_sk_ei, 32, v_cbc256_sha256_sk_ai, 32, &c);
+	ike_dh_new_fixed(IKE_DH_MODP2048, v_modp2048_priv_a, 32, &dh[0]);
+	ike_dh_new_fixed(IKE_DH_ECP256, v_ecp256_priv_a, 32, &dh[1]);
+	ike_dh_new_fixed(IKE_DH_CURVE25519, v_x25519_priv_a, 32, &dh[2]);
+	if (!a || !c || !dh[0] || !dh[1] || !dh[2]) {
+		CHECK(0, "contexts for the garbage test");
+		goto out;
+	}
+	for (int i = 0; i < 3000; i++) {
+		for (size_t j = 0; j < sizeof msg; j++) {
+			x = x * 1103515245u + 12345u;
+			msg[j] = (uint8_t)(x >> 16);
+		}
+		size_t len = msg[0] + (size_t)(msg[1] & 1) * 44, off = msg[2] % 64;
+		/* Lengths that agree with the buffer, so the checks past them are reached too. */
+		if (i & 1 && len >= 32) {
+			msg[24] = 0, msg[25] = 0, msg[26] = (uint8_t)(len >> 8), msg[27] = (uint8_t)len;
+			off = 28;
+			msg[30] = (uint8_t)((len - 28) >> 8), msg[31] = (uint8_t)(len - 28);
+		}
+		accepted += ike_sk_decrypt(i & 2 ? a : c, msg, len, off, plain, sizeof plain) >= 0;
+		/* Random x||y is never on P-256; random MODP values and X25519 strings may well be valid ones. */
+		if (i % 10 == 0)
+			accepted += ike_dh_shared(dh[1], msg, 64, out, sizeof out) >= 0;
+		if (i % 100 == 0) {
+			ike_dh_shared(dh[0], msg, 256, out, sizeof out);
+			ike_dh_shared(dh[2], msg, 32, out, sizeof out);
+		}
+	}
+	CHECK_EQ(accepted, 0, "random SK messages and random P-256 KE data are all refused");
+out:
+	ike_sk_free(a);
+	ike_sk_free(c);
+	for (int i = 0; i < 3; i++)
+		ike_dh_free(dh[i]);
+}
+
 int main(void)
 {
 	test_dh();
@@ -429,5 +478,6 @@ int main(void)
 	test_auth_psk();
 	test_sk();
 	test_sk_pair();
+	test_garbage();
 	return check_done();
 }
