@@ -80,15 +80,26 @@ bool ike_dh_supported(uint16_t group, bool legacy)
 	return g && (legacy || !g->legacy);
 }
 
-/* Domain parameters (and optionally key values) of a MODP/ECP group as an OSSL_PARAM list. */
-static OSSL_PARAM *group_params(const struct ike_dh *dh, const BIGNUM *priv, const BIGNUM *pub,
-	const uint8_t *ec_pub, size_t ec_pub_len, BIGNUM *ec_priv)
+/* OSSL_PARAM_free, wiping a private key first (OSSL_PARAM_clear_free is OpenSSL 3.2). */
+static void params_free(OSSL_PARAM *params)
+{
+	OSSL_PARAM *priv = params ? OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_PRIV_KEY) : NULL;
+	if (priv && priv->data)
+		OPENSSL_cleanse(priv->data, priv->data_size);
+	OSSL_PARAM_free(params);
+}
+
+/* Domain parameters of a MODP/ECP group as an OSSL_PARAM list, with the key values given (priv; the public value
+ * as a number for MODP, as an encoded point for ECP). Free with params_free: it may hold priv. */
+static OSSL_PARAM *group_params(const struct ike_dh *dh, const BIGNUM *priv, const BIGNUM *modp_pub,
+	const uint8_t *ec_pub, size_t ec_pub_len)
 {
 	OSSL_PARAM_BLD *b = OSSL_PARAM_BLD_new();
 	OSSL_PARAM *params = NULL;
 	BIGNUM *two = BN_new();
 	int ok = b && two && BN_set_word(two, 2);
 
+	/* OpenSSL names the RFC 3526 groups; the RFC 2409 ones (legacy 768/1024) go in as p and g. */
 	if (ok && dh->g->name)
 		ok = OSSL_PARAM_BLD_push_utf8_string(b, OSSL_PKEY_PARAM_GROUP_NAME, dh->g->name, 0);
 	else if (ok)
@@ -96,10 +107,8 @@ static OSSL_PARAM *group_params(const struct ike_dh *dh, const BIGNUM *priv, con
 			OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_FFC_G, two);
 	if (ok && priv)
 		ok = OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_PRIV_KEY, priv);
-	if (ok && pub)
-		ok = OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_PUB_KEY, pub);
-	if (ok && ec_priv)
-		ok = OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_PRIV_KEY, ec_priv);
+	if (ok && modp_pub)
+		ok = OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_PUB_KEY, modp_pub);
 	if (ok && ec_pub)
 		ok = OSSL_PARAM_BLD_push_octet_string(b, OSSL_PKEY_PARAM_PUB_KEY, ec_pub, ec_pub_len);
 	if (ok)
@@ -155,9 +164,9 @@ static EVP_PKEY *dh_keygen(const struct ike_dh *dh)
 		return key;
 	}
 	/* Generate from the group's domain parameters. */
-	OSSL_PARAM *params = group_params(dh, NULL, NULL, NULL, 0, NULL);
+	OSSL_PARAM *params = group_params(dh, NULL, NULL, NULL, 0);
 	EVP_PKEY *domain = pkey_fromdata(dh, params, EVP_PKEY_KEY_PARAMETERS);
-	OSSL_PARAM_free(params);
+	params_free(params);
 	if (!domain)
 		return NULL;
 	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, domain, NULL);
@@ -208,18 +217,18 @@ static EVP_PKEY *fixed_modp_or_ecp(const struct ike_dh *dh, BIGNUM *priv)
 	if (dh->g->kind == DH_MODP) {
 		BIGNUM *pub = BN_new(), *two = BN_new();
 		if (pub && two && BN_set_word(two, 2) && BN_mod_exp(pub, two, priv, dh->p, bnctx))
-			params = group_params(dh, priv, pub, NULL, 0, NULL);
+			params = group_params(dh, priv, pub, NULL, 0);
 		BN_free(pub);
 		BN_free(two);
 	} else {
 		uint8_t point[1 + 132];
 		size_t n = ec_public_point(dh, priv, point, sizeof point, bnctx);
 		if (n)
-			params = group_params(dh, NULL, NULL, point, n, priv);
+			params = group_params(dh, priv, NULL, point, n);
 	}
 	if (params)
 		key = pkey_fromdata(dh, params, EVP_PKEY_KEYPAIR);
-	OSSL_PARAM_free(params);
+	params_free(params);
 	BN_CTX_free(bnctx);
 	return key;
 }
@@ -294,9 +303,9 @@ static EVP_PKEY *peer_key(const struct ike_dh *dh, const uint8_t *peer, size_t l
 		/* RFC 7296 / SP 800-56A: 1 < y < p-1 (rejects 0, 1, p-1 and anything >= p). */
 		BIGNUM *y = BN_bin2bn(peer, (int)len, NULL), *pm1 = BN_dup(dh->p);
 		if (y && pm1 && BN_sub_word(pm1, 1) && BN_cmp(y, BN_value_one()) > 0 && BN_cmp(y, pm1) < 0) {
-			OSSL_PARAM *params = group_params(dh, NULL, y, NULL, 0, NULL);
+			OSSL_PARAM *params = group_params(dh, NULL, y, NULL, 0);
 			key = pkey_fromdata(dh, params, EVP_PKEY_PUBLIC_KEY);
-			OSSL_PARAM_free(params);
+			params_free(params);
 		}
 		BN_free(y);
 		BN_free(pm1);
@@ -305,9 +314,9 @@ static EVP_PKEY *peer_key(const struct ike_dh *dh, const uint8_t *peer, size_t l
 	uint8_t point[1 + 132];
 	point[0] = 0x04;
 	memcpy(point + 1, peer, len);
-	OSSL_PARAM *params = group_params(dh, NULL, NULL, point, len + 1, NULL);
+	OSSL_PARAM *params = group_params(dh, NULL, NULL, point, len + 1);
 	key = pkey_fromdata(dh, params, EVP_PKEY_PUBLIC_KEY);
-	OSSL_PARAM_free(params);
+	params_free(params);
 	return key;
 }
 

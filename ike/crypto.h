@@ -13,7 +13,6 @@
 #define IKE_INTEG_KEY_MAX 64
 #define IKE_ENCR_KEY_MAX  36   /* 32-byte key + 4-byte AEAD salt */
 #define IKE_DH_PUB_MAX    1024 /* MODP 8192 */
-#define IKE_SIGNED_OCTETS_OVERHEAD IKE_PRF_MAX
 
 /* A byte range, so a PRF input can be the concatenation of several without copying. */
 struct ike_bytes {
