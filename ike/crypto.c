@@ -698,6 +698,7 @@ int ike_auth_psk_verify(uint16_t prf, const uint8_t *psk, size_t psk_len,
 
 #define IKE_HDR_LEN 28
 #define SK_HDR_LEN 4
+#define SKF_HDR_LEN 8   /* RFC 7383: generic header + Fragment Number + Total Fragments */
 
 struct ike_sk {
 	bool aead;
@@ -862,11 +863,13 @@ static int sk_cbc(struct ike_sk *sk, bool enc, const uint8_t *iv, const uint8_t 
 	return 0;
 }
 
-int ike_sk_encrypt(struct ike_sk *sk, uint8_t *msg, size_t cap, size_t sk_off, const uint8_t *plain, size_t plain_len)
+/* Seals plain into the SK or SKF payload whose header (hdr bytes, all in the AAD) starts at sk_off. */
+static int sk_seal(struct ike_sk *sk, uint8_t *msg, size_t cap, size_t sk_off, size_t hdr, const uint8_t *plain,
+	size_t plain_len)
 {
 	size_t pad = sk_pad_len(sk, plain_len), enc_len = plain_len + pad + 1;
-	size_t total = sk_off + SK_HDR_LEN + sk->iv_len + enc_len + sk->icv_len;
-	uint8_t *iv = msg + sk_off + SK_HDR_LEN, *ct = iv + sk->iv_len, *icv = ct + enc_len;
+	size_t total = sk_off + hdr + sk->iv_len + enc_len + sk->icv_len;
+	uint8_t *iv = msg + sk_off + hdr, *ct = iv + sk->iv_len, *icv = ct + enc_len;
 
 	if (sk_off < IKE_HDR_LEN || total > cap || total > 0xffff + sk_off)
 		return -XE_BAD_PARAM;
@@ -881,7 +884,7 @@ int ike_sk_encrypt(struct ike_sk *sk, uint8_t *msg, size_t cap, size_t sk_off, c
 		put_be32(iv, (size_t)(sk->next_iv >> 32));
 		put_be32(iv + 4, (size_t)(sk->next_iv & 0xffffffffu));
 		sk->next_iv++;
-		return sk_aead(sk, true, iv, msg, sk_off + SK_HDR_LEN, ct, ct, enc_len, icv) < 0 ? -XE_NOMEM : (int)total;
+		return sk_aead(sk, true, iv, msg, sk_off + hdr, ct, ct, enc_len, icv) < 0 ? -XE_NOMEM : (int)total;
 	}
 	/* CBC needs an unpredictable IV (RFC 7296 3.14). */
 	if (RAND_bytes(iv, sk->iv_len) <= 0 || sk_cbc(sk, true, iv, ct, ct, enc_len) < 0)
@@ -889,21 +892,22 @@ int ike_sk_encrypt(struct ike_sk *sk, uint8_t *msg, size_t cap, size_t sk_off, c
 	return sk_icv(sk, msg, total - sk->icv_len, icv) < 0 ? -XE_NOMEM : (int)total;
 }
 
-int ike_sk_decrypt(struct ike_sk *sk, const uint8_t *msg, size_t len, size_t sk_off, uint8_t *plain, size_t cap)
+static int sk_open(struct ike_sk *sk, const uint8_t *msg, size_t len, size_t sk_off, size_t hdr, uint8_t *plain,
+	size_t cap)
 {
-	size_t min = sk_off + SK_HDR_LEN + sk->iv_len + 1 + sk->icv_len;
+	size_t min = sk_off + hdr + sk->iv_len + 1 + sk->icv_len;
 	int rc;
 
 	if (sk_off < IKE_HDR_LEN || sk_off > len || len < min || get_be32(msg + 24) != len || get_be16(msg + sk_off + 2) != len - sk_off)
 		return -XE_MALFORMED_PACKET;
-	const uint8_t *iv = msg + sk_off + SK_HDR_LEN, *ct = iv + sk->iv_len;
+	const uint8_t *iv = msg + sk_off + hdr, *ct = iv + sk->iv_len;
 	size_t enc_len = len - sk->icv_len - (size_t)(ct - msg);
 	if (enc_len % sk->block || enc_len > cap)
 		return -XE_MALFORMED_PACKET;
 	if (sk->aead) {
 		uint8_t tag[16];
 		memcpy(tag, ct + enc_len, 16);
-		rc = sk_aead(sk, false, iv, msg, sk_off + SK_HDR_LEN, ct, plain, enc_len, tag);
+		rc = sk_aead(sk, false, iv, msg, sk_off + hdr, ct, plain, enc_len, tag);
 	} else {
 		/* Integrity first: nothing unauthenticated reaches the decryption. */
 		uint8_t icv[32];
@@ -921,6 +925,26 @@ int ike_sk_decrypt(struct ike_sk *sk, const uint8_t *msg, size_t len, size_t sk_
 		return rc;
 	}
 	return (int)(enc_len - plain[enc_len - 1] - 1);
+}
+
+int ike_sk_encrypt(struct ike_sk *sk, uint8_t *msg, size_t cap, size_t sk_off, const uint8_t *plain, size_t plain_len)
+{
+	return sk_seal(sk, msg, cap, sk_off, SK_HDR_LEN, plain, plain_len);
+}
+
+int ike_sk_decrypt(struct ike_sk *sk, const uint8_t *msg, size_t len, size_t sk_off, uint8_t *plain, size_t cap)
+{
+	return sk_open(sk, msg, len, sk_off, SK_HDR_LEN, plain, cap);
+}
+
+int ike_skf_encrypt(struct ike_sk *sk, uint8_t *msg, size_t cap, size_t skf_off, const uint8_t *plain, size_t plain_len)
+{
+	return sk_seal(sk, msg, cap, skf_off, SKF_HDR_LEN, plain, plain_len);
+}
+
+int ike_skf_decrypt(struct ike_sk *sk, const uint8_t *msg, size_t len, size_t skf_off, uint8_t *plain, size_t cap)
+{
+	return sk_open(sk, msg, len, skf_off, SKF_HDR_LEN, plain, cap);
 }
 
 int ike_sk_pair_new(const struct ike_suite *suite, const struct ike_sa_keys *keys, bool initiator,

@@ -233,6 +233,15 @@ for name, cls in (("gcm256_sha384", AESGCM), ("chacha_sha512", ChaCha20Poly1305)
     ct = cls(key).encrypt(salt + iv, enc, aad)
     emit("v_sk_%s_msg" % name, aad + iv + ct)
 
+# SKF (RFC 7383), AES-GCM-16-256: fragment 2 of 3; its 8-byte header (next payload 0, length, number, total) is
+# in the AAD. IV counter 1.
+key, salt = SK["gcm256_sha384"]["ei"][:32], SK["gcm256_sha384"]["ei"][32:]
+enc = INNER + b"\x00"
+total = 28 + 8 + 8 + len(enc) + 16
+aad = SPII + SPIR + bytes([53, 0x20, 35, 0x08]) + be(1, 4) + be(total, 4) + bytes([0, 0]) + be(total - 28, 2) + \
+    be(2, 2) + be(3, 2)
+emit("v_skf_gcm256_msg", aad + be(1, 8) + AESGCM(key).encrypt(salt + be(1, 8), enc, aad))
+
 # CBC: a fixed IV (ours is random, so the test decrypts this one), padding to 16 with pad length 10, ICV
 # HMAC-SHA2-256-128 over everything before it.
 key, akey = SK["cbc256_sha256"]["ei"], SK["cbc256_sha256"]["ai"]

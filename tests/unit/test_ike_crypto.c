@@ -389,6 +389,31 @@ static void test_sk(void)
 		"SK context refuses a key of the wrong length");
 }
 
+/* RFC 7383 fragments: the 8-byte SKF header is authenticated like the SK header. */
+static void test_skf(void)
+{
+	const struct ike_suite gcm = { IKE_ENCR_AES_GCM_16, 256, IKE_INTEG_NONE, IKE_PRF_HMAC_SHA2_384 };
+	const uint8_t *vec = v_skf_gcm256_msg;
+	size_t vlen = sizeof v_skf_gcm256_msg;
+	uint8_t msg[256], plain[256];
+	struct ike_sk *sk = sk_for(&gcm, v_gcm256_sha384_sk_ei, 36, NULL, 0);
+
+	if (!sk)
+		return;
+	memcpy(msg, vec, 36);
+	ike_sk_set_iv_counter(sk, 1);
+	CHECK_EQ(ike_skf_encrypt(sk, msg, sizeof msg, 28, v_sk_inner, sizeof v_sk_inner), (int)vlen, "SKF: length");
+	CHECK_MEM(msg, vec, vlen, "SKF: fragment equals the independent one");
+	CHECK_EQ(ike_skf_decrypt(sk, vec, vlen, 28, plain, sizeof plain), (int)sizeof v_sk_inner, "SKF: decrypts");
+	CHECK_MEM(plain, v_sk_inner, sizeof v_sk_inner, "SKF: to the fragment's data");
+	memcpy(msg, vec, vlen);
+	msg[33] = 1;
+	CHECK_EQ(ike_skf_decrypt(sk, msg, vlen, 28, plain, sizeof plain), -XE_ESP_DIGEST_MISMATCH,
+		"SKF: a changed fragment number is rejected");
+	CHECK(ike_sk_decrypt(sk, vec, vlen, 28, plain, sizeof plain) < 0, "SKF: not readable as a plain SK payload");
+	ike_sk_free(sk);
+}
+
 /* The initiator's outbound context pairs with the responder's inbound one and vice versa, and not with its own. */
 static void test_sk_pair(void)
 {
@@ -410,6 +435,25 @@ static void test_sk_pair(void)
 	CHECK_EQ(ike_sk_decrypt(i_in, msg, (size_t)n, 28, plain, sizeof plain), 33, "initiator reads the responder");
 	CHECK(ike_sk_overhead(r_out, 33) == 16 + 14 + 1 + 12 && n == 28 + 4 + 16 + 48 + 12,
 		"AES-CBC-128/HMAC-SHA1-96: IV, 3 blocks, 12-byte ICV");
+
+	/* AES-GCM-16-128: 16-byte key + salt from the same prf+ stream, and a round trip. */
+	const struct ike_suite gcm128 = { IKE_ENCR_AES_GCM_16, 128, IKE_INTEG_NONE, IKE_PRF_HMAC_SHA1 };
+	struct ike_sa_keys k2;
+	struct ike_sk *g_out = NULL, *g_in = NULL;
+	ike_sa_keys_derive(&gcm128, v_cbc128_sha1_skeyseed, 20, v_ni, 32, v_nr, 32, v_spi_i, v_spi_r, &k2);
+	CHECK(k2.encr_len == 20 && memcmp(k2.sk_ei, v_cbc128_sha1_sk_ai, 20) == 0,
+		"AES-GCM-128: SK_ei is 20 bytes, taken right after SK_d (no SK_a*)");
+	CHECK_EQ(ike_sk_pair_new(&gcm128, &k2, true, &g_out, &g_in), 0, "AES-GCM-128 SK contexts");
+	if (!g_out)
+		goto out;
+	ike_sk_free(r_out);
+	ike_sk_free(r_in);
+	ike_sk_pair_new(&gcm128, &k2, false, &r_out, &r_in);
+	n = ike_sk_encrypt(g_out, msg, sizeof msg, sk_start(msg, v_sk_cbc256_sha256_msg), v_sk_inner, 37);
+	CHECK_EQ(ike_sk_decrypt(r_in, msg, (size_t)n, 28, plain, sizeof plain), 37, "AES-GCM-128 round trip");
+	ike_sk_free(g_out);
+	ike_sk_free(g_in);
+	ike_sa_keys_wipe(&k2);
 out:
 	ike_sk_free(i_out);
 	ike_sk_free(i_in);
@@ -477,6 +521,7 @@ int main(void)
 	test_rekey_and_child();
 	test_auth_psk();
 	test_sk();
+	test_skf();
 	test_sk_pair();
 	test_garbage();
 	return check_done();
