@@ -704,7 +704,8 @@ struct ike_sk {
 	bool aead;
 	uint8_t iv_len, block, icv_len;
 	uint8_t salt[4];         /* AEAD nonce = salt | IV */
-	uint64_t next_iv;        /* AEAD IVs count up: unique per key without a random source */
+	uint64_t next_iv;        /* AEAD IVs count up from a random start below 2^63: unique per context, and two
+	                          * contexts a caller mistakenly makes from one key will not start on the same IV */
 	EVP_CIPHER_CTX *enc, *dec;
 	EVP_MAC_CTX *mac;        /* HMAC keyed with SK_a, CBC only */
 };
@@ -749,6 +750,8 @@ int ike_sk_new(const struct ike_suite *suite, const uint8_t *encr_key, size_t en
 	sk->iv_len = sk->aead ? 8 : 16;
 	sk->block = sk->aead ? 1 : 16;
 	sk->icv_len = (uint8_t)(sk->aead ? 16 : ike_integ_icv_len(suite->integ));
+	bool iv_ok = !sk->aead || RAND_bytes((uint8_t *)&sk->next_iv, sizeof sk->next_iv) > 0;
+	sk->next_iv >>= 1;
 	if (sk->aead)
 		memcpy(sk->salt, encr_key + bits / 8, 4);
 	if (cipher) {
@@ -758,7 +761,7 @@ int ike_sk_new(const struct ike_suite *suite, const uint8_t *encr_key, size_t en
 	EVP_CIPHER_free(cipher);
 	if (!sk->aead)
 		sk->mac = hmac_new(integ_digest(suite->integ), integ_key, integ_len);
-	if (!sk->enc || !sk->dec || (!sk->aead && !sk->mac)) {
+	if (!iv_ok || !sk->enc || !sk->dec || (!sk->aead && !sk->mac)) {
 		ike_sk_free(sk);
 		return -XE_NOMEM;
 	}
