@@ -1,4 +1,4 @@
-/* ike/crypto.c: IKEv2 Diffie-Hellman, PRF/prf+, SKEYSEED, SK_x keys, KEYMAT, PSK AUTH and the SK payload, over OpenSSL EVP. */
+/* ike/crypto.c: IKEv2 DH/ECDH, PRF/prf+, SKEYSEED, SK_x keys, KEYMAT, PSK AUTH and SK payloads, over OpenSSL EVP. */
 #include "crypto.h"
 
 #include <string.h>
@@ -901,7 +901,8 @@ static int sk_open(struct ike_sk *sk, const uint8_t *msg, size_t len, size_t sk_
 	size_t min = sk_off + hdr + sk->iv_len + 1 + sk->icv_len;
 	int rc;
 
-	if (sk_off < IKE_HDR_LEN || sk_off > len || len < min || get_be32(msg + 24) != len || get_be16(msg + sk_off + 2) != len - sk_off)
+	if (sk_off < IKE_HDR_LEN || sk_off > len || len < min || get_be32(msg + 24) != len ||
+		get_be16(msg + sk_off + 2) != len - sk_off)
 		return -XE_MALFORMED_PACKET;
 	const uint8_t *iv = msg + sk_off + hdr, *ct = iv + sk->iv_len;
 	size_t enc_len = len - sk->icv_len - (size_t)(ct - msg);

@@ -140,7 +140,8 @@ int ike_sk_encrypt(struct ike_sk *sk, uint8_t *msg, size_t cap, size_t sk_off, c
 int ike_sk_decrypt(struct ike_sk *sk, const uint8_t *msg, size_t len, size_t sk_off, uint8_t *plain, size_t cap);
 /* The same for an Encrypted Fragment (SKF, RFC 7383): its 8-byte header (generic header, Fragment Number, Total
  * Fragments; set by the caller) is at skf_off and, like the SK header, covered by the ICV/AAD. */
-int ike_skf_encrypt(struct ike_sk *sk, uint8_t *msg, size_t cap, size_t skf_off, const uint8_t *plain, size_t plain_len);
+int ike_skf_encrypt(struct ike_sk *sk, uint8_t *msg, size_t cap, size_t skf_off, const uint8_t *plain,
+	size_t plain_len);
 int ike_skf_decrypt(struct ike_sk *sk, const uint8_t *msg, size_t len, size_t skf_off, uint8_t *plain, size_t cap);
 /* Test hook: the next AEAD IV is this counter value (AEAD IVs count up from a random start, never reused). */
 void ike_sk_set_iv_counter(struct ike_sk *sk, uint64_t next);

@@ -1,4 +1,4 @@
-/* test_ike_crypto.c: IKEv2 DH, PRF/prf+, SKEYSEED, SK_x keys, KEYMAT, PSK AUTH and SK payloads against independent values. */
+/* test_ike_crypto.c: IKEv2 DH, PRF/prf+, SKEYSEED, SK_x, KEYMAT, PSK AUTH and SK payloads vs independent values. */
 #include "check.h"
 #include "crypto.h"
 #include "ike_vectors.h"
@@ -222,7 +222,8 @@ static void test_ike_keys(void)
 
 	struct ike_sa_keys k;
 	const struct ike_suite no_integ = { IKE_ENCR_AES_CBC, 256, IKE_INTEG_NONE, IKE_PRF_HMAC_SHA2_256 };
-	const struct ike_suite aead_integ = { IKE_ENCR_AES_GCM_16, 128, IKE_INTEG_HMAC_SHA2_256_128, IKE_PRF_HMAC_SHA2_256 };
+	const struct ike_suite aead_integ = { IKE_ENCR_AES_GCM_16, 128, IKE_INTEG_HMAC_SHA2_256_128,
+		IKE_PRF_HMAC_SHA2_256 };
 	const struct ike_suite bad_bits = { IKE_ENCR_AES_CBC, 192 + 1, IKE_INTEG_HMAC_SHA2_256_128, IKE_PRF_HMAC_SHA2_256 };
 	CHECK_EQ(ike_sa_keys_derive(&no_integ, v_ni, 32, v_ni, 32, v_nr, 32, v_spi_i, v_spi_r, &k), -XE_NOT_SUPPORTED,
 		"CBC without an integrity transform refused");
@@ -345,12 +346,14 @@ static void test_sk(void)
 		sizeof v_sk_chacha_sha512_msg);
 
 	/* Two contexts on one key (an engine bug, but a costly one for GCM) do not start on the same IV. */
-	struct ike_sk *g1 = sk_for(&gcm, v_gcm256_sha384_sk_ei, 36, NULL, 0), *g2 = sk_for(&gcm, v_gcm256_sha384_sk_ei, 36, NULL, 0);
+	struct ike_sk *g1 = sk_for(&gcm, v_gcm256_sha384_sk_ei, 36, NULL, 0);
+	struct ike_sk *g2 = sk_for(&gcm, v_gcm256_sha384_sk_ei, 36, NULL, 0);
 	uint8_t m1[256], m2[256];
 	if (g1 && g2) {
 		ike_sk_encrypt(g1, m1, sizeof m1, sk_start(m1, v_sk_gcm256_sha384_msg), v_sk_inner, 8);
 		ike_sk_encrypt(g2, m2, sizeof m2, sk_start(m2, v_sk_gcm256_sha384_msg), v_sk_inner, 8);
-		CHECK(memcmp(m1 + 32, m2 + 32, 8) != 0 && !(m1[32] & 0x80), "AEAD IV counters start at random values below 2^63");
+		CHECK(memcmp(m1 + 32, m2 + 32, 8) != 0 && !(m1[32] & 0x80),
+			"AEAD IV counters start at random values below 2^63");
 	}
 	ike_sk_free(g1);
 	ike_sk_free(g2);
