@@ -4,6 +4,7 @@
 # Usage: test_sandbox.py BITW_WIRE BITW_WIRECTL BITWD  (TAP; needs root; namespaces and temporary directories of
 # its own, removed even on failure; addresses from the documentation ranges via tests/e2e/bitwtopo.py).
 
+import json
 import os
 import pwd
 import shutil
@@ -66,6 +67,12 @@ def check_wire_process(pid, who, nobody):
 	      f'{who}: every thread (control and data, {len(tasks)}) has the filter and only those capabilities')
 
 
+def offloads(topo, node, iface):
+	out = topo.run(node, ['ethtool', '-k', iface]).stdout
+	return {line.split(':')[1].split()[0] for line in out.splitlines()
+	        if line.startswith(('generic-receive-offload:', 'generic-segmentation-offload:'))}
+
+
 def start_wire(topo, side, cfg, extra):
 	"""Like Topo.start_bitw, with the sandbox flags; the config readable only by nobody, for SIGHUP reloads."""
 	path = topo.write_config(side, cfg)
@@ -94,10 +101,13 @@ def test_wire(wire, wirectl):
 		topo.bitw_wire, topo.wirectl_bin = wire, wirectl
 		os.chmod(topo.dir, 0o711)  # nobody reads its config file by name on reload
 		cfg = {s: bitwtopo.site_config(s, keys) for s in 'AB'}
+		# bitw-wire turns these off on its ports and must turn them back on at exit, as nobody
+		topo.run('wA', ['ethtool', '-K', 'a-red', 'gro', 'on', 'gso', 'on'])
 		pa = start_wire(topo, 'A', cfg['A'], ['--user', 'nobody'])
 		start_wire(topo, 'B', cfg['B'], ['--user', 'nobody'])
 		check('syscall filter on' in pa.log(), 'bitw-wire says it runs with the syscall filter')
 		check_wire_process(pa.pid, 'bitw-wire', nobody)
+		check(offloads(topo, 'wA', 'a-red') == {'off'}, 'it turned GRO/GSO off on its red port')
 		check(os.stat(topo.sock('A')).st_uid == nobody.pw_uid, 'the control socket belongs to nobody')
 		r = topo.ping('hA', bitwtopo.HOST_B4, count=3)
 		check(r.received == 3, f'it still forwards: ping through the tunnel ({r.received}/3)')
@@ -116,7 +126,11 @@ def test_wire(wire, wirectl):
 		check(r.received == 3, f'and it forwards after the reload ({r.received}/3)')
 		rc = topo.bitw['A'].stop(signal.SIGTERM, timeout=15)
 		topo.bitw.pop('A')
-		check(rc == 0, f'SIGTERM under the filter: clean exit, ports restored (exit {rc})')
+		check(rc == 0, f'SIGTERM under the filter: clean exit (exit {rc})')
+		check(offloads(topo, 'wA', 'a-red') == {'on'},
+		      'at exit, as nobody under the filter, it turned GRO/GSO back on (CAP_NET_ADMIN kept for this)')
+		promisc = json.loads(topo.run('wA', ['ip', '-d', '-j', 'link', 'show', 'a-red']).stdout)[0].get('promiscuity')
+		check(promisc == 0, f'and left promiscuous mode (promiscuity {promisc})')
 
 		r = run_wire_once(topo, 'A', ['--user', 'nobody', '--selftest-forbidden-syscall'])
 		check(r.returncode == -signal.SIGSYS,
