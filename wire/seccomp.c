@@ -136,6 +136,13 @@ int sandbox_seccomp_wire(char *err, size_t errlen)
 		return -XE_IO;
 	}
 	long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
+	/*
+	 * systemd's SystemCallFilter=@system-service does not allow seccomp(2) itself,
+	 * but allows prctl: the older call installs the same filter, on this thread
+	 * only, which is enough while it is the only thread.
+	 */
+	if (rc < 0 && (errno == EPERM || errno == ENOSYS))
+		rc = prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
 	if (rc != 0) {
 		snprintf(err, errlen, "seccomp: %s", rc > 0 ? "another thread has a different filter" : strerror(errno));
 		return -XE_IO;

@@ -73,14 +73,29 @@ def offloads(topo, node, iface):
 	        if line.startswith(('generic-receive-offload:', 'generic-segmentation-offload:'))}
 
 
-def start_wire(topo, side, cfg, extra):
+# Runs a program under a filter like systemd's SystemCallFilter=@system-service, which refuses seccomp(2) itself.
+NO_SECCOMP_SYSCALL = r'''
+import ctypes, os, platform, struct, sys
+nr = {'x86_64': 317, 'aarch64': 277}[platform.machine()]
+code = [(0x20, 0, 0, 0), (0x15, 0, 1, nr), (0x06, 0, 0, 0x00050000 | 1), (0x06, 0, 0, 0x7fff0000)]
+buf = ctypes.create_string_buffer(b''.join(struct.pack('HBBI', *c) for c in code))
+prog = struct.pack('HxxxxxxQ', len(code), ctypes.addressof(buf))
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(38, 1, 0, 0, 0) or libc.prctl(22, 2, ctypes.c_char_p(prog), 0, 0):
+    sys.exit('cannot install the outer filter: %s' % os.strerror(ctypes.get_errno()))
+os.execv(sys.argv[1], sys.argv[1:])
+'''
+
+
+def start_wire(topo, side, cfg, extra, outer_filter=False):
 	"""Like Topo.start_bitw, with the sandbox flags; the config readable only by nobody, for SIGHUP reloads."""
 	path = topo.write_config(side, cfg)
 	nobody = pwd.getpwnam('nobody')
 	os.chown(path, nobody.pw_uid, nobody.pw_gid)
 	os.chmod(path, 0o600)
 	topo.cfgpath[side] = path
-	cmd = topo.nsx('w' + side, [topo.bitw_wire, '--config', path, '--ctl', topo.sock(side)] + extra)
+	wrap = [bitwtopo.PY, '-c', NO_SECCOMP_SYSCALL] if outer_filter else []
+	cmd = topo.nsx('w' + side, wrap + [topo.bitw_wire, '--config', path, '--ctl', topo.sock(side)] + extra)
 	p = topo.spawn(cmd, f'bitw{side}')
 	topo.bitw[side] = p
 	if not p.wait_for('bitw-wire: ready', 20):
@@ -104,10 +119,14 @@ def test_wire(wire, wirectl):
 		# bitw-wire turns these off on its ports and must turn them back on at exit, as nobody
 		topo.run('wA', ['ethtool', '-K', 'a-red', 'gro', 'on', 'gso', 'on'])
 		pa = start_wire(topo, 'A', cfg['A'], ['--user', 'nobody'])
-		start_wire(topo, 'B', cfg['B'], ['--user', 'nobody'])
+		pb = start_wire(topo, 'B', cfg['B'], ['--user', 'nobody'], outer_filter=True)
 		check('syscall filter on' in pa.log(), 'bitw-wire says it runs with the syscall filter')
 		check_wire_process(pa.pid, 'bitw-wire', nobody)
 		check(offloads(topo, 'wA', 'a-red') == {'off'}, 'it turned GRO/GSO off on its red port')
+		st = status_of(f'/proc/{pb.pid}/status')
+		check('syscall filter on' in pb.log() and st['Seccomp'] == ['2'] and st['Seccomp_filters'] == ['2'],
+		      'under an outer filter that refuses seccomp(2), as systemd\'s @system-service does, its own filter '
+		      f'still goes in (Seccomp_filters {st.get("Seccomp_filters")})')
 		check(os.stat(topo.sock('A')).st_uid == nobody.pw_uid, 'the control socket belongs to nobody')
 		r = topo.ping('hA', bitwtopo.HOST_B4, count=3)
 		check(r.received == 3, f'it still forwards: ping through the tunnel ({r.received}/3)')
