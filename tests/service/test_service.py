@@ -173,6 +173,26 @@ def test_man():
               f'{m}: man --warnings -l renders it {r.stderr}')
 
 
+def test_install(tmp):
+    """meson install puts everything an appliance needs where systemd and man look for it."""
+    dest = os.path.join(tmp, 'inst')
+    r = run('meson', 'install', '-C', BUILD, '--no-rebuild', '--destdir', dest)
+    got = set()
+    for d, _, files in os.walk(dest):
+        got.update(os.path.relpath(os.path.join(d, f), dest) for f in files)
+    want = {r'bin/bitw-wire$', r'bin/bitwd$', r'bin/bitwctl$', r'systemd/system/bitw-wire\.service$',
+            r'systemd/system/bitwd\.service$', r'systemd/system/bitw\.target$', r'sysusers\.d/bitw\.conf$',
+            r'tmpfiles\.d/bitw\.conf$', r'man8/bitw-wire\.8$', r'man8/bitwd\.8$', r'man1/bitwctl\.1$',
+            r'share/bitw/openapi\.json$', r'examples/wire\.json\.example$'}
+    missing = [w for w in want if not any(re.search(w, g) for g in got)]
+    check(r.returncode == 0 and not missing, f'meson install installs binaries, units, sysusers/tmpfiles, man pages, '
+                                             f'OpenAPI: missing {missing} {r.stderr[-500:]}')
+    unit = next((g for g in got if g.endswith('bitw-wire.service')), '')
+    text = open(os.path.join(dest, unit)).read() if unit else ''
+    check(re.search(r'^ExecStart=/\S+/bin/bitw-wire --config', text, re.M) and '@bindir@' not in text,
+          'the installed unit names the installed binary')
+
+
 class Notify:
     """The manager's side of sd_notify: a datagram socket the daemon sends its state lines to."""
 
@@ -306,6 +326,7 @@ def main():
         test_security(units)
         test_sysusers_tmpfiles(tmp)
         test_man()
+        test_install(tmp)
         test_bitwd_notify(tmp)
         test_wire_notify(tmp)
     except Exception as e:  # a crash in the harness is a failure, not a silent pass
