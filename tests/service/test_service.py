@@ -109,7 +109,8 @@ def test_units_say(units):
     check(d['CapabilityBoundingSet'] == [''], 'bitwd has no capability at all')
     check(w['WatchdogSec'] == ['10'] and w['Restart'] == ['always'], 'bitw-wire: watchdog 10 s, always restarted')
     check(w['ExecStart'][0].endswith('--config /etc/bitw/wire.json --ctl /run/bitw/wire.sock')
-          and '--wire-socket /run/bitw/wire.sock' in d['ExecStart'][0],
+          and '--wire-socket /run/bitw/wire.sock' in d['ExecStart'][0]
+          and '--config /etc/bitw/bitwd.conf' in d['ExecStart'][0],
           'bitwd talks to the socket bitw-wire serves')
     check('bitw-wire.service' in t['Wants'][0] and 'bitwd.service' in t['Wants'][0], 'bitw.target wants both')
 
@@ -161,6 +162,14 @@ def test_sysusers_tmpfiles(tmp):
           f'tmpfiles: /var/lib/bitw 0700 owned by bitw {r.stderr}')
     check(stat.S_IMODE(st_etc.st_mode) == 0o750 and st_etc.st_uid == 0 and st_etc.st_gid == gid,
           '/etc/bitw 0750 root:bitw')
+    conf = os.path.join(root, 'etc/bitw/bitwd.conf')
+    st = os.stat(conf) if os.path.exists(conf) else None
+    check(st and stat.S_IMODE(st.st_mode) == 0o640 and st.st_gid == gid and open(conf).read().startswith('#'),
+          'tmpfiles: an empty (commented) /etc/bitw/bitwd.conf 0640 root:bitw, so bitwd.service can start')
+    with open(conf, 'a') as f:
+        f.write('listen = 0.0.0.0\n')
+    run('systemd-tmpfiles', f'--root={root}', '--create', os.path.join(SRC, 'systemd', 'bitw.tmpfiles'))
+    check('listen = 0.0.0.0' in open(conf).read(), 'and never overwrites what the administrator wrote there')
 
 
 def test_man():
@@ -284,7 +293,8 @@ def test_bitwd_notify(tmp):
     def listening():
         with socket.socket() as s:
             return s.connect_ex(('127.0.0.1', port)) == 0
-    cmd = [BITWD, '--db', os.path.join(tmp, 'bitw.db'), '--http', '--listen', '127.0.0.1', '--port', str(port),
+    # the shipped example, every line commented, is what a fresh install runs with
+    cmd = [BITWD, '--config', os.path.join(SRC, 'systemd', 'bitwd.conf.example'), '--db', os.path.join(tmp, 'bitw.db'), '--http', '--listen', '127.0.0.1', '--port', str(port),
            '--admin-password-file', pw, '--wire-socket', os.path.join(tmp, 'no-wire.sock')]
     status = notify_run(tmp, 'bitwd', cmd, 300000, listening)
     check(status == f'listening on http://127.0.0.1:{port}', f'bitwd: STATUS says where it listens: {status}')
