@@ -251,6 +251,7 @@ def free_port():
 def notify_run(tmp, name, cmd, watchdog_usec, ready_check):
     """Start cmd under a fake manager; READY=1 must come once ready_check() holds, WATCHDOG=1 only when asked."""
     n = Notify(tmp)
+    os.chmod(n.path, 0o777)  # as systemd's: any uid the service runs as may send
     env = dict(os.environ, NOTIFY_SOCKET=n.path)
     env.pop('WATCHDOG_USEC', None)
     env.pop('WATCHDOG_PID', None)
@@ -324,8 +325,38 @@ def test_wire_notify(tmp):
         check(status is not None and 'red red0' in status and 'black blk0' in status,
               f'bitw-wire: STATUS names its ports: {status}')
         notify_run(tmp, 'bitw-wire', cmd, 0, lambda: os.path.exists(sock))
+        test_wire_as_unit(tmp, cfg)
     finally:
         run('ip', 'netns', 'del', NS)
+
+
+def test_wire_as_unit(tmp, cfg):
+    """What bitw-wire.service does: start as an unprivileged user holding only the two ambient capabilities, with
+    no_new_privs; it must open its ports, serve its socket and report READY and WATCHDOG from there."""
+    run_dir = os.path.join(tmp, 'run')
+    os.mkdir(run_dir, 0o750)
+    nobody = 65534
+    os.chown(run_dir, nobody, nobody)
+    os.chmod(tmp, 0o711)
+    os.chmod(cfg, 0o644)
+    sock = os.path.join(run_dir, 'wire.sock')
+    caps = '+net_raw,+net_admin'
+    cmd = ['ip', 'netns', 'exec', NS, 'setpriv', f'--reuid={nobody}', f'--regid={nobody}', '--clear-groups',
+           f'--inh-caps=-all,{caps}', f'--ambient-caps={caps}', f'--bounding-set=-all,{caps}', '--no-new-privs',
+           WIRE, '--config', cfg, '--ctl', sock]
+    status = notify_run(tmp, 'bitw-wire as the unit runs it', cmd, 300000,
+                        lambda: os.stat(sock).st_uid == nobody and stat.S_IMODE(os.stat(sock).st_mode) == 0o660)
+    check(status is not None and 'red red0' in status, f'bitw-wire as nobody with the ambient caps opens its ports: '
+                                                      f'{status}')
+    # the two capabilities are what makes it work: without them it fails at start and never says READY
+    bare = [c for c in cmd if not c.startswith(('--inh-caps', '--ambient-caps'))]
+    n = Notify(tmp)
+    os.chmod(n.path, 0o777)
+    r = subprocess.run(bare, env=dict(os.environ, NOTIFY_SOCKET=n.path), capture_output=True, text=True, timeout=30)
+    ready = n.wait(lambda m: 'READY=1' in m, 0.5)
+    n.close()
+    check(r.returncode != 0 and ready is None, f'without CAP_NET_RAW it exits ({r.returncode}) unready: '
+                                               f'{r.stderr.strip()[-200:]}')
 
 
 def main():
