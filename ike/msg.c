@@ -377,7 +377,7 @@ static int decode_ts(struct ike_msg *m, struct ike_ts_payload *tp, const uint8_t
 	return 0;
 }
 
-static int decode_skf(struct ike_sk *sk, const uint8_t *p, size_t len)
+static int decode_skf(struct ike_sk_payload *sk, const uint8_t *p, size_t len)
 {
 	if (len < 4)
 		return -IKE_E_INVALID_SYNTAX;
@@ -486,6 +486,8 @@ static int decode_chain(struct ike_msg *m, const uint8_t *buf, size_t off, size_
 			if (inner)
 				return -IKE_E_INVALID_SYNTAX;
 			pl->u.sk.next_inner = next;
+			if (type == IKE_PL_SKF && pl->u.sk.frag_num > 1 && next != IKE_PL_NONE)
+				return -IKE_E_INVALID_SYNTAX; /* RFC 7383 §2.5: only fragment 1 names the inner payload */
 			return off == end ? 0 : -IKE_E_TRAILING_DATA;
 		}
 	}
@@ -527,7 +529,7 @@ int ike_msg_decode_inner(struct ike_msg *m, uint8_t first, const uint8_t *buf, s
 	return decode_chain(m, buf, 0, len, first, 1);
 }
 
-int ike_sk_split(struct ike_sk *sk, size_t iv_len, size_t icv_len)
+int ike_sk_payload_split(struct ike_sk_payload *sk, size_t iv_len, size_t icv_len)
 {
 	if (!sk || sk->body.len < iv_len + icv_len)
 		return -IKE_E_INVALID_SYNTAX;

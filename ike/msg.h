@@ -189,19 +189,22 @@ struct ike_ts_payload {
 	struct ike_ts *ts;
 };
 
-/* SK and SKF: the codec frames them; the crypto engine finds IV, ciphertext and ICV with ike_sk_split once it
- * knows the suite. SK is always the last payload: `next_inner` is the type of the first payload inside. */
-struct ike_sk {
+/* SK and SKF: the codec frames them; the crypto engine (ike/crypto.h, struct ike_sk) protects them.
+ * Receiving: SK is always last and `off` of its payload is the sk_off/skf_off ike_sk_decrypt/ike_skf_decrypt want;
+ * ike_sk_payload_split shows IV, ciphertext and ICV for a suite's lengths. Sending: encode the message with an
+ * empty body; the SK header is then the last 4 bytes (SKF: 8, with fragment number and total) and ike_sk_encrypt
+ * appends the rest. `next_inner` is the type of the first payload inside (RFC 7383: 0 in all but fragment 1). */
+struct ike_sk_payload {
 	uint8_t next_inner;
 	uint16_t frag_num, frag_total; /* SKF only (RFC 7383), both >= 1 */
 	struct ike_span body;       /* decode: IV || ciphertext || ICV; encode: written as given */
-	struct ike_span iv, ct, icv; /* filled by ike_sk_split */
+	struct ike_span iv, ct, icv; /* filled by ike_sk_payload_split */
 };
 
 struct ike_payload {
 	uint8_t type;        /* IKE_PL_* */
 	uint8_t critical;    /* as received; when encoding, set for payloads the peer must understand */
-	uint32_t off;        /* decode: offset of the generic header from the start of the message (AAD bounds) */
+	uint32_t off;        /* decode: offset of its generic header in the message (inner payloads: in the plaintext) */
 	struct ike_span raw; /* decode: the body after the generic header; encode: used for CP, EAP, Vendor ID and types we do not model */
 	union {
 		struct ike_sa_payload sa;
@@ -213,7 +216,7 @@ struct ike_payload {
 		struct ike_notify notify;
 		struct ike_delete del;
 		struct ike_ts_payload ts;
-		struct ike_sk sk;
+		struct ike_sk_payload sk;
 	} u;
 };
 
@@ -246,7 +249,7 @@ int ike_msg_decode(struct ike_msg *m, const uint8_t *buf, size_t len);
 int ike_msg_decode_inner(struct ike_msg *m, uint8_t first, const uint8_t *buf, size_t len);
 
 /* Finds IV, ciphertext and ICV in an SK/SKF body for a suite with these lengths. 0 or -IKE_E_INVALID_SYNTAX. */
-int ike_sk_split(struct ike_sk *sk, size_t iv_len, size_t icv_len);
+int ike_sk_payload_split(struct ike_sk_payload *sk, size_t iv_len, size_t icv_len);
 
 /* Encodes m (header from m's fields, length computed; payloads chained in order). Returns the length or -IKE_E_*.
  * An SK payload is written as header + body: the crypto engine encodes the inner payloads with

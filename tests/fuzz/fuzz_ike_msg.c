@@ -40,10 +40,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ike_msg_dump(&m, text, sizeof text);
 		check_round_trip(&m);
 		if (sk && (sk->type == IKE_PL_SK || sk->type == IKE_PL_SKF)) {
-			struct ike_sk parts = sk->u.sk;
+			struct ike_sk_payload parts = sk->u.sk;
 
-			ike_sk_split(&parts, 16, 16);
-			ike_sk_split(&parts, 8, 12);
+			ike_sk_payload_split(&parts, 16, 16);
+			ike_sk_payload_split(&parts, 8, 12);
 			/* Pretend the body decrypted to itself: the inner parser sees attacker bytes just the same. */
 			if (ike_msg_decode_inner(&m, parts.next_inner, parts.body.p, parts.body.len) == 0)
 				ike_msg_dump(&m, text, sizeof text);

@@ -221,7 +221,7 @@ static void build_everything(struct ike_msg *m)
 	pl = ike_msg_add(m, IKE_PL_CP);
 	pl->raw = SPAN(blob, 8);
 	pl = ike_msg_add(m, IKE_PL_SK);
-	pl->u.sk = (struct ike_sk){ .next_inner = IKE_PL_IDI, .body = SPAN(blob, 80) };
+	pl->u.sk = (struct ike_sk_payload){ .next_inner = IKE_PL_IDI, .body = SPAN(blob, 80) };
 }
 
 static int same_span(struct ike_span a, struct ike_span b)
@@ -280,10 +280,10 @@ static void test_round_trip_everything(void)
 	pl = &got.payloads[22];
 	CHECK(pl->u.sk.next_inner == IKE_PL_IDI && same_span(pl->u.sk.body, SPAN(blob, 80)), "SK: first inner, body");
 	CHECK(pl->off + 4 + 80 == (uint32_t)len, "SK: its offset, for the AAD");
-	CHECK_EQ(ike_sk_split((struct ike_sk *)&pl->u.sk, 16, 16), 0, "SK splits for a 16-byte IV and ICV");
+	CHECK_EQ(ike_sk_payload_split((struct ike_sk_payload *)&pl->u.sk, 16, 16), 0, "SK splits for a 16-byte IV and ICV");
 	CHECK(pl->u.sk.iv.p == out + pl->off + 4 && pl->u.sk.iv.len == 16 && pl->u.sk.ct.len == 48 &&
 	      pl->u.sk.icv.p == out + len - 16 && pl->u.sk.icv.len == 16, "SK: IV, ciphertext, ICV boundaries");
-	CHECK_EQ(ike_sk_split((struct ike_sk *)&pl->u.sk, 64, 17), -IKE_E_INVALID_SYNTAX, "SK shorter than IV + ICV refused");
+	CHECK_EQ(ike_sk_payload_split((struct ike_sk_payload *)&pl->u.sk, 64, 17), -IKE_E_INVALID_SYNTAX, "SK shorter than IV + ICV refused");
 	CHECK_EQ(ike_msg_encode(&got, again, sizeof again), len, "the decoded message re-encodes");
 	CHECK_MEM(again, out, (size_t)len, "to the same bytes");
 	CHECK_EQ(ike_msg_encode(&built, again, (size_t)len - 1), -IKE_E_NOSPACE, "one byte short: NOSPACE");
@@ -330,13 +330,17 @@ static void test_skf(void)
 	memset(&m, 0, sizeof m);
 	m.exchange = IKE_AUTH;
 	pl = ike_msg_add(&m, IKE_PL_SKF);
-	pl->u.sk = (struct ike_sk){ .next_inner = IKE_PL_IDI, .frag_num = 1, .frag_total = 3, .body = SPAN(blob, 40) };
+	pl->u.sk = (struct ike_sk_payload){ .next_inner = IKE_PL_IDI, .frag_num = 1, .frag_total = 3, .body = SPAN(blob, 40) };
 	len = ike_msg_encode(&m, out, sizeof out);
 	CHECK_EQ(len, IKE_HDR_LEN + 4 + 4 + 40, "SKF encodes");
 	CHECK_EQ(ike_msg_decode(&m, out, (size_t)len), 0, "SKF decodes");
 	pl = &m.payloads[0];
 	CHECK(pl->type == IKE_PL_SKF && pl->u.sk.frag_num == 1 && pl->u.sk.frag_total == 3 && pl->u.sk.body.len == 40 &&
 	      pl->u.sk.next_inner == IKE_PL_IDI, "SKF: fragment 1 of 3, body");
+	out[IKE_HDR_LEN + 5] = 2; /* fragment 2 of 3 still naming the first inner payload */
+	CHECK_EQ(ike_msg_decode(&m, out, (size_t)len), -IKE_E_INVALID_SYNTAX, "fragment 2 with a next payload refused");
+	out[IKE_HDR_LEN] = 0;
+	CHECK_EQ(ike_msg_decode(&m, out, (size_t)len), 0, "fragment 2 with next payload 0 accepted");
 	out[IKE_HDR_LEN + 5] = 4; /* fragment 4 of 3 */
 	CHECK_EQ(ike_msg_decode(&m, out, (size_t)len), -IKE_E_INVALID_SYNTAX, "fragment number beyond the total refused");
 	out[IKE_HDR_LEN + 5] = 0;
