@@ -806,10 +806,10 @@ static void policy_page_human(json_t *page)
 	policy_rows(json_object_get(page, "items"));
 }
 
-/* ID or NAME to an id; names are looked up in the SPD. */
-static int policy_id(struct ctl *c, const char *ref, int64_t *id)
+/* ID or NAME to an id: a name is looked up in the collection at path ("policy", API "/policies"). */
+static int ref_to_id(struct ctl *c, const char *what, const char *path, const char *ref, int64_t *id)
 {
-	json_t *items, *p;
+	json_t *items, *o;
 	size_t i;
 	int rc;
 
@@ -817,17 +817,22 @@ static int policy_id(struct ctl *c, const char *ref, int64_t *id)
 		*id = strtoll(ref, NULL, 10);
 		return EXIT_OK;
 	}
-	if ((rc = get_all(c, API "/policies", &items)))
+	if ((rc = get_all(c, path, &items)))
 		return rc;
 	*id = 0;
-	json_array_foreach(items, i, p)
-		if (jstr(p, "name") && strcmp(jstr(p, "name"), ref) == 0)
-			*id = json_integer_value(json_object_get(p, "id"));
+	json_array_foreach(items, i, o)
+		if (jstr(o, "name") && strcmp(jstr(o, "name"), ref) == 0)
+			*id = json_integer_value(json_object_get(o, "id"));
 	json_decref(items);
 	if (*id)
 		return EXIT_OK;
-	fprintf(stderr, "error: no policy named \"%s\"\n", ref);
+	fprintf(stderr, "error: no %s named \"%s\"\n", what, ref);
 	return EXIT_FAIL;
+}
+
+static int policy_id(struct ctl *c, const char *ref, int64_t *id)
+{
+	return ref_to_id(c, "policy", API "/policies", ref, id);
 }
 
 static json_t *load_json_file(const char *path)
@@ -1608,25 +1613,7 @@ static void user_rows(json_t *items)
 
 static int user_id(struct ctl *c, const char *ref, int64_t *id)
 {
-	json_t *items, *u;
-	size_t i;
-	int rc;
-
-	if (all_digits(ref)) {
-		*id = strtoll(ref, NULL, 10);
-		return EXIT_OK;
-	}
-	if ((rc = get_all(c, API "/users", &items)))
-		return rc;
-	*id = 0;
-	json_array_foreach(items, i, u)
-		if (jstr(u, "name") && strcmp(jstr(u, "name"), ref) == 0)
-			*id = json_integer_value(json_object_get(u, "id"));
-	json_decref(items);
-	if (*id)
-		return EXIT_OK;
-	fprintf(stderr, "error: no user named \"%s\"\n", ref);
-	return EXIT_FAIL;
+	return ref_to_id(c, "user", API "/users", ref, id);
 }
 
 static void user_human(json_t *u)
