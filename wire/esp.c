@@ -59,23 +59,10 @@ static const struct integ_alg integ_algs[INTEG__COUNT] = {
 	[INTEG_HMAC_SHA512_256] = { "hmac-sha512-256", "SHA2-512", 64, 32 },
 };
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static void put64(uint8_t *p, uint64_t v)
 {
-	put32(p, (uint32_t)(v >> 32));
-	put32(p + 4, (uint32_t)v);
+	wr32(p, (uint32_t)(v >> 32));
+	wr32(p + 4, (uint32_t)v);
 }
 
 static void stat_inc(_Atomic uint64_t *c)
@@ -285,7 +272,7 @@ static int hmac_icv(const struct sa *sa, const uint8_t *data, uint32_t len, uint
 	size_t out_len;
 	int ok;
 
-	put32(hi, (uint32_t)(seq >> 32));
+	wr32(hi, (uint32_t)(seq >> 32));
 	ok = EVP_MAC_init(c->mac, NULL, 0, NULL) && EVP_MAC_update(c->mac, data, len) &&
 	     (!sa->conf.esn || EVP_MAC_update(c->mac, hi, sizeof(hi))) &&
 	     EVP_MAC_final(c->mac, full, &out_len, sizeof(full));
@@ -394,8 +381,8 @@ static int esp_build(struct sa *sa, uint8_t *out, uint32_t out_cap, const uint8_
 		trailer[i] = (uint8_t)(i + 1);  /* RFC 4303 2.4 default padding */
 	trailer[pad] = (uint8_t)pad;
 	trailer[pad + 1] = next_header;
-	put32(out, sa->conf.spi);
-	put32(out + 4, (uint32_t)seq);
+	wr32(out, sa->conf.spi);
+	wr32(out + 4, (uint32_t)seq);
 	if (iv != NULL)
 		memmove(out + ESP_HDR, iv, sa->iv_len);
 	else if ((rc = make_iv(sa, seq, out + ESP_HDR)) < 0)
@@ -499,7 +486,7 @@ int esp_decap(struct sa *sa, uint8_t *esp, uint32_t esp_len, uint8_t **inner, ui
 		stat_inc(&sa->st.errors);
 		return -XE_MALFORMED_PACKET;
 	}
-	rc = replay_check(&sa->replay, get32(esp + 4), sa->conf.esn, &seq);
+	rc = replay_check(&sa->replay, rd32(esp + 4), sa->conf.esn, &seq);
 	if (rc < 0) {
 		stat_inc(&sa->st.replay_drops);
 		return rc;

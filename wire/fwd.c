@@ -36,17 +36,6 @@ static inline void stat_add(_Atomic uint64_t *c, uint64_t v)
 	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v, memory_order_relaxed);
 }
 
-static inline void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static inline uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static uint64_t mac_to_u64(const uint8_t *m)
 {
 	uint64_t v = 0;
@@ -67,7 +56,7 @@ static void eth_write(uint8_t *f, const uint8_t *dst, const uint8_t *src, uint16
 	if (dst)
 		memcpy(f, dst, 6);
 	memcpy(f + 6, src, 6);
-	put16(f + 12, type);
+	wr16(f + 12, type);
 }
 
 static bool is_ours(const struct port_conf *pc, const struct bw_addr *a)
@@ -191,9 +180,9 @@ static void ip_header_write(uint8_t *ip, const struct bw_addr *src, const struct
 	if (src->family == 4) {
 		ip[0] = 0x45;
 		ip[1] = tos;
-		put16(ip + 2, (uint16_t)(20 + payload_len));
-		put16(ip + 4, ident);
-		put16(ip + 6, 0);  /* DF clear: a smaller MTU further along the WAN fragments, the peer reassembles */
+		wr16(ip + 2, (uint16_t)(20 + payload_len));
+		wr16(ip + 4, ident);
+		wr16(ip + 6, 0);  /* DF clear: a smaller MTU further along the WAN fragments, the peer reassembles */
 		ip[8] = 64;
 		ip[9] = proto;
 		memcpy(ip + 12, src->a, 4);
@@ -203,7 +192,7 @@ static void ip_header_write(uint8_t *ip, const struct bw_addr *src, const struct
 		ip[0] = (uint8_t)(0x60 | tos >> 4);
 		ip[1] = (uint8_t)(tos << 4);
 		ip[2] = ip[3] = 0;
-		put16(ip + 4, (uint16_t)payload_len);
+		wr16(ip + 4, (uint16_t)payload_len);
 		ip[6] = proto;
 		ip[7] = 64;
 		memcpy(ip + 8, src->a, 16);
@@ -214,15 +203,15 @@ static void ip_header_write(uint8_t *ip, const struct bw_addr *src, const struct
 static void udp_header_write(uint8_t *udp, const struct bw_addr *src, const struct bw_addr *dst, uint16_t sport,
                              uint16_t dport, uint32_t udp_len, bool want_csum)
 {
-	put16(udp, sport);
-	put16(udp + 2, dport);
-	put16(udp + 4, (uint16_t)udp_len);
-	put16(udp + 6, 0);
+	wr16(udp, sport);
+	wr16(udp + 2, dport);
+	wr16(udp + 4, (uint16_t)udp_len);
+	wr16(udp + 6, 0);
 	/* RFC 3948 §2.1 lets IPv4 ESP-in-UDP go without a checksum; IPv6 always needs one. */
 	if (want_csum || src->family == 6) {
 		uint16_t c = csum_fold(csum_partial(udp, udp_len, csum_pseudo(src, dst, IPPROTO_UDP_, udp_len)));
 
-		put16(udp + 6, c ? c : 0xffff);
+		wr16(udp + 6, c ? c : 0xffff);
 	}
 }
 
@@ -623,7 +612,7 @@ static void in_esp(struct worker *wk, uint8_t *frame, uint8_t *esp, uint32_t esp
 		count_drop(wk, XE_MALFORMED_PACKET);
 		return;
 	}
-	sa = sad_lookup(s->sad, get32(esp));
+	sa = sad_lookup(s->sad, rd32(esp));
 	if (!sa) {
 		count_drop(wk, XE_BAD_ESP_SPI);
 		return;
@@ -712,7 +701,7 @@ static void in_udp(struct worker *wk, uint8_t *frame, const struct pkt_info *pi)
 	if (is_udp_encap_port(wk->snap, pi->dport)) {
 		if (dlen == 1 && data[0] == 0xff)
 			return;  /* NAT keepalive (RFC 3948 §2.3): it did its job by arriving */
-		if (dlen >= 4 && get32(data) == 0) {
+		if (dlen >= 4 && rd32(data) == 0) {
 			to_control(wk, pi, data + 4, dlen - 4);  /* non-ESP marker: IKE */
 			return;
 		}
