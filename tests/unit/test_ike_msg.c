@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "ike/crypto.h"
 #include "ike/msg.h"
 
 /* Reference messages made by scapy's independent IKEv2 encoder: /usr/bin/python3 tests/unit/ike_msg_ref.py.
@@ -467,6 +468,54 @@ static void test_body_errors(struct ike_msg *m)
 	CHECK_EQ(decode_built(m, pl, 2), 1000 - IKE_E_BAD_PARAM, "encoding a payload after SK refused");
 }
 
+/* The codec's SK framing meets ike/crypto.c: an IKE_AUTH request encoded, encrypted, decoded, decrypted, decoded. */
+static void test_sk_with_crypto(void)
+{
+	static struct ike_msg m;
+	static uint8_t msg[2048];
+	uint8_t key[36], plain[512], back[512];
+	const struct ike_suite gcm = { .encr = IKE_ENCR_AES_GCM_16, .key_bits = 256 };
+	struct ike_payload inner[3] = { { .type = IKE_PL_IDI }, { .type = IKE_PL_AUTH }, { .type = IKE_PL_TSI } };
+	struct ike_payload *pl;
+	struct ike_sk *sk = NULL;
+	int len, plain_len, mlen, back_len;
+
+	for (size_t i = 0; i < sizeof key; i++)
+		key[i] = (uint8_t)(i * 7);
+	CHECK_EQ(ike_sk_new(&gcm, key, sizeof key, NULL, 0, &sk), 0, "AES-GCM-16-256 SK state");
+	if (!sk)
+		return;
+	inner[0].u.id = (struct ike_id){ .type = IKE_ID_FQDN, .data = SPAN((const uint8_t *)"moon.example", 12) };
+	inner[1].u.auth = (struct ike_auth){ .method = 2, .data = SPAN(blob, 32) };
+	inner[2].u.ts = (struct ike_ts_payload){ .n_ts = 1, .ts = tsi };
+	plain_len = ike_payloads_encode(inner, 3, plain, sizeof plain);
+	memset(&m, 0, sizeof m);
+	memcpy(m.spi_i, spi_i, 8);
+	memcpy(m.spi_r, ike_spi, 8);
+	m.exchange = IKE_AUTH;
+	m.flags = IKE_FLAG_I;
+	m.msg_id = 1;
+	pl = ike_msg_add(&m, IKE_PL_SK);
+	pl->u.sk.next_inner = IKE_PL_IDI;
+	len = ike_msg_encode(&m, msg, sizeof msg);
+	CHECK_EQ(len, IKE_HDR_LEN + 4, "header and an empty SK payload");
+	mlen = ike_sk_encrypt(sk, msg, sizeof msg, (size_t)len - 4, plain, (size_t)plain_len);
+	CHECK(mlen > len + plain_len, "encrypted (%d bytes)", mlen);
+	CHECK_EQ(ike_msg_decode(&m, msg, (size_t)mlen), 0, "the encrypted message decodes");
+	pl = &m.payloads[0];
+	CHECK(m.n_payloads == 1 && pl->type == IKE_PL_SK && pl->off == (uint32_t)len - 4 && pl->u.sk.next_inner == IKE_PL_IDI,
+	      "SK found where it was written, naming IDi");
+	CHECK_EQ(ike_sk_payload_split(&pl->u.sk, 8, 16), 0, "split for GCM: 8-byte IV, 16-byte ICV");
+	CHECK(pl->u.sk.icv.p + 16 == msg + mlen && pl->u.sk.ct.len >= (uint32_t)plain_len, "ICV ends the message");
+	back_len = ike_sk_decrypt(sk, msg, (size_t)mlen, pl->off, back, sizeof back);
+	CHECK_EQ(back_len, plain_len, "decrypts at the SK offset the codec reported");
+	CHECK_EQ(ike_msg_decode_inner(&m, pl->u.sk.next_inner, back, back_len > 0 ? (size_t)back_len : 0), 0,
+	         "inner payloads decode");
+	CHECK(m.n_payloads == 4 && m.payloads[1].u.id.data.len == 12 && m.payloads[2].u.auth.method == 2 &&
+	      m.payloads[3].u.ts.n_ts == 1, "IDi, AUTH, TSi inside");
+	ike_sk_free(sk);
+}
+
 int main(void)
 {
 	static struct ike_msg m;
@@ -481,5 +530,6 @@ int main(void)
 	test_unknown_payloads(&m);
 	test_header_errors(&m);
 	test_body_errors(&m);
+	test_sk_with_crypto();
 	return check_done();
 }
