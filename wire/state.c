@@ -855,6 +855,9 @@ int wire_init(struct wire *w, struct wire_config *cfg, char *err, size_t errlen)
 	if ((rc = port_open(&w->red, cfg->red.ifname, cfg->red.mtu, err, errlen)) < 0 ||
 	    (rc = port_open(&w->black, cfg->black.ifname, cfg->black.mtu, err, errlen)) < 0)
 		return rc;
+	/* IF_STATE reports changes: the state at start is the baseline, not an event. */
+	w->link_up[0] = port_link_up(&w->red);
+	w->link_up[1] = port_link_up(&w->black);
 	w->neigh_red = neigh_new(4096, o->neigh_timeout, o->neigh_queue);
 	w->neigh_black = neigh_new(1024, o->neigh_timeout, o->neigh_queue);
 	if (!w->neigh_red || !w->neigh_black) {

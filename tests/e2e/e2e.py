@@ -512,7 +512,8 @@ def acquire():
 	with Topo('acquire') as t:
 		need_bitw(t)
 		t.start_both(keys, a={'override': no_lan4_sas})
-		ev = t.spawn([t.wirectl_bin, '--socket', t.sock('A'), 'events', '--count', '1', '--timeout', '20'], 'events')
+		# Every event for a few seconds, not just the first: a port coming up is an event too.
+		ev = t.spawn([t.wirectl_bin, '--socket', t.sock('A'), 'events', '--timeout', '8'], 'events')
 		if not ev.wait_for('listening', 10):
 			raise Fail(f'bitw-wirectl events did not subscribe: {ev.log()}')
 		cap = t.capture('r', 'to-a', 'wan')
