@@ -276,16 +276,14 @@ int db_user_delete(struct db *db, int64_t id)
 	return delete_by_id(db, SQL_USER_DELETE, id, "user");
 }
 
+static void user_row(sqlite3_stmt *st, void *out)
+{
+	read_user(st, 0, out);
+}
+
 static int user_one(struct db *db, sqlite3_stmt *st, struct db_user *out)
 {
-	int rc = db_step(db, st);
-
-	if (rc == 1) {
-		read_user(st, 0, out);
-		sqlite3_reset(st);
-		return 0;
-	}
-	return rc < 0 ? rc : db_fail(db, DB_E_NOT_FOUND, NULL, "user not found");
+	return db_read_one(db, st, user_row, out, "user");
 }
 
 int db_user_get(struct db *db, int64_t id, struct db_user *out)
@@ -312,25 +310,16 @@ int db_user_get_by_name(struct db *db, const char *name, struct db_user *out)
 
 int db_user_list(struct db *db, struct db_user **out)
 {
-	struct db_user *arr = NULL;
-	size_t n = 0, cap = 0;
 	sqlite3_stmt *st;
+	void *arr;
 	int rc = db_prep(db, SQL_USER_LIST, &st);
 
 	*out = NULL;
 	if (rc)
 		return rc;
-	while ((rc = db_step(db, st)) == 1) {
-		if (n == cap && !(arr = db_grow(db, st, arr, &cap, sizeof *arr)))
-			return -DB_E_NOMEM;
-		read_user(st, 0, &arr[n++]);
-	}
-	if (rc < 0) {
-		free(arr);
-		return rc;
-	}
+	rc = db_read_all(db, st, user_row, sizeof **out, &arr);
 	*out = arr;
-	return (int)n;
+	return rc;
 }
 
 int db_user_count(struct db *db, int64_t *count)
@@ -507,28 +496,24 @@ int db_token_delete(struct db *db, int64_t id)
 	return delete_by_id(db, SQL_TOKEN_DELETE, id, "token");
 }
 
+static void token_row(sqlite3_stmt *st, void *out)
+{
+	read_token(st, out);
+}
+
 int db_token_list(struct db *db, int64_t user_id, struct db_token **out)
 {
-	struct db_token *arr = NULL;
-	size_t n = 0, cap = 0;
 	sqlite3_stmt *st;
+	void *arr;
 	int rc = db_prep(db, SQL_TOKEN_LIST, &st);
 
 	*out = NULL;
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 1, user_id);
-	while ((rc = db_step(db, st)) == 1) {
-		if (n == cap && !(arr = db_grow(db, st, arr, &cap, sizeof *arr)))
-			return -DB_E_NOMEM;
-		read_token(st, &arr[n++]);
-	}
-	if (rc < 0) {
-		free(arr);
-		return rc;
-	}
+	rc = db_read_all(db, st, token_row, sizeof **out, &arr);
 	*out = arr;
-	return (int)n;
+	return rc;
 }
 
 /* ---- web sessions: the cookie value is the secret, the table has its hash ---- */

@@ -211,6 +211,38 @@ void *db_grow(struct db *db, sqlite3_stmt *st, void *arr, size_t *cap, size_t el
 	return t;
 }
 
+int db_read_one(struct db *db, sqlite3_stmt *st, db_row_fn fn, void *out, const char *what)
+{
+	int rc = db_step(db, st);
+
+	if (rc == 1) {
+		fn(st, out);
+		sqlite3_reset(st);
+		return 0;
+	}
+	return rc < 0 ? rc : db_fail(db, DB_E_NOT_FOUND, NULL, "%s not found", what);
+}
+
+int db_read_all(struct db *db, sqlite3_stmt *st, db_row_fn fn, size_t elem, void **out)
+{
+	char *arr = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	*out = NULL;
+	while ((rc = db_step(db, st)) == 1) {
+		if (n == cap && !(arr = db_grow(db, st, arr, &cap, elem)))
+			return -DB_E_NOMEM;
+		fn(st, arr + n++ * elem);
+	}
+	if (rc < 0) {
+		free(arr);
+		return rc;
+	}
+	*out = arr;
+	return (int)n;
+}
+
 static int run_sql(struct db *db, const char *sql)
 {
 	sqlite3_stmt *st;

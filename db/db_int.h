@@ -44,6 +44,13 @@ int db_scalar(struct db *db, sqlite3_stmt *st, int64_t *out);
  */
 void *db_grow(struct db *db, sqlite3_stmt *st, void *arr, size_t *cap, size_t elem);
 
+/* Reads the current row of a query into one struct: each table has its own. */
+typedef void (*db_row_fn)(sqlite3_stmt *st, void *out);
+/* The one row a bound query returns, read by fn; none is -DB_E_NOT_FOUND ("<what> not found"). */
+int db_read_one(struct db *db, sqlite3_stmt *st, db_row_fn fn, void *out, const char *what);
+/* Every row of a bound query, read by fn into a new array of elem-byte structs: the count, or negative. */
+int db_read_all(struct db *db, sqlite3_stmt *st, db_row_fn fn, size_t elem, void **out);
+
 /* Record an SQLite failure (rc from a call on db->h) and return its DB_E_ code, negative. */
 int db_fail_sqlite(struct db *db, int rc);
 /* Record our own failure; field may be NULL. Returns -code. */

@@ -142,16 +142,14 @@ int db_peer_delete(struct db *db, int64_t id)
 	return delete_id(db, SQL_PEER_DELETE, id, "peer");
 }
 
+static void peer_row(sqlite3_stmt *st, void *out)
+{
+	read_peer(st, out);
+}
+
 static int peer_one(struct db *db, sqlite3_stmt *st, struct db_peer *out)
 {
-	int rc = db_step(db, st);
-
-	if (rc == 1) {
-		read_peer(st, out);
-		sqlite3_reset(st);
-		return 0;
-	}
-	return rc < 0 ? rc : db_fail(db, DB_E_NOT_FOUND, NULL, "peer not found");
+	return db_read_one(db, st, peer_row, out, "peer");
 }
 
 int db_peer_get(struct db *db, int64_t id, struct db_peer *out)
@@ -178,9 +176,8 @@ int db_peer_get_by_name(struct db *db, const char *name, struct db_peer *out)
 
 int db_peer_list(struct db *db, int64_t offset, int64_t limit, struct db_peer **out)
 {
-	struct db_peer *arr = NULL;
-	size_t n = 0, cap = 0;
 	sqlite3_stmt *st;
+	void *arr;
 	int rc = db_prep(db, SQL_PEER_LIST, &st);
 
 	*out = NULL;
@@ -188,17 +185,9 @@ int db_peer_list(struct db *db, int64_t offset, int64_t limit, struct db_peer **
 		return rc;
 	sqlite3_bind_int64(st, 1, offset < 0 ? 0 : offset);
 	sqlite3_bind_int64(st, 2, limit <= 0 ? -1 : limit);
-	while ((rc = db_step(db, st)) == 1) {
-		if (n == cap && !(arr = db_grow(db, st, arr, &cap, sizeof *arr)))
-			return -DB_E_NOMEM;
-		read_peer(st, &arr[n++]);
-	}
-	if (rc < 0) {
-		free(arr);
-		return rc;
-	}
+	rc = db_read_all(db, st, peer_row, sizeof **out, &arr);
 	*out = arr;
-	return (int)n;
+	return rc;
 }
 
 /* Writes a secret blob keyed by its owner's id; the caller's bytes are bound without a copy. */

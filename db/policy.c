@@ -134,16 +134,14 @@ int db_policy_delete(struct db *db, int64_t id)
 	return db_w_end(db, own, rc);
 }
 
+static void policy_row(sqlite3_stmt *st, void *out)
+{
+	read_row(st, out);
+}
+
 static int get_one(struct db *db, sqlite3_stmt *st, struct db_policy *out)
 {
-	int rc = db_step(db, st);
-
-	if (rc == 1) {
-		read_row(st, out);
-		sqlite3_reset(st);
-		return 0;
-	}
-	return rc < 0 ? rc : db_fail(db, DB_E_NOT_FOUND, NULL, "policy not found");
+	return db_read_one(db, st, policy_row, out, "policy");
 }
 
 int db_policy_get(struct db *db, int64_t id, struct db_policy *out)
@@ -170,9 +168,8 @@ int db_policy_get_by_name(struct db *db, const char *name, struct db_policy *out
 
 int db_policy_list(struct db *db, int64_t offset, int64_t limit, struct db_policy **out)
 {
-	struct db_policy *arr = NULL;
-	size_t n = 0, cap = 0;
 	sqlite3_stmt *st;
+	void *arr;
 	int rc = db_prep(db, SQL_LIST, &st);
 
 	*out = NULL;
@@ -180,17 +177,9 @@ int db_policy_list(struct db *db, int64_t offset, int64_t limit, struct db_polic
 		return rc;
 	sqlite3_bind_int64(st, 1, offset < 0 ? 0 : offset);
 	sqlite3_bind_int64(st, 2, limit <= 0 ? -1 : limit);
-	while ((rc = db_step(db, st)) == 1) {
-		if (n == cap && !(arr = db_grow(db, st, arr, &cap, sizeof *arr)))
-			return -DB_E_NOMEM;
-		read_row(st, &arr[n++]);
-	}
-	if (rc < 0) {
-		free(arr);
-		return rc;
-	}
+	rc = db_read_all(db, st, policy_row, sizeof **out, &arr);
 	*out = arr;
-	return (int)n;
+	return rc;
 }
 
 int db_policy_count(struct db *db, int64_t *count)

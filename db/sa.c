@@ -304,16 +304,14 @@ int db_sa_flush(struct db *db, int64_t policy_id)
 	return db_w_end(db, own, rc);
 }
 
+static void sa_row(sqlite3_stmt *st, void *out)
+{
+	read_row(st, out);
+}
+
 static int get_one(struct db *db, sqlite3_stmt *st, struct db_sa *out)
 {
-	int rc = db_step(db, st);
-
-	if (rc == 1) {
-		read_row(st, out);
-		sqlite3_reset(st);
-		return 0;
-	}
-	return rc < 0 ? rc : db_fail(db, DB_E_NOT_FOUND, NULL, "SA not found");
+	return db_read_one(db, st, sa_row, out, "SA");
 }
 
 int db_sa_get(struct db *db, int64_t id, struct db_sa *out)
@@ -351,9 +349,8 @@ static void bind_filter(sqlite3_stmt *st, const struct db_sa_filter *f)
 
 int db_sa_list(struct db *db, const struct db_sa_filter *f, int64_t offset, int64_t limit, struct db_sa **out)
 {
-	struct db_sa *arr = NULL;
-	size_t n = 0, cap = 0;
 	sqlite3_stmt *st;
+	void *arr;
 	int rc = db_prep(db, SQL_LIST, &st);
 
 	*out = NULL;
@@ -362,17 +359,9 @@ int db_sa_list(struct db *db, const struct db_sa_filter *f, int64_t offset, int6
 	bind_filter(st, f);
 	sqlite3_bind_int64(st, 4, offset < 0 ? 0 : offset);
 	sqlite3_bind_int64(st, 5, limit <= 0 ? -1 : limit);
-	while ((rc = db_step(db, st)) == 1) {
-		if (n == cap && !(arr = db_grow(db, st, arr, &cap, sizeof *arr)))
-			return -DB_E_NOMEM;
-		read_row(st, &arr[n++]);
-	}
-	if (rc < 0) {
-		free(arr);
-		return rc;
-	}
+	rc = db_read_all(db, st, sa_row, sizeof **out, &arr);
 	*out = arr;
-	return (int)n;
+	return rc;
 }
 
 int db_sa_count(struct db *db, const struct db_sa_filter *f, int64_t *count)
