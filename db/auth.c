@@ -257,23 +257,10 @@ int db_user_set_password(struct db *db, int64_t id, const char *password)
 	return db_w_end(db, own, rc);
 }
 
-static int delete_by_id(struct db *db, const char *sql, int64_t id, const char *what)
-{
-	sqlite3_stmt *st;
-	int own, rc = db_w_begin(db, &own);
-
-	if (rc)
-		return rc;
-	if ((rc = db_prep(db, sql, &st)) == 0) {
-		sqlite3_bind_int64(st, 1, id);
-		rc = db_run_one(db, st, what);
-	}
-	return db_w_end(db, own, rc);
-}
 
 int db_user_delete(struct db *db, int64_t id)
 {
-	return delete_by_id(db, SQL_USER_DELETE, id, "user");
+	return db_delete_id(db, SQL_USER_DELETE, id, "user");
 }
 
 static void user_row(sqlite3_stmt *st, void *out)
@@ -493,7 +480,7 @@ int db_token_verify(struct db *db, const char *token, struct db_token *tok, stru
 
 int db_token_delete(struct db *db, int64_t id)
 {
-	return delete_by_id(db, SQL_TOKEN_DELETE, id, "token");
+	return db_delete_id(db, SQL_TOKEN_DELETE, id, "token");
 }
 
 static void token_row(sqlite3_stmt *st, void *out)

@@ -211,6 +211,20 @@ void *db_grow(struct db *db, sqlite3_stmt *st, void *arr, size_t *cap, size_t el
 	return t;
 }
 
+int db_delete_id(struct db *db, const char *sql, int64_t id, const char *what)
+{
+	sqlite3_stmt *st;
+	int own, rc = db_w_begin(db, &own);
+
+	if (rc)
+		return rc;
+	if ((rc = db_prep(db, sql, &st)) == 0) {
+		sqlite3_bind_int64(st, 1, id);
+		rc = db_run_one(db, st, what);
+	}
+	return db_w_end(db, own, rc);
+}
+
 int db_read_one(struct db *db, sqlite3_stmt *st, db_row_fn fn, void *out, const char *what)
 {
 	int rc = db_step(db, st);

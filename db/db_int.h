@@ -44,6 +44,9 @@ int db_scalar(struct db *db, sqlite3_stmt *st, int64_t *out);
  */
 void *db_grow(struct db *db, sqlite3_stmt *st, void *arr, size_t *cap, size_t elem);
 
+/* Deletes the row with id (bound as ?1) in a write scope of its own; none is -DB_E_NOT_FOUND. */
+int db_delete_id(struct db *db, const char *sql, int64_t id, const char *what);
+
 /* Reads the current row of a query into one struct: each table has its own. */
 typedef void (*db_row_fn)(sqlite3_stmt *st, void *out);
 /* The one row a bound query returns, read by fn; none is -DB_E_NOT_FOUND ("<what> not found"). */

@@ -123,23 +123,10 @@ int db_peer_update(struct db *db, const struct db_peer *p)
 	return db_w_end(db, own, rc);
 }
 
-static int delete_id(struct db *db, const char *sql, int64_t id, const char *what)
-{
-	sqlite3_stmt *st;
-	int own, rc = db_w_begin(db, &own);
-
-	if (rc)
-		return rc;
-	if ((rc = db_prep(db, sql, &st)) == 0) {
-		sqlite3_bind_int64(st, 1, id);
-		rc = db_run_one(db, st, what);
-	}
-	return db_w_end(db, own, rc);
-}
 
 int db_peer_delete(struct db *db, int64_t id)
 {
-	return delete_id(db, SQL_PEER_DELETE, id, "peer");
+	return db_delete_id(db, SQL_PEER_DELETE, id, "peer");
 }
 
 static void peer_row(sqlite3_stmt *st, void *out)
@@ -322,7 +309,7 @@ int db_cert_insert(struct db *db, struct db_cert *c, const char *key_pem)
 
 int db_cert_delete(struct db *db, int64_t id)
 {
-	return delete_id(db, SQL_CERT_DELETE, id, "certificate");
+	return db_delete_id(db, SQL_CERT_DELETE, id, "certificate");
 }
 
 static int cert_one(struct db *db, sqlite3_stmt *st, struct db_cert *out)

@@ -122,16 +122,7 @@ int db_policy_update(struct db *db, const struct db_policy *p)
 
 int db_policy_delete(struct db *db, int64_t id)
 {
-	sqlite3_stmt *st;
-	int own, rc = db_w_begin(db, &own);
-
-	if (rc)
-		return rc;
-	if ((rc = db_prep(db, SQL_DELETE, &st)) == 0) {
-		sqlite3_bind_int64(st, 1, id);
-		rc = db_run_one(db, st, "policy");
-	}
-	return db_w_end(db, own, rc);
+	return db_delete_id(db, SQL_DELETE, id, "policy");
 }
 
 static void policy_row(sqlite3_stmt *st, void *out)

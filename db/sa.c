@@ -261,16 +261,7 @@ int db_sa_update(struct db *db, const struct db_sa *sa, const struct db_sa_keys 
 
 int db_sa_delete(struct db *db, int64_t id)
 {
-	sqlite3_stmt *st;
-	int own, rc = db_w_begin(db, &own);
-
-	if (rc)
-		return rc;
-	if ((rc = db_prep(db, SQL_DELETE, &st)) == 0) {
-		sqlite3_bind_int64(st, 1, id);
-		rc = db_run_one(db, st, "SA");
-	}
-	return db_w_end(db, own, rc);
+	return db_delete_id(db, SQL_DELETE, id, "SA");
 }
 
 int db_sa_delete_spi(struct db *db, uint32_t spi, const char *direction)
