@@ -475,20 +475,18 @@ static void out_ip(struct worker *wk, uint8_t *frame, uint32_t len, const struct
 	}
 }
 
-/* Red hosts are learned from their own traffic, refreshed at most every few seconds per host. */
+/* Red hosts are learned from their own traffic, refreshed (under the lock) at most once a second per host. */
 static void red_learn(struct worker *wk, const uint8_t *frame, const struct bw_addr *ip)
 {
-	uint8_t known[6];
-
 	if (frame[6] & 1 || ip->family == 0)
 		return;
 	if (ip->family == 4 && (ip->a[0] == 0 || ip->a[0] >= 224))
 		return;
 	if (ip->family == 6 && (ip->a[0] == 0xff || (ip->a[0] == 0 && ip->a[15] <= 1 && ip->a[1] == 0)))
 		return;
-	if (neigh_lookup(wk->w->neigh_red, ip, known, wk->now) && memcmp(known, frame + 6, 6) == 0 &&
-	    (wk->now & 0xfff) > 64)
-		return;  /* known, and not this refresh window: skip the locked update */
+	/* Confirmed by this host's traffic within the last second: nothing to learn, and no lock. */
+	if (neigh_confirmed_since(wk->w->neigh_red, ip, frame + 6, wk->now > 1000 ? wk->now - 1000 : 0))
+		return;
 	neigh_update(wk->w->neigh_red, ip, frame + 6, wk->now, &wk->tx_red);
 }
 

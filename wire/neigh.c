@@ -200,6 +200,21 @@ bool neigh_lookup(struct neigh_table *t, const struct bw_addr *ip, uint8_t mac[6
 	return true;
 }
 
+bool neigh_confirmed_since(struct neigh_table *t, const struct bw_addr *ip, const uint8_t mac[6], uint64_t since_ms)
+{
+	struct bw_addr k;
+	if (!key_make(ip, &k))
+		return false;
+	struct neigh_entry *e = entry_find(t, &k);
+	if (!e)
+		return false;
+	uint64_t st = atomic_load_explicit(&e->state, memory_order_acquire);
+	uint8_t known[6];
+	mac_unpack(st, known);
+	return (st & ST_RESOLVED) && memcmp(known, mac, 6) == 0 &&
+	       atomic_load_explicit(&e->confirmed_ms, memory_order_relaxed) >= since_ms;
+}
+
 static void queue_drop(struct neigh_table *t, struct neigh_entry *e)
 {
 	while (e->qhead != NO_SLOT) {

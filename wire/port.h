@@ -114,6 +114,8 @@ struct neigh_table;
 struct neigh_table *neigh_new(uint32_t capacity, uint32_t timeout_s, uint32_t queue_per_entry);
 void neigh_free(struct neigh_table *t);
 bool neigh_lookup(struct neigh_table *t, const struct bw_addr *ip, uint8_t mac[6], uint64_t now_ms);
+/* Lock-free: is ip resolved to mac, learned or confirmed at since_ms or later? (lets learners skip the lock) */
+bool neigh_confirmed_since(struct neigh_table *t, const struct bw_addr *ip, const uint8_t mac[6], uint64_t since_ms);
 /*
  * Learn or refresh ip -> mac. Frames queued for ip are pushed to tx with
  * their destination MAC filled in (tx may be NULL: they stay queued); the

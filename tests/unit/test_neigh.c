@@ -331,9 +331,27 @@ static void test_walk(void)
 	neigh_free(t);
 }
 
+/* What lets the red learner skip the lock: confirmed recently, with the same MAC. */
+static void test_confirmed_since(void)
+{
+	struct neigh_table *t = neigh_new(16, 300, 4);
+	struct bw_addr a = ip4(198, 18, 1, 10), other = ip4(198, 18, 1, 11);
+
+	CHECK(!neigh_confirmed_since(t, &a, mac_a, 0), "unknown: not confirmed");
+	neigh_update(t, &a, mac_a, 5000, NULL);
+	CHECK(neigh_confirmed_since(t, &a, mac_a, 4500), "learned at 5000: confirmed since 4500");
+	CHECK(!neigh_confirmed_since(t, &a, mac_a, 5500), "but not since 5500: time to refresh");
+	CHECK(!neigh_confirmed_since(t, &a, mac_b, 4500), "another MAC for the address is news");
+	CHECK(!neigh_confirmed_since(t, &other, mac_a, 0), "another address is not confirmed");
+	neigh_update(t, &a, mac_a, 6000, NULL);
+	CHECK(neigh_confirmed_since(t, &a, mac_a, 5500), "a refresh moves the confirmation");
+	neigh_free(t);
+}
+
 int main(void)
 {
 	test_learn_lookup();
+	test_confirmed_since();
 	test_timeout();
 	test_tick();
 	test_queue_limits();
