@@ -130,6 +130,7 @@ class Bitwd:
 		self.proc = None
 		self.api = None
 		self.starts = 0
+		self.extra_args = []  # e.g. --web-root for the browser tests
 		with open(os.open(self.pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 'w') as f:
 			f.write(self.password)
 
@@ -140,7 +141,7 @@ class Bitwd:
 	def start(self, timeout=20):
 		os.makedirs(os.path.dirname(self.db), mode=0o700, exist_ok=True)
 		cmd = [self.bin, '--db', self.db, '--http', '--listen', '127.0.0.1', '--port', str(self.port),
-		       '--wire-socket', self.t.sock(self.side), '--admin-password-file', self.pwfile]
+		       '--wire-socket', self.t.sock(self.side), '--admin-password-file', self.pwfile] + self.extra_args
 		if self.netns:
 			cmd = ['ip', 'netns', 'exec', self.netns] + cmd
 		self.starts += 1
