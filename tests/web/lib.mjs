@@ -55,6 +55,7 @@ export class Run {
 	async page({ width = 1280, height = 800, label = 'page' } = {}) {
 		const ctx = await this.browser.newContext({ viewport: { width, height }, acceptDownloads: true });
 		const page = await ctx.newPage();
+		page.setDefaultTimeout(10000); // a UI that has not answered in 10 s has failed; fail fast on a busy machine
 		page.label = label;
 		page.requests = [];
 		page.problems = [];
