@@ -2,6 +2,7 @@
 #ifndef BITW_IKE_H
 #define BITW_IKE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,15 @@
 	X(IKE_E_TOO_MANY, "more payloads, proposals, transforms or selectors than we accept") \
 	X(IKE_E_NOSPACE, "output buffer too small") \
 	X(IKE_E_BAD_PARAM, "bad parameter") \
+	X(IKE_E_NOT_SUPPORTED, "algorithm, key type or identity type not supported") \
+	X(IKE_E_CERT_INVALID, "certificate, key or CRL cannot be parsed") \
+	X(IKE_E_CERT_EXPIRED, "certificate expired") \
+	X(IKE_E_CERT_NOT_YET_VALID, "certificate not yet valid") \
+	X(IKE_E_CERT_UNKNOWN_CA, "certificate not issued by a trusted CA") \
+	X(IKE_E_CERT_REVOKED, "certificate revoked") \
+	X(IKE_E_CERT_BAD_SIGNATURE, "certificate or CRL signature does not verify") \
+	X(IKE_E_AUTH_FAILED, "AUTH payload does not verify") \
+	X(IKE_E_ID_MISMATCH, "identity does not match the configuration or the certificate") \
 	X(IKE_E__COUNT, "")
 
 #define IKE_ERR_ENUM_(name, text) name,
@@ -73,5 +83,137 @@ enum ike_dh_id {                         /* Transform type 4 */
 };
 
 /* ---- end K2 ---- */
+
+/* ---- certificates, identities, fragments (ike/cert.c, ike/frag.c, ike/keyexport.c; owner: ikecert) ---- */
+
+/* Identities (RFC 7296 3.5). Text forms: "198.51.100.1", "2001:db8::1", "gw.example.org" (FQDN), "a@example.org"
+ * (RFC 822), "C=CH, O=Example, CN=gw" (DER DN; also "/C=CH/O=x" is NOT accepted: commas only), "%any" (matches
+ * every received identity; never sent). A prefix forces the type like strongSwan: "fqdn:", "email:", "dn:",
+ * "ipv4:", "ipv6:". FQDN and RFC 822 identities may start with "*" ("*.example.org", "*@example.org") to match
+ * a whole domain when used as the expected remote identity. */
+#define IKE_IDENT_MAX 512
+#define IKE_ID_ANY 0               /* ike_ident.type of "%any" */
+struct ike_ident {
+	uint8_t type;                  /* IKE_ID_* (msg.h) or IKE_ID_ANY */
+	uint16_t len;
+	uint8_t data[IKE_IDENT_MAX];   /* the ID payload's Identification Data (after type and 3 reserved bytes) */
+};
+/* 0 or -IKE_E_BAD_PARAM (unparseable text, e.g. a DN with an unknown attribute). */
+int ike_id_parse(const char *text, struct ike_ident *out);
+/* The same from a received ID payload; 0 or -IKE_E_INVALID_SYNTAX (wrong address length, empty) /
+ * -IKE_E_NOT_SUPPORTED (type we do not speak). */
+int ike_id_from_payload(uint8_t type, const uint8_t *data, size_t len, struct ike_ident *out);
+/* Readable text for logs and REST ("198.51.100.1", "C=CH, O=Example, CN=gw", non-printable bytes escaped);
+ * returns what snprintf would. */
+int ike_id_format(const struct ike_ident *id, char *buf, size_t len);
+/* A received identity is the one configured: %any matches all, DNs compare as names (case, spacing and string
+ * types do not matter), FQDN/RFC 822 case-insensitively (with the "*" wildcard above), addresses bytewise. */
+bool ike_id_match(const struct ike_ident *conf, const struct ike_ident *received);
+/* The certificate (DER) vouches for the identity: a DN must be its subject, anything else one of its
+ * subjectAltNames (IP address, DNS name, rfc822Name). 0, -IKE_E_ID_MISMATCH or -IKE_E_CERT_INVALID. */
+int ike_id_matches_cert(const struct ike_ident *id, const uint8_t *cert_der, size_t cert_len);
+
+struct ike_castore;                /* below */
+
+/* Our credentials: an end-entity certificate (first in cert_pem), optional intermediates after it, and its
+ * private key (RSA or ECDSA P-256/384/521; PEM, PKCS#8 or traditional, unencrypted). The key is wiped on free. */
+struct ike_cred;
+/* 0 or -IKE_E_CERT_INVALID / -IKE_E_NOT_SUPPORTED with err naming the problem ("key does not match certificate"). */
+int ike_cred_new(const char *cert_pem, const char *key_pem, struct ike_cred **out, char *err, size_t err_len);
+void ike_cred_free(struct ike_cred *c);
+/* Certificates of our chain, 0 = the end entity, for CERT payloads (encoding IKE_CERT_X509_SIG, DER as is). */
+size_t ike_cred_chain_len(const struct ike_cred *c);
+int ike_cred_cert(const struct ike_cred *c, size_t i, const uint8_t **der, size_t *len);
+/* Our certificate's subject as a DN identity (the default local identity when none is configured). */
+int ike_cred_subject(const struct ike_cred *c, struct ike_ident *out);
+/* A received CERTREQ body (SHA-1 hashes of CA SubjectPublicKeyInfos) names a CA of our chain: one of our
+ * intermediates, or a CA in `store` (may be NULL) that issued our chain's top. An empty CERTREQ matches. */
+bool ike_cred_certreq_match(const struct ike_cred *c, const struct ike_castore *store, const uint8_t *certreq,
+	size_t len);
+
+/* Trusted CAs (PEM, several concatenated) and optional CRLs (PEM; once any are given, every certificate of a chain
+ * must be covered by a CRL of its issuer: fail closed). */
+struct ike_castore;
+int ike_castore_new(const char *ca_pem, const char *crl_pem, struct ike_castore **out, char *err, size_t err_len);
+void ike_castore_free(struct ike_castore *s);
+/* CERTREQ body: SHA-1 of each CA's SubjectPublicKeyInfo, concatenated. Returns its length or -IKE_E_NOSPACE. */
+int ike_castore_certreq(const struct ike_castore *s, uint8_t *out, size_t cap);
+/* Validates a received end entity (DER) with untrusted intermediates (DER, e.g. further CERT payloads) against the
+ * store at time `now` (seconds since 1970). 0 or -IKE_E_CERT_EXPIRED, _NOT_YET_VALID, _UNKNOWN_CA, _REVOKED,
+ * _BAD_SIGNATURE, _INVALID. */
+int ike_cert_verify(const struct ike_castore *s, const uint8_t *ee_der, size_t ee_len,
+	const uint8_t *const *chain_der, const size_t *chain_len, size_t n_chain, int64_t now);
+
+#define IKE_CERT_X509_SIG 4        /* CERT/CERTREQ encoding "X.509 Certificate - Signature" */
+
+/* AUTH methods (RFC 7296 3.8, RFC 4754, RFC 7427). */
+enum ike_auth_method {
+	IKE_AUTH_METHOD_RSA = 1,       /* RSASSA-PKCS1-v1_5 with SHA-1 */
+	IKE_AUTH_METHOD_PSK = 2,
+	IKE_AUTH_METHOD_ECDSA_256 = 9, /* P-256 with SHA-256 */
+	IKE_AUTH_METHOD_ECDSA_384 = 10,
+	IKE_AUTH_METHOD_ECDSA_521 = 11,
+	IKE_AUTH_METHOD_DIGSIG = 14,   /* RFC 7427: AlgorithmIdentifier + signature */
+};
+/* RFC 7427 hash algorithm identifiers, the contents of SIGNATURE_HASH_ALGORITHMS (2 bytes each). */
+enum ike_hash_id { IKE_HASH_SHA1 = 1, IKE_HASH_SHA2_256 = 2, IKE_HASH_SHA2_384 = 3, IKE_HASH_SHA2_512 = 4 };
+#define IKE_HASH_BIT(id) (1u << (id))
+/* Our SIGNATURE_HASH_ALGORITHMS notify data (SHA2-256/384/512). Its length or -IKE_E_NOSPACE. */
+int ike_sighash_notify(uint8_t *out, size_t cap);
+/* A received one as a set of IKE_HASH_BIT()s (unknown values ignored; odd length: 0). */
+uint32_t ike_sighash_parse(const uint8_t *data, size_t len);
+
+/* Largest AUTH data we produce (RSA 8192 bits + AlgorithmIdentifier). */
+#define IKE_AUTH_SIG_MAX 1200
+/* AUTH payload for our key over `octets` (ike_signed_octets). peer_hashes: the peer's SIGNATURE_HASH_ALGORITHMS
+ * (0: none received, then the classic method of the key type is used: RSA/SHA-1 or ECDSA 9/10/11). With RFC 7427
+ * the hash is the strongest both support (ECDSA: the curve's own hash when the peer has it); RSA keys sign
+ * PKCS#1 v1.5 unless `pss`. Writes the method and returns the AUTH data length or -IKE_E_*. */
+int ike_auth_sign(const struct ike_cred *c, uint32_t peer_hashes, bool pss, const uint8_t *octets,
+	size_t octets_len, uint8_t *method, uint8_t *out, size_t cap);
+/* Checks a received AUTH (method 1, 9/10/11 or 14) with the public key of the peer's certificate (DER, already
+ * validated with ike_cert_verify). 0, -IKE_E_AUTH_FAILED, -IKE_E_NOT_SUPPORTED or -IKE_E_CERT_INVALID. */
+int ike_auth_verify(const uint8_t *cert_der, size_t cert_len, uint8_t method, const uint8_t *auth, size_t auth_len,
+	const uint8_t *octets, size_t octets_len);
+
+/* IKE fragmentation (RFC 7383). max_msg is the largest IKE message (UDP payload without the non-ESP marker) a
+ * fragment may be: for IPv4 path MTU 1500 that is 1500 - 20 - 8 - (4 if on port 4500). */
+struct ike_sk;                     /* ike/crypto.h: one direction's cipher state */
+#define IKE_FRAG_MAX 64            /* fragments per message we send or accept */
+/* hdr: the 28-byte IKE header to send (SPIs, exchange, flags, message ID; length and next payload are set here).
+ * inner: the encoded inner payloads, first: the first one's type. Writes the fragments back to back into out
+ * (each a complete datagram with one SKF payload), their lengths into frag_len[]; returns how many or -IKE_E_*. */
+int ike_frag_split(struct ike_sk *sk, const uint8_t *hdr, uint8_t first, const uint8_t *inner, size_t inner_len,
+	size_t max_msg, uint8_t *out, size_t cap, size_t *frag_len, size_t max_frags);
+
+/* Reassembly of one message's fragments; each is authenticated and decrypted on arrival (so forged ones cannot
+ * evict real ones), duplicates are ignored, a higher Total Fragments restarts it (the sender re-fragmented smaller),
+ * a lower one is ignored. */
+struct ike_defrag;
+int ike_defrag_new(size_t max_frags, size_t max_total, uint64_t timeout_ms, struct ike_defrag **out);
+void ike_defrag_free(struct ike_defrag *d);
+/* Feeds a received datagram whose last payload is SKF, already known to belong to the expected message ID (a
+ * different message ID or a timed-out partial message discards what was collected). Returns 0 (stored or ignored,
+ * more needed), the inner payloads' length once complete (copied to out, first inner payload type in *first;
+ * the state is then reset), or -IKE_E_TOO_MANY (bounds), -IKE_E_INVALID_SYNTAX, -XE_ESP_DIGEST_MISMATCH (forged). */
+int ike_defrag_add(struct ike_defrag *d, struct ike_sk *sk, const uint8_t *msg, size_t len, uint64_t now_ms,
+	uint8_t *out, size_t cap, uint8_t *first);
+/* A partial message is waiting and when it expires (UINT64_MAX: none), for the caller's timers. */
+uint64_t ike_defrag_deadline(const struct ike_defrag *d);
+void ike_defrag_reset(struct ike_defrag *d);
+
+/* Wireshark key export (admin-only, off by default: the lines carry keys). One line each, no newline; returns
+ * what snprintf would or -IKE_E_NOT_SUPPORTED for an algorithm Wireshark has no name for.
+ * esp_sa UAT (Preferences > Protocols > ESP > ESP SAs): "IPv4","src","dst","0xSPI","encr","0xkey","auth","0xkey".
+ * family 4|6; spi host order; ekey with the AEAD salt; akey NULL with an AEAD. */
+int ike_keyexport_esp_sa(char *buf, size_t len, uint8_t family, const uint8_t *src, const uint8_t *dst,
+	uint32_t spi, uint16_t encr, uint16_t key_bits, const uint8_t *ekey, size_t ekey_len, uint16_t integ,
+	const uint8_t *akey, size_t akey_len);
+/* ikev2_decryption_table UAT: "SPIi","SPIr","SK_ei","SK_er","encr","SK_ai","SK_ar","integ" (hex, no 0x). */
+struct ike_sa_keys;                /* ike/crypto.h */
+int ike_keyexport_ikev2(char *buf, size_t len, const uint8_t *spi_i, const uint8_t *spi_r, uint16_t encr,
+	uint16_t key_bits, uint16_t integ, const struct ike_sa_keys *keys);
+
+/* ---- end certificates, identities, fragments ---- */
 
 #endif

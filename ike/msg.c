@@ -46,6 +46,15 @@ uint16_t ike_err_notify(int err)
 	case IKE_E_TRAILING_DATA:
 	case IKE_E_TOO_MANY:
 		return IKE_N_INVALID_SYNTAX;
+	case IKE_E_CERT_INVALID:
+	case IKE_E_CERT_EXPIRED:
+	case IKE_E_CERT_NOT_YET_VALID:
+	case IKE_E_CERT_UNKNOWN_CA:
+	case IKE_E_CERT_REVOKED:
+	case IKE_E_CERT_BAD_SIGNATURE:
+	case IKE_E_AUTH_FAILED:
+	case IKE_E_ID_MISMATCH:
+		return IKE_N_AUTHENTICATION_FAILED;
 	default:
 		return 0;
 	}
