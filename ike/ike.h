@@ -29,6 +29,16 @@
 	X(IKE_E_CERT_BAD_SIGNATURE, "certificate or CRL signature does not verify") \
 	X(IKE_E_AUTH_FAILED, "AUTH payload does not verify") \
 	X(IKE_E_ID_MISMATCH, "identity does not match the configuration or the certificate") \
+	X(IKE_E_NOMEM, "out of memory") \
+	X(IKE_E_NOT_FOUND, "no such peer, policy, IKE SA or child SA") \
+	X(IKE_E_STATE, "not possible in the SA's current state") \
+	X(IKE_E_BUSY, "an exchange is already outstanding") \
+	X(IKE_E_NO_PROPOSAL_CHOSEN, "no proposal acceptable to both sides") \
+	X(IKE_E_INVALID_KE_PAYLOAD, "the peer wants another key exchange group") \
+	X(IKE_E_TS_UNACCEPTABLE, "traffic selectors unacceptable") \
+	X(IKE_E_CRYPTO, "a cryptographic operation failed (bad ICV, key exchange)") \
+	X(IKE_E_TIMEOUT, "the peer did not answer") \
+	X(IKE_E_LIMIT, "a configured bound was reached (half-open SAs, SAs, children)") \
 	X(IKE_E__COUNT, "")
 
 #define IKE_ERR_ENUM_(name, text) name,
@@ -215,5 +225,223 @@ int ike_keyexport_ikev2(char *buf, size_t len, const uint8_t *spi_i, const uint8
 	uint16_t key_bits, uint16_t integ, const struct ike_sa_keys *keys);
 
 /* ---- end certificates, identities, fragments ---- */
+
+/* ---- ikeeng: the engine (ike/engine.c, sa.c, init.c, auth.c, child.c, info.c, proposal.c, ts.c) ----
+ *
+ * One struct ike_engine per bitwd owns every IKE SA. It has no sockets and no clock: the caller feeds datagrams
+ * (ike_input), kernel ACQUIREs (ike_acquire), expiry from the wire (ike_sa_expire), operator commands and the
+ * time (now_ms, any monotonic millisecond clock), calls ike_tick at ike_next_deadline, and the engine answers
+ * through struct ike_callbacks (datagrams to send, child SAs to install/delete, events). Calls are not
+ * reentrant: callbacks must not call back into the engine. All functions return 0 or -IKE_E_*. */
+
+struct ike_engine;
+
+/* An outer endpoint: family 4 or 6 (0 = any, only in ike_peer_conf.remote of a respond-only peer), port in
+ * host order (500, or 4500 once NAT-T floated), addr network order (4 or 16 bytes used). */
+struct ike_addr {
+	uint8_t family;
+	uint16_t port;
+	uint8_t addr[16];
+};
+
+/* One proposal: every algorithm of each type is acceptable (strongSwan's "aes256gcm16-aes128gcm16-prfsha384-
+ * curve25519-ecp256"); our preference is the order. Child proposals: no PRF; dh non-empty = PFS; esn lists
+ * 0 (no ESN) and/or 1 (ESN), empty = no ESN only. */
+#define IKE_PROP_MAX_ALGS 8
+struct ike_proposal_conf {
+	uint8_t n_encr, n_integ, n_prf, n_dh, n_esn;
+	struct { uint16_t id, key_bits; } encr[IKE_PROP_MAX_ALGS];   /* IKE_ENCR_*, 128/256 (AES), 256 (ChaCha) */
+	uint16_t integ[IKE_PROP_MAX_ALGS];  /* IKE_INTEG_*; none with AEADs */
+	uint16_t prf[IKE_PROP_MAX_ALGS];    /* IKE_PRF_*; IKE proposals only (AEAD: required; else defaults from integ) */
+	uint16_t dh[IKE_PROP_MAX_ALGS];     /* IKE_DH_* */
+	uint8_t esn[2];
+};
+
+/* strongSwan-style proposal strings so operators copy configs across: "aes256gcm16-prfsha384-curve25519,
+ * aes256-sha256-modp3072" (IKE), "aes256gcm16-curve25519" (ESP with PFS), "aes256-sha256", "chacha20poly1305-esn".
+ * Tokens: aes128 aes256 aes128gcm16 aes256gcm16 (also aes*gcm = gcm16) chacha20poly1305, sha1 sha256 sha384 sha512
+ * (integrity; in IKE proposals also the PRF unless prf* is given), prfsha1 prfsha256 prfsha384 prfsha512,
+ * modp768 modp1024 modp1536 (only with legacy) modp2048..modp8192 ecp256 ecp384 ecp521 curve25519 x25519
+ * curve448 x448, esn noesn. Returns the number of proposals written (<= max) or -IKE_E_BAD_PARAM with err
+ * naming the bad token ("unknown algorithm 'aes999'", "proposal 2 has no encryption"). */
+int ike_proposals_parse(const char *text, bool child, bool legacy, struct ike_proposal_conf *out, size_t max,
+	char *err, size_t err_len);
+/* The inverse, for REST: "aes256gcm16-prfsha384-curve25519". Returns what snprintf would. */
+int ike_proposal_format(const struct ike_proposal_conf *p, bool child, char *buf, size_t len);
+
+enum ike_auth_kind { IKE_AUTH_PSK = 1, IKE_AUTH_PUBKEY = 2 };
+enum ike_dpd_action { IKE_DPD_CLEAR = 0, IKE_DPD_HOLD = 1, IKE_DPD_RESTART = 2 };
+enum ike_start { IKE_START_NEVER = 0, IKE_START_TRAFFIC = 1, IKE_START_ALWAYS = 2 };
+
+#define IKE_MAX_PROPOSAL_CONF 8
+#define IKE_MAX_TS_CONF 8
+
+/* One IKE remote. Pointers are read during ike_peer_set only (the engine copies; secrets are wiped on delete). */
+struct ike_peer_conf {
+	uint32_t id;                        /* non-zero, the caller's key (bitwd: the peer's database id) */
+	char name[64];
+	struct ike_addr local;              /* bitw's black address; port 500 (the engine floats to 4500) */
+	struct ike_addr remote;             /* port 500, or 4500 with force_encap; family 0 = any (respond only) */
+	char local_id[256], remote_id[256]; /* "198.51.100.1", "2001:db8::1", "gw.example.org", "a@b", "CN=x,O=y",
+	                                       remote "%any"; empty = our/their address */
+	uint8_t auth;                       /* enum ike_auth_kind, both directions */
+	const uint8_t *psk;
+	size_t psk_len;
+	const char *cert_pem, *key_pem, *ca_pem, *crl_pem; /* PUBKEY: ours (+ chain), our key, trusted CAs, CRLs */
+	struct ike_proposal_conf ike[IKE_MAX_PROPOSAL_CONF]; /* n_ike = 0: the engine's defaults */
+	size_t n_ike;
+	uint32_t ike_lifetime_s;            /* hard; 0 = 86400 */
+	uint32_t ike_rekey_margin_s;        /* rekey this long before (minus up to 10% jitter); 0 = lifetime/10 */
+	uint32_t dpd_interval_s;            /* 0: no liveness checks */
+	uint8_t dpd_action;                 /* enum ike_dpd_action */
+	bool force_encap;                   /* UDP 4500 and ESP-in-UDP even without NAT */
+	bool fragmentation;                 /* RFC 7383: announce and use */
+	bool legacy_groups;                 /* accept MODP 768/1024/1536 */
+	uint8_t start;                      /* enum ike_start */
+};
+
+/* A traffic selector range: family 4|6, proto 0 = any, ports host order (0..65535 = any), addresses network order. */
+struct ike_ts_conf {
+	uint8_t family, proto;
+	uint16_t port_lo, port_hi;
+	uint8_t lo[16], hi[16];
+};
+
+/* One policy keyed by a peer: its child SAs. */
+struct ike_child_conf {
+	uint32_t id;                        /* non-zero: the policy's id */
+	char name[64];
+	uint32_t peer_id;
+	struct ike_ts_conf local_ts[IKE_MAX_TS_CONF], remote_ts[IKE_MAX_TS_CONF];
+	size_t n_local_ts, n_remote_ts;
+	struct ike_proposal_conf esp[IKE_MAX_PROPOSAL_CONF]; /* n_esp = 0: the engine's defaults (no PFS) */
+	size_t n_esp;
+	bool transport;                     /* USE_TRANSPORT_MODE */
+	uint32_t lifetime_s;                /* hard; 0 = 3600 */
+	uint32_t rekey_margin_s;            /* 0 = lifetime/10 */
+	uint64_t lifetime_bytes, lifetime_packets; /* hard, enforced by the wire (soft = 90%); 0 = none */
+	uint32_t replay_window;
+};
+
+/* Handed to child_install: both directions of one child SA. */
+struct ike_child_sa {
+	uint64_t ike_sa_id;
+	uint32_t peer_id, child_id;         /* child_id = the policy's id */
+	uint32_t spi_in, spi_out;           /* host order */
+	uint32_t replaces_spi_in;           /* a rekey: the old pair (spi_in) stays until child_delete; 0 = new */
+	uint16_t encr, key_bits, integ;     /* IKE_ENCR_*, IKE_INTEG_* (NONE with AEADs) */
+	bool esn, transport, encap;         /* encap: ESP in UDP 4500 (RFC 3948) between local and remote */
+	struct ike_addr local, remote;      /* outer endpoints; ports meaningful when encap */
+	uint8_t key_in[36], key_out[36];    /* encryption key (|| 4-byte salt for AEADs), encr_len bytes */
+	uint8_t integ_in[64], integ_out[64]; /* integ_len bytes */
+	uint8_t encr_len, integ_len;
+	struct ike_ts_conf local_ts[IKE_MAX_TS_CONF], remote_ts[IKE_MAX_TS_CONF]; /* as negotiated (narrowed) */
+	size_t n_local_ts, n_remote_ts;
+	uint32_t lifetime_s;                /* hard; the engine deletes it then (it rekeys before) */
+	uint64_t lifetime_bytes, lifetime_packets;
+	uint32_t replay_window;
+};
+
+enum ike_event_kind {
+	IKE_EV_SA_UP = 1,                   /* IKE SA established */
+	IKE_EV_SA_DOWN,                     /* IKE SA gone (deleted, expired, failed) */
+	IKE_EV_CHILD_UP,
+	IKE_EV_CHILD_DOWN,
+	IKE_EV_REKEYED,                     /* child (spi_* = the new pair) or IKE SA (ike_sa_id = the new one) */
+	IKE_EV_DPD_DEAD,
+	IKE_EV_AUTH_FAILED,
+	IKE_EV_NEGOTIATION_FAILED,          /* text says why: no proposal, TS unacceptable, timeout, ... */
+	IKE_EV_STATE,                       /* any other IKE SA state change */
+	IKE_EV_KEYS,                        /* only with ike_engine_conf.keyexport: text = a Wireshark key line */
+};
+
+/* For SSE and logs; no secrets (except IKE_EV_KEYS, which is off by default). Valid during the callback only. */
+struct ike_event {
+	uint8_t kind;                       /* enum ike_event_kind */
+	uint64_t ike_sa_id;
+	uint32_t peer_id, child_id, spi_in, spi_out;
+	const char *text;
+};
+
+/* Log levels are syslog's (3 error, 4 warning, 6 info, 7 debug: the decoded trace of each message in and out). */
+struct ike_callbacks {
+	void *ctx;
+	void (*send)(void *ctx, const struct ike_addr *src, const struct ike_addr *dst, const uint8_t *msg, size_t len);
+	int (*spi_alloc)(void *ctx, uint32_t *spi);     /* an unused inbound SPI (CTL_GET_SPI); 0 or negative */
+	int (*child_install)(void *ctx, const struct ike_child_sa *sa); /* 0 or negative (the child is then deleted) */
+	void (*child_delete)(void *ctx, uint32_t spi_in, uint32_t spi_out);
+	void (*event)(void *ctx, const struct ike_event *ev);
+	void (*random)(void *ctx, uint8_t *buf, size_t len); /* NULL = RAND_bytes; tests make it deterministic */
+	void (*log)(void *ctx, int level, const char *text);  /* NULL = silent */
+};
+
+struct ike_engine_conf {
+	uint32_t half_open_cookie_threshold; /* demand cookies above this many half-open SAs; 0 = 64 */
+	uint32_t max_half_open;              /* refuse new IKE_SA_INITs above this; 0 = 4096 */
+	uint32_t max_sas;                    /* all IKE SAs; 0 = 65536 */
+	uint32_t retransmit_base_ms;         /* first retransmission; doubles each time; 0 = 1000 */
+	uint32_t retransmit_tries;           /* give up after this many retransmissions; 0 = 5 */
+	bool keyexport;                      /* Wireshark key lines as IKE_EV_KEYS; admin-only, off by default */
+};
+
+int ike_engine_new(const struct ike_engine_conf *conf, const struct ike_callbacks *cb, struct ike_engine **out);
+void ike_engine_free(struct ike_engine *e);  /* wipes everything; sends nothing, deletes no child (the caller does) */
+
+int ike_peer_set(struct ike_engine *e, uint64_t now_ms, const struct ike_peer_conf *p); /* add or replace; live
+                                                SAs stay; start = ALWAYS initiates now */
+int ike_peer_del(struct ike_engine *e, uint64_t now_ms, uint32_t peer_id); /* deletes its SAs (sends DELETE) */
+int ike_child_set(struct ike_engine *e, uint64_t now_ms, const struct ike_child_conf *c); /* add or replace */
+int ike_child_del(struct ike_engine *e, uint64_t now_ms, uint32_t child_id); /* deletes its child SAs */
+
+/* A datagram for us. Datagrams on 4500 arrive with the non-ESP marker already stripped; ports say which. */
+void ike_input(struct ike_engine *e, uint64_t now_ms, const struct ike_addr *src, const struct ike_addr *dst,
+	const uint8_t *msg, size_t len);
+/* Traffic for policy child_id without an SA: negotiate it (IKE SA first if needed). src/dst: the packet's
+ * addresses (family 4|6, network order), sent as the first traffic selectors (RFC 7296 §2.9). */
+int ike_acquire(struct ike_engine *e, uint64_t now_ms, uint32_t child_id, const uint8_t *src, const uint8_t *dst,
+	uint8_t family);
+/* The wire's byte/packet lifetime for the child with inbound SPI spi_in: soft = rekey, hard = delete. */
+int ike_sa_expire(struct ike_engine *e, uint64_t now_ms, uint32_t spi_in, bool hard);
+/* Operator commands. ike_initiate brings up the peer's IKE SA and the child SAs of its policies. */
+int ike_initiate(struct ike_engine *e, uint64_t now_ms, uint32_t peer_id);
+int ike_rekey(struct ike_engine *e, uint64_t now_ms, uint64_t ike_sa_id, uint32_t spi_in /* 0 = the IKE SA */);
+int ike_terminate(struct ike_engine *e, uint64_t now_ms, uint64_t ike_sa_id);
+/* Timers: retransmissions, rekeying, DPD, expiry, half-open reaping. Call at ike_next_deadline (early is fine). */
+void ike_tick(struct ike_engine *e, uint64_t now_ms);
+uint64_t ike_next_deadline(const struct ike_engine *e); /* absolute ms; UINT64_MAX when idle */
+
+/* Introspection for REST. */
+enum ike_sa_state {
+	IKE_SA_CONNECTING = 1,              /* IKE_SA_INIT outstanding */
+	IKE_SA_AUTHENTICATING,              /* IKE_AUTH outstanding */
+	IKE_SA_ESTABLISHED,
+	IKE_SA_REKEYING,                    /* established, an IKE SA rekey outstanding */
+	IKE_SA_DELETING,                    /* our DELETE outstanding */
+};
+#define IKE_INFO_MAX_CHILDREN 16
+struct ike_child_info {
+	uint32_t child_id, spi_in, spi_out;
+	bool encap, transport;
+	char algs[64];                      /* "aes256gcm16-curve25519" */
+	uint64_t established_ms, rekey_at_ms, expire_at_ms;
+};
+struct ike_sa_info {
+	uint64_t id;
+	uint32_t peer_id;
+	uint8_t state;                      /* enum ike_sa_state */
+	const char *state_name;             /* "ESTABLISHED" */
+	bool initiator, nat_local, nat_remote;
+	struct ike_addr local, remote;
+	uint8_t spi_i[8], spi_r[8];
+	char algs[96];                      /* "aes256gcm16-prfsha384-curve25519" */
+	uint64_t established_ms, rekey_at_ms, expire_at_ms;
+	size_t n_children;                  /* all of them; the first IKE_INFO_MAX_CHILDREN are in children[] */
+	struct ike_child_info children[IKE_INFO_MAX_CHILDREN];
+};
+/* Fills up to max entries; returns how many IKE SAs there are. */
+size_t ike_sa_list(const struct ike_engine *e, struct ike_sa_info *out, size_t max);
+const char *ike_sa_state_name(uint8_t state);
+
+/* ---- end ikeeng ---- */
 
 #endif

@@ -55,6 +55,12 @@ uint16_t ike_err_notify(int err)
 	case IKE_E_AUTH_FAILED:
 	case IKE_E_ID_MISMATCH:
 		return IKE_N_AUTHENTICATION_FAILED;
+	case IKE_E_NO_PROPOSAL_CHOSEN:
+		return IKE_N_NO_PROPOSAL_CHOSEN;
+	case IKE_E_INVALID_KE_PAYLOAD:
+		return IKE_N_INVALID_KE_PAYLOAD;
+	case IKE_E_TS_UNACCEPTABLE:
+		return IKE_N_TS_UNACCEPTABLE;
 	default:
 		return 0;
 	}
