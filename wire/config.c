@@ -102,6 +102,7 @@ static const char *const dir_names[] = { NULL, "out", "in", "both", NULL };
 static const char *const sa_dir_names[] = { NULL, "out", "in", NULL };
 static const char *const mode_names[] = { "tunnel", "transport", NULL };
 static const char *const encap_names[] = { "none", "udp", NULL };
+static const char *const origin_names[] = { "manual", "ike", NULL };
 static const char *const default_action_names[] = { "discard", "bypass", NULL };
 
 /* The fields each object accepts: anything else is an error. */
@@ -118,7 +119,7 @@ static const char *const policy_fields[] = {
 };
 static const char *const sa_fields[] = {
 	"spi", "direction", "policy", "peer", "local", "encap", "encap_sport", "encap_dport",
-	"enc", "enc_key", "integ", "integ_key", "replay_window", "esn", "lifetime", NULL
+	"enc", "enc_key", "integ", "integ_key", "replay_window", "esn", "lifetime", "origin", NULL
 };
 static const char *const lifetime_fields[] = { "soft", "hard", NULL };
 static const char *const limit_fields[] = { "seconds", "bytes", "packets", NULL };
@@ -932,7 +933,8 @@ static int sa_parse(struct perr *e, const char *path, const json_t *obj, struct 
 	    (rc = alg_get(e, path, obj, "integ", integ_from_name, &s->integ)) ||
 	    (rc = key_get(e, path, obj, "enc_key", s->enc_key, sizeof(s->enc_key), &s->enc_key_len)) ||
 	    (rc = key_get(e, path, obj, "integ_key", s->integ_key, sizeof(s->integ_key), &s->integ_key_len)) ||
-	    (rc = replay_window_get(e, path, obj, &s->replay_window)) || (rc = get_bool(e, path, obj, "esn", &s->esn)))
+	    (rc = replay_window_get(e, path, obj, &s->replay_window)) || (rc = get_bool(e, path, obj, "esn", &s->esn)) ||
+	    (rc = get_enum(e, path, obj, "origin", origin_names, ENUM_COUNT(origin_names), &s->origin)))
 		return rc;
 	{
 		char fp[PATH_LEN];
@@ -1316,6 +1318,8 @@ json_t *sa_to_json(const struct sa_conf *s)
 	json_object_set_new(lt, "soft", limits_json(&s->soft));
 	json_object_set_new(lt, "hard", limits_json(&s->hard));
 	json_object_set_new(o, "lifetime", lt);
+	if (s->origin == ORIGIN_IKE)
+		json_object_set_new(o, "origin", json_string("ike"));
 	return o;
 }
 

@@ -13,6 +13,8 @@ enum pol_action { ACT_DISCARD = 0, ACT_BYPASS = 1, ACT_PROTECT = 2 };
 enum pol_dir { DIR_OUT = 1, DIR_IN = 2, DIR_BOTH = 3 };  /* out = red -> black */
 enum sa_mode { MODE_TUNNEL = 0, MODE_TRANSPORT = 1 };
 enum sa_encap { ENCAP_NONE = 0, ENCAP_UDP = 1 };         /* ESP or ESP-in-UDP (RFC 3948) */
+/* Who keyed an SA: a configuration push replaces manual SAs only; IKE SAs stay while their policy does. */
+enum sa_origin { ORIGIN_MANUAL = 0, ORIGIN_IKE = 1 };
 
 enum sa_enc {
 	ENC_NULL = 0,
@@ -96,6 +98,7 @@ struct sa_conf {
 	uint16_t replay_window; /* packets; 0 = no replay check; 64..4096 */
 	uint8_t esn;            /* 64-bit extended sequence numbers */
 	struct sa_lifetime soft, hard;
+	uint8_t origin;         /* enum sa_origin */
 };
 
 #define PORT_MAX_ADDRS 8

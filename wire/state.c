@@ -258,7 +258,8 @@ static bool sa_conf_same(const struct sa_conf *a, const struct sa_conf *b)
 	       CRYPTO_memcmp(a->enc_key, b->enc_key, a->enc_key_len) == 0 &&
 	       CRYPTO_memcmp(a->integ_key, b->integ_key, a->integ_key_len) == 0 &&
 	       a->replay_window == b->replay_window && a->esn == b->esn &&
-	       memcmp(&a->soft, &b->soft, sizeof a->soft) == 0 && memcmp(&a->hard, &b->hard, sizeof a->hard) == 0;
+	       memcmp(&a->soft, &b->soft, sizeof a->soft) == 0 && memcmp(&a->hard, &b->hard, sizeof a->hard) == 0 &&
+	       a->origin == b->origin;
 }
 
 /* ---- policy counters survive table replacement, matched by id ---- */
@@ -884,6 +885,19 @@ int wire_init(struct wire *w, struct wire_config *cfg, char *err, size_t errlen)
  * configuration did not change keep their state (sequence numbers, replay
  * windows), or the peer would drop our traffic as replayed.
  */
+/*
+ * An IKE-keyed SA outlives a configuration push while the policy it was
+ * negotiated for is still there unchanged in name, id, action and mode (ids
+ * are stable: the data threads read an SA's policy_id, so it is never rewritten).
+ */
+static bool ike_sa_policy_stays(const struct sa_conf *sa, const struct wire_config *cfg)
+{
+	for (uint32_t j = 0; j < cfg->npol; j++)
+		if (cfg->pol[j].id == sa->policy_id && strcmp(cfg->pol[j].name, sa->policy) == 0)
+			return cfg->pol[j].action == ACT_PROTECT && cfg->pol[j].mode == sa->mode;
+	return false;
+}
+
 int wire_reload(struct wire *w, struct wire_config *cfg, char *err, size_t errlen)
 {
 	uint8_t *keep = calloc(w->nsas + 1, 1);
@@ -902,11 +916,21 @@ int wire_reload(struct wire *w, struct wire_config *cfg, char *err, size_t errle
 		rc = -XE_BAD_PARAM;
 		goto fail;
 	}
+	for (uint32_t k = 0; k < w->nsas; k++)
+		keep[k] = w->sas[k]->conf.origin == ORIGIN_IKE && ike_sa_policy_stays(&w->sas[k]->conf, cfg);
 	for (uint32_t i = 0; i < cfg->nsa; i++) {
 		is_new[i] = 1;
-		for (uint32_t k = 0; k < w->nsas; k++)
-			if (!keep[k] && sa_conf_same(&w->sas[k]->conf, &cfg->sa[i]))
+		for (uint32_t k = 0; k < w->nsas; k++) {
+			if (w->sas[k]->conf.origin != ORIGIN_IKE && !keep[k] && sa_conf_same(&w->sas[k]->conf, &cfg->sa[i]))
 				keep[k] = 1, is_new[i] = 0;
+			else if (keep[k] && w->sas[k]->conf.origin == ORIGIN_IKE && w->sas[k]->conf.spi == cfg->sa[i].spi &&
+			         w->sas[k]->conf.dir == cfg->sa[i].dir) {
+				snprintf(err, errlen, "sas[%u].spi: 0x%08x %s is in use by an IKE SA", i, cfg->sa[i].spi,
+				         cfg->sa[i].dir == DIR_IN ? "in" : "out");
+				rc = -XE_SA_EXISTS;
+				goto fail;
+			}
+		}
 		if (is_new[i] && (rc = sa_create(&cfg->sa[i], &made[i], err, errlen)) < 0)
 			goto fail;
 		if (made[i])

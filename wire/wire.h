@@ -24,7 +24,7 @@
 enum ctl_type {
 	CTL_HELLO = 1,        /* {"version":1} -> {"version":1,"name":"bitw-wire",...} */
 	CTL_SPD_SET,          /* {"policies":[...], "default_action":...} whole table */
-	CTL_SA_ADD,           /* {"sa": {...}} or {"sas": [...]} */
+	CTL_SA_ADD,           /* {"sa": {...}} or {"sas": [...]}; "origin":"ike" for SAs bitwd's IKE keyed */
 	CTL_SA_DEL,           /* {"spi": n, "direction": "in"|"out"} */
 	CTL_SA_FLUSH,         /* {} or {"policy": "name"} */
 	CTL_GET_SPI,          /* {} -> {"spi": n} an unused inbound SPI, reserved */
@@ -34,7 +34,8 @@ enum ctl_type {
 	CTL_CONFIG_GET,       /* {} -> the running configuration, keys redacted */
 	CTL_SA_LIST,          /* {} -> {"sas":[...]} live SAD, keys redacted */
 	CTL_CONFIG_SET,       /* a whole configuration document (ports, options, policies, manual SAs)
-	                         applied atomically like SIGHUP: unchanged SAs keep their state */
+	                         applied atomically like SIGHUP: unchanged SAs keep their state; it replaces
+	                         manual SAs only: IKE SAs stay while their policy (name, id, mode) does */
 
 	CTL_EV_ACQUIRE = 64,  /* {"policy": name, "policy_id": n, "src":..., "dst":...} */
 	CTL_EV_SA_SOFT_EXPIRE,/* {"spi": n, "dir": ..., "reason": "bytes"|...} */

@@ -540,6 +540,50 @@ def acquire():
 		t.stop_bitw('B')
 
 
+def ike_origin():
+	"""SAs that bitwd's IKE driver installs (origin "ike") survive a whole-configuration push
+	(CONFIG_SET replaces manual SAs only) and go when their policy goes."""
+	keys = Keys()
+	marker = new_marker()
+
+	def no_lan4_sas(c):
+		c['sas'] = [s for s in c['sas'] if s['policy'] != 'lan4']
+
+	def no_lan4(c):
+		no_lan4_sas(c)
+		c['policies'] = [p for p in c['policies'] if p['name'] != 'lan4']
+
+	def lan4_sas(side):
+		return [s for s in json.loads(t.wirectl(side, 'sa-list').stdout)['sas'] if s['policy'] == 'lan4']
+
+	with Topo('ike-origin') as t:
+		need_bitw(t)
+		t.start_both(keys, a={'override': no_lan4_sas})
+		sas = [dict(s, origin='ike') for s in site_config('A', keys)['sas'] if s['policy'] == 'lan4']
+		t.wirectl('A', 'sa-add', '-', input=json.dumps({'sas': sas}))
+		t.ping('hA', HOST_B4, count=3, marker=marker, check=True)
+		listed = lan4_sas('A')
+		expect(len(listed) == 2 and all(s.get('origin') == 'ike' for s in listed),
+		       f'sa-list shows both lan4 SAs with origin ike ({listed})')
+
+		push = site_config('A', keys, override=no_lan4_sas)
+		t.wirectl('A', 'raw', 'CONFIG_SET', json.dumps(push))
+		expect(len(lan4_sas('A')) == 2, 'a configuration push without them keeps the IKE SAs')
+		t.ping('hA', HOST_B4, count=3, marker=marker, check=True)
+		log('ok: traffic still flows over the IKE SAs after CONFIG_SET')
+
+		clash = site_config('A', keys)
+		r = t.wirectl('A', 'raw', 'CONFIG_SET', json.dumps(clash), check=False)
+		expect(r.returncode != 0 and 'IKE SA' in r.stdout + r.stderr,
+		       f'a pushed manual SA with the SPI of an IKE SA is refused ({r.returncode}: {(r.stdout + r.stderr)[:300]})')
+		expect(len(lan4_sas('A')) == 2, 'and the IKE SAs are untouched')
+
+		t.wirectl('A', 'raw', 'CONFIG_SET', json.dumps(site_config('A', keys, override=no_lan4)))
+		expect(lan4_sas('A') == [], 'a push without their policy drops the IKE SAs')
+		t.stop_bitw('A')
+		t.stop_bitw('B')
+
+
 def demo():
 	src = os.environ.get('BITW_SOURCE_ROOT', os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
 	build = os.environ.get('BITW_BUILD_ROOT')
@@ -967,6 +1011,7 @@ TESTS = {
 	'pmtu-mss': pmtu_mss,
 	'config': config_errors,
 	'acquire': acquire,
+	'ike-origin': ike_origin,
 	'demo': demo,
 	'harness-bridge': harness_bridge,
 	'nonip-bridge': nonip_bridge,
