@@ -1,11 +1,13 @@
 /* port.c: a packet port: libpcap capture of one interface, made to behave like a wire (no offloads). */
 #include <errno.h>
 #include <linux/ethtool.h>
+#include <linux/if_packet.h>
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -15,6 +17,13 @@
 #include "wire.h"
 
 #define PORT_RING_BYTES (32 << 20)
+/* Socket buffer for whole copies of super-frames: room for about a hundred 64 KiB frames. */
+#define PORT_COPY_BYTES (8 << 20)
+#define VLAN_OFF 12
+#define VLAN_TAG_LEN 4
+#define ETH_P_8021Q_ 0x8100
+/* This many empty batches in a row while a copy waits means the copy lost its slot (see whole_discard_stale). */
+#define STALE_BATCHES 64
 
 static int ifreq_ioctl(int sock, const char *ifname, unsigned long req, struct ifreq *ifr)
 {
@@ -124,6 +133,28 @@ static int pcap_fail(struct port *p, const char *what, char *err, size_t errlen)
 	return -XE_IO;
 }
 
+/*
+ * libpcap sizes the ring's slots from the MTU when no offload is on, which
+ * is what keeps a 32 MiB ring at ~20k slots. A super-frame would be cut in
+ * its slot: with PACKET_COPY_THRESH the kernel also queues the whole frame on
+ * the socket, before the slot is handed to us, so both stay in order.
+ */
+static int superframe_copies_on(struct port *p, char *err, size_t errlen)
+{
+	int one = 1, bytes = PORT_COPY_BYTES;
+
+	if (setsockopt(p->fd, SOL_PACKET, PACKET_COPY_THRESH, &one, sizeof one) < 0) {
+		snprintf(err, errlen, "%s: PACKET_COPY_THRESH: %s", p->ifname, strerror(errno));
+		pcap_close(p->pcap);
+		p->pcap = NULL;
+		return -XE_IO;
+	}
+	/* Beyond rmem_max needs CAP_NET_ADMIN, which opening the port already takes; else the default holds a few. */
+	if (setsockopt(p->fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) < 0)
+		(void)setsockopt(p->fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+	return 0;
+}
+
 static int capture_open(struct port *p, char *err, size_t errlen)
 {
 	char ebuf[PCAP_ERRBUF_SIZE] = "";
@@ -152,7 +183,7 @@ static int capture_open(struct port *p, char *err, size_t errlen)
 	p->fd = pcap_get_selectable_fd(p->pcap);
 	if (p->fd < 0)
 		return pcap_fail(p, "no selectable descriptor", err, errlen);
-	return 0;
+	return superframe_copies_on(p, err, errlen);
 }
 
 int port_open(struct port *p, const char *ifname, uint32_t mtu_override, char *err, size_t errlen)
@@ -165,10 +196,17 @@ int port_open(struct port *p, const char *ifname, uint32_t mtu_override, char *e
 		return -XE_BAD_PARAM;
 	}
 	snprintf(p->ifname, sizeof p->ifname, "%s", ifname);
+	p->whole = malloc(PORT_WHOLE_MAX);
+	if (!p->whole) {
+		snprintf(err, errlen, "out of memory");
+		return -XE_NOMEM;
+	}
 
 	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (sock < 0) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
+		free(p->whole);
+		p->whole = NULL;
 		return -XE_IO;
 	}
 	int rc = read_link(p, sock, mtu_override, err, errlen);
@@ -180,6 +218,10 @@ int port_open(struct port *p, const char *ifname, uint32_t mtu_override, char *e
 			offloads_restore(p, sock);
 	}
 	close(sock);
+	if (rc < 0) {
+		free(p->whole);
+		p->whole = NULL;
+	}
 	return rc;
 }
 
@@ -189,6 +231,9 @@ void port_close(struct port *p)
 		pcap_close(p->pcap);
 	p->pcap = NULL;
 	p->fd = -1;
+	free(p->whole);
+	p->whole = NULL;
+	p->whole_len = 0;
 	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (sock >= 0) {
 		offloads_restore(p, sock);
@@ -208,17 +253,91 @@ static inline void single_writer_add(_Atomic uint64_t *c, uint64_t v)
 	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v, memory_order_relaxed);
 }
 
+/*
+ * Read the next whole copy from the socket into p->whole, with its VLAN tag
+ * put back where libpcap puts it in the ring (so it compares with the slot).
+ * Returns its length, or 0 when none is queued.
+ */
+static uint32_t whole_read(struct port *p)
+{
+	union {
+		struct cmsghdr align;
+		uint8_t buf[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+	} ctl;
+	struct iovec iov = { p->whole, PORT_WHOLE_MAX - VLAN_TAG_LEN };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf };
+	ssize_t n = recvmsg(p->fd, &mh, MSG_DONTWAIT);
+
+	if (n <= 0 || mh.msg_flags & MSG_TRUNC)
+		return 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		struct tpacket_auxdata aux;
+
+		if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA || n < VLAN_OFF)
+			continue;
+		memcpy(&aux, CMSG_DATA(c), sizeof aux);
+		if (!aux.tp_vlan_tci && !(aux.tp_status & TP_STATUS_VLAN_VALID))
+			continue;
+		uint16_t tpid = aux.tp_status & TP_STATUS_VLAN_TPID_VALID ? aux.tp_vlan_tpid : ETH_P_8021Q_;
+		memmove(p->whole + VLAN_OFF + VLAN_TAG_LEN, p->whole + VLAN_OFF, (size_t)n - VLAN_OFF);
+		wr16(p->whole + VLAN_OFF, tpid);
+		wr16(p->whole + VLAN_OFF + 2, aux.tp_vlan_tci);
+		n += VLAN_TAG_LEN;
+	}
+	return (uint32_t)n;
+}
+
+/*
+ * The whole frame behind a cut slot. Copies queue in slot order, but a slot
+ * gets none when the socket buffer is full: a copy that does not match is a
+ * later slot's, so it is held for that one. Returns NULL when the slot has none.
+ */
+static uint8_t *whole_for_slot(struct port *p, const uint8_t *slot, uint32_t caplen, uint32_t len)
+{
+	uint32_t cmp = caplen < 128 ? caplen : 128;
+
+	if (!p->whole_len)
+		p->whole_len = whole_read(p);
+	if (!p->whole_len || p->whole_len != len || memcmp(p->whole, slot, cmp) != 0)
+		return NULL;
+	p->whole_len = 0;
+	return p->whole;
+}
+
+/*
+ * A copy held while the ring stays empty has no slot coming (that cannot
+ * happen by the ordering above, but a stuck copy would keep poll() readable
+ * and the thread spinning): let it go.
+ */
+static void whole_discard_stale(struct port *p)
+{
+	if (++p->empty_batches < STALE_BATCHES)
+		return;
+	p->empty_batches = 0;
+	if (p->whole_len || whole_read(p))
+		single_writer_add(&p->st.rx_copies_dropped, 1);
+	p->whole_len = 0;
+}
+
 static void rx_one(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
 {
 	struct rx_call *c = (struct rx_call *)user;
+	uint8_t *frame = (uint8_t *)(uintptr_t)bytes, *whole;
+	uint32_t len = h->caplen;
+
 	single_writer_add(&c->p->st.rx_packets, 1);
 	single_writer_add(&c->p->st.rx_bytes, h->len);
+	if (h->caplen < h->len && (whole = whole_for_slot(c->p, frame, h->caplen, h->len))) {
+		single_writer_add(&c->p->st.rx_superframes, 1);
+		frame = whole;
+		len = h->len;
+	}
 	/*
 	 * The ring is mapped writable and the slot goes back to the kernel only
 	 * after this callback returns, so fn may rewrite the frame in place.
-	 * A frame cut by the snaplen is handed up at its captured length.
+	 * A frame cut without a whole copy is handed up at its captured length.
 	 */
-	c->fn(c->ctx, (uint8_t *)(uintptr_t)bytes, h->caplen);
+	c->fn(c->ctx, frame, len);
 }
 
 int port_rx_batch(struct port *p, int max, port_rx_fn fn, void *ctx)
@@ -227,6 +346,10 @@ int port_rx_batch(struct port *p, int max, port_rx_fn fn, void *ctx)
 	int n = pcap_dispatch(p->pcap, max > 0 ? max : 1, rx_one, (u_char *)&c);
 	if (n == PCAP_ERROR_BREAK)
 		return 0;
+	if (n == 0)
+		whole_discard_stale(p);
+	else if (n > 0)
+		p->empty_batches = 0;
 	return n < 0 ? -XE_IO : n;
 }
 

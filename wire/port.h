@@ -17,6 +17,8 @@
 struct port_stats {
 	_Alignas(64) _Atomic uint64_t rx_packets, rx_bytes;
 	_Atomic uint64_t ring_drops;   /* capture ring overflows, copied from port_ring_drops by the reading thread */
+	_Atomic uint64_t rx_superframes;  /* frames larger than a ring slot, read whole from the socket */
+	_Atomic uint64_t rx_copies_dropped;  /* whole copies that found no slot (should stay 0) */
 	_Alignas(64) _Atomic uint64_t tx_packets, tx_bytes;
 	_Atomic uint64_t tx_errors;
 };
@@ -31,6 +33,9 @@ struct port {
 	struct pcap *pcap;       /* pcap_t */
 	int fd;                  /* pollable descriptor of the capture */
 	int saved_gro, saved_lro, saved_gso, saved_tso;  /* offload settings to restore; -1 = unknown */
+	uint8_t *whole;          /* PORT_WHOLE_MAX bytes: a super-frame read whole (see port_rx_batch) */
+	uint32_t whole_len;      /* a frame held in whole, waiting for its ring slot; 0 = none */
+	uint32_t empty_batches;  /* batches in a row that found the ring empty */
 	struct port_stats st;
 };
 
@@ -46,8 +51,11 @@ void port_close(struct port *p);  /* restores offloads */
 typedef void (*port_rx_fn)(void *ctx, uint8_t *frame, uint32_t len);
 /*
  * Hand up to max received frames to fn (from the capture ring). The frame
- * may be modified in place by fn. Returns the number handled, 0 when none
- * is waiting, or -XE_IO.
+ * may be modified in place by fn. Ring slots are sized for the MTU (cheap
+ * for the common case); a larger frame (a GSO/TSO super-frame) is cut in
+ * its slot, and the kernel queues a whole copy on the socket as well
+ * (PACKET_COPY_THRESH): fn gets that copy, in the slot's place in the
+ * stream. Returns the number handled, 0 when none is waiting, or -XE_IO.
  */
 int port_rx_batch(struct port *p, int max, port_rx_fn fn, void *ctx);
 /* Carrier: the interface is up and running (for IF_STATE events). */
@@ -64,6 +72,8 @@ int port_ring_drops(struct port *p, uint64_t *drops);
  * GRO/GSO super-frame arrives whole and can be segmented instead of lost.
  */
 #define PORT_SNAPLEN (65535 + 14 + 4)
+/* Room for a whole super-frame with its 802.1Q tag put back. */
+#define PORT_WHOLE_MAX (PORT_SNAPLEN + 4)
 
 #define TXQ_MAX 64
 #define TXQ_BUF (PKT_MAX + 256)

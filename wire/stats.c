@@ -14,11 +14,12 @@ static uint64_t ld(_Atomic uint64_t *c)
 
 static json_t *port_json(struct port *p, const char *mac_fmt_buf)
 {
-	return json_pack("{s:s,s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "interface", p->ifname, "mac", mac_fmt_buf,
+	return json_pack("{s:s,s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "interface", p->ifname, "mac", mac_fmt_buf,
 	                 "mtu", (int)p->mtu, "rx_packets", (json_int_t)ld(&p->st.rx_packets), "rx_bytes",
 	                 (json_int_t)ld(&p->st.rx_bytes), "tx_packets", (json_int_t)ld(&p->st.tx_packets), "tx_bytes",
 	                 (json_int_t)ld(&p->st.tx_bytes), "tx_errors", (json_int_t)ld(&p->st.tx_errors), "ring_drops",
-	                 (json_int_t)ld(&p->st.ring_drops), "link", port_link_up(p));
+	                 (json_int_t)ld(&p->st.ring_drops), "rx_superframes", (json_int_t)ld(&p->st.rx_superframes),
+	                 "rx_copies_dropped", (json_int_t)ld(&p->st.rx_copies_dropped), "link", port_link_up(p));
 }
 
 static const char *mac_str(const uint8_t *m, char *buf, size_t len)
