@@ -532,6 +532,22 @@ static void oversize(struct worker *wk, uint8_t *frame, uint32_t len, const stru
 		count_drop(wk, n);
 }
 
+/*
+ * What a red super-frame is cut to: a protected one to what fits its tunnel,
+ * so no DF segment comes back as ICMP too-big; anything else to the red MTU.
+ */
+static uint32_t segment_mtu(struct worker *wk, const struct pkt_info *pi)
+{
+	const struct spd_policy *p = flow_cache_lookup(wk->fc, wk->snap->spd, DIR_OUT, pi);
+	uint32_t mtu = wk->w->red.mtu, fit;
+	struct sa *sa;
+
+	if (!p || p->conf.action != ACT_PROTECT || !(sa = wk->snap->out_sa[p->index]))
+		return mtu;
+	fit = inner_mtu(sa, wk->w->black.mtu);
+	return fit && fit < mtu ? fit : mtu;
+}
+
 static void out_frame(void *ctx, uint8_t *frame, uint32_t len)
 {
 	struct worker *wk = ctx;
@@ -552,7 +568,7 @@ static void out_frame(void *ctx, uint8_t *frame, uint32_t len)
 		return;
 	}
 	if (pi.ip_len > wk->w->red.mtu) {
-		oversize(wk, frame, len, &pi, wk->w->red.mtu, out_frame);
+		oversize(wk, frame, len, &pi, segment_mtu(wk, &pi), out_frame);
 		return;
 	}
 	red_learn(wk, frame, &pi.src);
