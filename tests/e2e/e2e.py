@@ -875,12 +875,14 @@ def frame_ip(data):
 	return 0, 0
 
 
-def tso_superframe():
-	"""hostA hands bitw 64 KB TCP super-frames (TSO/GSO on at its veth): the transfer still arrives intact,
-	the WAN carries only MTU-sized ESP, and nothing is dropped as too big or malformed."""
+def tso_superframe(family='4'):
+	"""hostA hands bitw 64 KB TCP super-frames (TSO/GSO on at its veth) over IPv`family`: the transfer still
+	arrives intact, bitw reads them whole and cuts them to what fits the tunnel (so no segment bounces as
+	ICMP too-big), the WAN carries only MTU-sized ESP, and nothing is dropped as too big or malformed."""
+	fam = int(family)
 	keys = Keys()
 	marker = new_marker()
-	with Topo('tso') as t:
+	with Topo('tso' + family) as t:
 		need_bitw(t)
 		t.run('hA', ['ethtool', '-K', 'eth0', 'tso', 'on', 'gso', 'on', 'tx', 'on', 'sg', 'on'])
 		log(t.run('hA', ['ethtool', '-k', 'eth0']).stdout.count('segmentation-offload: on'),
@@ -889,19 +891,23 @@ def tso_superframe():
 		cap_red = t.capture('wA', 'a-red', 'red', 'tcp', snaplen=96)
 		cap_wan = t.capture('r', 'to-a', 'wan', None, snaplen=96)
 		# normally about a second; a stall shows within 40 s
-		sent, got = t.tcp_transfer('hA', HOST_B4, 'hB', 10 << 20, marker, timeout=40)
+		sent, got = t.tcp_transfer('hA', HOST_B4 if fam == 4 else HOST_B6, 'hB', 10 << 20, marker, timeout=40)
 		log(f'tcp: sent {sent} got {got}')
 		red, wan = cap_red.stop_raw(), cap_wan.stop_raw()
-		big = [n for _, n in red if n > 1514]
+		big = [n for d, n in red if n > 1514 and frame_ip(d) == (fam, 6)]
 		log(f'hostA -> bitwA frames longer than 1514: {len(big)}, largest {max([n for _, n in red] or [0])}')
 		st = t.stats('A')
 		bad = {k: counter(st, k) for k in ('XE_TOO_BIG', 'XE_MALFORMED_PACKET', 'XE_MTU_EXCEEDED')}
-		log('A drops:', drops_of(st))
-		expect(big, 'hostA really handed bitwA super-frames (a capture on its red port shows frames > 1514 bytes)')
+		whole = st['ports']['red'].get('rx_superframes', 0)
+		log('A drops:', drops_of(st), 'red port:', st['ports']['red'])
+		expect(big, f'hostA really handed bitwA IPv{fam} super-frames (its red port sees TCP frames > 1514 bytes)')
+		expect(whole >= len(big) > 0, f'bitwA read every super-frame whole ({whole} of {len(big)})')
 		expect(not bad['XE_TOO_BIG'] and not bad['XE_MALFORMED_PACKET'],
 		       f'nothing dropped as XE_TOO_BIG or XE_MALFORMED_PACKET ({bad})')
+		expect(not bad['XE_MTU_EXCEEDED'],
+		       f'no segment exceeded the tunnel MTU (none bounced as ICMP too-big): {bad["XE_MTU_EXCEEDED"]}')
 		expect(got and sent and got.get('bytes') == 10 << 20 and got.get('sha256') == sent.get('sha256'),
-		       'a 10 MB TCP transfer hostA -> hostB arrives intact (sha256)')
+		       f'a 10 MB TCP transfer hostA -> hostB over IPv{fam} arrives intact (sha256)')
 		esp = [n for d, n in wan if frame_ip(d) == (4, 50)]
 		other = [(frame_ip(d), n) for d, n in wan if frame_ip(d)[0] and frame_ip(d) != (4, 50)]
 		expect(len(esp) >= (10 << 20) // 1500, f'the data crossed the WAN as ESP ({len(esp)} frames)')
