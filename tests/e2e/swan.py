@@ -430,7 +430,7 @@ def swanctl_conn(name, local, remote, local_ts, remote_ts, ike_props, esp_props,
 	"""One connection (and its secret) in swanctl.conf syntax: the text the README shows beside bitw's side."""
 	local_id = local_id or local
 	remote_id = remote_id or remote
-	lines = [f'connections {{', f'\t{name} {{', '\t\tversion = 2', f'\t\tlocal_addrs = {local}',
+	lines = ['connections {', f'\t{name} {{', '\t\tversion = 2', f'\t\tlocal_addrs = {local}',
 	         f'\t\tremote_addrs = {remote}', f'\t\tproposals = {ike_props}']
 	# Rekeying only when asked (0 = never); life times 10% past the rekey time, no random jitter.
 	if ike_rekey:
