@@ -26,6 +26,7 @@
 	X(IKE_E_CERT_NOT_YET_VALID, "certificate not yet valid") \
 	X(IKE_E_CERT_UNKNOWN_CA, "certificate not issued by a trusted CA") \
 	X(IKE_E_CERT_REVOKED, "certificate revoked") \
+	X(IKE_E_CERT_CRL, "no valid CRL for a certificate of the chain (revocation status unknown)") \
 	X(IKE_E_CERT_BAD_SIGNATURE, "certificate or CRL signature does not verify") \
 	X(IKE_E_AUTH_FAILED, "AUTH payload does not verify") \
 	X(IKE_E_ID_MISMATCH, "identity does not match the configuration or the certificate") \
@@ -150,7 +151,7 @@ void ike_castore_free(struct ike_castore *s);
 int ike_castore_certreq(const struct ike_castore *s, uint8_t *out, size_t cap);
 /* Validates a received end entity (DER) with untrusted intermediates (DER, e.g. further CERT payloads) against the
  * store at time `now` (seconds since 1970). 0 or -IKE_E_CERT_EXPIRED, _NOT_YET_VALID, _UNKNOWN_CA, _REVOKED,
- * _BAD_SIGNATURE, _INVALID. */
+ * _CRL (CRLs configured but none valid for a certificate), _BAD_SIGNATURE, _INVALID. */
 int ike_cert_verify(const struct ike_castore *s, const uint8_t *ee_der, size_t ee_len,
 	const uint8_t *const *chain_der, const size_t *chain_len, size_t n_chain, int64_t now);
 

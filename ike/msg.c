@@ -51,6 +51,7 @@ uint16_t ike_err_notify(int err)
 	case IKE_E_CERT_NOT_YET_VALID:
 	case IKE_E_CERT_UNKNOWN_CA:
 	case IKE_E_CERT_REVOKED:
+	case IKE_E_CERT_CRL:
 	case IKE_E_CERT_BAD_SIGNATURE:
 	case IKE_E_AUTH_FAILED:
 	case IKE_E_ID_MISMATCH:
