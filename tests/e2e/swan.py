@@ -442,10 +442,12 @@ def swanctl_conn(name, local, remote, local_ts, remote_ts, ike_props, esp_props,
 	if encap:
 		lines += ['\t\tencap = yes']
 	if auth == 'psk':
-		lines += [f'\t\tlocal {{ auth = psk\n\t\t\tid = {local_id} }}', f'\t\tremote {{ auth = psk\n\t\t\tid = {remote_id} }}']
+		lines += ['\t\tlocal {', '\t\t\tauth = psk', f'\t\t\tid = {local_id}', '\t\t}',
+		          '\t\tremote {', '\t\t\tauth = psk', f'\t\t\tid = {remote_id}', '\t\t}']
 	else:
-		lines += [f'\t\tlocal {{ auth = pubkey\n\t\t\tcerts = {cert}\n\t\t\tid = "{local_id}" }}',
-		          f'\t\tremote {{ auth = pubkey\n\t\t\tcacerts = {ca}\n\t\t\tid = "{remote_id}" }}']
+		lines += ['\t\tlocal {', '\t\t\tauth = pubkey', f'\t\t\tcerts = {cert}', f'\t\t\tid = "{local_id}"', '\t\t}',
+		          '\t\tremote {', '\t\t\tauth = pubkey', f'\t\t\tcacerts = {ca}', f'\t\t\tid = "{remote_id}"',
+		          '\t\t}']
 	lines += ['\t\tchildren {', f'\t\t\t{name} {{', f'\t\t\t\tlocal_ts = {local_ts}', f'\t\t\t\tremote_ts = {remote_ts}',
 	          f'\t\t\t\tesp_proposals = {esp_props}', f'\t\t\t\tstart_action = {start}',
 	          f'\t\t\t\tdpd_action = {dpd_action}']
