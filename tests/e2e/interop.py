@@ -314,7 +314,7 @@ def dpd_with_swan():
 		old = b.wait_up()
 		c.stop(signal.SIGKILL)
 		t0 = time.time()
-		gone = wait_for(lambda: all(sa.get('id') != old['id'] for sa in b.sas()), 60, step=0.5)
+		gone = wait_for(lambda: all(sa.get('id') != old['id'] for sa in b.sas()), 90, step=0.5)
 		took = time.time() - t0
 		expect(gone, f'bitw dropped the dead IKE SA ({took:.1f} s; {b.sas()})')
 		log(f'bitw noticed the dead peer after {took:.1f} s')
@@ -407,7 +407,7 @@ def bitw_bitw_dpd():
 		b.d.kill()
 		t.bitw.pop('B').stop(signal.SIGKILL)
 		t0 = time.time()
-		gone = wait_for(lambda: all(sa.get('id') != old['id'] for sa in a.sas()), 60, step=0.5)
+		gone = wait_for(lambda: all(sa.get('id') != old['id'] for sa in a.sas()), 90, step=0.5)
 		expect(gone, f'A cleared the IKE SA of the dead peer ({time.time() - t0:.1f} s; {a.sas()})')
 		log(f'A noticed the dead peer after {time.time() - t0:.1f} s')
 		r = t.ping('hA', HOST_B4, count=2, wait=1)
