@@ -66,7 +66,8 @@ static void usage(FILE *f)
 		"                            first start only: create user \"admin\" with the password in\n"
 		"                            FILE (first line); without it bitwd asks on the terminal.\n"
 		"                            There is no built-in default password.\n"
-		"  --web-root DIR            static files of the web UI\n"
+		"  --web-root DIR            the web UI's files (default " BITW_WEB_ROOT ");\n"
+		"                            \"\" serves the API only\n"
 		"  --session-ttl S           lifetime of a login session in seconds (default 3600)\n"
 		"  --log-level L             error, warn, info (default) or debug (shows control messages)\n"
 		"  --user NAME               started as root: once the database, the key and the listening\n"
@@ -133,6 +134,7 @@ static int parse_flags(int argc, char **argv, struct bitwd_opts *o)
 		.db_path = "/var/lib/bitw/bitw.db",
 		.wire_socket = CTL_DEFAULT_PATH,
 		.listen_addr = "127.0.0.1",
+		.web_root = BITW_WEB_ROOT,
 		.session_ttl = 3600,
 		.log_level = WLOG_INFO,
 	};
@@ -288,6 +290,7 @@ static int start(struct bitwd *d, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	static_init(d);
 	d->wl = wirelink_new(d, d->opt.wire_socket, events_from_wire);
 	if (!d->wl) {
 		snprintf(err, errlen, "cannot set up the link to bitw-wire at %s", d->opt.wire_socket);

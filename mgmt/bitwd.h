@@ -73,10 +73,12 @@ struct req {
 	int status;
 	json_t *resp;
 	char *resp_text;
+	size_t resp_len;              /* resp_text's length when it may hold NULs (static files); 0 = strlen */
 	const char *resp_ctype;
 	char resp_headers[4][2][256];
 	int nheaders;
 	bool stream;                  /* SSE: see stream_* below */
+	bool web;                     /* a web UI file: the UI's CSP and revalidated caching instead of the API's */
 };
 
 typedef void (*route_fn)(struct req *r);
@@ -170,6 +172,11 @@ void http_stop(struct bitwd *d);
 int http_fd(struct bitwd *d);                               /* to poll for POLLIN */
 int64_t http_timeout_ms(struct bitwd *d);                   /* -1 = none */
 void http_run(struct bitwd *d);                             /* serve whatever is ready */
+
+/* The web UI's static files from --web-root (static.c). */
+void static_init(struct bitwd *d);          /* resolve the root once; a missing one only disables the UI */
+bool static_wants(const struct req *r);     /* a GET/HEAD outside /api/ and /metrics while a UI is served */
+void static_serve(struct req *r);           /* 200 (304 on a matching ETag) or 404; never outside the root */
 
 /* TLS material: load or create (self-signed, ECDSA P-256, SAN = listen address) PEM cert and key (tls.c). */
 int tls_load_or_create(const struct bitwd_opts *o, char **cert_pem, char **key_pem, char *err, size_t errlen);

@@ -78,6 +78,8 @@ static void reply_reset(struct req *r)
 	r->resp = NULL;
 	free(r->resp_text);
 	r->resp_text = NULL;
+	r->resp_len = 0;
+	r->web = false;
 }
 
 void reply_json(struct req *r, int status, json_t *body)
@@ -501,6 +503,10 @@ static void request_head(struct conn_req *c)
 	int64_t n = 0;
 	bool bad_length = cl && (!parse_i64(cl, &n) || n < 0);
 	c->has_body = bad_length || n > 0 || (te && !cl);
+	if (static_wants(r)) {
+		static_serve(r);
+		return;
+	}
 	c->rt = route_find(r);
 	if (!c->rt)
 		return;
@@ -544,11 +550,16 @@ static void request_body_done(struct conn_req *c)
 	}
 }
 
+/* The UI loads only its own files and talks only to this origin; API answers may load nothing at all. */
+#define WEB_CSP "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " \
+	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
 static void add_common_headers(struct MHD_Response *resp, const struct req *r)
 {
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'");
+	/* UI files may be cached but are revalidated (ETag), so an upgrade shows at the next load */
+	MHD_add_response_header(resp, "Cache-Control", r->web ? "no-cache" : "no-store");
+	MHD_add_response_header(resp, "Content-Security-Policy", r->web ? WEB_CSP : "default-src 'none'");
 	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
 	if (H.tls)
@@ -578,7 +589,7 @@ static struct MHD_Response *response_build(struct conn_req *c)
 	} else if (r->resp_text) {
 		text = r->resp_text;
 		r->resp_text = NULL;
-		len = strlen(text);
+		len = r->resp_len ? r->resp_len : strlen(text);
 	}
 	if (!text)
 		return MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);

@@ -192,10 +192,12 @@ def test_install(tmp):
     want = {r'bin/bitw-wire$', r'bin/bitwd$', r'bin/bitwctl$', r'systemd/system/bitw-wire\.service$',
             r'systemd/system/bitwd\.service$', r'systemd/system/bitw\.target$', r'sysusers\.d/bitw\.conf$',
             r'tmpfiles\.d/bitw\.conf$', r'man8/bitw-wire\.8$', r'man8/bitwd\.8$', r'man1/bitwctl\.1$',
-            r'share/bitw/openapi\.json$', r'examples/wire\.json\.example$'}
+            r'share/bitw/openapi\.json$', r'examples/wire\.json\.example$', r'share/bitw/web/index\.html$',
+            r'share/bitw/web/js/main\.js$', r'share/bitw/web/app\.css$'}
     missing = [w for w in want if not any(re.search(w, g) for g in got)]
     check(r.returncode == 0 and not missing, f'meson install installs binaries, units, sysusers/tmpfiles, man pages, '
-                                             f'OpenAPI: missing {missing} {r.stderr[-500:]}')
+                                             f'OpenAPI, the web UI: missing {missing} {r.stderr[-500:]}')
+    check(not any(g.endswith('web/README.md') for g in got), 'the web UI\'s developer notes are not installed')
     unit = next((g for g in got if g.endswith('bitw-wire.service')), '')
     text = open(os.path.join(dest, unit)).read() if unit else ''
     check(re.search(r'^ExecStart=/\S+/bin/bitw-wire --config', text, re.M) and '@bindir@' not in text,
