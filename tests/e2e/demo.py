@@ -90,8 +90,11 @@ def run(args):
 		summarise_stats(t, 'B')
 		if api:
 			say_api(t, api)
+			say_web(api)
 		if not args.once:
 			say('running. Try it yourself, e.g.:')
+			if api:
+				print(f'    the web UI: {api["A"].url}/  (admin / {api["A"].password})')
 			print(f'    ip netns exec {t.ns["hA"]} ping {HOST_B4}')
 			print(f'    ip netns exec {t.ns["r"]} tcpdump -ni to-a')
 			print(f'    {t.wirectl_bin} --socket {t.sock("A")} stats')
@@ -132,6 +135,8 @@ def start_sites(t, keys, args):
 	for side in 'AB':
 		rest.start_wire(t, side)
 	api = {'A': rest.Bitwd(t, 'A', netns=False, port=free_port()), 'B': rest.Bitwd(t, 'B')}
+	# site A's bitwd listens on this machine's loopback: its web UI opens in the machine's browser
+	api['A'].extra_args = ['--web-root', WEB_ROOT]
 	for side in 'AB':
 		b = api[side].start()
 		where = 'root namespace' if side == 'A' else t.ns['wB']
@@ -146,6 +151,22 @@ def start_sites(t, keys, args):
 	print('    site A policies (GET /api/v1/policies): ' +
 	      ', '.join(f'{p["name"]} {p["action"]} {p.get("src", "any")} -> {p.get("dst", "any")}' for p in pols))
 	return api
+
+
+WEB_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'web')
+
+
+def say_web(api):
+	"""Where to point a browser, after checking the page is really served there."""
+	import urllib.request
+	a = api['A']
+	opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, never through a proxy
+	with opener.open(a.url + '/', timeout=10) as r:
+		page, csp = r.read().decode(), r.headers.get('Content-Security-Policy', '')
+	if r.status != 200 or 'js/main.js' not in page or "script-src 'self'" not in csp:
+		raise Fail(f'site A\'s bitwd does not serve the web UI from {WEB_ROOT} (status {r.status})')
+	say(f'the web UI of site A: open {a.url}/ in a browser on this machine')
+	print(f'    log in as user admin, password {a.password}')
 
 
 def find_bitwd_in(build):

@@ -592,6 +592,8 @@ def demo():
 	print(r.stdout[-4000:])
 	print(r.stderr[-2000:])
 	expect(r.returncode == 0, f'scripts/demo --once exits 0 (got {r.returncode})')
+	expect(re.search(r'the web UI of site A: open http://127\.0\.0\.1:\d+/ in a browser', r.stdout) and
+	       'log in as user admin, password ' in r.stdout, 'the demo serves site A\'s web UI on loopback and says how to log in')
 	# the demo has exited: any demo namespace of a dead process is a leak (live ones are parallel runs)
 	left = [n for n in list_netns() if re.match(r'^bw\d+-demo-', n) and not pid_alive(int(n[2:].split('-')[0]))]
 	expect(not left, f'the demo leaves no namespaces behind ({sorted(left)})')
