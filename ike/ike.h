@@ -220,7 +220,8 @@ void ike_defrag_reset(struct ike_defrag *d);
 int ike_keyexport_esp_sa(char *buf, size_t len, uint8_t family, const uint8_t *src, const uint8_t *dst,
 	uint32_t spi, uint16_t encr, uint16_t key_bits, const uint8_t *ekey, size_t ekey_len, uint16_t integ,
 	const uint8_t *akey, size_t akey_len);
-/* ikev2_decryption_table UAT: "SPIi","SPIr","SK_ei","SK_er","encr","SK_ai","SK_ar","integ" (hex, no 0x). */
+/* ikev2_decryption_table UAT: SPIi,SPIr,SK_ei,SK_er,"encr",SK_ai,SK_ar,"integ": the byte fields bare hex (Wireshark
+ * refuses them quoted), empty SK_a* with an AEAD; SK_e* with the AEAD salt. No ChaCha20 (Wireshark has none). */
 struct ike_sa_keys;                /* ike/crypto.h */
 int ike_keyexport_ikev2(char *buf, size_t len, const uint8_t *spi_i, const uint8_t *spi_r, uint16_t encr,
 	uint16_t key_bits, uint16_t integ, const struct ike_sa_keys *keys);

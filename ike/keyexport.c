@@ -52,14 +52,18 @@ static const char *ike_integ_name(uint16_t integ)
 	}
 }
 
-/* Appends "\"<prefix><hex>\"" (with a leading comma unless first); keeps snprintf's "would be" length. */
-static int put_hex(char *buf, size_t len, int n, bool comma, const char *prefix, const uint8_t *p, size_t plen)
+/* Appends ",<q><prefix><hex><q>" (no comma when first), q = '"' for UAT string fields, nothing for UAT byte fields;
+ * keeps snprintf's "would be" length. */
+static int put_hex(char *buf, size_t len, int n, bool comma, bool quoted, const char *prefix, const uint8_t *p,
+	size_t plen)
 {
-	n += snprintf((size_t)n < len ? buf + n : NULL, (size_t)n < len ? len - (size_t)n : 0, "%s\"%s",
-		comma ? "," : "", plen ? prefix : "");
+	const char *q = quoted ? "\"" : "";
+
+	n += snprintf((size_t)n < len ? buf + n : NULL, (size_t)n < len ? len - (size_t)n : 0, "%s%s%s",
+		comma ? "," : "", q, plen ? prefix : "");
 	for (size_t i = 0; i < plen; i++)
 		n += snprintf((size_t)n < len ? buf + n : NULL, (size_t)n < len ? len - (size_t)n : 0, "%02x", p[i]);
-	return n + snprintf((size_t)n < len ? buf + n : NULL, (size_t)n < len ? len - (size_t)n : 0, "\"");
+	return n + snprintf((size_t)n < len ? buf + n : NULL, (size_t)n < len ? len - (size_t)n : 0, "%s", q);
 }
 
 static int put_str(char *buf, size_t len, int n, const char *s)
@@ -81,9 +85,9 @@ int ike_keyexport_esp_sa(char *buf, size_t len, uint8_t family, const uint8_t *s
 	inet_ntop(af, src, s, sizeof s);
 	inet_ntop(af, dst, d, sizeof d);
 	int n = snprintf(buf, len, "\"IPv%u\",\"%s\",\"%s\",\"0x%08x\",\"%s\"", family, s, d, spi, en);
-	n = put_hex(buf, len, n, true, "0x", ekey, ekey_len);
+	n = put_hex(buf, len, n, true, true, "0x", ekey, ekey_len);
 	n = put_str(buf, len, n, an);
-	return put_hex(buf, len, n, true, "0x", integ == IKE_INTEG_NONE ? NULL : akey,
+	return put_hex(buf, len, n, true, true, "0x", integ == IKE_INTEG_NONE ? NULL : akey,
 		integ == IKE_INTEG_NONE ? 0 : akey_len);
 }
 
@@ -96,12 +100,12 @@ int ike_keyexport_ikev2(char *buf, size_t len, const uint8_t *spi_i, const uint8
 		return -IKE_E_NOT_SUPPORTED;
 	if (len)
 		buf[0] = '\0';
-	int n = put_hex(buf, len, 0, false, "", spi_i, 8);
-	n = put_hex(buf, len, n, true, "", spi_r, 8);
-	n = put_hex(buf, len, n, true, "", k->sk_ei, k->encr_len);
-	n = put_hex(buf, len, n, true, "", k->sk_er, k->encr_len);
+	int n = put_hex(buf, len, 0, false, false, "", spi_i, 8);
+	n = put_hex(buf, len, n, true, false, "", spi_r, 8);
+	n = put_hex(buf, len, n, true, false, "", k->sk_ei, k->encr_len);
+	n = put_hex(buf, len, n, true, false, "", k->sk_er, k->encr_len);
 	n = put_str(buf, len, n, en);
-	n = put_hex(buf, len, n, true, "", k->sk_ai, integ == IKE_INTEG_NONE ? 0 : k->integ_len);
-	n = put_hex(buf, len, n, true, "", k->sk_ar, integ == IKE_INTEG_NONE ? 0 : k->integ_len);
+	n = put_hex(buf, len, n, true, false, "", k->sk_ai, integ == IKE_INTEG_NONE ? 0 : k->integ_len);
+	n = put_hex(buf, len, n, true, false, "", k->sk_ar, integ == IKE_INTEG_NONE ? 0 : k->integ_len);
 	return put_str(buf, len, n, an);
 }
