@@ -1,5 +1,5 @@
 // policies.js: the SPD in evaluation order with live counters; create, edit, delete, move up/down.
-import { api, change, readonly, errorText } from '../api.js';
+import { api, change, getOptional, readonly, errorText } from '../api.js';
 import { h, clear, table, card, toast, num, bytes } from '../dom.js';
 import { field, formError, clearErrors, validate, showProblem, checkAddress, checkPort, checkProtocol, checkName,
 	isIP, PROTOCOLS } from '../form.js';
@@ -37,7 +37,7 @@ export function render(root, life) {
 				h('td', { testid: 'policy-src', class: 'mono', text: p.src }),
 				h('td', { testid: 'policy-dst', class: 'mono', text: p.dst }),
 				h('td', { class: 'mono', text: protoText(p) }),
-				h('td', { class: 'mono', text: p.peer || '' }),
+				h('td', { class: 'mono', text: (p.peer || '') + (p.ike_peer ? ` (IKE ${p.ike_peer})` : '') }),
 				h('td', { testid: 'policy-packets', class: 'num', text: '0' }),
 				h('td', { testid: 'policy-bytes', class: 'num', text: '0' }),
 				h('td', { class: 'row-actions' },
@@ -92,8 +92,15 @@ export function render(root, life) {
 		load();
 	}
 
-	function openForm(p) {
-		clear(formSlot).append(policyForm(p, () => clear(formSlot), () => {
+	async function openForm(p) {
+		let ikePeers = null;   // null: this bitwd has no IKE, so the form offers no IKE fields
+		try {
+			const page = await getOptional('/peers?limit=1000');
+			ikePeers = page ? page.items || [] : null;
+		} catch {
+			// offered without IKE fields
+		}
+		clear(formSlot).append(policyForm(p, ikePeers, () => clear(formSlot), () => {
 			clear(formSlot);
 			load();
 		}));
@@ -117,7 +124,7 @@ function protoText(p) {
 	return proto + ports;
 }
 
-function policyForm(p, onCancel, onSaved) {
+function policyForm(p, ikePeers, onCancel, onSaved) {
 	const v = p || { priority: 4, action: 'protect', direction: 'both', src: 'any', dst: 'any', src_port: 'any',
 		dst_port: 'any', protocol: 'any', mode: 'tunnel', peer: '', mss_clamp: true };
 	const f = spec => field('policy', spec);
@@ -143,11 +150,26 @@ function policyForm(p, onCancel, onSaved) {
 		mode: f({ name: 'mode', label: 'Mode', type: 'select', options: ['tunnel'], value: v.mode || 'tunnel' }),
 		mss_clamp: f({ name: 'mss_clamp', label: 'Clamp TCP MSS', type: 'checkbox', value: v.mss_clamp !== false }),
 	};
-	const protectOnly = [rows.peer, rows.mode, rows.mss_clamp];
+	if (ikePeers) {
+		rows.ike_peer = f({ name: 'ike_peer', label: 'Keys', type: 'select', value: v.ike_peer || '',
+			options: [['', 'manual SAs'], ...ikePeers.map(x => [x.name, `IKE with ${x.name} (${x.address})`])],
+			help: 'manual SAs (SAs page) or negotiated with an IKE peer' });
+		rows.esp_proposals = f({ name: 'esp_proposals', label: 'ESP proposals', value: v.esp_proposals || '',
+			placeholder: 'the peer\'s', help: 'e.g. aes256gcm16-curve25519; empty: the peer\'s' });
+		rows.child_lifetime = f({ name: 'child_lifetime', label: 'Child SA lifetime (s)', type: 'number',
+			value: v.child_lifetime || '', placeholder: 'the peer\'s',
+			check: s => (s === '' || /^\d+$/.test(s) ? '' : 'seconds, or empty for the peer\'s') });
+	}
+	const protectOnly = [rows.peer, rows.mode, rows.mss_clamp, rows.ike_peer].filter(Boolean);
 	const sync = () => {
+		const protect = rows.action.input.value === 'protect';
 		for (const r of protectOnly)
-			r.hidden = rows.action.input.value !== 'protect';
+			r.hidden = !protect;
+		for (const r of [rows.esp_proposals, rows.child_lifetime].filter(Boolean))
+			r.hidden = !protect || !rows.ike_peer.input.value;
 	};
+	if (rows.ike_peer)
+		rows.ike_peer.input.addEventListener('change', sync);
 	rows.action.input.addEventListener('change', sync);
 	sync();
 	const err = formError();
@@ -174,6 +196,13 @@ function policyForm(p, onCancel, onSaved) {
 			body.peer = val('peer');
 			body.mode = val('mode');
 			body.mss_clamp = rows.mss_clamp.input.checked;
+			if (rows.ike_peer) {
+				body.ike_peer = val('ike_peer') || null;
+				if (body.ike_peer) {
+					body.esp_proposals = val('esp_proposals');
+					body.child_lifetime = Number(val('child_lifetime') || 0);
+				}
+			}
 		}
 		save.disabled = true;
 		try {
