@@ -39,8 +39,9 @@ await run.step('enter the out and in SA of each site through the SA form; the ke
 		await tid(p, 'sa-table').waitFor({ timeout: 10000 });
 		await addSa(p, OUT[s], 'out');
 		await addSa(p, OUT[other], 'in');
-		const html = await p.content();
-		expect(!html.includes(KEY[OUT.A]) && !html.includes(KEY[OUT.B]), `${s}: no key is in the page after saving`);
+		const shown = await p.evaluate(() => document.documentElement.outerHTML + document.body.innerText +
+			[...document.querySelectorAll('input, textarea')].map((i) => i.value).join(' '));
+		expect(!shown.includes(KEY[OUT.A]) && !shown.includes(KEY[OUT.B]), `${s}: no key is in the page or its inputs after saving`);
 		const stored = await rest[s].items('/api/v1/sas');
 		expect(stored.length === 2 && stored.every((sa) => !('enc_key' in sa)), `${s}: REST has the two SAs, without keys`);
 		await until(async () => {
