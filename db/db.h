@@ -33,7 +33,7 @@ enum db_err { DB_ERR_LIST(DB_ENUM_) };
 
 struct db;
 
-#define DB_SCHEMA_VERSION 1   /* the newest migration this code knows */
+#define DB_SCHEMA_VERSION 2   /* the newest migration this code knows */
 
 const char *db_strerror(int code);          /* text for DB_E_x or -DB_E_x */
 const char *db_errmsg(const struct db *db);   /* last error, "" if none */
@@ -101,6 +101,10 @@ struct db_policy {
 	char mode[12];          /* tunnel | transport */
 	char peer[DB_ADDR_LEN]; /* "" = none (required for protect) */
 	bool mss_clamp;
+	/* IKE keying: the peer that negotiates this policy's SAs (0 = manual keys) */
+	int64_t ike_peer_id;
+	char esp_proposals[256];   /* "" = the peer's */
+	int64_t child_lifetime;    /* seconds; 0 = the peer's */
 	int64_t created, updated;  /* unix seconds, filled by the db */
 };
 /* A policy with the schema's defaults (priority 4, both, any, tunnel, mss_clamp). */
@@ -180,7 +184,10 @@ struct db_peer {
 	bool nat_t;             /* allow NAT traversal */
 	bool nat_force_encap;   /* always UDP-encapsulate */
 	int64_t nat_keepalive;  /* seconds; 0 = off */
-	char start_action[8];   /* start | trap | none */
+	char start_action[8];   /* start | trap | none (REST: always | traffic | never) */
+	char local[DB_ADDR_LEN]; /* our black address toward it; "" = the first of the remote's family */
+	bool fragmentation;     /* RFC 7383 */
+	int64_t cert_id, ca_id; /* pubkey: our certificate (with key) and the CA that signs theirs; 0 = none */
 	int64_t created;
 };
 void db_peer_init(struct db_peer *p);
@@ -190,6 +197,7 @@ int db_peer_delete(struct db *db, int64_t id);
 int db_peer_get(struct db *db, int64_t id, struct db_peer *out);
 int db_peer_get_by_name(struct db *db, const char *name, struct db_peer *out);
 int db_peer_list(struct db *db, int64_t offset, int64_t limit, struct db_peer **out);
+int db_peer_count(struct db *db, int64_t *count);
 int db_peer_psk_set(struct db *db, int64_t peer_id, const uint8_t *psk, size_t len);
 /* *out is malloc'd; free with db_secret_free (wipes). */
 int db_peer_psk_get(struct db *db, int64_t peer_id, uint8_t **out, size_t *len);

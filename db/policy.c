@@ -6,17 +6,17 @@
 
 #define POLICY_COLS \
 	"id, name, priority, position, action, direction, src, dst, src_port, dst_port, protocol, mode, peer," \
-	" mss_clamp, created, updated"
+	" mss_clamp, created, updated, ike_peer_id, esp_proposals, child_lifetime"
 
 static const char SQL_INSERT[] =
 	"INSERT INTO policies (id, name, priority, position, action, direction, src, dst, src_port, dst_port,"
-	" protocol, mode, peer, mss_clamp, created, updated)"
+	" protocol, mode, peer, mss_clamp, created, updated, ike_peer_id, esp_proposals, child_lifetime)"
 	" VALUES (?1, ?2, ?3, coalesce(?4, (SELECT coalesce(max(position) + 1, 0) FROM policies)),"
-	" ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15) RETURNING id, position";
+	" ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17, ?18) RETURNING id, position";
 static const char SQL_UPDATE[] =
 	"UPDATE policies SET name = ?2, priority = ?3, position = coalesce(?4, position), action = ?5, direction = ?6, src = ?7,"
 	" dst = ?8, src_port = ?9, dst_port = ?10, protocol = ?11, mode = ?12, peer = ?13, mss_clamp = ?14,"
-	" updated = ?15 WHERE id = ?1";
+	" updated = ?15, ike_peer_id = ?16, esp_proposals = ?17, child_lifetime = ?18 WHERE id = ?1";
 static const char SQL_DELETE[] = "DELETE FROM policies WHERE id = ?1";
 static const char SQL_GET[] = "SELECT " POLICY_COLS " FROM policies WHERE id = ?1";
 static const char SQL_GET_NAME[] = "SELECT " POLICY_COLS " FROM policies WHERE name = ?1";
@@ -40,7 +40,7 @@ void db_policy_init(struct db_policy *p)
 	p->mss_clamp = true;
 }
 
-/* ?2..?14 are the same in insert and update. */
+/* ?2..?18 are the same in insert and update. */
 static void bind_fields(sqlite3_stmt *st, const struct db_policy *p)
 {
 	db_bind_text(st, 2, p->name);
@@ -56,6 +56,12 @@ static void bind_fields(sqlite3_stmt *st, const struct db_policy *p)
 	db_bind_opt_text(st, 13, p->peer);
 	sqlite3_bind_int(st, 14, p->mss_clamp);
 	sqlite3_bind_int64(st, 15, db_now());
+	if (p->ike_peer_id > 0)
+		sqlite3_bind_int64(st, 16, p->ike_peer_id);
+	else
+		sqlite3_bind_null(st, 16);
+	db_bind_text(st, 17, p->esp_proposals);
+	sqlite3_bind_int64(st, 18, p->child_lifetime);
 }
 
 static void read_row(sqlite3_stmt *st, struct db_policy *p)
@@ -76,6 +82,9 @@ static void read_row(sqlite3_stmt *st, struct db_policy *p)
 	p->mss_clamp = sqlite3_column_int(st, 13) != 0;
 	p->created = sqlite3_column_int64(st, 14);
 	p->updated = sqlite3_column_int64(st, 15);
+	p->ike_peer_id = sqlite3_column_int64(st, 16);
+	db_col_text(st, 17, p->esp_proposals, sizeof p->esp_proposals);
+	p->child_lifetime = sqlite3_column_int64(st, 18);
 }
 
 int db_policy_insert(struct db *db, struct db_policy *p)

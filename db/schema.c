@@ -210,8 +210,25 @@ static const char migration_1[] =
 	") STRICT;"
 	"CREATE INDEX audit_time ON audit (time);";
 
+/*
+ * IKE keying (issue 4): a peer's local address, fragmentation and the
+ * certificate/CA it authenticates with; a policy keyed by a peer, with its own
+ * ESP proposals and child lifetime ("" / 0 = the peer's).
+ */
+static const char migration_2[] =
+	"ALTER TABLE peers ADD COLUMN local TEXT NOT NULL DEFAULT '' CONSTRAINT local CHECK (length(local) <= 63);"
+	"ALTER TABLE peers ADD COLUMN fragmentation INTEGER NOT NULL DEFAULT 1 " BOOL("fragmentation") ";"
+	"ALTER TABLE peers ADD COLUMN cert_id INTEGER REFERENCES certificates(id) ON DELETE RESTRICT;"
+	"ALTER TABLE peers ADD COLUMN ca_id INTEGER REFERENCES certificates(id) ON DELETE RESTRICT;"
+	"ALTER TABLE policies ADD COLUMN ike_peer_id INTEGER REFERENCES peers(id) ON DELETE RESTRICT;"
+	"ALTER TABLE policies ADD COLUMN esp_proposals TEXT NOT NULL DEFAULT ''"
+	"  CONSTRAINT esp_proposals CHECK (length(esp_proposals) <= 255);"
+	"ALTER TABLE policies ADD COLUMN child_lifetime INTEGER NOT NULL DEFAULT 0 " NONNEG("child_lifetime") ";"
+	"CREATE INDEX policies_ike_peer ON policies (ike_peer_id);";
+
 const char *const db_migrations[] = {
 	migration_1,
+	migration_2,
 };
 const int db_migration_count = (int)(sizeof db_migrations / sizeof db_migrations[0]);
 

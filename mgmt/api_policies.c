@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bitwd.h"
+#include "ike/ike.h"
 
 #define LIST_DEFAULT 100
 #define LIST_MAX 1000
@@ -22,6 +23,20 @@ static json_t *page(json_t *items, int64_t total, int64_t offset, int64_t limit)
 	                 (json_int_t)offset, "limit", (json_int_t)limit);
 }
 
+/* A policy as REST shows it: the wire's schema plus its IKE keying (which the wire never sees). */
+static json_t *policy_json(struct req *r, const struct db_policy *p)
+{
+	json_t *o = policy_row_to_json(p);
+	struct db_peer peer;
+
+	if (o && p->ike_peer_id > 0 && db_peer_get(r->d->db, p->ike_peer_id, &peer) == 0) {
+		json_object_set_new(o, "ike_peer", json_string(peer.name));
+		json_object_set_new(o, "esp_proposals", json_string(p->esp_proposals));
+		json_object_set_new(o, "child_lifetime", json_integer(p->child_lifetime));
+	}
+	return o;
+}
+
 /* The whole SPD in evaluation order as a JSON array, or NULL after replying. */
 static json_t *policy_array(struct req *r, int64_t offset, int64_t limit)
 {
@@ -35,7 +50,7 @@ static json_t *policy_array(struct req *r, int64_t offset, int64_t limit)
 		return NULL;
 	}
 	for (int i = 0; i < n; i++)
-		json_array_append_new(items, policy_row_to_json(&rows[i]));
+		json_array_append_new(items, policy_json(r, &rows[i]));
 	free(rows);
 	return items;
 }
@@ -65,18 +80,71 @@ static int body_is_object(struct req *r)
 	return -1;
 }
 
+static const char *const ike_keys[] = { "ike_peer", "esp_proposals", "child_lifetime" };
+
+/* "ike_peer" (name or id; null = manual keys), "esp_proposals" ("" = the peer's), "child_lifetime" (0 = the peer's). */
+static int ike_keying_from_body(struct req *r, struct db_policy *row)
+{
+	json_t *peer = json_object_get(r->body, "ike_peer"), *esp = json_object_get(r->body, "esp_proposals");
+	json_t *life = json_object_get(r->body, "child_lifetime");
+	struct ike_proposal_conf p[IKE_MAX_PROPOSAL_CONF];
+	struct db_peer pr;
+	char err[160] = "";
+
+	if (peer && !json_is_null(peer)) {
+		if (peer_ref_resolve(r, peer, "ike_peer", &pr))
+			return -1;
+		if (strcmp(row->action, "protect") != 0) {
+			reply_problem(r, 422, "BAD_FIELD", "ike_peer", "ike_peer: only a protect policy is keyed by IKE");
+			return -1;
+		}
+		row->ike_peer_id = pr.id;
+	}
+	if (esp) {
+		const char *t = json_string_value(esp);
+
+		if (!t || json_string_length(esp) >= sizeof row->esp_proposals ||
+		    (t[0] && strcmp(t, "default") && ike_proposals_parse(t, true, false, p, IKE_MAX_PROPOSAL_CONF, err,
+		                                                        sizeof err) <= 0)) {
+			reply_problem(r, 422, "BAD_FIELD", "esp_proposals", "esp_proposals: %s",
+			              err[0] ? err : "a proposal list like \"aes256gcm16-curve25519\"");
+			return -1;
+		}
+		snprintf(row->esp_proposals, sizeof row->esp_proposals, "%s", t);
+	}
+	if (life) {
+		if (!json_is_integer(life) || json_integer_value(life) < 0 || json_integer_value(life) > 7 * 86400) {
+			reply_problem(r, 422, "BAD_FIELD", "child_lifetime", "child_lifetime: seconds, 0 (the peer's) to 604800");
+			return -1;
+		}
+		row->child_lifetime = json_integer_value(life);
+	}
+	return 0;
+}
+
 /* The body checked by the wire's parser and turned into a row; -1 after replying 422. */
 static int policy_from_body(struct req *r, struct db_policy *row)
 {
 	char err[256] = "";
 
+	json_t *wire_part;
+	int rc;
+
 	if (body_is_object(r))
 		return -1;
-	if (policy_json_to_row(r->body, row, err, sizeof err)) {
+	if (!(wire_part = json_copy(r->body))) {
+		reply_problem(r, 500, "INTERNAL", NULL, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof ike_keys / sizeof ike_keys[0]; i++)
+		json_object_del(wire_part, ike_keys[i]);
+	rc = policy_json_to_row(wire_part, row, err, sizeof err);
+	json_decref(wire_part);
+	if (rc) {
 		reply_parse_error(r, err);
 		return -1;
 	}
-	return 0;
+	return ike_keying_from_body(r, row);
 }
 
 static void object_name(char *buf, size_t len, int64_t id)
@@ -97,7 +165,7 @@ static void finish_with_row(struct req *r, int status, int64_t id, const char *a
 		change_abort(r);
 		return;
 	}
-	body = policy_row_to_json(&row);
+	body = policy_json(r, &row);
 	object_name(obj, sizeof obj, id);
 	if (status == 201) {
 		snprintf(loc, sizeof loc, "/api/v1/policies/%lld", (long long)id);
@@ -133,7 +201,7 @@ void policies_get(struct req *r)
 		reply_db_error(r, rc);
 		return;
 	}
-	reply_json(r, 200, policy_row_to_json(&row));
+	reply_json(r, 200, policy_json(r, &row));
 }
 
 /* PUT replaces every field; the id is the path's, and the position is kept unless "order" is given. */

@@ -72,6 +72,8 @@ static void usage(FILE *f)
 		"  --log-level L             error, warn, info (default) or debug (shows control messages)\n"
 		"  --user NAME               started as root: once the database, the key and the listening\n"
 		"                            socket are open, run as NAME with no capabilities\n"
+		"  --ike-keylog              append IKE and ESP keys in Wireshark's formats to ike-keys.log\n"
+		"                            (mode 0600) beside the database: for debugging only\n"
 		"  --config FILE             settings as \"key = value\" lines, keys named like these flags\n"
 		"                            (\"http = yes\"); flags on the command line override them\n"
 		"  -h, --help                this text\n"
@@ -111,7 +113,7 @@ static void list_routes(void)
 static int parse_flags(int argc, char **argv, struct bitwd_opts *o)
 {
 	enum { O_DB = 256, O_WIRE, O_LISTEN, O_PORT, O_HTTP, O_CERT, O_KEY, O_ADMINPW, O_WEB, O_TTL, O_LOG, O_ROUTES,
-	       O_USER, O_CONFIG };
+	       O_USER, O_CONFIG, O_KEYLOG };
 	static const struct option opts[] = {
 		{ "db", required_argument, NULL, O_DB },
 		{ "wire-socket", required_argument, NULL, O_WIRE },
@@ -127,6 +129,7 @@ static int parse_flags(int argc, char **argv, struct bitwd_opts *o)
 		{ "list-routes", no_argument, NULL, O_ROUTES },   /* hidden: for the OpenAPI coverage test */
 		{ "user", required_argument, NULL, O_USER },
 		{ "config", required_argument, NULL, O_CONFIG },  /* read by conffile_argv before the flags */
+		{ "ike-keylog", no_argument, NULL, O_KEYLOG },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -181,6 +184,7 @@ static int parse_flags(int argc, char **argv, struct bitwd_opts *o)
 		case O_ROUTES: list_routes(); return 1;
 		case O_USER: o->user = optarg; break;
 		case O_CONFIG: break;
+		case O_KEYLOG: o->ike_keylog = true; break;
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return -1;
 		}
@@ -235,7 +239,9 @@ static void signals_read(struct bitwd *d, int fd)
 
 static int poll_timeout(struct bitwd *d)
 {
-	int64_t t = http_timeout_ms(d);
+	int64_t t = http_timeout_ms(d), ike = ike_driver_timeout_ms(d);
+	if (ike >= 0 && (t < 0 || ike < t))
+		t = ike;
 	return t < 0 || t > TICK_MS ? TICK_MS : (int)t;
 }
 
@@ -264,6 +270,7 @@ static void reactor(struct bitwd *d, int sigfd)
 		if (n > 0 && wfd >= 0 && pfd[2].revents && wirelink_fd(d->wl) == wfd)
 			wirelink_handle(d->wl);
 		wirelink_tick(d->wl);
+		ike_driver_tick(d);
 		if (wd_usec && bitwd_now_ms() - wd_last >= wd_usec / 2000) {
 			sd_notify(0, "WATCHDOG=1");
 			wd_last = bitwd_now_ms();
@@ -276,6 +283,13 @@ static void url_of(const struct bitwd_opts *o, char *out, size_t len)
 	bool v6 = strchr(o->listen_addr, ':') != NULL;
 	snprintf(out, len, "%s://%s%s%s:%u", o->plain_http ? "http" : "https", v6 ? "[" : "", o->listen_addr,
 	         v6 ? "]" : "", o->port);
+}
+
+/* Wire events go to the SSE stream and to the IKE driver (ACQUIRE, SA expiry). */
+static void wire_event(struct bitwd *d, uint16_t type, json_t *payload)
+{
+	events_from_wire(d, type, payload);
+	ike_driver_wire_event(d, type, payload);
 }
 
 static int start(struct bitwd *d, char *err, size_t errlen)
@@ -291,17 +305,20 @@ static int start(struct bitwd *d, char *err, size_t errlen)
 		return -1;
 	}
 	static_init(d);
-	d->wl = wirelink_new(d, d->opt.wire_socket, events_from_wire);
+	d->wl = wirelink_new(d, d->opt.wire_socket, wire_event);
 	if (!d->wl) {
 		snprintf(err, errlen, "cannot set up the link to bitw-wire at %s", d->opt.wire_socket);
 		return -1;
 	}
+	if (ike_driver_start(d, err, errlen) < 0)
+		return -1;
 	return http_start(d, err, errlen);
 }
 
 /* Streams belong to http.c and events hold pointers to them: events go first. */
 static void finish(struct bitwd *d)
 {
+	ike_driver_stop(d);
 	if (d->wl)
 		wirelink_free(d->wl);
 	if (d->ev)

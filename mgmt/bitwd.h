@@ -26,10 +26,13 @@ struct bitwd_opts {
 	int session_ttl;              /* seconds (default 3600) */
 	int log_level;
 	const char *user;             /* --user: started as root, run as this user after start-up */
+	bool ike_keylog;              /* --ike-keylog: IKE/ESP keys in Wireshark's formats to ike-keys.log (0600) */
 };
 
 struct wirelink;
 struct events;
+struct ike_driver;
+struct ctl_ike_dgram;
 
 /* The daemon: one reactor thread owns all of this; nothing here is locked. */
 struct bitwd {
@@ -37,6 +40,7 @@ struct bitwd {
 	struct db *db;
 	struct wirelink *wl;
 	struct events *ev;
+	struct ike_driver *ike;
 	struct MHD_Daemon *mhd;
 	bool dirty;                   /* the wire has not acknowledged the stored configuration yet */
 	uint64_t requests;            /* requests answered (http.c counts, /stats and /metrics show) */
@@ -214,8 +218,38 @@ bool wirelink_up(const struct wirelink *wl);
  * meanwhile are queued and delivered after the reply.
  */
 int wirelink_request(struct wirelink *wl, uint16_t type, json_t *payload, json_t **reply, int timeout_ms);
+/* One IKE datagram out through the wire's black address (CTL_IKE_SEND): 0 or -XE_*. */
+int wirelink_ike_send(struct wirelink *wl, const struct ctl_ike_dgram *dg, const uint8_t *data, size_t len);
 /* The interface the running wire was started with for "red"/"black"; "" while disconnected. */
 const char *wirelink_ifname(const struct wirelink *wl, const char *role);
+
+/* ---- IKE: the engine (ike/) driven from the reactor (ike_driver.c) ---- */
+
+int ike_driver_start(struct bitwd *d, char *err, size_t errlen);  /* engine + peers/policies from the db */
+void ike_driver_stop(struct bitwd *d);        /* wipes; the wire keeps its SAs until their lifetime/next push */
+int ike_driver_reload(struct bitwd *d);       /* peers and keyed policies from the db after a change */
+void ike_driver_tick(struct bitwd *d);        /* the engine's timers */
+int64_t ike_driver_timeout_ms(struct bitwd *d); /* until the next engine deadline; -1 = none */
+void ike_driver_wire_event(struct bitwd *d, uint16_t type, json_t *payload);  /* ACQUIRE, SA expiry */
+void ike_driver_recv(struct bitwd *d, const struct ctl_ike_dgram *dg, const uint8_t *data, size_t len);
+void ike_driver_resync(struct bitwd *d);      /* the wire took the stored configuration: reinstall child SAs */
+json_t *ike_driver_sa_list(struct bitwd *d);  /* for GET /ike-sas */
+int ike_driver_initiate(struct bitwd *d, uint32_t peer_id);      /* 0 or -IKE_E_* */
+int ike_driver_rekey(struct bitwd *d, uint64_t ike_sa_id, uint32_t spi_in);
+int ike_driver_terminate(struct bitwd *d, uint64_t ike_sa_id);
+const char *ike_driver_strerror(int rc);
+
+void peers_list(struct req *r);
+void peers_create(struct req *r);
+void peers_get(struct req *r);
+void peers_put(struct req *r);
+void peers_delete(struct req *r);
+void ike_sas_list(struct req *r);
+void ike_sas_initiate(struct req *r);
+void ike_sas_rekey(struct req *r);
+void ike_sas_terminate(struct req *r);
+/* A peer from its name or id in a JSON value: 0, or -1 after replying 422 naming field. */
+int peer_ref_resolve(struct req *r, json_t *v, const char *field, struct db_peer *out);
 
 /* ---- configuration: database <-> the wire's JSON schema (confmap.c) ---- */
 

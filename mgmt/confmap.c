@@ -600,6 +600,7 @@ void change_finish(struct req *r, int status, json_t *body, const char *action, 
 	}
 	rc = push_doc(d, doc, &wire_reply);
 	doc_free(doc);
+	ike_driver_reload(d);   /* policies keyed by IKE peers, and our black addresses, may have changed */
 	events_publish(d, "config.changed", json_pack("{s:s?, s:s?, s:b}", "action", action, "object", object,
 	                                              "applied", rc == 0));
 	if (rc == 0 && !body && status == 204)

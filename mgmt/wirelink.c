@@ -24,6 +24,8 @@
 struct queued_event {
 	uint16_t type;
 	json_t *payload;
+	uint8_t *dgram;               /* IKE_RECV: struct ctl_ike_dgram then the datagram (malloc'd) */
+	uint32_t dgram_len;
 };
 
 struct wirelink {
@@ -43,6 +45,7 @@ struct wirelink {
 	size_t q_head, q_len;
 	uint64_t events_dropped;
 	bool delivering;
+	bool fresh;                   /* connected, the stored configuration not yet taken: a resync follows */
 	char ifname[2][IF_NAMESIZE];  /* the interfaces the running wire was started with: red, black */
 };
 
@@ -71,10 +74,16 @@ struct wirelink *wirelink_new(struct bitwd *d, const char *path, wire_event_fn o
 	return wl;
 }
 
+static void event_free(struct queued_event *e)
+{
+	json_decref(e->payload);
+	free(e->dgram);
+}
+
 static void queue_clear(struct wirelink *wl)
 {
 	while (wl->q_len) {
-		json_decref(wl->q[wl->q_head].payload);
+		event_free(&wl->q[wl->q_head]);
 		wl->q_head = (wl->q_head + 1) % EVQ_MAX;
 		wl->q_len--;
 	}
@@ -125,21 +134,25 @@ static void link_down(struct wirelink *wl, const char *why)
 
 /* ---- events ---- */
 
-static void queue_push(struct wirelink *wl, uint16_t type, json_t *payload)
+static void queue_push(struct wirelink *wl, uint16_t type, json_t *payload, uint8_t *dgram, uint32_t dgram_len)
 {
 	if (wl->q_len == EVQ_MAX) {
 		/* Losing the oldest is better than blocking the request that is waiting. */
-		json_decref(wl->q[wl->q_head].payload);
+		event_free(&wl->q[wl->q_head]);
 		wl->q_head = (wl->q_head + 1) % EVQ_MAX;
 		wl->q_len--;
 		if (wl->events_dropped++ == 0)
 			mlog(1, "wire: event queue full, dropping the oldest events");
 	}
-	wl->q[(wl->q_head + wl->q_len) % EVQ_MAX] = (struct queued_event){ type, payload };
+	wl->q[(wl->q_head + wl->q_len) % EVQ_MAX] = (struct queued_event){ type, payload, dgram, dgram_len };
 	wl->q_len++;
 }
 
-/* Hands queued events over in arrival order; an event handler may itself make requests. */
+/*
+ * Hands queued events over in arrival order; an event handler may itself make
+ * requests. IKE datagrams are queued like the rest so the IKE engine is never
+ * entered while one of its own callbacks waits for a reply.
+ */
 static void queue_deliver(struct wirelink *wl)
 {
 	if (wl->delivering)
@@ -150,20 +163,33 @@ static void queue_deliver(struct wirelink *wl)
 
 		wl->q_head = (wl->q_head + 1) % EVQ_MAX;
 		wl->q_len--;
-		if (wl->on_event)
+		if (e.dgram && e.dgram_len >= sizeof(struct ctl_ike_dgram)) {
+			struct ctl_ike_dgram dg;
+
+			memcpy(&dg, e.dgram, sizeof dg);
+			ike_driver_recv(wl->d, &dg, e.dgram + sizeof dg, e.dgram_len - sizeof dg);
+		} else if (wl->on_event) {
 			wl->on_event(wl->d, e.type, e.payload);
-		json_decref(e.payload);
+		}
+		event_free(&e);
 	}
 	wl->delivering = false;
 }
 
-/* An event datagram: JSON events are queued; IKE_RECV (binary) has no consumer yet. */
+/* An event datagram: JSON events, and IKE_RECV (binary) for the IKE driver, are queued. */
 static void take_event(struct wirelink *wl, const struct ctl_hdr *h, const uint8_t *payload)
 {
 	json_t *j;
 
-	if (h->type == CTL_EV_IKE_RECV)
+	if (h->type == CTL_EV_IKE_RECV) {
+		uint8_t *copy = h->len >= sizeof(struct ctl_ike_dgram) ? malloc(h->len) : NULL;
+
+		if (copy) {
+			memcpy(copy, payload, h->len);
+			queue_push(wl, h->type, NULL, copy, h->len);
+		}
 		return;
+	}
 	j = h->len ? json_loadb((const char *)payload, h->len, 0, NULL) : json_object();
 	if (!json_is_object(j)) {
 		mlog(1, "wire: %s event with a malformed payload ignored", ctl_type_name(h->type));
@@ -171,7 +197,7 @@ static void take_event(struct wirelink *wl, const struct ctl_hdr *h, const uint8
 		return;
 	}
 	mlog(3, "wire: <- event %s len %" PRIu32, ctl_type_name(h->type), h->len);
-	queue_push(wl, h->type, j);
+	queue_push(wl, h->type, j, NULL, 0);
 }
 
 /* ---- datagrams ---- */
@@ -217,6 +243,30 @@ void wirelink_handle(struct wirelink *wl)
 	queue_deliver(wl);
 }
 
+static int send_bytes(struct wirelink *wl, uint16_t type, const void *buf, size_t len, uint32_t seq, uint64_t deadline)
+{
+	struct ctl_hdr h = { .type = type, .seq = seq, .len = (uint32_t)len };
+	struct iovec iov[2] = { { &h, sizeof h }, { (void *)buf, len } };
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
+
+	if (len + sizeof h > CTL_MAX_MSG)
+		return -XE_NOMEM;
+	for (;;) {
+		struct pollfd pf = { .fd = wl->fd, .events = POLLOUT };
+		uint64_t now = bitwd_now_ms();
+
+		if (sendmsg(wl->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if ((errno != EAGAIN && errno != EWOULDBLOCK) || now >= deadline) {
+			mlog(1, "wire: sending %s: %s", ctl_type_name(type), strerror(errno));
+			return -XE_IO;
+		}
+		(void)poll(&pf, 1, (int)(deadline - now));
+	}
+}
+
 /* Serialised straight into one buffer (json_dumpb), so a payload with keys leaves no stray copies to wipe. */
 static int send_request(struct wirelink *wl, uint16_t type, json_t *payload, uint32_t seq, uint64_t deadline)
 {
@@ -224,33 +274,10 @@ static int send_request(struct wirelink *wl, uint16_t type, json_t *payload, uin
 	json_t *p = payload ? payload : empty;
 	size_t len = json_dumpb(p, NULL, 0, JSON_COMPACT);
 	char *buf = len ? malloc(len) : NULL;
-	struct ctl_hdr h = { .type = type, .seq = seq, .len = (uint32_t)len };
 	int rc = -XE_NOMEM;
 
-	if (buf && json_dumpb(p, buf, len, JSON_COMPACT) == len) {
-		struct iovec iov[2] = { { &h, sizeof h }, { buf, len } };
-		struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
-
-		rc = -XE_IO;
-		if (len + sizeof h > CTL_MAX_MSG)
-			rc = -XE_NOMEM;
-		while (rc == -XE_IO) {
-			struct pollfd pf = { .fd = wl->fd, .events = POLLOUT };
-			uint64_t now = bitwd_now_ms();
-
-			if (sendmsg(wl->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
-				rc = 0;
-				break;
-			}
-			if (errno == EINTR)
-				continue;
-			if ((errno != EAGAIN && errno != EWOULDBLOCK) || now >= deadline) {
-				mlog(1, "wire: sending %s: %s", ctl_type_name(type), strerror(errno));
-				break;
-			}
-			(void)poll(&pf, 1, (int)(deadline - now));
-		}
-	}
+	if (buf && json_dumpb(p, buf, len, JSON_COMPACT) == len)
+		rc = send_bytes(wl, type, buf, len, seq, deadline);
 	if (buf) {
 		OPENSSL_cleanse(buf, len);
 		free(buf);
@@ -308,6 +335,27 @@ static int request(struct wirelink *wl, uint16_t type, json_t *payload, json_t *
 	rc = send_request(wl, type, payload, seq, deadline);
 	if (rc == 0)
 		rc = await_reply(wl, type, seq, deadline, reply);
+	return rc;
+}
+
+int wirelink_ike_send(struct wirelink *wl, const struct ctl_ike_dgram *dg, const uint8_t *data, size_t len)
+{
+	uint64_t deadline = bitwd_now_ms() + 1000;
+	uint32_t seq;
+	uint8_t *buf;
+	int rc;
+
+	if (!wirelink_up(wl))
+		return -XE_IO;
+	if (!(buf = malloc(sizeof *dg + len)))
+		return -XE_NOMEM;
+	memcpy(buf, dg, sizeof *dg);
+	memcpy(buf + sizeof *dg, data, len);
+	seq = ++wl->seq;
+	rc = send_bytes(wl, CTL_IKE_SEND, buf, sizeof *dg + len, seq, deadline);
+	free(buf);
+	if (rc == 0)
+		rc = await_reply(wl, CTL_IKE_SEND, seq, deadline, NULL);
 	return rc;
 }
 
@@ -408,6 +456,7 @@ static void try_connect(struct wirelink *wl, uint64_t now)
 	/* A fresh link may be a restarted wire: it gets the whole stored configuration. */
 	wl->last_push_rc = 0;
 	wl->d->dirty = true;
+	wl->fresh = true;
 	wl->next_push_ms = 0;
 }
 
@@ -424,6 +473,11 @@ static void push_if_dirty(struct wirelink *wl, uint64_t now)
 	else if (rc < 0 && rc != -XE_IO && rc != wl->last_push_rc)
 		mlog(0, "wire: bitw-wire rejected the stored configuration: %s", xe_name(rc));
 	wl->last_push_rc = rc;
+	/* The wire may have restarted: SAs that IKE negotiated are not in the stored configuration. */
+	if (rc == 0 && wl->fresh) {
+		wl->fresh = false;
+		ike_driver_resync(wl->d);
+	}
 }
 
 void wirelink_tick(struct wirelink *wl)
