@@ -65,7 +65,7 @@ struct ike_sa {
 	uint32_t peer_id;
 	uint8_t state;                      /* enum ike_sa_state */
 	bool initiator;                     /* original initiator of this IKE SA */
-	bool nat_local, nat_remote, encap, peer_frag, dead;
+	bool nat_local, nat_remote, encap, peer_frag, half_open;
 	uint8_t spi_i[IKE_SPI_LEN], spi_r[IKE_SPI_LEN];
 	struct ike_addr local, remote;
 	struct ike_suite suite;
@@ -88,6 +88,8 @@ struct ike_sa {
 	struct ike_child *children;
 	size_t n_children, cap_children;
 	uint32_t first_policy;              /* initiator: the child negotiated in IKE_AUTH */
+	uint32_t pending[16];               /* policies waiting for a CREATE_CHILD_SA once the SA is idle */
+	size_t n_pending;
 	uint8_t acq_src[16], acq_dst[16], acq_family;
 	uint64_t created_ms, established_ms, rekey_at_ms, expire_at_ms, last_recv_ms, dpd_at_ms, delete_at_ms;
 };
@@ -104,9 +106,23 @@ struct ike_engine {
 	uint64_t next_sa_id;
 	uint8_t cookie_secret[32];
 	uint8_t buf[IKE_MAX_MSG];           /* scratch for building one message */
-	uint8_t plain[IKE_MAX_MSG];         /* scratch for one SK plaintext */
+	uint8_t plain[IKE_MAX_MSG];         /* scratch for one outgoing SK plaintext */
+	uint8_t in_plain[IKE_MAX_MSG];      /* the decrypted inside of the message being handled */
+	uint8_t octets[IKE_MAX_MSG + 1024]; /* AUTH's signed octets */
 	struct ike_msg msg;                 /* the message being decoded */
-	struct ike_msg out;                 /* the message being built */
+	struct ike_msg out;                 /* the message being built: header and plain payloads */
+	struct ike_msg inner;               /* ... and the payloads inside its SK */
+};
+
+/* A proposal chosen from a peer's SA payload. */
+struct ike_choice {
+	uint8_t num;
+	struct ike_suite suite;
+	uint16_t dh;
+	uint8_t esn;
+	uint8_t spi[IKE_SPI_LEN];           /* the peer's SPI from its proposal */
+	uint8_t spi_len;
+	bool transport;                     /* child SAs: USE_TRANSPORT_MODE agreed */
 };
 
 /* engine.c */
@@ -116,5 +132,104 @@ void ike_emit(struct ike_engine *e, uint8_t kind, const struct ike_sa *sa, uint3
 	uint32_t spi_out, const char *text);
 struct ike_peer *ike_peer_find(struct ike_engine *e, uint32_t id);
 struct ike_policy *ike_policy_find(struct ike_engine *e, uint32_t id);
+
+
+/* proposal.c */
+/* Appends an SA payload offering confs (defaults when n is 0); with_dh false leaves out DH (child SAs in IKE_AUTH). */
+int ike_sa_payload_add(struct ike_msg *m, const struct ike_proposal_conf *confs, size_t n, uint8_t protocol,
+	const uint8_t *spi, size_t spi_len, bool with_dh);
+/* Responder: the first of our proposals (our order) that one of theirs (their order) matches. with_dh false
+ * ignores DH (IKE_AUTH). 0 or -IKE_E_NO_PROPOSAL_CHOSEN. */
+int ike_proposal_choose(const struct ike_msg *m, const struct ike_proposal_conf *confs, size_t n, uint8_t protocol,
+	bool legacy, bool with_dh, struct ike_choice *out);
+/* Initiator: the responder's answer is exactly one proposal, one transform a type, within what we offered. */
+int ike_proposal_accept(const struct ike_msg *m, const struct ike_proposal_conf *confs, size_t n, uint8_t protocol,
+	bool legacy, bool with_dh, struct ike_choice *out);
+/* Appends the SA payload answering with c, carrying our spi. */
+int ike_choice_add(struct ike_msg *m, const struct ike_choice *c, uint8_t protocol, const uint8_t *spi,
+	size_t spi_len);
+/* "aes256gcm16-prfsha384-curve25519" */
+int ike_choice_format(const struct ike_choice *c, bool child, char *buf, size_t len);
+/* The first DH group we offer. */
+uint16_t ike_proposals_first_dh(const struct ike_proposal_conf *confs, size_t n, bool child);
+bool ike_proposals_have_dh(const struct ike_proposal_conf *confs, size_t n, uint16_t group);
+const struct ike_proposal_conf *ike_default_ike(size_t *n);
+const struct ike_proposal_conf *ike_default_esp(size_t *n);
+
+/* out.c: building and sending messages. Plain payloads go to e->out, encrypted ones to e->inner. */
+void ike_out_begin(struct ike_engine *e, const struct ike_sa *sa, uint8_t exchange, bool response, uint32_t msg_id);
+struct ike_payload *ike_out_notify(struct ike_msg *m, uint16_t type, uint8_t proto, const uint8_t *spi,
+	size_t spi_len, const uint8_t *data, size_t len);
+/* Encodes (encrypting e->inner into SK when sk), sends, and keeps it: a request for retransmission (kind), a
+ * response for duplicates. 0 or -IKE_E_*. */
+int ike_out_send(struct ike_engine *e, struct ike_sa *sa, uint64_t now_ms, bool sk, uint8_t req_kind);
+/* One answer outside any SA (errors to IKE_SA_INIT, cookies): sent, not kept. */
+void ike_out_send_stateless(struct ike_engine *e, const struct ike_addr *src, const struct ike_addr *dst);
+void ike_out_resend(struct ike_engine *e, struct ike_sa *sa, const uint8_t *buf, size_t len);
+void ike_trace(struct ike_engine *e, const char *dir, const struct ike_msg *m, const struct ike_addr *peer);
+
+/* ts.c */
+/* Narrows their selectors to ours (responder): out = the non-empty intersections. 0 or -IKE_E_TS_UNACCEPTABLE. */
+int ike_ts_narrow(const struct ike_ts *theirs, size_t n_theirs, const struct ike_ts_conf *ours, size_t n_ours,
+	struct ike_ts_conf *out, size_t *n_out);
+/* Initiator: every returned selector lies inside one we proposed. */
+bool ike_ts_within(const struct ike_ts *got, size_t n_got, const struct ike_ts_conf *ours, size_t n_ours);
+/* Appends a TS payload. */
+int ike_ts_payload_add(struct ike_msg *m, uint8_t type, const struct ike_ts_conf *ts, size_t n);
+/* The selectors of the first payload of this type, or 0 of them. */
+size_t ike_ts_from_msg(const struct ike_msg *m, uint8_t type, const struct ike_ts **out);
+void ike_ts_from_wire(const struct ike_ts *in, size_t n, struct ike_ts_conf *out, size_t *n_out);
+
+/* init.c / auth.c / child.c / info.c: one handler per exchange and direction; m is decoded (and decrypted). */
+void ike_init_request(struct ike_engine *e, uint64_t now_ms, const struct ike_addr *src, const struct ike_addr *dst,
+	const uint8_t *raw, size_t len);
+void ike_init_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, const uint8_t *raw, size_t len);
+int ike_init_start(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa);
+int ike_auth_start(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa);
+void ike_auth_request(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa);
+void ike_auth_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa);
+void ike_ccs_request(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa);
+void ike_ccs_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa);
+void ike_info_request(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa);
+void ike_info_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa);
+int ike_info_send_delete(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, const struct ike_child *c);
+int ike_info_send_dpd(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa);
+/* An error notify as a response to the peer's current request (encrypted when keys exist). */
+void ike_send_error(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, uint8_t exchange, uint16_t notify,
+	const uint8_t *data, size_t len);
+
+/* auth.c: the child SA part of IKE_AUTH and CREATE_CHILD_SA */
+int ike_child_offer(struct ike_engine *e, struct ike_sa *sa, const struct ike_policy *pol, bool with_dh,
+	uint32_t spi_in);
+uint16_t ike_child_answer(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, bool with_dh,
+	const uint8_t *gir, size_t gir_len, const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len,
+	uint32_t replaces, struct ike_choice *chosen);
+int ike_child_accept(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, bool with_dh, const uint8_t *gir,
+	size_t gir_len, const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len, uint32_t replaces);
+uint32_t ike_new_spi(struct ike_engine *e);
+
+/* child.c */
+struct ike_child *ike_child_add(struct ike_sa *sa);
+struct ike_child *ike_child_find_in(struct ike_sa *sa, uint32_t spi_in);
+/* Derives the keys, installs through the callback and records the child. gir NULL: no PFS. */
+int ike_child_establish(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, const struct ike_policy *pol,
+	const struct ike_choice *c, uint32_t spi_in, const struct ike_ts_conf *ts_i, size_t n_ts_i,
+	const struct ike_ts_conf *ts_r, size_t n_ts_r, const uint8_t *gir, size_t gir_len, const uint8_t *ni,
+	size_t ni_len, const uint8_t *nr, size_t nr_len, uint32_t replaces);
+void ike_child_remove(struct ike_engine *e, struct ike_sa *sa, struct ike_child *c, const char *why);
+/* Initiator: starts CREATE_CHILD_SA for a policy (new child), when the SA is idle. */
+int ike_ccs_start_new(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, uint32_t policy_id);
+int ike_ccs_start_rekey(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, struct ike_child *c);
+int ike_ccs_start_ike_rekey(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa);
+
+/* input.c */
+struct ike_sa *ike_sa_by_our_spi(struct ike_engine *e, const uint8_t *spi);
+
+/* sa.c */
+void ike_req_done(struct ike_sa *sa);
+void ike_sa_established(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa);
+void ike_sa_fail(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, uint8_t ev, const char *why);
+uint32_t ike_jitter(struct ike_engine *e, uint32_t margin_s);
+const struct ike_peer *ike_sa_peer(struct ike_engine *e, const struct ike_sa *sa);
 
 #endif

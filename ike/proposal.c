@@ -234,3 +234,286 @@ int ike_proposal_format(const struct ike_proposal_conf *p, bool child, char *buf
 		at = put(buf, len, at, "esn");
 	return (int)at;
 }
+
+/* ---- offering, choosing, answering ---- */
+
+static const struct ike_proposal_conf def_ike[] = {
+	{ .n_encr = 1, .encr = { { IKE_ENCR_AES_GCM_16, 256 } }, .n_prf = 1, .prf = { IKE_PRF_HMAC_SHA2_256 },
+	  .n_dh = 2, .dh = { IKE_DH_CURVE25519, IKE_DH_ECP256 } },
+	{ .n_encr = 1, .encr = { { IKE_ENCR_AES_CBC, 256 } }, .n_integ = 1, .integ = { IKE_INTEG_HMAC_SHA2_256_128 },
+	  .n_prf = 1, .prf = { IKE_PRF_HMAC_SHA2_256 }, .n_dh = 2, .dh = { IKE_DH_MODP3072, IKE_DH_MODP2048 } },
+};
+static const struct ike_proposal_conf def_esp[] = {
+	{ .n_encr = 1, .encr = { { IKE_ENCR_AES_GCM_16, 256 } }, .n_esn = 1 },
+	{ .n_encr = 1, .encr = { { IKE_ENCR_AES_CBC, 256 } }, .n_integ = 1, .integ = { IKE_INTEG_HMAC_SHA2_256_128 },
+	  .n_esn = 1 },
+};
+
+const struct ike_proposal_conf *ike_default_ike(size_t *n)
+{
+	*n = sizeof def_ike / sizeof def_ike[0];
+	return def_ike;
+}
+
+const struct ike_proposal_conf *ike_default_esp(size_t *n)
+{
+	*n = sizeof def_esp / sizeof def_esp[0];
+	return def_esp;
+}
+
+uint16_t ike_proposals_first_dh(const struct ike_proposal_conf *confs, size_t n, bool child)
+{
+	if (!n && !child)
+		confs = ike_default_ike(&n);
+	for (size_t i = 0; i < n; i++)
+		if (confs[i].n_dh)
+			return confs[i].dh[0];
+	return 0;
+}
+
+bool ike_proposals_have_dh(const struct ike_proposal_conf *confs, size_t n, uint16_t group)
+{
+	if (!n)
+		confs = ike_default_ike(&n);
+	for (size_t i = 0; i < n; i++)
+		for (uint8_t j = 0; j < confs[i].n_dh; j++)
+			if (confs[i].dh[j] == group)
+				return true;
+	return false;
+}
+
+static struct ike_transform *tr_next(struct ike_msg *m)
+{
+	return m->n_transforms_used < IKE_MAX_TRANSFORMS ? &m->transform_pool[m->n_transforms_used++] : NULL;
+}
+
+static int tr_add(struct ike_msg *m, struct ike_proposal *p, uint8_t type, uint16_t id, uint16_t key_len)
+{
+	struct ike_transform *t = tr_next(m);
+
+	if (!t)
+		return -IKE_E_TOO_MANY;
+	*t = (struct ike_transform){ .type = type, .id = id, .key_len = key_len };
+	if (!p->n_transforms)
+		p->transforms = t;
+	p->n_transforms++;
+	return 0;
+}
+
+static uint16_t key_len_attr(uint16_t encr, uint16_t bits)
+{
+	return encr == IKE_ENCR_CHACHA20_POLY1305 ? 0 : bits;
+}
+
+static int proposal_fill(struct ike_msg *m, struct ike_proposal *p, const struct ike_proposal_conf *c,
+	uint8_t protocol, bool with_dh)
+{
+	int rc = 0;
+
+	for (uint8_t i = 0; i < c->n_encr && !rc; i++)
+		rc = tr_add(m, p, IKE_TR_ENCR, c->encr[i].id, key_len_attr(c->encr[i].id, c->encr[i].key_bits));
+	for (uint8_t i = 0; protocol == IKE_PROTO_IKE && i < c->n_prf && !rc; i++)
+		rc = tr_add(m, p, IKE_TR_PRF, c->prf[i], 0);
+	for (uint8_t i = 0; i < c->n_integ && !rc; i++)
+		rc = tr_add(m, p, IKE_TR_INTEG, c->integ[i], 0);
+	for (uint8_t i = 0; with_dh && i < c->n_dh && !rc; i++)
+		rc = tr_add(m, p, IKE_TR_DH, c->dh[i], 0);
+	for (uint8_t i = 0; protocol != IKE_PROTO_IKE && i < c->n_esn && !rc; i++)
+		rc = tr_add(m, p, IKE_TR_ESN, c->esn[i], 0);
+	if (protocol != IKE_PROTO_IKE && !c->n_esn && !rc)
+		rc = tr_add(m, p, IKE_TR_ESN, 0, 0);
+	return rc;
+}
+
+int ike_sa_payload_add(struct ike_msg *m, const struct ike_proposal_conf *confs, size_t n, uint8_t protocol,
+	const uint8_t *spi, size_t spi_len, bool with_dh)
+{
+	struct ike_payload *pl;
+
+	if (!n)
+		confs = protocol == IKE_PROTO_IKE ? ike_default_ike(&n) : ike_default_esp(&n);
+	pl = ike_msg_add(m, IKE_PL_SA);
+	if (!pl || m->n_proposals_used + n > IKE_MAX_PROPOSALS)
+		return -IKE_E_TOO_MANY;
+	pl->u.sa.proposals = &m->proposal_pool[m->n_proposals_used];
+	for (size_t i = 0; i < n; i++) {
+		struct ike_proposal *p = &m->proposal_pool[m->n_proposals_used++];
+		int rc;
+
+		*p = (struct ike_proposal){ .num = (uint8_t)(i + 1), .protocol = protocol,
+			.spi = { spi, (uint32_t)spi_len } };
+		rc = proposal_fill(m, p, &confs[i], protocol, with_dh);
+		if (rc < 0)
+			return rc;
+		pl->u.sa.n_proposals++;
+	}
+	return 0;
+}
+
+/* Our first algorithm of a type that their proposal also has; 0 when none. AEAD-free types say "none" too. */
+static bool tr_has(const struct ike_proposal *p, uint8_t type, uint16_t id, uint16_t key_len)
+{
+	for (uint8_t i = 0; i < p->n_transforms; i++) {
+		const struct ike_transform *t = &p->transforms[i];
+
+		if (t->type == type && t->id == id && !t->unknown_attr && t->key_len == key_len)
+			return true;
+	}
+	return false;
+}
+
+static size_t tr_count(const struct ike_proposal *p, uint8_t type)
+{
+	size_t n = 0;
+
+	for (uint8_t i = 0; i < p->n_transforms; i++)
+		n += p->transforms[i].type == type;
+	return n;
+}
+
+static bool pick_u16(const struct ike_proposal *p, uint8_t type, const uint16_t *ours, uint8_t n, uint16_t *out)
+{
+	for (uint8_t i = 0; i < n; i++) {
+		if (tr_has(p, type, ours[i], 0)) {
+			*out = ours[i];
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool pick_encr(const struct ike_proposal *p, const struct ike_proposal_conf *c, struct ike_choice *out)
+{
+	for (uint8_t i = 0; i < c->n_encr; i++) {
+		if (tr_has(p, IKE_TR_ENCR, c->encr[i].id, key_len_attr(c->encr[i].id, c->encr[i].key_bits))) {
+			out->suite.encr = c->encr[i].id;
+			out->suite.key_bits = c->encr[i].key_bits;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool pick_integ(const struct ike_proposal *p, const struct ike_proposal_conf *c, struct ike_choice *out)
+{
+	if (ike_encr_is_aead(out->suite.encr)) {
+		out->suite.integ = IKE_INTEG_NONE;
+		return !tr_count(p, IKE_TR_INTEG) || tr_has(p, IKE_TR_INTEG, IKE_INTEG_NONE, 0);
+	}
+	return pick_u16(p, IKE_TR_INTEG, c->integ, c->n_integ, &out->suite.integ);
+}
+
+static bool pick_dh(const struct ike_proposal *p, const struct ike_proposal_conf *c, bool legacy,
+	struct ike_choice *out)
+{
+	out->dh = IKE_DH_NONE;
+	if (!c->n_dh)
+		return !tr_count(p, IKE_TR_DH) || tr_has(p, IKE_TR_DH, IKE_DH_NONE, 0);
+	if (!pick_u16(p, IKE_TR_DH, c->dh, c->n_dh, &out->dh))
+		return false;
+	return ike_dh_supported(out->dh, legacy);
+}
+
+static bool pick_esn(const struct ike_proposal *p, const struct ike_proposal_conf *c, struct ike_choice *out)
+{
+	static const uint8_t no_esn = 0;
+	const uint8_t *esn = c->n_esn ? c->esn : &no_esn;
+	uint8_t n = c->n_esn ? c->n_esn : 1;
+
+	for (uint8_t i = 0; i < n; i++) {
+		if (tr_has(p, IKE_TR_ESN, esn[i], 0) || (!esn[i] && !tr_count(p, IKE_TR_ESN))) {
+			out->esn = esn[i];
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool proposal_match(const struct ike_proposal *p, const struct ike_proposal_conf *c, uint8_t protocol,
+	bool legacy, bool with_dh, struct ike_choice *out)
+{
+	size_t want_spi = protocol == IKE_PROTO_IKE ? 0 : 4;
+
+	memset(out, 0, sizeof *out);
+	if (p->protocol != protocol || (p->spi.len != want_spi && !(protocol == IKE_PROTO_IKE && p->spi.len == 8)))
+		return false;
+	if (!pick_encr(p, c, out) || !pick_integ(p, c, out))
+		return false;
+	if (protocol == IKE_PROTO_IKE && !pick_u16(p, IKE_TR_PRF, c->prf, c->n_prf, &out->suite.prf))
+		return false;
+	if (with_dh && !pick_dh(p, c, legacy, out))
+		return false;
+	if (protocol != IKE_PROTO_IKE && !pick_esn(p, c, out))
+		return false;
+	out->num = p->num;
+	out->spi_len = (uint8_t)p->spi.len;
+	memcpy(out->spi, p->spi.p, p->spi.len);
+	return true;
+}
+
+static const struct ike_sa_payload *sa_payload(const struct ike_msg *m)
+{
+	const struct ike_payload *pl = ike_msg_find(m, IKE_PL_SA, 0, 0);
+
+	return pl ? &pl->u.sa : NULL;
+}
+
+int ike_proposal_choose(const struct ike_msg *m, const struct ike_proposal_conf *confs, size_t n, uint8_t protocol,
+	bool legacy, bool with_dh, struct ike_choice *out)
+{
+	const struct ike_sa_payload *sa = sa_payload(m);
+
+	if (!n)
+		confs = protocol == IKE_PROTO_IKE ? ike_default_ike(&n) : ike_default_esp(&n);
+	for (size_t i = 0; sa && i < n; i++)
+		for (uint8_t j = 0; j < sa->n_proposals; j++)
+			if (proposal_match(&sa->proposals[j], &confs[i], protocol, legacy, with_dh, out))
+				return 0;
+	return -IKE_E_NO_PROPOSAL_CHOSEN;
+}
+
+int ike_proposal_accept(const struct ike_msg *m, const struct ike_proposal_conf *confs, size_t n, uint8_t protocol,
+	bool legacy, bool with_dh, struct ike_choice *out)
+{
+	const struct ike_sa_payload *sa = sa_payload(m);
+
+	if (!sa || sa->n_proposals != 1)
+		return -IKE_E_NO_PROPOSAL_CHOSEN;
+	for (uint8_t t = IKE_TR_ENCR; t <= IKE_TR_ESN; t++)
+		if (tr_count(&sa->proposals[0], t) > 1)
+			return -IKE_E_NO_PROPOSAL_CHOSEN;
+	return ike_proposal_choose(m, confs, n, protocol, legacy, with_dh, out);
+}
+
+int ike_choice_add(struct ike_msg *m, const struct ike_choice *c, uint8_t protocol, const uint8_t *spi,
+	size_t spi_len)
+{
+	struct ike_proposal_conf one = { .n_encr = 1, .encr = { { c->suite.encr, c->suite.key_bits } } };
+	int rc;
+
+	if (c->suite.integ)
+		one.integ[one.n_integ++] = c->suite.integ;
+	if (protocol == IKE_PROTO_IKE)
+		one.prf[one.n_prf++] = c->suite.prf;
+	if (c->dh)
+		one.dh[one.n_dh++] = c->dh;
+	one.esn[one.n_esn++] = c->esn;
+	rc = ike_sa_payload_add(m, &one, 1, protocol, spi, spi_len, true);
+	if (rc == 0)
+		m->proposal_pool[m->n_proposals_used - 1].num = c->num;
+	return rc;
+}
+
+int ike_choice_format(const struct ike_choice *c, bool child, char *buf, size_t len)
+{
+	struct ike_proposal_conf one = { .n_encr = 1, .encr = { { c->suite.encr, c->suite.key_bits } } };
+
+	if (c->suite.integ)
+		one.integ[one.n_integ++] = c->suite.integ;
+	if (!child)
+		one.prf[one.n_prf++] = c->suite.prf;
+	if (c->dh)
+		one.dh[one.n_dh++] = c->dh;
+	one.esn[one.n_esn++] = c->esn;
+	return ike_proposal_format(&one, child, buf, len);
+}

@@ -1,4 +1,5 @@
-/* sa.c: IKE SAs: creation, lookup, freeing (wiping keys), timers and introspection. */
+/* sa.c: IKE SAs: creation, lookup, teardown (wiping keys), timers, operator commands and introspection. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,17 +20,23 @@ struct ike_sa *ike_sa_new(struct ike_engine *e, uint64_t now_ms, const struct ik
 	sa->peer_id = peer ? peer->conf.id : 0;
 	sa->initiator = initiator;
 	sa->created_ms = now_ms;
+	sa->last_recv_ms = now_ms;
+	sa->rekey_at_ms = sa->expire_at_ms = UINT64_MAX;
 	sa->next = e->sas;
 	e->sas = sa;
 	e->n_sas++;
 	return sa;
 }
 
-static void req_clear(struct ike_req *r)
+void ike_req_done(struct ike_sa *sa)
 {
-	free(r->buf);
-	ike_dh_free(r->dh);
-	OPENSSL_cleanse(r, sizeof *r);
+	uint8_t *buf = sa->req.buf;
+	size_t cap = sa->req.cap;
+
+	ike_dh_free(sa->req.dh);
+	OPENSSL_cleanse(&sa->req, sizeof sa->req);
+	sa->req.buf = buf;
+	sa->req.cap = cap;
 }
 
 void ike_sa_free(struct ike_engine *e, struct ike_sa *sa)
@@ -41,7 +48,10 @@ void ike_sa_free(struct ike_engine *e, struct ike_sa *sa)
 			break;
 		}
 	}
-	req_clear(&sa->req);
+	if (sa->half_open)
+		e->n_half_open--;
+	ike_req_done(sa);
+	free(sa->req.buf);
 	ike_dh_free(sa->dh);
 	ike_sk_free(sa->sk_out);
 	ike_sk_free(sa->sk_in);
@@ -55,10 +65,15 @@ void ike_sa_free(struct ike_engine *e, struct ike_sa *sa)
 	free(sa);
 }
 
+const struct ike_peer *ike_sa_peer(struct ike_engine *e, const struct ike_sa *sa)
+{
+	return ike_peer_find(e, sa->peer_id);
+}
+
 struct ike_sa *ike_sa_find_peer(struct ike_engine *e, uint32_t peer_id)
 {
 	for (struct ike_sa *sa = e->sas; sa; sa = sa->next)
-		if (sa->peer_id == peer_id && sa->state != IKE_SA_DELETING)
+		if (sa->peer_id == peer_id && sa->state != IKE_SA_DELETING && (sa->initiator || !sa->half_open))
 			return sa;
 	return NULL;
 }
@@ -71,64 +86,233 @@ struct ike_sa *ike_sa_find_id(struct ike_engine *e, uint64_t id)
 	return NULL;
 }
 
+uint32_t ike_jitter(struct ike_engine *e, uint32_t margin_s)
+{
+	uint32_t r;
+
+	if (!margin_s)
+		return 0;
+	ike_random(e, (uint8_t *)&r, sizeof r);
+	return r % (margin_s * 100 + 1); /* up to a tenth of the margin, in ms */
+}
+
+void ike_sa_established(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
+{
+	const struct ike_peer *p = ike_sa_peer(e, sa);
+	uint32_t life = p && p->conf.ike_lifetime_s ? p->conf.ike_lifetime_s : 86400;
+	uint32_t margin = p && p->conf.ike_rekey_margin_s ? p->conf.ike_rekey_margin_s : life / 10;
+	char text[128];
+
+	if (margin >= life)
+		margin = life / 10;
+	if (sa->half_open) {
+		sa->half_open = false;
+		e->n_half_open--;
+	}
+	sa->state = IKE_SA_ESTABLISHED;
+	sa->established_ms = now_ms;
+	sa->delete_at_ms = 0;
+	sa->expire_at_ms = now_ms + (uint64_t)life * 1000;
+	sa->rekey_at_ms = now_ms + (uint64_t)(life - margin) * 1000 - ike_jitter(e, margin);
+	ike_choice_format(&(struct ike_choice){ .suite = sa->suite, .dh = sa->dh_group }, false, text, sizeof text);
+	ike_log(e, 6, "IKE SA %llu with peer %u established (%s%s)", (unsigned long long)sa->id, sa->peer_id, text,
+		sa->encap ? ", UDP 4500" : "");
+	ike_emit(e, IKE_EV_SA_UP, sa, 0, 0, 0, text);
+	if (e->conf.keyexport && ike_keyexport_ikev2(text, sizeof text, sa->spi_i, sa->spi_r, sa->suite.encr,
+		sa->suite.key_bits, sa->suite.integ, &sa->keys) > 0) {
+		char line[512];
+
+		ike_keyexport_ikev2(line, sizeof line, sa->spi_i, sa->spi_r, sa->suite.encr, sa->suite.key_bits,
+			sa->suite.integ, &sa->keys);
+		ike_emit(e, IKE_EV_KEYS, sa, 0, 0, 0, line);
+		OPENSSL_cleanse(line, sizeof line);
+	}
+}
+
+void ike_sa_fail(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, uint8_t ev, const char *why)
+{
+	bool was_up = sa->state >= IKE_SA_ESTABLISHED;
+
+	(void)now_ms;
+	while (sa->n_children)
+		ike_child_remove(e, sa, &sa->children[sa->n_children - 1], why);
+	ike_log(e, ev == IKE_EV_SA_DOWN ? 6 : 4, "IKE SA %llu with peer %u: %s", (unsigned long long)sa->id,
+		sa->peer_id, why);
+	ike_emit(e, ev, sa, 0, 0, 0, why);
+	if (ev != IKE_EV_SA_DOWN && was_up)
+		ike_emit(e, IKE_EV_SA_DOWN, sa, 0, 0, 0, why);
+	ike_sa_free(e, sa);
+}
+
 void ike_sa_terminate(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, bool notify)
 {
-	(void)now_ms;
-	(void)notify;
-	ike_sa_free(e, sa);
+	if (!notify || sa->state < IKE_SA_ESTABLISHED || sa->state == IKE_SA_DELETING) {
+		ike_sa_fail(e, now_ms, sa, IKE_EV_SA_DOWN, "terminated");
+		return;
+	}
+	while (sa->n_children)
+		ike_child_remove(e, sa, &sa->children[sa->n_children - 1], "IKE SA terminated");
+	ike_req_done(sa); /* an exchange in flight is abandoned: the DELETE supersedes it */
+	sa->state = IKE_SA_DELETING;
+	sa->n_pending = 0;
+	if (ike_info_send_delete(e, now_ms, sa, NULL) < 0)
+		ike_sa_fail(e, now_ms, sa, IKE_EV_SA_DOWN, "terminated");
 }
 
 void ike_sa_delete_policy_children(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, uint32_t policy_id)
 {
-	(void)e;
-	(void)now_ms;
-	(void)sa;
-	(void)policy_id;
+	for (size_t i = 0; i < sa->n_children; i++) {
+		struct ike_child *c = &sa->children[i];
+
+		if (c->policy_id != policy_id || c->state == CHILD_DELETING)
+			continue;
+		c->state = CHILD_DELETING;
+		c->delete_at_ms = now_ms;
+	}
 }
 
-void ike_input(struct ike_engine *e, uint64_t now_ms, const struct ike_addr *src, const struct ike_addr *dst,
-	const uint8_t *msg, size_t len)
+/* ---- operator commands and inputs ---- */
+
+static bool pending_has(const struct ike_sa *sa, uint32_t policy_id)
 {
-	(void)e;
-	(void)now_ms;
-	(void)src;
-	(void)dst;
-	(void)msg;
-	(void)len;
+	for (size_t i = 0; i < sa->n_pending; i++)
+		if (sa->pending[i] == policy_id)
+			return true;
+	for (size_t i = 0; i < sa->n_children; i++)
+		if (sa->children[i].policy_id == policy_id && sa->children[i].state == CHILD_ACTIVE)
+			return true;
+	return sa->first_policy == policy_id && sa->state < IKE_SA_ESTABLISHED;
+}
+
+static void pending_add(struct ike_sa *sa, uint32_t policy_id)
+{
+	if (!pending_has(sa, policy_id) && sa->n_pending < sizeof sa->pending / sizeof sa->pending[0])
+		sa->pending[sa->n_pending++] = policy_id;
+}
+
+static void pending_all(struct ike_engine *e, struct ike_sa *sa)
+{
+	for (size_t i = 0; i < e->n_policies; i++)
+		if (e->policies[i].conf.peer_id == sa->peer_id)
+			pending_add(sa, e->policies[i].conf.id);
+}
+
+static int start_sa(struct ike_engine *e, uint64_t now_ms, const struct ike_peer *p, uint32_t first_policy,
+	struct ike_sa **out)
+{
+	struct ike_sa *sa;
+	int rc;
+
+	if (!p->conf.remote.family)
+		return -IKE_E_STATE; /* respond only: no address to send to */
+	sa = ike_sa_new(e, now_ms, p, true);
+	if (!sa)
+		return -IKE_E_LIMIT;
+	sa->local = p->conf.local;
+	sa->remote = p->conf.remote;
+	if (!sa->local.port || p->conf.force_encap)
+		sa->local.port = p->conf.force_encap ? 4500 : 500;
+	if (!sa->remote.port || p->conf.force_encap)
+		sa->remote.port = p->conf.force_encap ? 4500 : 500;
+	sa->encap = p->conf.force_encap;
+	sa->first_policy = first_policy;
+	rc = ike_init_start(e, now_ms, sa);
+	if (rc < 0) {
+		ike_sa_fail(e, now_ms, sa, IKE_EV_NEGOTIATION_FAILED, ike_strerror(rc));
+		return rc;
+	}
+	*out = sa;
+	return 0;
+}
+
+int ike_initiate(struct ike_engine *e, uint64_t now_ms, uint32_t peer_id)
+{
+	const struct ike_peer *p = ike_peer_find(e, peer_id);
+	struct ike_sa *sa;
+	uint32_t first = 0;
+	int rc;
+
+	if (!p)
+		return -IKE_E_NOT_FOUND;
+	sa = ike_sa_find_peer(e, peer_id);
+	if (!sa) {
+		for (size_t i = 0; i < e->n_policies && !first; i++)
+			if (e->policies[i].conf.peer_id == peer_id)
+				first = e->policies[i].conf.id;
+		rc = start_sa(e, now_ms, p, first, &sa);
+		if (rc < 0)
+			return rc;
+	}
+	pending_all(e, sa);
+	return 0;
 }
 
 int ike_acquire(struct ike_engine *e, uint64_t now_ms, uint32_t child_id, const uint8_t *src, const uint8_t *dst,
 	uint8_t family)
 {
-	(void)e;
-	(void)now_ms;
-	(void)child_id;
-	(void)src;
-	(void)dst;
-	(void)family;
-	return -IKE_E_STATE;
+	const struct ike_policy *pol = ike_policy_find(e, child_id);
+	const struct ike_peer *p = pol ? ike_peer_find(e, pol->conf.peer_id) : NULL;
+	struct ike_sa *sa;
+	int rc;
+
+	if (!p)
+		return -IKE_E_NOT_FOUND;
+	sa = ike_sa_find_peer(e, p->conf.id);
+	if (sa) {
+		pending_add(sa, child_id);
+		return 0;
+	}
+	rc = start_sa(e, now_ms, p, child_id, &sa);
+	if (rc == 0 && src && dst && (family == 4 || family == 6)) {
+		sa->acq_family = family;
+		memcpy(sa->acq_src, src, family == 4 ? 4 : 16);
+		memcpy(sa->acq_dst, dst, family == 4 ? 4 : 16);
+	}
+	return rc;
+}
+
+static struct ike_sa *sa_of_child(struct ike_engine *e, uint32_t spi_in, struct ike_child **c)
+{
+	for (struct ike_sa *sa = e->sas; sa; sa = sa->next)
+		if ((*c = ike_child_find_in(sa, spi_in)))
+			return sa;
+	return NULL;
 }
 
 int ike_sa_expire(struct ike_engine *e, uint64_t now_ms, uint32_t spi_in, bool hard)
 {
-	(void)e;
-	(void)now_ms;
-	(void)spi_in;
-	(void)hard;
-	return -IKE_E_NOT_FOUND;
-}
+	struct ike_child *c;
+	struct ike_sa *sa = sa_of_child(e, spi_in, &c);
 
-int ike_initiate(struct ike_engine *e, uint64_t now_ms, uint32_t peer_id)
-{
-	(void)now_ms;
-	return ike_peer_find(e, peer_id) ? -IKE_E_STATE : -IKE_E_NOT_FOUND;
+	if (!sa)
+		return -IKE_E_NOT_FOUND;
+	if (hard) {
+		c->state = CHILD_DELETING;
+		c->delete_at_ms = now_ms;
+		return 0;
+	}
+	c->rekey_at_ms = now_ms;
+	return 0;
 }
 
 int ike_rekey(struct ike_engine *e, uint64_t now_ms, uint64_t ike_sa_id, uint32_t spi_in)
 {
-	(void)now_ms;
-	(void)spi_in;
-	return ike_sa_find_id(e, ike_sa_id) ? -IKE_E_STATE : -IKE_E_NOT_FOUND;
+	struct ike_sa *sa = ike_sa_find_id(e, ike_sa_id);
+	struct ike_child *c;
+
+	if (!sa)
+		return -IKE_E_NOT_FOUND;
+	if (sa->state != IKE_SA_ESTABLISHED)
+		return -IKE_E_STATE;
+	if (!spi_in) {
+		sa->rekey_at_ms = now_ms;
+		return 0;
+	}
+	c = ike_child_find_in(sa, spi_in);
+	if (!c)
+		return -IKE_E_NOT_FOUND;
+	c->rekey_at_ms = now_ms;
+	return 0;
 }
 
 int ike_terminate(struct ike_engine *e, uint64_t now_ms, uint64_t ike_sa_id)
@@ -141,21 +325,183 @@ int ike_terminate(struct ike_engine *e, uint64_t now_ms, uint64_t ike_sa_id)
 	return 0;
 }
 
+/* ---- timers ---- */
+
+static void dead_peer(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
+{
+	const struct ike_peer *p = ike_sa_peer(e, sa);
+	bool restart = p && p->conf.dpd_action == IKE_DPD_RESTART && sa->state >= IKE_SA_ESTABLISHED;
+	uint32_t peer_id = sa->peer_id;
+
+	if (sa->state == IKE_SA_DELETING) {
+		ike_sa_fail(e, now_ms, sa, IKE_EV_SA_DOWN, "deleted (the peer did not answer)");
+		return;
+	}
+	if (sa->state < IKE_SA_ESTABLISHED) {
+		ike_sa_fail(e, now_ms, sa, IKE_EV_NEGOTIATION_FAILED, "the peer did not answer");
+		return;
+	}
+	ike_sa_fail(e, now_ms, sa, IKE_EV_DPD_DEAD, "the peer did not answer: dead");
+	if (restart)
+		ike_initiate(e, now_ms, peer_id);
+}
+
+/* Retransmits the outstanding request; false when the SA is gone. */
+static bool retransmit(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
+{
+	if (!sa->req.kind || now_ms < sa->req.next_ms)
+		return true;
+	if (sa->req.tries >= e->conf.retransmit_tries) {
+		dead_peer(e, now_ms, sa);
+		return false;
+	}
+	sa->req.tries++;
+	sa->req.next_ms = now_ms + ((uint64_t)e->conf.retransmit_base_ms << (sa->req.tries < 16 ? sa->req.tries : 16));
+	ike_out_resend(e, sa, sa->req.buf, sa->req.len);
+	return true;
+}
+
+/* Child SA timers; at most one exchange starts (window 1). */
+static void child_timers(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
+{
+	for (size_t i = 0; i < sa->n_children; i++) {
+		struct ike_child *c = &sa->children[i];
+
+		if (now_ms >= c->expire_at_ms) {
+			ike_child_remove(e, sa, c, "expired");
+			i--;
+		} else if (c->state != CHILD_ACTIVE && c->delete_at_ms && now_ms >= c->delete_at_ms) {
+			if (!sa->req.kind && ike_info_send_delete(e, now_ms, sa, c) == 0)
+				c->delete_at_ms = 0;
+		} else if (c->state == CHILD_ACTIVE && now_ms >= c->rekey_at_ms && !sa->req.kind) {
+			if (ike_ccs_start_rekey(e, now_ms, sa, c) < 0)
+				c->rekey_at_ms = UINT64_MAX;
+		}
+	}
+}
+
+static void sa_timers(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
+{
+	const struct ike_peer *p = ike_sa_peer(e, sa);
+
+	if (!retransmit(e, now_ms, sa))
+		return;
+	if (sa->delete_at_ms && now_ms >= sa->delete_at_ms) {
+		ike_sa_fail(e, now_ms, sa, IKE_EV_NEGOTIATION_FAILED, "not authenticated in time (half-open)");
+		return;
+	}
+	if (sa->state != IKE_SA_ESTABLISHED)
+		return;
+	if (now_ms >= sa->expire_at_ms) {
+		ike_sa_fail(e, now_ms, sa, IKE_EV_SA_DOWN, "expired");
+		return;
+	}
+	child_timers(e, now_ms, sa);
+	if (!sa->req.kind && now_ms >= sa->rekey_at_ms && ike_ccs_start_ike_rekey(e, now_ms, sa) < 0)
+		sa->rekey_at_ms = UINT64_MAX;
+	while (!sa->req.kind && sa->n_pending) {
+		uint32_t policy = sa->pending[0];
+
+		memmove(sa->pending, sa->pending + 1, --sa->n_pending * sizeof sa->pending[0]);
+		ike_ccs_start_new(e, now_ms, sa, policy);
+	}
+	if (!sa->req.kind && p && p->conf.dpd_interval_s &&
+	    now_ms >= sa->last_recv_ms + (uint64_t)p->conf.dpd_interval_s * 1000)
+		ike_info_send_dpd(e, now_ms, sa);
+}
+
 void ike_tick(struct ike_engine *e, uint64_t now_ms)
 {
-	(void)e;
-	(void)now_ms;
+	for (struct ike_sa *sa = e->sas, *next; sa; sa = next) {
+		next = sa->next;
+		sa_timers(e, now_ms, sa);
+	}
+}
+
+static void earliest(uint64_t *d, uint64_t t)
+{
+	if (t && t < *d)
+		*d = t;
 }
 
 uint64_t ike_next_deadline(const struct ike_engine *e)
 {
-	(void)e;
-	return UINT64_MAX;
+	uint64_t d = UINT64_MAX;
+
+	for (const struct ike_sa *sa = e->sas; sa; sa = sa->next) {
+		const struct ike_peer *p = ike_peer_find((struct ike_engine *)e, sa->peer_id);
+
+		if (sa->req.kind)
+			earliest(&d, sa->req.next_ms);
+		earliest(&d, sa->delete_at_ms);
+		if (sa->state != IKE_SA_ESTABLISHED)
+			continue;
+		earliest(&d, sa->expire_at_ms);
+		if (sa->req.kind)
+			continue;
+		earliest(&d, sa->rekey_at_ms);
+		if (sa->n_pending)
+			earliest(&d, 1);
+		if (p && p->conf.dpd_interval_s)
+			earliest(&d, sa->last_recv_ms + (uint64_t)p->conf.dpd_interval_s * 1000);
+		for (size_t i = 0; i < sa->n_children; i++) {
+			earliest(&d, sa->children[i].expire_at_ms);
+			earliest(&d, sa->children[i].delete_at_ms);
+			if (sa->children[i].state == CHILD_ACTIVE)
+				earliest(&d, sa->children[i].rekey_at_ms);
+		}
+	}
+	return d;
+}
+
+/* ---- introspection ---- */
+
+static void child_info(const struct ike_child *c, struct ike_child_info *out)
+{
+	memset(out, 0, sizeof *out);
+	out->child_id = c->policy_id;
+	out->spi_in = c->spi_in;
+	out->spi_out = c->spi_out;
+	out->encap = c->encap;
+	out->transport = c->transport;
+	ike_choice_format(&(struct ike_choice){ .suite = c->suite, .dh = c->dh, .esn = c->esn }, true, out->algs,
+		sizeof out->algs);
+	out->established_ms = c->established_ms;
+	out->rekey_at_ms = c->rekey_at_ms;
+	out->expire_at_ms = c->expire_at_ms;
+}
+
+static void sa_info(const struct ike_sa *sa, struct ike_sa_info *out)
+{
+	memset(out, 0, sizeof *out);
+	out->id = sa->id;
+	out->peer_id = sa->peer_id;
+	out->state = sa->state;
+	out->state_name = ike_sa_state_name(sa->state);
+	out->initiator = sa->initiator;
+	out->nat_local = sa->nat_local;
+	out->nat_remote = sa->nat_remote;
+	out->local = sa->local;
+	out->remote = sa->remote;
+	memcpy(out->spi_i, sa->spi_i, 8);
+	memcpy(out->spi_r, sa->spi_r, 8);
+	if (sa->suite.encr)
+		ike_choice_format(&(struct ike_choice){ .suite = sa->suite, .dh = sa->dh_group }, false, out->algs,
+			sizeof out->algs);
+	out->established_ms = sa->established_ms;
+	out->rekey_at_ms = sa->rekey_at_ms;
+	out->expire_at_ms = sa->expire_at_ms;
+	out->n_children = sa->n_children;
+	for (size_t i = 0; i < sa->n_children && i < IKE_INFO_MAX_CHILDREN; i++)
+		child_info(&sa->children[i], &out->children[i]);
 }
 
 size_t ike_sa_list(const struct ike_engine *e, struct ike_sa_info *out, size_t max)
 {
-	(void)out;
-	(void)max;
-	return e->n_sas;
+	size_t n = 0;
+
+	for (const struct ike_sa *sa = e->sas; sa; sa = sa->next, n++)
+		if (n < max)
+			sa_info(sa, &out[n]);
+	return n;
 }

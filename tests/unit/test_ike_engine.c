@@ -4,6 +4,7 @@
 
 #include "check.h"
 #include "ike/ike.h"
+#include "ike/msg.h"
 
 static void test_proposals(void)
 {
@@ -43,8 +44,535 @@ static void test_proposals(void)
 	CHECK_EQ(ike_proposals_parse("", false, false, p, 8, err, sizeof err), -IKE_E_BAD_PARAM, "empty refused");
 }
 
-int main(void)
+
+/* ---- two engines in memory ---- */
+
+#define MAX_Q 64
+#define MAX_CHILD 16
+
+struct dgram {
+	struct ike_addr src, dst;
+	uint8_t data[4096];
+	size_t len;
+};
+
+struct side {
+	const char *name;
+	struct ike_engine *e;
+	uint8_t addr[4];
+	struct ike_child_sa child[MAX_CHILD];
+	size_t n_child, installs, deletes;
+	uint32_t next_spi;
+	int ev[16];                         /* counts per IKE_EV_* */
+	char last_text[128];
+	uint64_t rnd;
+};
+
+static struct dgram q[MAX_Q];
+static size_t q_len;
+static size_t sent_total;
+static struct side A, B;
+static uint64_t now;
+
+static void cb_send(void *ctx, const struct ike_addr *src, const struct ike_addr *dst, const uint8_t *msg, size_t len)
 {
+	(void)ctx;
+	sent_total++;
+	if (q_len == MAX_Q || len > sizeof q[0].data)
+		return;
+	q[q_len].src = *src;
+	q[q_len].dst = *dst;
+	memcpy(q[q_len].data, msg, len);
+	q[q_len++].len = len;
+}
+
+static int cb_spi(void *ctx, uint32_t *spi)
+{
+	struct side *s = ctx;
+
+	*spi = s->next_spi++;
+	return 0;
+}
+
+static int cb_install(void *ctx, const struct ike_child_sa *sa)
+{
+	struct side *s = ctx;
+
+	s->installs++;
+	if (s->n_child == MAX_CHILD)
+		return -1;
+	s->child[s->n_child++] = *sa;
+	return 0;
+}
+
+static void cb_delete(void *ctx, uint32_t spi_in, uint32_t spi_out)
+{
+	struct side *s = ctx;
+
+	s->deletes++;
+	for (size_t i = 0; i < s->n_child; i++) {
+		if (s->child[i].spi_in == spi_in && s->child[i].spi_out == spi_out) {
+			s->child[i] = s->child[--s->n_child];
+			return;
+		}
+	}
+}
+
+static void cb_event(void *ctx, const struct ike_event *ev)
+{
+	struct side *s = ctx;
+
+	if (ev->kind < 16)
+		s->ev[ev->kind]++;
+	snprintf(s->last_text, sizeof s->last_text, "%s", ev->text);
+}
+
+/* Deterministic randomness per side (xorshift), so runs repeat. */
+static void cb_random(void *ctx, uint8_t *buf, size_t len)
+{
+	struct side *s = ctx;
+
+	for (size_t i = 0; i < len; i++) {
+		s->rnd ^= s->rnd << 13;
+		s->rnd ^= s->rnd >> 7;
+		s->rnd ^= s->rnd << 17;
+		buf[i] = (uint8_t)s->rnd;
+	}
+}
+
+static int verbose;
+
+static void cb_log(void *ctx, int level, const char *text)
+{
+	struct side *s = ctx;
+
+	if (verbose || level <= 3)
+		printf("# [%s] %d %s\n", s->name, level, text);
+}
+
+static struct ike_addr addr_of(const struct side *s, uint16_t port)
+{
+	struct ike_addr a = { .family = 4, .port = port };
+
+	memcpy(a.addr, s->addr, 4);
+	return a;
+}
+
+static struct ike_ts_conf ts4(const char *lo, const char *hi)
+{
+	struct ike_ts_conf t = { .family = 4, .port_hi = 65535 };
+	unsigned a, b, c, d;
+
+	sscanf(lo, "%u.%u.%u.%u", &a, &b, &c, &d);
+	t.lo[0] = (uint8_t)a, t.lo[1] = (uint8_t)b, t.lo[2] = (uint8_t)c, t.lo[3] = (uint8_t)d;
+	sscanf(hi, "%u.%u.%u.%u", &a, &b, &c, &d);
+	t.hi[0] = (uint8_t)a, t.hi[1] = (uint8_t)b, t.hi[2] = (uint8_t)c, t.hi[3] = (uint8_t)d;
+	return t;
+}
+
+struct setup {
+	const char *psk_a, *psk_b;
+	const char *ike_a, *ike_b, *esp_a, *esp_b;
+	struct ike_ts_conf b_local, b_remote; /* B's policy; A's is 192.0.2.0/24 <-> 203.0.113.0/24 */
+	bool force_encap, transport_a, transport_b;
+	uint32_t dpd_s;
+	uint8_t dpd_action;
+	uint32_t cookie_threshold;
+};
+
+static void side_init(struct side *s, const char *name, uint8_t last, uint32_t spi_base, const struct setup *st)
+{
+	struct ike_callbacks cb = { .ctx = s, .send = cb_send, .spi_alloc = cb_spi, .child_install = cb_install,
+		.child_delete = cb_delete, .event = cb_event, .random = cb_random, .log = cb_log };
+	struct ike_engine_conf conf = { .retransmit_base_ms = 500, .retransmit_tries = 3,
+		.half_open_cookie_threshold = st->cookie_threshold };
+
+	memset(s, 0, sizeof *s);
+	s->name = name;
+	s->addr[0] = 198, s->addr[1] = 51, s->addr[2] = 100, s->addr[3] = last;
+	s->next_spi = spi_base;
+	s->rnd = 0x9e3779b97f4a7c15ull ^ last;
+	CHECK_EQ(ike_engine_new(&conf, &cb, &s->e), 0, "%s: engine created", name);
+}
+
+static void peer_conf(struct side *s, struct side *other, const char *psk, const char *ike, const struct setup *st)
+{
+	struct ike_peer_conf p = { .id = 7, .auth = IKE_AUTH_PSK, .psk = (const uint8_t *)psk, .psk_len = strlen(psk),
+		.force_encap = st->force_encap, .dpd_interval_s = st->dpd_s, .dpd_action = st->dpd_action };
+	char err[128];
+
+	snprintf(p.name, sizeof p.name, "to-%s", other->name);
+	p.local = addr_of(s, 500);
+	p.remote = addr_of(other, 500);
+	if (ike) {
+		int n = ike_proposals_parse(ike, false, false, p.ike, 8, err, sizeof err);
+
+		p.n_ike = n > 0 ? (size_t)n : 0;
+	}
+	CHECK_EQ(ike_peer_set(s->e, now, &p), 0, "%s: peer set", s->name);
+}
+
+static void policy_conf(struct side *s, struct ike_ts_conf local, struct ike_ts_conf remote, const char *esp,
+	bool transport)
+{
+	struct ike_child_conf c = { .id = 70, .peer_id = 7, .n_local_ts = 1, .n_remote_ts = 1, .transport = transport,
+		.lifetime_s = 3600, .rekey_margin_s = 300 };
+	char err[128];
+
+	c.local_ts[0] = local;
+	c.remote_ts[0] = remote;
+	if (esp) {
+		int n = ike_proposals_parse(esp, true, false, c.esp, 8, err, sizeof err);
+
+		c.n_esp = n > 0 ? (size_t)n : 0;
+	}
+	CHECK_EQ(ike_child_set(s->e, now, &c), 0, "%s: policy set", s->name);
+}
+
+static void setup(const struct setup *st)
+{
+	struct ike_ts_conf net_a = ts4("192.0.2.0", "192.0.2.255"), net_b = ts4("203.0.113.0", "203.0.113.255");
+
+	now = 1000000;
+	q_len = 0;
+	side_init(&A, "A", 1, 0xa0000001, st);
+	side_init(&B, "B", 2, 0xb0000001, st);
+	peer_conf(&A, &B, st->psk_a ? st->psk_a : "correct horse", st->ike_a, st);
+	peer_conf(&B, &A, st->psk_b ? st->psk_b : "correct horse", st->ike_b, st);
+	policy_conf(&A, net_a, net_b, st->esp_a, st->transport_a);
+	policy_conf(&B, st->b_local.family ? st->b_local : net_b, st->b_remote.family ? st->b_remote : net_a, st->esp_b,
+		st->transport_b);
+}
+
+static void teardown(void)
+{
+	ike_engine_free(A.e);
+	ike_engine_free(B.e);
+	A.e = B.e = NULL;
+}
+
+static struct side *side_at(const struct ike_addr *a)
+{
+	return !memcmp(a->addr, A.addr, 4) ? &A : !memcmp(a->addr, B.addr, 4) ? &B : NULL;
+}
+
+/* Delivers queued datagrams (and what they cause) until quiet. drop(i) drops the i-th delivery, dup duplicates. */
+static size_t deliveries;
+static bool (*drop_fn)(size_t n, const struct dgram *d);
+static bool (*dup_fn)(size_t n, const struct dgram *d);
+
+static void pump(void)
+{
+	static struct dgram d;
+
+	while (q_len) {
+		struct side *to;
+
+		d = q[0];
+		memmove(q, q + 1, --q_len * sizeof q[0]);
+		to = side_at(&d.dst);
+		deliveries++;
+		if (!to || (drop_fn && drop_fn(deliveries, &d)))
+			continue;
+		ike_input(to->e, now, &d.src, &d.dst, d.data, d.len);
+		if (dup_fn && dup_fn(deliveries, &d))
+			ike_input(to->e, now, &d.src, &d.dst, d.data, d.len);
+	}
+}
+
+/* Advances the clock to the engines' next deadline (bounded), ticking and pumping. */
+static void run_until(uint64_t until)
+{
+	pump();
+	while (now < until) {
+		uint64_t da = ike_next_deadline(A.e), db = ike_next_deadline(B.e), d = da < db ? da : db;
+
+		if (d > until)
+			d = until;
+		if (d > now)
+			now = d;
+		ike_tick(A.e, now);
+		ike_tick(B.e, now);
+		pump();
+		if (d == until)
+			break;
+	}
+}
+
+static size_t sa_count(struct side *s, uint8_t state)
+{
+	struct ike_sa_info info[4];
+	size_t n = ike_sa_list(s->e, info, 4), k = 0;
+
+	for (size_t i = 0; i < n && i < 4; i++)
+		k += info[i].state == state;
+	return k;
+}
+
+static bool children_pair(void)
+{
+	if (A.n_child != 1 || B.n_child != 1)
+		return false;
+	return A.child[0].spi_in == B.child[0].spi_out && A.child[0].spi_out == B.child[0].spi_in &&
+	       !memcmp(A.child[0].key_out, B.child[0].key_in, A.child[0].encr_len) &&
+	       !memcmp(A.child[0].key_in, B.child[0].key_out, A.child[0].encr_len) &&
+	       A.child[0].encr_len == B.child[0].encr_len && A.child[0].encr_len > 0 &&
+	       !memcmp(A.child[0].integ_out, B.child[0].integ_in, A.child[0].integ_len);
+}
+
+static void test_basic(void)
+{
+	setup(&(struct setup){ 0 });
+	CHECK_EQ(ike_initiate(A.e, now, 7), 0, "A initiates");
+	run_until(now + 100);
+	CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && sa_count(&B, IKE_SA_ESTABLISHED) == 1, "IKE SA up on both");
+	CHECK(A.ev[IKE_EV_SA_UP] == 1 && B.ev[IKE_EV_SA_UP] == 1 && A.ev[IKE_EV_CHILD_UP] == 1 &&
+	      B.ev[IKE_EV_CHILD_UP] == 1, "SA_UP and CHILD_UP events on both");
+	CHECK(children_pair(), "one child SA each, SPIs and keys mirror each other");
+	CHECK(A.child[0].encr == IKE_ENCR_AES_GCM_16 && A.child[0].key_bits == 256 && A.child[0].encr_len == 36,
+	      "default ESP proposal: AES-GCM-256 (key + salt)");
+	CHECK(!A.child[0].encap && A.child[0].remote.port == 500, "no NAT: plain ESP");
+	CHECK(A.child[0].n_local_ts == 1 && A.child[0].local_ts[0].lo[0] == 192 && A.child[0].remote_ts[0].lo[0] == 203 &&
+	      B.child[0].local_ts[0].lo[0] == 203, "selectors as configured, mirrored");
+	CHECK_EQ(ike_terminate(A.e, now, 1), 0, "A terminates");
+	run_until(now + 100);
+	CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 0 && sa_count(&B, IKE_SA_ESTABLISHED) == 0 &&
+	      ike_sa_list(A.e, NULL, 0) == 0 && ike_sa_list(B.e, NULL, 0) == 0, "DELETE: no IKE SA left on either side");
+	CHECK(A.n_child == 0 && B.n_child == 0 && A.ev[IKE_EV_SA_DOWN] == 1 && B.ev[IKE_EV_SA_DOWN] == 1,
+	      "children deleted through the callback, SA_DOWN on both");
+	teardown();
+}
+
+static bool drop_first(size_t n, const struct dgram *d)
+{
+	(void)d;
+	return n == 1;
+}
+
+/* The 4th delivery is B's IKE_AUTH response. */
+static bool drop_fourth(size_t n, const struct dgram *d)
+{
+	(void)d;
+	return n == 4;
+}
+
+static bool dup_all(size_t n, const struct dgram *d)
+{
+	(void)n;
+	(void)d;
+	return true;
+}
+
+static bool drop_all(size_t n, const struct dgram *d)
+{
+	(void)n;
+	(void)d;
+	return true;
+}
+
+static void test_lost_and_duplicated(void)
+{
+	size_t sent;
+
+	setup(&(struct setup){ 0 });
+	deliveries = 0;
+	drop_fn = drop_first;
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(sa_count(&A, IKE_SA_CONNECTING) == 1 && ike_sa_list(B.e, NULL, 0) == 0, "IKE_SA_INIT lost: A waits");
+	run_until(now + 600);
+	CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && children_pair(), "retransmitted after 500 ms: up");
+	teardown();
+
+	setup(&(struct setup){ 0 });
+	deliveries = 0;
+	drop_fn = drop_fourth;
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(sa_count(&B, IKE_SA_ESTABLISHED) == 1 && sa_count(&A, IKE_SA_AUTHENTICATING) == 1,
+	      "IKE_AUTH response lost: B is up, A waits");
+	run_until(now + 600);
+	CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && children_pair() && B.installs == 1,
+	      "A retransmits, B answers from its cache without installing a second child");
+	teardown();
+
+	setup(&(struct setup){ 0 });
+	drop_fn = NULL;
+	dup_fn = dup_all;
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && sa_count(&B, IKE_SA_ESTABLISHED) == 1 && children_pair() &&
+	      A.installs == 1 && B.installs == 1 && ike_sa_list(B.e, NULL, 0) == 1,
+	      "every message twice: one IKE SA and one child each");
+	dup_fn = NULL;
+	teardown();
+
+	/* A silent peer: retransmissions back off (500, 1000, 2000 ms) then give up. */
+	setup(&(struct setup){ 0 });
+	drop_fn = drop_all;
+	sent_total = 0;
+	ike_initiate(A.e, now, 7);
+	run_until(now + 3400);
+	sent = sent_total;
+	CHECK_EQ(sent, 3, "three sends in 3.4 s (the first, +500 ms, +1000 ms)");
+	run_until(now + 30000);
+	CHECK(sent_total == 4 && ike_sa_list(A.e, NULL, 0) == 0 && A.ev[IKE_EV_NEGOTIATION_FAILED] == 1,
+	      "gave up after 3 retransmissions: SA gone, NEGOTIATION_FAILED");
+	drop_fn = NULL;
+	teardown();
+}
+
+static void test_failures(void)
+{
+	setup(&(struct setup){ .psk_b = "wrong horse" });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(A.ev[IKE_EV_AUTH_FAILED] == 1 && B.ev[IKE_EV_AUTH_FAILED] == 1, "wrong PSK: AUTH_FAILED on both sides");
+	CHECK(ike_sa_list(A.e, NULL, 0) == 0 && ike_sa_list(B.e, NULL, 0) == 0 && A.installs == 0 && B.installs == 0,
+	      "no SA, no child left");
+	teardown();
+
+	setup(&(struct setup){ .ike_a = "aes128-sha256-modp2048", .ike_b = "aes256gcm16-prfsha256-curve25519" });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(A.ev[IKE_EV_NEGOTIATION_FAILED] == 1 && strstr(A.last_text, "NO_PROPOSAL_CHOSEN") &&
+	      ike_sa_list(A.e, NULL, 0) == 0 && ike_sa_list(B.e, NULL, 0) == 0, "IKE: NO_PROPOSAL_CHOSEN (%s)",
+	      A.last_text);
+	teardown();
+
+	setup(&(struct setup){ .esp_a = "aes128-sha1", .esp_b = "aes256gcm16" });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && A.installs == 0 && B.installs == 0 &&
+	      A.ev[IKE_EV_NEGOTIATION_FAILED] == 1 && strstr(A.last_text, "proposal"),
+	      "ESP: IKE SA up, child refused with NO_PROPOSAL_CHOSEN (%s)", A.last_text);
+	teardown();
+
+	setup(&(struct setup){ .b_local = ts4("10.0.0.0", "10.0.0.255") });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && A.installs == 0 && B.installs == 0 &&
+	      strstr(A.last_text, "selectors"), "disjoint selectors: TS_UNACCEPTABLE (%s)", A.last_text);
+	teardown();
+}
+
+static void test_negotiation(void)
+{
+	setup(&(struct setup){ .b_local = ts4("203.0.113.16", "203.0.113.31") });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(children_pair() && A.child[0].remote_ts[0].lo[3] == 16 && A.child[0].remote_ts[0].hi[3] == 31 &&
+	      A.child[0].local_ts[0].hi[3] == 255, "B narrows TSr to 203.0.113.16/28, A accepts it");
+	teardown();
+
+	setup(&(struct setup){ .ike_a = "aes256gcm16-prfsha256-curve25519-ecp256",
+		.ike_b = "aes256gcm16-prfsha256-ecp256" });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && children_pair(), "INVALID_KE_PAYLOAD: A retries with ECP-256");
+	teardown();
+
+	setup(&(struct setup){ .ike_a = "aes256-sha256-modp3072", .esp_a = "aes256gcm16,aes256-sha256",
+		.esp_b = "aes256-sha256,aes256gcm16" });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(children_pair() && A.child[0].encr == IKE_ENCR_AES_CBC && A.child[0].integ == IKE_INTEG_HMAC_SHA2_256_128 &&
+	      A.child[0].integ_len == 32 && A.child[0].encr_len == 32, "CBC+SHA-256: B, the responder, takes its own first choice");
+	teardown();
+
+	setup(&(struct setup){ .force_encap = true });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(children_pair() && A.child[0].encap && B.child[0].encap && A.child[0].remote.port == 4500 &&
+	      B.child[0].remote.port == 4500, "force_encap: IKE_AUTH on 4500, children ESP-in-UDP");
+	teardown();
+
+	setup(&(struct setup){ .transport_a = true, .transport_b = true });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(children_pair() && A.child[0].transport && B.child[0].transport, "USE_TRANSPORT_MODE agreed");
+	teardown();
+
+	setup(&(struct setup){ .transport_a = false, .transport_b = true });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(children_pair() && !A.child[0].transport && !B.child[0].transport, "tunnel requested: tunnel mode");
+	teardown();
+}
+
+static void test_dpd(void)
+{
+	struct ike_sa_info info;
+
+	setup(&(struct setup){ .dpd_s = 30 });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	sent_total = 0;
+	run_until(now + 31000);
+	CHECK(sent_total >= 2 && sa_count(&A, IKE_SA_ESTABLISHED) == 1, "idle 30 s: a liveness check, answered");
+	drop_fn = drop_all;
+	run_until(now + 40000);
+	CHECK(A.ev[IKE_EV_DPD_DEAD] == 1 && A.n_child == 0 && ike_sa_list(A.e, &info, 1) == 0,
+	      "peer gone: DPD_DEAD, SA and child cleared");
+	drop_fn = NULL;
+	teardown();
+
+	setup(&(struct setup){ .dpd_s = 30, .dpd_action = IKE_DPD_RESTART });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	drop_fn = drop_all;
+	run_until(now + 40000);
+	drop_fn = NULL;
+	run_until(now + 10000);
+	CHECK(A.ev[IKE_EV_DPD_DEAD] == 1 && sa_count(&A, IKE_SA_ESTABLISHED) == 1 && A.n_child == 1,
+	      "dpd_action restart: A builds a new IKE SA and child");
+	teardown();
+}
+
+static bool drop_after_first(size_t n, const struct dgram *d)
+{
+	(void)d;
+	return n > 1;
+}
+
+static void test_cookies(void)
+{
+	struct ike_engine *old;
+
+	setup(&(struct setup){ .cookie_threshold = 1 });
+	/* A's first IKE_SA_INIT reaches B, the answer is lost: B holds one half-open SA, its threshold. */
+	ike_initiate(A.e, now, 7);
+	deliveries = 0;
+	drop_fn = drop_after_first;
+	pump();
+	drop_fn = NULL;
+	old = A.e;
+	side_init(&A, "A", 1, 0xa0000001, &(struct setup){ 0 });
+	ike_engine_free(old);
+	A.rnd ^= 0x5555;
+	peer_conf(&A, &B, "correct horse", NULL, &(struct setup){ 0 });
+	policy_conf(&A, ts4("192.0.2.0", "192.0.2.255"), ts4("203.0.113.0", "203.0.113.255"), NULL, false);
+	deliveries = 0;
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(deliveries == 6, "over the threshold: INIT, COOKIE, INIT with cookie, response, AUTH, response (%zu)",
+	      deliveries);
+	CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && sa_count(&B, IKE_SA_ESTABLISHED) == 1 && children_pair(),
+	      "the cookie was returned and accepted: up");
+	run_until(now + 31000);
+	CHECK(ike_sa_list(B.e, NULL, 0) == 1, "the stale half-open SA is reaped after 30 s");
+	teardown();
+}
+
+int main(int argc, char **argv)
+{
+	verbose = argc > 1 && !strcmp(argv[1], "-v");
 	test_proposals();
+	test_basic();
+	test_lost_and_duplicated();
+	test_failures();
+	test_negotiation();
+	test_dpd();
+	test_cookies();
 	return check_done();
 }

@@ -1,0 +1,380 @@
+/* auth.c: IKE_AUTH with pre-shared keys as initiator and responder, identities, and the first child SA. */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "sa.h"
+
+struct id_buf {
+	uint8_t body[4 + IKE_IDENT_MAX];    /* ID payload body: type, 3 reserved, data */
+	size_t len;
+};
+
+/* Our identity: the configured text, or our address. */
+static int local_id(const struct ike_peer *p, const struct ike_sa *sa, struct id_buf *out)
+{
+	struct ike_ident id;
+
+	memset(out, 0, sizeof *out);
+	if (!p->conf.local_id[0]) {
+		out->body[0] = sa->local.family == 4 ? IKE_ID_IPV4_ADDR : IKE_ID_IPV6_ADDR;
+		out->len = 4 + (sa->local.family == 4 ? 4 : 16);
+		memcpy(out->body + 4, sa->local.addr, out->len - 4);
+		return 0;
+	}
+	if (ike_id_parse(p->conf.local_id, &id) < 0 || id.type == IKE_ID_ANY)
+		return -IKE_E_BAD_PARAM;
+	out->body[0] = id.type;
+	memcpy(out->body + 4, id.data, id.len);
+	out->len = 4 + id.len;
+	return 0;
+}
+
+/* The peer's identity is the configured one (empty or %any: anything; else ike_id_match). */
+static bool remote_id_ok(const struct ike_peer *p, const struct ike_sa *sa, const struct ike_id *got)
+{
+	struct ike_ident want, have;
+	const char *t = p->conf.remote_id;
+
+	if (!t[0]) {
+		size_t n = sa->remote.family == 4 ? 4 : 16;
+
+		/* No identity configured: the peer names itself by its address, or anything goes. */
+		return (got->type != IKE_ID_IPV4_ADDR && got->type != IKE_ID_IPV6_ADDR) ||
+		       (got->data.len == n && !memcmp(got->data.p, sa->remote.addr, n)) || sa->nat_remote;
+	}
+	if (!strcmp(t, "%any"))
+		return true;
+	return ike_id_parse(t, &want) == 0 && ike_id_from_payload(got->type, got->data.p, got->data.len, &have) == 0 &&
+	       ike_id_match(&want, &have);
+}
+
+static void id_payload_add(struct ike_msg *m, uint8_t type, const struct id_buf *id)
+{
+	ike_msg_add(m, type)->u.id = (struct ike_id){ id->body[0], { id->body + 4, (uint32_t)(id->len - 4) } };
+}
+
+/* AUTH for PSK: prf(prf(PSK, pad), <init message> | <peer's nonce> | prf(SK_p, ID body)). */
+static int psk_octets(struct ike_engine *e, const struct ike_sa *sa, bool ours, const uint8_t *id_body,
+	size_t id_len)
+{
+	bool initiator_side = ours == sa->initiator;
+	const uint8_t *msg = initiator_side ? sa->init_req : sa->init_resp;
+	size_t msg_len = initiator_side ? sa->init_req_len : sa->init_resp_len;
+	const uint8_t *nonce = initiator_side ? sa->nr : sa->ni;
+	size_t nonce_len = initiator_side ? sa->nr_len : sa->ni_len;
+	const uint8_t *sk_p = initiator_side ? sa->keys.sk_pi : sa->keys.sk_pr;
+
+	return ike_signed_octets(sa->suite.prf, msg, msg_len, nonce, nonce_len, sk_p, sa->keys.prf_len, id_body, id_len,
+		e->octets, sizeof e->octets);
+}
+
+static int auth_make(struct ike_engine *e, const struct ike_sa *sa, const struct ike_peer *p,
+	const struct id_buf *id, uint8_t *auth)
+{
+	int n = psk_octets(e, sa, true, id->body, id->len);
+
+	if (n < 0)
+		return -IKE_E_CRYPTO;
+	n = ike_auth_psk(sa->suite.prf, p->psk, p->conf.psk_len, e->octets, (size_t)n, auth);
+	return n < 0 ? -IKE_E_CRYPTO : n;
+}
+
+/* Checks the peer's IDx and AUTH; 0 or -IKE_E_AUTH_FAILED. */
+static int auth_check(struct ike_engine *e, const struct ike_sa *sa, const struct ike_peer *p, uint8_t id_type)
+{
+	const struct ike_payload *id = ike_msg_find(&e->msg, id_type, 0, 0);
+	const struct ike_payload *auth = ike_msg_find(&e->msg, IKE_PL_AUTH, 0, 0);
+	int n;
+
+	if (!id || !auth || id->u.id.data.len > IKE_IDENT_MAX)
+		return -IKE_E_AUTH_FAILED;
+	if (!remote_id_ok(p, sa, &id->u.id)) {
+		ike_log(e, 4, "IKE SA %llu: the peer's identity is not the configured one", (unsigned long long)sa->id);
+		return -IKE_E_AUTH_FAILED;
+	}
+	if (p->conf.auth != IKE_AUTH_PSK || auth->u.auth.method != IKE_AUTH_METHOD_PSK)
+		return -IKE_E_AUTH_FAILED;
+	/* The ID payload body as received: its generic header is 4 bytes before the type byte. */
+	n = psk_octets(e, sa, false, id->u.id.data.p - 4, id->u.id.data.len + 4);
+	if (n < 0)
+		return -IKE_E_AUTH_FAILED;
+	return ike_auth_psk_verify(sa->suite.prf, p->psk, p->conf.psk_len, e->octets, (size_t)n, auth->u.auth.data.p,
+		auth->u.auth.data.len) == 0 ? 0 : -IKE_E_AUTH_FAILED;
+}
+
+static bool other_sa_with(struct ike_engine *e, const struct ike_sa *sa)
+{
+	for (struct ike_sa *o = e->sas; o; o = o->next)
+		if (o != sa && o->peer_id == sa->peer_id && o->state >= IKE_SA_ESTABLISHED)
+			return true;
+	return false;
+}
+
+/* INITIAL_CONTACT: the peer restarted; whatever we still hold with it is stale. */
+static void initial_contact(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
+{
+	for (struct ike_sa *o = e->sas, *next; o; o = next) {
+		next = o->next;
+		if (o != sa && o->peer_id == sa->peer_id)
+			ike_sa_fail(e, now_ms, o, IKE_EV_SA_DOWN, "replaced (INITIAL_CONTACT)");
+	}
+}
+
+/* ---- the child SA inside IKE_AUTH and CREATE_CHILD_SA: offer (initiator) ---- */
+
+uint32_t ike_new_spi(struct ike_engine *e)
+{
+	uint32_t spi = 0;
+
+	if (e->cb.spi_alloc) {
+		if (e->cb.spi_alloc(e->cb.ctx, &spi) < 0)
+			return 0;
+	} else {
+		while (spi < 256)
+			ike_random(e, (uint8_t *)&spi, sizeof spi);
+	}
+	return spi;
+}
+
+/* The child part of a request: SA, TSi, TSr (and USE_TRANSPORT_MODE) for policy pol; context into sa->req. */
+int ike_child_offer(struct ike_engine *e, struct ike_sa *sa, const struct ike_policy *pol, bool with_dh,
+	uint32_t spi_in)
+{
+	struct ike_req *r = &sa->req;
+	uint8_t *spi = e->octets; /* lives until the message is encoded */
+	size_t n;
+
+	if (!spi_in)
+		return -IKE_E_LIMIT;
+	spi[0] = (uint8_t)(spi_in >> 24), spi[1] = (uint8_t)(spi_in >> 16), spi[2] = (uint8_t)(spi_in >> 8);
+	spi[3] = (uint8_t)spi_in;
+	r->policy_id = pol->conf.id;
+	r->spi_in = spi_in;
+	n = 0;
+	if (sa->acq_family && sa->first_policy == pol->conf.id) {
+		struct ike_ts_conf *t = &r->ts_i[n++];
+
+		*t = (struct ike_ts_conf){ .family = sa->acq_family, .port_hi = 65535 };
+		memcpy(t->lo, sa->acq_src, 16), memcpy(t->hi, sa->acq_src, 16);
+		t = &r->ts_r[0];
+		*t = (struct ike_ts_conf){ .family = sa->acq_family, .port_hi = 65535 };
+		memcpy(t->lo, sa->acq_dst, 16), memcpy(t->hi, sa->acq_dst, 16);
+	}
+	for (size_t i = 0; i < pol->conf.n_local_ts && n < IKE_MAX_TS_CONF; i++)
+		r->ts_i[n++] = pol->conf.local_ts[i];
+	r->n_ts_i = n;
+	n = r->n_ts_i - pol->conf.n_local_ts;
+	for (size_t i = 0; i < pol->conf.n_remote_ts && n < IKE_MAX_TS_CONF; i++)
+		r->ts_r[n++] = pol->conf.remote_ts[i];
+	r->n_ts_r = n;
+	if (pol->conf.transport)
+		ike_out_notify(&e->inner, IKE_N_USE_TRANSPORT_MODE, 0, NULL, 0, NULL, 0);
+	if (ike_sa_payload_add(&e->inner, pol->conf.esp, pol->conf.n_esp, IKE_PROTO_ESP, spi, 4, with_dh) < 0)
+		return -IKE_E_TOO_MANY;
+	if (ike_ts_payload_add(&e->inner, IKE_PL_TSI, r->ts_i, r->n_ts_i) < 0 ||
+	    ike_ts_payload_add(&e->inner, IKE_PL_TSR, r->ts_r, r->n_ts_r) < 0)
+		return -IKE_E_TOO_MANY;
+	return 0;
+}
+
+static const struct ike_policy *first_policy(struct ike_engine *e, struct ike_sa *sa)
+{
+	const struct ike_policy *pol = sa->first_policy ? ike_policy_find(e, sa->first_policy) : NULL;
+
+	for (size_t i = 0; !pol && i < e->n_policies; i++)
+		if (e->policies[i].conf.peer_id == sa->peer_id)
+			pol = &e->policies[i];
+	return pol;
+}
+
+int ike_auth_start(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
+{
+	const struct ike_peer *p = ike_sa_peer(e, sa);
+	const struct ike_policy *pol = first_policy(e, sa);
+	uint8_t auth[IKE_PRF_MAX];
+	struct id_buf id;
+	int n, rc;
+
+	if (!p || local_id(p, sa, &id) < 0)
+		return -IKE_E_BAD_PARAM;
+	n = auth_make(e, sa, p, &id, auth);
+	if (n < 0)
+		return n;
+	ike_out_begin(e, sa, IKE_AUTH, false, sa->next_msg_id++);
+	id_payload_add(&e->inner, IKE_PL_IDI, &id);
+	if (!other_sa_with(e, sa))
+		ike_out_notify(&e->inner, IKE_N_INITIAL_CONTACT, 0, NULL, 0, NULL, 0);
+	ike_msg_add(&e->inner, IKE_PL_AUTH)->u.auth = (struct ike_auth){ IKE_AUTH_METHOD_PSK, { auth, (uint32_t)n } };
+	if (pol) {
+		rc = ike_child_offer(e, sa, pol, false, ike_new_spi(e));
+		if (rc < 0)
+			return rc;
+	}
+	return ike_out_send(e, sa, now_ms, true, REQ_AUTH);
+}
+
+/* ---- the child SA: choose (responder) ---- */
+
+/* The first of the peer's policies whose selectors meet the request's; its narrowed selectors in ts_i/ts_r. */
+static const struct ike_policy *policy_for(struct ike_engine *e, const struct ike_sa *sa, struct ike_ts_conf *ts_i,
+	size_t *n_i, struct ike_ts_conf *ts_r, size_t *n_r)
+{
+	const struct ike_ts *ti, *tr;
+	size_t nti = ike_ts_from_msg(&e->msg, IKE_PL_TSI, &ti), ntr = ike_ts_from_msg(&e->msg, IKE_PL_TSR, &tr);
+
+	for (size_t i = 0; i < e->n_policies; i++) {
+		const struct ike_child_conf *c = &e->policies[i].conf;
+
+		if (c->peer_id == sa->peer_id &&
+		    ike_ts_narrow(ti, nti, c->remote_ts, c->n_remote_ts, ts_i, n_i) == 0 &&
+		    ike_ts_narrow(tr, ntr, c->local_ts, c->n_local_ts, ts_r, n_r) == 0)
+			return &e->policies[i];
+	}
+	return NULL;
+}
+
+/* Answers the child part of a request (IKE_AUTH or CREATE_CHILD_SA) into e->inner; installs it.
+ * Returns 0, or the notify type it answered with instead. */
+uint16_t ike_child_answer(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, bool with_dh,
+	const uint8_t *gir, size_t gir_len, const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len,
+	uint32_t replaces, struct ike_choice *chosen)
+{
+	const struct ike_peer *p = ike_sa_peer(e, sa);
+	struct ike_ts_conf ts_i[IKE_MAX_TS_CONF], ts_r[IKE_MAX_TS_CONF];
+	size_t n_i = 0, n_r = 0;
+	const struct ike_policy *pol = policy_for(e, sa, ts_i, &n_i, ts_r, &n_r);
+	bool transport = ike_msg_find(&e->msg, IKE_PL_NOTIFY, IKE_N_USE_TRANSPORT_MODE, 0);
+	uint8_t *spi = e->octets + sizeof e->octets - 4;
+	uint32_t spi_in;
+
+	if (!pol)
+		return IKE_N_TS_UNACCEPTABLE;
+	if (ike_proposal_choose(&e->msg, pol->conf.esp, pol->conf.n_esp, IKE_PROTO_ESP, p->conf.legacy_groups,
+		with_dh, chosen) < 0)
+		return IKE_N_NO_PROPOSAL_CHOSEN;
+	spi_in = ike_new_spi(e);
+	if (!spi_in)
+		return IKE_N_TEMPORARY_FAILURE;
+	chosen->transport = transport && pol->conf.transport;
+	if (ike_child_establish(e, now_ms, sa, pol, chosen, spi_in, ts_i, n_i, ts_r, n_r, gir, gir_len, ni, ni_len,
+		nr, nr_len, replaces) < 0)
+		return IKE_N_TEMPORARY_FAILURE;
+	spi[0] = (uint8_t)(spi_in >> 24), spi[1] = (uint8_t)(spi_in >> 16), spi[2] = (uint8_t)(spi_in >> 8);
+	spi[3] = (uint8_t)spi_in;
+	if (chosen->transport)
+		ike_out_notify(&e->inner, IKE_N_USE_TRANSPORT_MODE, 0, NULL, 0, NULL, 0);
+	ike_choice_add(&e->inner, chosen, IKE_PROTO_ESP, spi, 4);
+	ike_ts_payload_add(&e->inner, IKE_PL_TSI, ts_i, n_i);
+	ike_ts_payload_add(&e->inner, IKE_PL_TSR, ts_r, n_r);
+	return 0;
+}
+
+/* ---- responder ---- */
+
+static void auth_fail_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
+{
+	ike_out_begin(e, sa, IKE_AUTH, true, e->msg.msg_id);
+	ike_out_notify(&e->inner, IKE_N_AUTHENTICATION_FAILED, 0, NULL, 0, NULL, 0);
+	ike_out_send(e, sa, now_ms, true, REQ_NONE);
+	ike_sa_fail(e, now_ms, sa, IKE_EV_AUTH_FAILED, "the initiator's AUTH does not verify");
+}
+
+void ike_auth_request(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
+{
+	const struct ike_peer *p = ike_sa_peer(e, sa);
+	uint8_t auth[IKE_PRF_MAX];
+	struct ike_choice chosen;
+	struct id_buf id;
+	uint16_t child_err = 0;
+	int n;
+
+	if (sa->initiator || sa->state != IKE_SA_AUTHENTICATING || !p) {
+		ike_send_error(e, now_ms, sa, IKE_AUTH, IKE_N_INVALID_SYNTAX, NULL, 0);
+		return;
+	}
+	if (auth_check(e, sa, p, IKE_PL_IDI) < 0 || local_id(p, sa, &id) < 0 ||
+	    (n = auth_make(e, sa, p, &id, auth)) < 0) {
+		auth_fail_response(e, now_ms, sa);
+		return;
+	}
+	if (ike_msg_find(&e->msg, IKE_PL_NOTIFY, IKE_N_INITIAL_CONTACT, 0))
+		initial_contact(e, now_ms, sa);
+	ike_sa_established(e, now_ms, sa);
+	ike_out_begin(e, sa, IKE_AUTH, true, e->msg.msg_id);
+	id_payload_add(&e->inner, IKE_PL_IDR, &id);
+	ike_msg_add(&e->inner, IKE_PL_AUTH)->u.auth = (struct ike_auth){ IKE_AUTH_METHOD_PSK, { auth, (uint32_t)n } };
+	if (ike_msg_find(&e->msg, IKE_PL_SA, 0, 0))
+		child_err = ike_child_answer(e, now_ms, sa, false, NULL, 0, sa->ni, sa->ni_len, sa->nr, sa->nr_len, 0,
+			&chosen);
+	if (child_err) {
+		ike_out_notify(&e->inner, child_err, 0, NULL, 0, NULL, 0);
+		ike_emit(e, IKE_EV_NEGOTIATION_FAILED, sa, 0, 0, 0, ike_notify_name(child_err));
+	}
+	ike_out_send(e, sa, now_ms, true, REQ_NONE);
+}
+
+/* ---- initiator ---- */
+
+/* The child part of a response (IKE_AUTH or CREATE_CHILD_SA): accept and install, or report why not. */
+int ike_child_accept(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, bool with_dh, const uint8_t *gir,
+	size_t gir_len, const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len, uint32_t replaces)
+{
+	const struct ike_peer *p = ike_sa_peer(e, sa);
+	const struct ike_policy *pol = ike_policy_find(e, sa->req.policy_id);
+	const struct ike_ts *ti, *tr;
+	size_t nti = ike_ts_from_msg(&e->msg, IKE_PL_TSI, &ti), ntr = ike_ts_from_msg(&e->msg, IKE_PL_TSR, &tr);
+	struct ike_ts_conf ts_i[IKE_MAX_TS_CONF], ts_r[IKE_MAX_TS_CONF];
+	size_t n_i, n_r;
+	struct ike_choice c;
+
+	if (!pol || !p)
+		return -IKE_E_NOT_FOUND;
+	for (size_t i = 0; i < e->msg.n_payloads; i++) {
+		const struct ike_payload *pl = &e->msg.payloads[i];
+
+		if (pl->type == IKE_PL_NOTIFY && pl->u.notify.type < 16384)
+			return pl->u.notify.type == IKE_N_TS_UNACCEPTABLE ? -IKE_E_TS_UNACCEPTABLE :
+			       pl->u.notify.type == IKE_N_NO_PROPOSAL_CHOSEN ? -IKE_E_NO_PROPOSAL_CHOSEN : -IKE_E_STATE;
+	}
+	if (ike_proposal_accept(&e->msg, pol->conf.esp, pol->conf.n_esp, IKE_PROTO_ESP, p->conf.legacy_groups, with_dh,
+		&c) < 0 || c.spi_len != 4)
+		return -IKE_E_NO_PROPOSAL_CHOSEN;
+	if (!ike_ts_within(ti, nti, sa->req.ts_i, sa->req.n_ts_i) || !ike_ts_within(tr, ntr, sa->req.ts_r, sa->req.n_ts_r))
+		return -IKE_E_TS_UNACCEPTABLE;
+	/* RFC 7296 1.3.1: a responder that does not agree to transport mode answers without the notify. */
+	c.transport = pol->conf.transport && ike_msg_find(&e->msg, IKE_PL_NOTIFY, IKE_N_USE_TRANSPORT_MODE, 0);
+	ike_ts_from_wire(ti, nti, ts_i, &n_i);
+	ike_ts_from_wire(tr, ntr, ts_r, &n_r);
+	return ike_child_establish(e, now_ms, sa, pol, &c, sa->req.spi_in, ts_i, n_i, ts_r, n_r, gir, gir_len, ni,
+		ni_len, nr, nr_len, replaces);
+}
+
+void ike_auth_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
+{
+	const struct ike_peer *p = ike_sa_peer(e, sa);
+	int rc;
+
+	if (sa->req.kind != REQ_AUTH || !p)
+		return;
+	if (ike_msg_find(&e->msg, IKE_PL_NOTIFY, IKE_N_AUTHENTICATION_FAILED, 0)) {
+		ike_sa_fail(e, now_ms, sa, IKE_EV_AUTH_FAILED, "the responder says AUTHENTICATION_FAILED");
+		return;
+	}
+	if (auth_check(e, sa, p, IKE_PL_IDR) < 0) {
+		ike_sa_fail(e, now_ms, sa, IKE_EV_AUTH_FAILED, "the responder's AUTH does not verify");
+		return;
+	}
+	ike_sa_established(e, now_ms, sa);
+	if (sa->req.policy_id) {
+		rc = ike_child_accept(e, now_ms, sa, false, NULL, 0, sa->ni, sa->ni_len, sa->nr, sa->nr_len, 0);
+		if (rc < 0) {
+			char why[96];
+
+			snprintf(why, sizeof why, "child SA for policy %u: %s", sa->req.policy_id, ike_strerror(rc));
+			ike_emit(e, IKE_EV_NEGOTIATION_FAILED, sa, sa->req.policy_id, 0, 0, why);
+		}
+	}
+	ike_req_done(sa);
+}

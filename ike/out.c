@@ -1,0 +1,133 @@
+/* out.c: building, encrypting, sending and keeping outgoing messages; the debug trace of messages in and out. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+
+#include "engine.h"
+
+void ike_trace(struct ike_engine *e, const char *dir, const struct ike_msg *m, const struct ike_addr *peer)
+{
+	static char text[16384];
+	char addr[64] = "?";
+
+	if (!e->cb.log)
+		return;
+	if (peer && peer->family)
+		inet_ntop(peer->family == 4 ? AF_INET : AF_INET6, peer->addr, addr, sizeof addr);
+	ike_msg_dump(m, text, sizeof text);
+	ike_log(e, 7, "%s %s:%u %s #%u\n%s", dir, addr, peer ? peer->port : 0, ike_exchange_name(m->exchange) ?
+		ike_exchange_name(m->exchange) : "?", m->msg_id, text);
+}
+
+static void msg_header(struct ike_msg *m, const struct ike_sa *sa, uint8_t exchange, bool response,
+	uint32_t msg_id)
+{
+	memset(m, 0, sizeof *m);
+	memcpy(m->spi_i, sa->spi_i, IKE_SPI_LEN);
+	memcpy(m->spi_r, sa->spi_r, IKE_SPI_LEN);
+	m->version = 0x20;
+	m->exchange = exchange;
+	m->flags = (uint8_t)((sa->initiator ? IKE_FLAG_I : 0) | (response ? IKE_FLAG_R : 0));
+	m->msg_id = msg_id;
+}
+
+void ike_out_begin(struct ike_engine *e, const struct ike_sa *sa, uint8_t exchange, bool response, uint32_t msg_id)
+{
+	msg_header(&e->out, sa, exchange, response, msg_id);
+	msg_header(&e->inner, sa, exchange, response, msg_id);
+}
+
+struct ike_payload *ike_out_notify(struct ike_msg *m, uint16_t type, uint8_t proto, const uint8_t *spi,
+	size_t spi_len, const uint8_t *data, size_t len)
+{
+	struct ike_payload *pl = ike_msg_add(m, IKE_PL_NOTIFY);
+
+	if (pl)
+		pl->u.notify = (struct ike_notify){ .protocol = proto, .type = type, .spi = { spi, (uint32_t)spi_len },
+			.data = { data, (uint32_t)len } };
+	return pl;
+}
+
+static int encode(struct ike_engine *e, struct ike_sa *sa, bool sk)
+{
+	int len, plain_len = 0;
+	struct ike_payload *pl;
+
+	if (!sk)
+		return ike_msg_encode(&e->out, e->buf, sizeof e->buf);
+	if (e->inner.n_payloads)
+		plain_len = ike_payloads_encode(e->inner.payloads, e->inner.n_payloads, e->plain, sizeof e->plain);
+	if (plain_len < 0)
+		return plain_len;
+	pl = ike_msg_add(&e->out, IKE_PL_SK);
+	if (!pl)
+		return -IKE_E_TOO_MANY;
+	pl->u.sk.next_inner = e->inner.n_payloads ? e->inner.payloads[0].type : 0;
+	len = ike_msg_encode(&e->out, e->buf, sizeof e->buf);
+	if (len < 0)
+		return len;
+	len = ike_sk_encrypt(sa->sk_out, e->buf, sizeof e->buf, (size_t)len - IKE_GENERIC_HDR_LEN, e->plain,
+		(size_t)plain_len);
+	return len < 0 ? -IKE_E_CRYPTO : len;
+}
+
+static int keep(uint8_t **buf, size_t *cap, const uint8_t *msg, size_t len)
+{
+	if (*cap < len) {
+		uint8_t *grown = realloc(*buf, len);
+
+		if (!grown)
+			return -IKE_E_NOMEM;
+		*buf = grown;
+		*cap = len;
+	}
+	memcpy(*buf, msg, len);
+	return 0;
+}
+
+int ike_out_send(struct ike_engine *e, struct ike_sa *sa, uint64_t now_ms, bool sk, uint8_t req_kind)
+{
+	bool response = e->out.flags & IKE_FLAG_R;
+	int len = encode(e, sa, sk), rc;
+
+	if (len < 0) {
+		ike_log(e, 3, "IKE SA %llu: cannot build %s: %s", (unsigned long long)sa->id,
+			ike_exchange_name(e->out.exchange), ike_strerror(len));
+		return len;
+	}
+	ike_trace(e, sk ? "send (decrypted)" : "send", sk ? &e->inner : &e->out, &sa->remote);
+	if (response) {
+		rc = keep(&sa->resp, &sa->resp_cap, e->buf, (size_t)len);
+		sa->resp_len = rc ? 0 : (size_t)len;
+		sa->have_resp = !rc;
+	} else {
+		rc = keep(&sa->req.buf, &sa->req.cap, e->buf, (size_t)len);
+		if (rc)
+			return rc;
+		sa->req.len = (size_t)len;
+		sa->req.kind = req_kind;
+		sa->req.msg_id = e->out.msg_id;
+		sa->req.tries = 0;
+		sa->req.next_ms = now_ms + e->conf.retransmit_base_ms;
+	}
+	e->cb.send(e->cb.ctx, &sa->local, &sa->remote, e->buf, (size_t)len);
+	return 0;
+}
+
+void ike_out_resend(struct ike_engine *e, struct ike_sa *sa, const uint8_t *buf, size_t len)
+{
+	ike_log(e, 7, "IKE SA %llu: resending %zu bytes", (unsigned long long)sa->id, len);
+	e->cb.send(e->cb.ctx, &sa->local, &sa->remote, buf, len);
+}
+
+void ike_out_send_stateless(struct ike_engine *e, const struct ike_addr *src, const struct ike_addr *dst)
+{
+	int len = ike_msg_encode(&e->out, e->buf, sizeof e->buf);
+
+	if (len < 0)
+		return;
+	ike_trace(e, "send", &e->out, dst);
+	e->cb.send(e->cb.ctx, src, dst, e->buf, (size_t)len);
+}
