@@ -18,7 +18,7 @@ export function field(prefix, spec) {
 	} else if (spec.type === 'checkbox') {
 		input = h('input', { ...common, type: 'checkbox', checked: !!spec.value });
 	} else {
-		input = h('input', { ...common, type: spec.type || 'text', list: spec.list,
+		input = h('input', { ...common, type: spec.type || 'text', list: spec.list, accept: spec.accept,
 			autocomplete: spec.type === 'password' ? 'new-password' : 'off', spellcheck: 'false' });
 		if (spec.value !== undefined && spec.value !== null)
 			input.value = String(spec.value);

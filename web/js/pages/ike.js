@@ -1,6 +1,6 @@
 // ike.js: IKE peers (create, edit, delete, initiate), IKE SAs (state, rekey, terminate), certificates when bitwd has them.
 import { api, getOptional, change, readonly, errorText } from '../api.js';
-import { h, clear, table, card, toast, confirmDialog } from '../dom.js';
+import { h, clear, table, card, toast, confirmDialog, when } from '../dom.js';
 import { field, formError, clearErrors, validate, showProblem, checkName, isIP } from '../form.js';
 import { POLL_MS } from '../live.js';
 
@@ -126,26 +126,105 @@ async function start(body, life) {
 	drawPeers();
 	loadSas();
 	life.every(POLL_MS, loadSas);
-	loadCerts(certs);
+	loadCerts(certs, life);
 }
 
-async function loadCerts(el) {
+async function loadCerts(el, life) {
 	let list;
 	try {
 		list = await getOptional('/certificates');
 	} catch (e) {
-		el.append(h('p', { class: 'form-error', text: errorText(e) }));
+		clear(el).append(h('p', { class: 'form-error', text: errorText(e) }));
 		return;
 	}
+	if (!life.alive)
+		return;
 	if (list === null) {
-		el.append(h('p', { testid: 'cert-unavailable', class: 'muted',
+		clear(el).append(h('p', { testid: 'cert-unavailable', class: 'muted',
 			text: 'Certificate management is not available in this bitwd yet; PSK peers work.' }));
 		return;
 	}
-	el.append(table('cert-table', ['Name', 'Subject', 'Issuer', 'Valid until'], (list.items || []).map(c =>
-		h('tr', { testid: 'cert-row', dataset: { id: c.id, name: c.name } },
-			h('td', { class: 'strong', text: c.name || '' }), h('td', { class: 'mono', text: c.subject || '' }),
-			h('td', { class: 'mono', text: c.issuer || '' }), h('td', { text: c.not_after || '' }))), 'No certificates.'));
+	const ro = readonly();
+	const formSlot = h('div');
+	const reload = () => loadCerts(el, life);
+	const rows = (list.items || []).map(c => {
+		const result = h('td', { testid: 'cert-verify-result', text: '' });
+		return h('tr', { testid: 'cert-row', dataset: { id: c.id, name: c.name } },
+			h('td', { class: 'strong', text: c.name }),
+			h('td', { class: 'mono', text: c.subject || '' }),
+			h('td', { text: c.is_ca ? 'CA' : c.has_key ? 'ours (with key)' : 'peer' }),
+			h('td', { text: c.not_after ? when(c.not_after * 1000) : '-' }),
+			result,
+			h('td', { class: 'row-actions' },
+				h('button', { testid: 'cert-verify', class: 'secondary small', text: 'Verify', onclick: async () => {
+					try {
+						const r = await api('POST', `/certificates/${c.id}/verify`);
+						result.textContent = r.valid ? 'valid' : `${r.code}: ${r.reason || ''}`;
+						result.className = r.valid ? 'good' : 'bad';
+					} catch (e) {
+						result.textContent = errorText(e);
+						result.className = 'bad';
+					}
+				} }),
+				h('button', { testid: 'cert-delete', class: 'danger small', disabled: ro, text: 'Delete', onclick: async () => {
+					if (!await confirmDialog(`Delete certificate ${c.name}${c.has_key ? ' and its private key' : ''}?`, 'Delete'))
+						return;
+					try {
+						await change('DELETE', `/certificates/${c.id}`);
+						toast(`Certificate ${c.name} deleted.`);
+					} catch (e) {
+						toast(errorText(e), 'error');
+					}
+					reload();
+				} })));
+	});
+	const upload = h('button', { testid: 'cert-upload', disabled: ro, text: 'Upload certificate',
+		onclick: () => clear(formSlot).append(certForm(() => clear(formSlot), () => {
+			clear(formSlot);
+			reload();
+		})) });
+	clear(el).append(h('div', { class: 'actions left' }, upload), formSlot,
+		table('cert-table', ['Name', 'Subject', 'Kind', 'Valid until', 'Check', ''], rows, 'No certificates.'));
+}
+
+// PEM files are read in the browser and sent once; the private key never appears on the page.
+function certForm(onCancel, onSaved) {
+	const name = field('cert', { name: 'name', label: 'Name', check: checkName });
+	const pem = field('cert', { name: 'pem', label: 'Certificate (PEM file)', type: 'file', accept: '.pem,.crt,.cer,application/x-pem-file',
+		help: 'ours, a peer\'s, or a CA\'s' });
+	const key = field('cert', { name: 'key', label: 'Private key (PEM file)', type: 'file', accept: '.pem,.key,application/x-pem-file',
+		help: 'only for our own certificate; unencrypted PEM; never shown or returned' });
+	const save = h('button', { testid: 'cert-save', type: 'submit', text: 'Upload' });
+	const form = h('form', { testid: 'cert-form', class: 'card form-grid', novalidate: true },
+		h('h2', { text: 'Upload a certificate' }), name, pem, key, formError(),
+		h('div', { class: 'actions' }, h('button', { testid: 'cert-cancel', type: 'button', class: 'secondary', text: 'Cancel',
+			onclick: onCancel }), save));
+	form.addEventListener('submit', async ev => {
+		ev.preventDefault();
+		clearErrors(form);
+		if (!validate(form))
+			return;
+		if (!pem.input.files.length) {
+			form.querySelector('[data-testid="field-error-pem"]').textContent = 'choose the certificate\'s PEM file';
+			return;
+		}
+		const body = { name: name.input.value.trim(), pem: await pem.input.files[0].text() };
+		if (key.input.files.length)
+			body.key = await key.input.files[0].text();
+		save.disabled = true;
+		try {
+			await change('POST', '/certificates', body);
+			toast(`Certificate ${body.name} stored.`);
+			key.input.value = '';
+			onSaved();
+		} catch (e) {
+			showProblem(form, e);
+		} finally {
+			save.disabled = false;
+			body.key = '';
+		}
+	});
+	return form;
 }
 
 function peerFormOf(p, onCancel, onSaved) {
