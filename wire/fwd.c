@@ -272,6 +272,37 @@ static void bridge(struct worker *wk, struct txq *tx, const uint8_t *frame, uint
 	txq_push(tx, frame, len);
 }
 
+/*
+ * IP behind one or two 802.1Q/802.1ad tags. The SPD never sees it, so
+ * bridging it as non-IP would carry protected traffic across in clear: such
+ * frames are dropped (and counted) instead. Deeper stacks count as IP too.
+ */
+static bool tagged_ip(const uint8_t *frame, uint32_t len)
+{
+	uint32_t off = 12;
+
+	for (int tags = 0; tags < 3 && off + 4 + 2 <= len; tags++, off += 4) {
+		uint16_t tpid = (uint16_t)rd16(frame + off), inner = (uint16_t)rd16(frame + off + 4);
+
+		if (tpid != ETHERTYPE_8021Q_ && tpid != ETHERTYPE_8021AD_ && tpid != ETHERTYPE_QINQ_OLD_)
+			return false;
+		if (inner == ETHERTYPE_IPV4_ || inner == ETHERTYPE_IPV6_ || tags == 2)
+			return true;
+	}
+	return false;
+}
+
+/* A non-IP frame crossing to tx, when bridging is on and it hides no IP. */
+static void bridge_non_ip(struct worker *wk, struct txq *tx, const uint8_t *frame, uint32_t len)
+{
+	if (tagged_ip(frame, len))
+		count_drop(wk, XE_TAGGED_IP_BLOCKED);
+	else if (wk->snap->opt.bridge_non_ip)
+		bridge(wk, tx, frame, len);
+	else
+		count_drop(wk, XE_NON_IP_BLOCKED);
+}
+
 static void too_big(struct worker *wk, const uint8_t *frame, const struct pkt_info *pi, uint32_t mtu)
 {
 	const struct snapshot *s = wk->snap;
@@ -561,10 +592,7 @@ static void out_frame(void *ctx, uint8_t *frame, uint32_t len)
 	if (pi.family == 0) {
 		if (pi.ethertype == ETHERTYPE_ARP_ && arp_for_red(wk, frame, len))
 			return;
-		if (wk->snap->opt.bridge_non_ip)
-			bridge(wk, &wk->tx_black, frame, len);
-		else
-			count_drop(wk, XE_NON_IP_BLOCKED);
+		bridge_non_ip(wk, &wk->tx_black, frame, len);
 		return;
 	}
 	if (pi.ip_len > wk->w->red.mtu) {
@@ -813,10 +841,7 @@ static void in_frame(void *ctx, uint8_t *frame, uint32_t len)
 	if (pi.family == 0) {
 		if (pi.ethertype == ETHERTYPE_ARP_ && arp_input(&self, frame, len, wk->now))
 			return;
-		if (s->opt.bridge_non_ip)
-			bridge(wk, &wk->tx_red, frame, len);
-		else
-			count_drop(wk, XE_NON_IP_BLOCKED);
+		bridge_non_ip(wk, &wk->tx_red, frame, len);
 		return;
 	}
 	if (ipv6_link_scope(&pi)) {

@@ -161,8 +161,9 @@ int pkt_parse(const uint8_t *frame, uint32_t len, struct pkt_info *pi)
 	if (len < ETH_HLEN_)
 		return MALFORMED;
 	/*
-	 * 802.1Q/802.1ad tagged frames (0x8100/0x88a8) are treated as non-IP
-	 * for now: they are bridged or blocked like any other non-IP frame.
+	 * 802.1Q/802.1ad tagged frames (0x8100/0x88a8) parse as non-IP: fwd.c
+	 * drops those that carry IP (XE_TAGGED_IP_BLOCKED) and bridges the rest
+	 * like any other non-IP frame.
 	 */
 	pi->ethertype = rd16(frame + 12);
 	pi->l3_off = ETH_HLEN_;

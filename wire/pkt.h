@@ -10,6 +10,9 @@
 #define ETHERTYPE_IPV4_ 0x0800
 #define ETHERTYPE_ARP_ 0x0806
 #define ETHERTYPE_IPV6_ 0x86dd
+#define ETHERTYPE_8021Q_ 0x8100
+#define ETHERTYPE_8021AD_ 0x88a8
+#define ETHERTYPE_QINQ_OLD_ 0x9100  /* pre-802.1ad stacked tags */
 
 /* Network byte order, from and to unaligned buffers. */
 static inline uint16_t rd16(const uint8_t *p)
