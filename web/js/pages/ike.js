@@ -248,8 +248,9 @@ function peerFormOf(p, onCancel, onSaved) {
 		f({ name: 'psk', label: 'Pre-shared key', type: 'password', placeholder: p ? 'unchanged' : '',
 			help: 'at least 8 characters; never shown again',
 			check: s => (s === '' && p) || s.length >= 8 ? '' : 'at least 8 characters' }),
-		f({ name: 'certificate', label: 'Our certificate', value: v.certificate || '', help: 'name or id (auth certificate)' }),
-		f({ name: 'ca', label: 'CA', value: v.ca || '', help: 'the CA that signs the peer\'s certificate' }),
+		f({ name: 'certificate', label: 'Our certificate', value: v.certificate || '', list: 'peer-certs-own',
+			help: 'name or id of a certificate with its key' }),
+		f({ name: 'ca', label: 'CA', value: v.ca || '', list: 'peer-certs-ca', help: 'the CA that signs the peer\'s certificate' }),
 		f({ name: 'ike_proposals', label: 'IKE proposals', value: v.ike_proposals,
 			help: 'e.g. aes256gcm16-prfsha384-curve25519,aes256-sha256-modp3072' }),
 		f({ name: 'esp_proposals', label: 'ESP proposals', value: v.esp_proposals, help: 'e.g. aes256gcm16-curve25519' }),
@@ -276,9 +277,14 @@ function peerFormOf(p, onCancel, onSaved) {
 	};
 	by.auth.addEventListener('change', sync);
 	sync();
+	const own = h('datalist', { id: 'peer-certs-own' }), cas = h('datalist', { id: 'peer-certs-ca' });
+	getOptional('/certificates').then(list => {
+		for (const c of (list && list.items) || [])
+			(c.is_ca ? cas : own).append(h('option', { value: c.name }));
+	}).catch(() => {});
 	const save = h('button', { testid: 'peer-save', type: 'submit', text: p ? 'Save' : 'Create' });
 	const form = h('form', { testid: 'peer-form', class: 'card form-grid', novalidate: true, autocomplete: 'off' },
-		h('h2', { text: p ? `Edit peer ${p.name}` : 'New IKE peer' }), rows, formError(),
+		h('h2', { text: p ? `Edit peer ${p.name}` : 'New IKE peer' }), own, cas, rows, formError(),
 		h('div', { class: 'actions' }, h('button', { testid: 'peer-cancel', type: 'button', class: 'secondary', text: 'Cancel',
 			onclick: () => {
 				by.psk.value = '';
