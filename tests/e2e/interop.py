@@ -146,7 +146,7 @@ class BitwGw:
 		return self.api.items(f'{API}/ike-sas')
 
 	def established(self):
-		return [sa for sa in self.sas() if sa.get('state') == 'ESTABLISHED' and sa.get('children')]
+		return [sa for sa in self.sas() if sa.get('state') == 'ESTABLISHED' and sa.get('child_sas')]
 
 	def wait_up(self, timeout=20):
 		sas = wait_for(self.established, timeout)
@@ -164,7 +164,7 @@ class BitwGw:
 
 
 def child_spis(sa):
-	return sorted((c.get('spi_in'), c.get('spi_out')) for c in sa.get('children', []))
+	return sorted((c.get('spi_in'), c.get('spi_out')) for c in sa.get('child_sas', []))
 
 
 def swan_peer_of_bitw(t, side, suite, auth, psk=None, start='none', **kw):
@@ -283,7 +283,7 @@ def rekey_with_swan():
 		flow = Flow(t, 'hA', HOST_B4, count=600, interval=0.05, name='flow')
 		time.sleep(3)
 		sa = b.wait_up()
-		b.rekey(sa['id'], spi_in=sa['children'][0]['spi_in'])
+		b.rekey(sa['id'], spi_in=sa['child_sas'][0]['spi_in'])
 		time.sleep(3)
 		b.rekey(b.wait_up()['id'])
 		flow.expect_lossless('across child and IKE SA rekeys by both sides')
@@ -386,7 +386,7 @@ def bitw_bitw_rekey():
 		flow = Flow(t, 'hA', HOST_B4, count=560, interval=0.05, name='flow')
 		time.sleep(3)
 		sa = b.wait_up()
-		b.rekey(sa['id'], spi_in=sa['children'][0]['spi_in'])
+		b.rekey(sa['id'], spi_in=sa['child_sas'][0]['spi_in'])
 		time.sleep(3)
 		b.rekey(b.wait_up()['id'])
 		flow.expect_lossless('across child and IKE SA rekeys by both bitws')
