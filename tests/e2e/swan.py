@@ -275,7 +275,7 @@ class Charon:
 			time_format = %T
 			default = 1
 			ike = 2
-			cfg = 2
+			cfg = 1
 			flush_line = yes
 		}}
 	}}
