@@ -29,8 +29,8 @@ async function tour(page, label, width) {
 	for (const route of ROUTES) {
 		let link = page.locator(`a[data-nav="${route}"]`).first();
 		if (!(await link.isVisible())) {
-			const toggle = tid(page, 'menu-toggle');
-			expect(await toggle.isVisible(), `${label}: the ${route} link is hidden and menu-toggle opens the navigation`);
+			const toggle = tid(page, 'nav-toggle');
+			expect(await toggle.isVisible(), `${label}: the ${route} link is hidden and nav-toggle opens the navigation`);
 			await toggle.click();
 			link = page.locator(`a[data-nav="${route}"]`).first();
 		}
