@@ -71,9 +71,10 @@ export class Run {
 
 	async step(title, fn) {
 		this.n++;
+		const t0 = Date.now();
 		try {
 			await fn();
-			console.log(`ok ${this.n} - ${title}`);
+			console.log(`ok ${this.n} - ${title} # ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 		} catch (e) {
 			console.log(`not ok ${this.n} - ${title}`);
 			console.log(`# ${(e instanceof Fail ? e.message : e.stack || e).toString().replace(/\n/g, '\n# ')}`);
