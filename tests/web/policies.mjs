@@ -87,6 +87,43 @@ await run.step('the server\'s own problem+json lands next to the field it names 
 	await tid(page, 'policy-cancel').click();
 });
 
+await run.step('reorder within a priority with the up button; the ends and the priority boundary cannot move', async () => {
+	await rest.call('POST', '/api/v1/policies', { name: 'web-second', priority: 2, action: 'bypass', dst: '203.0.113.0/24' }, [201]);
+	await go(page, 'dashboard');
+	await go(page, 'policies');
+	await row('web-second').waitFor({ timeout: 10000 });
+	const names = async () => tid(page, 'policy-row').evaluateAll((rows) => rows.map((r) => r.dataset.name));
+	expect(JSON.stringify(await names()) === JSON.stringify(['gw4', NAME, 'web-second', 'lan4']), `a new policy goes last in its priority: ${await names()}`);
+	expect((await row(NAME).getByTestId('policy-up').getAttribute('disabled')) !== null, 'the first of priority 2 cannot go up past priority 1');
+	expect((await row('web-second').getByTestId('policy-down').getAttribute('disabled')) !== null, 'the last of priority 2 cannot go down past priority 3');
+	await row('web-second').getByTestId('policy-up').click();
+	await until(async () => JSON.stringify(await names()) === JSON.stringify(['gw4', 'web-second', NAME, 'lan4']), 'the table shows web-second moved up');
+	const order = (await rest.items('/api/v1/policies')).filter((p) => p.priority === 2).sort((a, b) => a.order - b.order).map((p) => p.name);
+	expect(JSON.stringify(order) === JSON.stringify(['web-second', NAME]), `REST has the new order: ${order}`);
+	await row('web-second').getByTestId('policy-delete').click();
+	await until(async () => (await row('web-second').count()) === 0, 'web-second deleted again');
+});
+
+await run.step('the events page lists the policy changes and filters them as one types', async () => {
+	await go(page, 'events');
+	const items = tid(page, 'events-log').getByTestId('event-item');
+	await until(async () => (await items.count()) >= 4, 'the log has the configuration changes');
+	await tid(page, 'events-filter').fill('policy.delete');
+	await until(async () => {
+		const texts = await items.allTextContents();
+		return texts.length >= 1 && texts.every((t) => t.includes('policy.delete')) && texts;
+	}, 'only the deletion of web-second is left');
+	await tid(page, 'events-filter').fill('POLICY.CREATE');
+	await until(async () => {
+		const texts = await items.allTextContents();
+		return texts.length >= 4 && texts.every((t) => t.includes('policy.create')) && texts;
+	}, 'the four creations are left (the filter ignores case)');
+	await tid(page, 'events-filter').fill('no-such-thing-at-all');
+	await until(async () => (await items.count()) === 0, 'a filter nothing matches leaves the list empty');
+	await go(page, 'policies');
+	await row(NAME).waitFor({ timeout: 10000 });
+});
+
 await run.step('delete it: gone from the table and from REST', async () => {
 	await row(NAME).getByTestId('policy-delete').click();
 	await until(async () => (await row(NAME).count()) === 0, 'the row disappears');
