@@ -63,6 +63,14 @@ static const char usage_text[] =
 	"  user list | user add NAME --new-password-file F [--role admin|readonly]\n"
 	"  user del ID|NAME | user passwd [ID|NAME] --new-password-file F\n"
 	"  token list [--all] | token create NAME [--expires S[smhd]] | token del ID\n"
+	"  peer list | peer show ID|NAME | peer del ID|NAME\n"
+	"  peer add NAME --address A [--psk-file F] [--auth psk|pubkey] [--cert C] [--ca C] [--local A]\n"
+	"           [--local-id I] [--remote-id I] [--ike-proposals P] [--esp-proposals P]\n"
+	"           [--start always|traffic|never] [--dpd-interval S] [--dpd-action clear|hold|restart]\n"
+	"           [--force-encap yes|no] [--file F.json]     (an IKE peer; the PSK only ever from a file)\n"
+	"  peer set ID|NAME [the same flags]\n"
+	"  ike list | ike initiate PEER | ike rekey ID [--spi-in SPI] | ike terminate ID\n"
+	"  cert list | cert add NAME --pem F [--key-file F] | cert del ID|NAME | cert verify ID|NAME\n"
 	"  health | whoami\n"
 	"\n"
 	"Exit status: 0 done; 1 the server refused (its message on stderr) or a file is unusable;\n"
@@ -221,7 +229,9 @@ struct args {
 static const char *const value_opts[] = {
 	"url", "token-file", "user", "password-file", "cacert", "file", "output", "action", "src", "dst",
 	"src-port", "dst-port", "proto", "priority", "peer", "direction", "policy", "interface", "mtu", "address",
-	"gateway4", "gateway6", "router-mac", "count", "type", "after", "role", "new-password-file", "expires", NULL
+	"gateway4", "gateway6", "router-mac", "count", "type", "after", "role", "new-password-file", "expires",
+	"local", "local-id", "remote-id", "auth", "psk-file", "cert", "ca", "ike-proposals", "esp-proposals", "start",
+	"dpd-interval", "dpd-action", "force-encap", "spi-in", "pem", "key-file", NULL
 };
 static const char *const flag_opts[] = { "json", "insecure", "all", "help", "version", NULL };
 static const char global_opts[] = " url token-file user password-file cacert json insecure help version ";
@@ -1848,6 +1858,336 @@ static int whoami(struct ctl *c, const struct args *a)
 	return show_result(c, rc, out, whoami_human);
 }
 
+/* ---- IKE: peers, IKE SAs, certificates ---- */
+
+static int peer_id(struct ctl *c, const char *ref, int64_t *id)
+{
+	return ref_to_id(c, "peer", API "/peers", ref, id);
+}
+
+static int cert_id(struct ctl *c, const char *ref, int64_t *id)
+{
+	return ref_to_id(c, "certificate", API "/certificates", ref, id);
+}
+
+#define PEER_OPTS "file address local local-id remote-id auth psk-file cert ca ike-proposals esp-proposals start " \
+	"dpd-interval dpd-action force-encap"
+
+/* Flags as the peer's fields; the PSK is read from its file and wiped by the caller. */
+static int peer_flags(const struct args *a, json_t *p)
+{
+	static const char *const map[][2] = {
+		{ "address", "address" }, { "local", "local" }, { "local-id", "local_id" }, { "remote-id", "remote_id" },
+		{ "auth", "auth" }, { "cert", "certificate" }, { "ca", "ca" }, { "ike-proposals", "ike_proposals" },
+		{ "esp-proposals", "esp_proposals" }, { "start", "start" }, { "dpd-action", "dpd_action" },
+	};
+	const char *dpd = opt_get(a, "dpd-interval"), *encap = opt_get(a, "force-encap"), *pskf = opt_get(a, "psk-file");
+
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (opt_get(a, map[i][0]))
+			json_object_set_new(p, map[i][1], json_string(opt_get(a, map[i][0])));
+	if (dpd)
+		json_object_set_new(p, "dpd_interval", number_or_text(dpd));
+	if (encap)
+		json_object_set_new(p, "force_encap", json_boolean(!strcmp(encap, "yes") || !strcmp(encap, "true")));
+	if (pskf) {
+		char *psk = read_secret(pskf);
+
+		if (!psk)
+			return EXIT_FAIL;
+		json_object_set_new(p, "psk", json_string(psk));
+		free_secret(psk);
+	}
+	return EXIT_OK;
+}
+
+static void psk_wipe(json_t *p)
+{
+	json_t *v = json_object_get(p, "psk");
+
+	if (json_is_string(v))
+		wipe((char *)json_string_value(v), json_string_length(v));
+}
+
+static int peer_write(struct ctl *c, const struct args *a, bool add)
+{
+	const char *file = opt_get(a, "file"), *verb = add ? "peer add" : "peer set";
+	json_t *p, *out = NULL;
+	int64_t id = 0;
+	int rc;
+
+	if ((rc = verb_opts(a, verb, PEER_OPTS)) || (rc = verb_args(a, 2, add && file ? 0 : 1, 1, verb)))
+		return rc;
+	if (!add && (rc = peer_id(c, a->pos[2], &id)))
+		return rc;
+	p = file ? load_json_file(file) : json_object();
+	if (!p || !json_is_object(p)) {
+		if (p)
+			fprintf(stderr, "error: %s: a peer object is expected\n", file);
+		json_decref(p);
+		return EXIT_FAIL;
+	}
+	if (add && a->npos > 2)
+		json_object_set_new(p, "name", json_string(a->pos[2]));
+	if ((rc = peer_flags(a, p)) == EXIT_OK) {
+		char *path = add ? xstrdup(API "/peers") : fmt(API "/peers/%" PRId64, id);
+
+		rc = call(c, add ? "POST" : "PUT", path, p, &out);
+		free(path);
+		rc = show_result(c, rc, out, print_object);
+	}
+	psk_wipe(p);
+	json_decref(p);
+	return rc;
+}
+
+static int peer_add(struct ctl *c, const struct args *a)
+{
+	return peer_write(c, a, true);
+}
+
+static int peer_set(struct ctl *c, const struct args *a)
+{
+	return peer_write(c, a, false);
+}
+
+static int peer_list(struct ctl *c, const struct args *a)
+{
+	struct table t;
+	json_t *items, *p;
+	size_t i;
+	int rc;
+
+	if ((rc = verb_opts(a, "peer list", "")) || (rc = verb_args(a, 2, 0, 0, "peer list")) ||
+	    (rc = get_all(c, API "/peers", &items)))
+		return rc;
+	if (c->json) {
+		print_json(items);
+		json_decref(items);
+		return EXIT_OK;
+	}
+	table_init(&t, "ID NAME ADDRESS AUTH START IKE ESP DPD");
+	json_array_foreach(items, i, p) {
+		table_put(&t, field(p, "id"));
+		table_put(&t, field(p, "name"));
+		table_put(&t, field(p, "address"));
+		table_put(&t, field(p, "auth"));
+		table_put(&t, field(p, "start"));
+		table_put(&t, field(p, "ike_proposals"));
+		table_put(&t, field(p, "esp_proposals"));
+		table_put(&t, field(p, "dpd_action"));
+	}
+	table_print(&t);
+	table_free(&t);
+	json_decref(items);
+	return EXIT_OK;
+}
+
+/* show and del of one object found by id or name: the same shape for peers and certificates. */
+static int one_object(struct ctl *c, const struct args *a, const char *verb, const char *method, const char *base,
+                      int (*resolve)(struct ctl *, const char *, int64_t *))
+{
+	json_t *out = NULL;
+	int64_t id;
+	int rc;
+
+	if ((rc = verb_opts(a, verb, "")) || (rc = verb_args(a, 2, 1, 1, verb)) || (rc = resolve(c, a->pos[2], &id)))
+		return rc;
+	char *path = fmt("%s/%" PRId64, base, id);
+	rc = call(c, method, path, NULL, &out);
+	free(path);
+	return show_result(c, rc, out, print_object);
+}
+
+static int peer_show(struct ctl *c, const struct args *a)
+{
+	return one_object(c, a, "peer show", "GET", API "/peers", peer_id);
+}
+
+static int peer_del(struct ctl *c, const struct args *a)
+{
+	return one_object(c, a, "peer del", "DELETE", API "/peers", peer_id);
+}
+
+static int ike_list(struct ctl *c, const struct args *a)
+{
+	struct table t;
+	json_t *items, *s, *k;
+	size_t i, j;
+	int rc;
+
+	if ((rc = verb_opts(a, "ike list", "")) || (rc = verb_args(a, 2, 0, 0, "ike list")) ||
+	    (rc = get_all(c, API "/ike-sas", &items)))
+		return rc;
+	if (c->json) {
+		print_json(items);
+		json_decref(items);
+		return EXIT_OK;
+	}
+	table_init(&t, "ID PEER STATE LOCAL REMOTE ALGORITHMS REKEY_IN CHILDREN");
+	json_array_foreach(items, i, s) {
+		char *kids = xstrdup("");
+
+		json_array_foreach(json_object_get(s, "children"), j, k) {
+			char *n = fmt("%s%s%08" JSON_INTEGER_FORMAT "x/%08" JSON_INTEGER_FORMAT "x", kids, j ? "," : "",
+			              json_integer_value(json_object_get(k, "spi_in")),
+			              json_integer_value(json_object_get(k, "spi_out")));
+			free(kids);
+			kids = n;
+		}
+		table_put(&t, field(s, "id"));
+		table_put(&t, field(s, "peer"));
+		table_put(&t, field(s, "state"));
+		table_put(&t, field(s, "local"));
+		table_put(&t, field(s, "remote"));
+		table_put(&t, field(s, "algorithms"));
+		table_put(&t, field(s, "rekey_in"));
+		table_put(&t, kids);
+	}
+	table_print(&t);
+	table_free(&t);
+	json_decref(items);
+	return EXIT_OK;
+}
+
+static int ike_initiate_verb(struct ctl *c, const struct args *a)
+{
+	json_t *body, *out = NULL;
+	int64_t id;
+	int rc;
+
+	if ((rc = verb_opts(a, "ike initiate", "")) || (rc = verb_args(a, 2, 1, 1, "ike initiate")) ||
+	    (rc = peer_id(c, a->pos[2], &id)))
+		return rc;
+	body = json_pack("{s:I}", "peer", (json_int_t)id);
+	rc = call(c, "POST", API "/ike-sas", body, &out);
+	json_decref(body);
+	return show_result(c, rc, out, print_object);
+}
+
+static int ike_rekey_verb(struct ctl *c, const struct args *a)
+{
+	const char *spi = opt_get(a, "spi-in");
+	json_t *body, *out = NULL;
+	int rc;
+
+	if ((rc = verb_opts(a, "ike rekey", "spi-in")) || (rc = verb_args(a, 2, 1, 1, "ike rekey")))
+		return rc;
+	if (!all_digits(a->pos[2]))
+		return usage_error("ike rekey: ID is the IKE SA's number (ike list)");
+	body = json_object();
+	if (spi)
+		json_object_set_new(body, "spi_in", json_integer(strtoll(spi, NULL, 0)));
+	char *path = fmt(API "/ike-sas/%s/rekey", a->pos[2]);
+	rc = call(c, "POST", path, body, &out);
+	free(path);
+	json_decref(body);
+	return show_result(c, rc, out, print_object);
+}
+
+static int ike_terminate_verb(struct ctl *c, const struct args *a)
+{
+	json_t *out = NULL;
+	int rc;
+
+	if ((rc = verb_opts(a, "ike terminate", "")) || (rc = verb_args(a, 2, 1, 1, "ike terminate")))
+		return rc;
+	if (!all_digits(a->pos[2]))
+		return usage_error("ike terminate: ID is the IKE SA's number (ike list)");
+	char *path = fmt(API "/ike-sas/%s", a->pos[2]);
+	rc = call(c, "DELETE", path, NULL, &out);
+	free(path);
+	return show_result(c, rc, out, print_object);
+}
+
+static int cert_list(struct ctl *c, const struct args *a)
+{
+	struct table t;
+	json_t *items, *o;
+	size_t i;
+	int rc;
+
+	if ((rc = verb_opts(a, "cert list", "")) || (rc = verb_args(a, 2, 0, 0, "cert list")) ||
+	    (rc = get_all(c, API "/certificates", &items)))
+		return rc;
+	if (c->json) {
+		print_json(items);
+		json_decref(items);
+		return EXIT_OK;
+	}
+	table_init(&t, "ID NAME SUBJECT CA KEY NOT_AFTER");
+	json_array_foreach(items, i, o) {
+		table_put(&t, field(o, "id"));
+		table_put(&t, field(o, "name"));
+		table_put(&t, field(o, "subject"));
+		table_put(&t, field(o, "is_ca"));
+		table_put(&t, field(o, "has_key"));
+		table_put(&t, field(o, "not_after"));
+	}
+	table_print(&t);
+	table_free(&t);
+	json_decref(items);
+	return EXIT_OK;
+}
+
+static int cert_add(struct ctl *c, const struct args *a)
+{
+	const char *pemf = opt_get(a, "pem"), *keyf = opt_get(a, "key-file");
+	size_t plen = 0, klen = 0;
+	char *pem = NULL, *key = NULL;
+	json_t *body, *out = NULL;
+	int rc;
+
+	if ((rc = verb_opts(a, "cert add", "pem key-file")) || (rc = verb_args(a, 2, 1, 1, "cert add")))
+		return rc;
+	if (!pemf)
+		return usage_error("cert add: --pem FILE is required");
+	if (!(pem = read_file(pemf, &plen)) || (keyf && !(key = read_file(keyf, &klen)))) {
+		free(pem);
+		return EXIT_FAIL;
+	}
+	body = json_pack("{s:s, s:s%}", "name", a->pos[2], "pem", pem, plen);
+	if (body && key)
+		json_object_set_new(body, "key", json_stringn(key, klen));
+	if (key) {
+		wipe(key, klen);
+		free(key);
+	}
+	free(pem);
+	rc = body ? call(c, "POST", API "/certificates", body, &out) : EXIT_FAIL;
+	if (body) {
+		json_t *k = json_object_get(body, "key");
+
+		if (json_is_string(k))
+			wipe((char *)json_string_value(k), json_string_length(k));
+	}
+	json_decref(body);
+	return show_result(c, rc, out, print_object);
+}
+
+static int cert_del(struct ctl *c, const struct args *a)
+{
+	return one_object(c, a, "cert del", "DELETE", API "/certificates", cert_id);
+}
+
+static int cert_verify(struct ctl *c, const struct args *a)
+{
+	json_t *out = NULL;
+	int64_t id;
+	int rc;
+
+	if ((rc = verb_opts(a, "cert verify", "")) || (rc = verb_args(a, 2, 1, 1, "cert verify")) ||
+	    (rc = cert_id(c, a->pos[2], &id)))
+		return rc;
+	char *path = fmt(API "/certificates/%" PRId64 "/verify", id);
+	rc = call(c, "POST", path, NULL, &out);
+	free(path);
+	/* An invalid chain is a refusal for scripts: exit 1, with the reason printed. */
+	bool invalid = rc == EXIT_OK && !json_is_true(json_object_get(out, "valid"));
+	rc = show_result(c, rc, out, print_object);
+	return invalid && rc == EXIT_OK ? EXIT_FAIL : rc;
+}
+
 /* ---- the verbs ---- */
 
 static int dispatch(struct ctl *c, const struct args *a)
@@ -1863,6 +2203,11 @@ static int dispatch(struct ctl *c, const struct args *a)
 		{ "port", "show", port_show }, { "port", "set", port_set }, { "config", "export", config_export },
 		{ "config", "import", config_import }, { "sad", NULL, sad }, { "netstat", NULL, netstat },
 		{ "events", NULL, events }, { "health", NULL, health }, { "whoami", NULL, whoami },
+		{ "peer", "add", peer_add }, { "peer", "set", peer_set }, { "peer", "list", peer_list },
+		{ "peer", "show", peer_show }, { "peer", "del", peer_del }, { "ike", "list", ike_list },
+		{ "ike", "initiate", ike_initiate_verb }, { "ike", "rekey", ike_rekey_verb },
+		{ "ike", "terminate", ike_terminate_verb }, { "cert", "list", cert_list }, { "cert", "add", cert_add },
+		{ "cert", "del", cert_del }, { "cert", "verify", cert_verify },
 	};
 
 	if (strcmp(verb, "user") == 0)

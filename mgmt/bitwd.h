@@ -248,6 +248,13 @@ void ike_sas_list(struct req *r);
 void ike_sas_initiate(struct req *r);
 void ike_sas_rekey(struct req *r);
 void ike_sas_terminate(struct req *r);
+void certs_list(struct req *r);
+void certs_create(struct req *r);
+void certs_get(struct req *r);
+void certs_delete(struct req *r);
+void certs_verify(struct req *r);
+/* Every stored CA certificate's PEM, concatenated (malloc'd), or NULL when there is none. */
+char *certs_ca_bundle(struct bitwd *d);
 /* A peer from its name or id in a JSON value: 0, or -1 after replying 422 naming field. */
 int peer_ref_resolve(struct req *r, json_t *v, const char *field, struct db_peer *out);
 

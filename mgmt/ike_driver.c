@@ -174,7 +174,7 @@ static int peer_conf(struct bitwd *d, const struct db_peer *row, struct ike_peer
 	if (!strcmp(row->auth, "pubkey")) {
 		c->auth = IKE_AUTH_PUBKEY;
 		s->cert = cert_pem(d, row->cert_id);
-		s->ca = cert_pem(d, row->ca_id);
+		s->ca = row->ca_id > 0 ? cert_pem(d, row->ca_id) : certs_ca_bundle(d);
 		if (row->cert_id > 0 && db_cert_key_get(d->db, row->cert_id, &s->key, &s->key_len) == 0 &&
 		    (s->key_pem = malloc(s->key_len + 1))) {
 			memcpy(s->key_pem, s->key, s->key_len);
@@ -841,7 +841,7 @@ static json_t *sa_info_json(struct bitwd *d, const struct ike_sa_info *s, uint64
 	              "local_port", s->local.port, "remote", addr_text(&s->remote, r, sizeof r), "remote_port",
 	              s->remote.port, "spi_i", spi_hex(s->spi_i), "spi_r", spi_hex(s->spi_r), "algorithms", s->algs,
 	              "age", in_s(s->established_ms, now), "rekey_in", in_s(s->rekey_at_ms, now), "expire_in",
-	              in_s(s->expire_at_ms, now), "child_sas", kids);
+	              in_s(s->expire_at_ms, now), "children", kids);
 	if (o && db_peer_get(d->db, s->peer_id, &peer) == 0)
 		json_object_set_new(o, "peer", json_string(peer.name));
 	return o;

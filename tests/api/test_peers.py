@@ -1,7 +1,7 @@
 # test_peers.py: IKE peers, policies keyed by a peer and the IKE SA list over REST, as a client sees them:
 # the PSK is write-only, errors name the field, read-only users can list but not change, changes are audited.
 #
-# Usage: test_peers.py BITWD  (TAP; exit 0 pass, 1 fail). bitwd on 127.0.0.1 with a temporary database, no wire.
+# Usage: test_peers.py BITWD [BITWCTL]  (TAP; exit 0 pass, 1 fail). bitwd on 127.0.0.1 with a temporary database, no wire.
 
 import os
 import shutil
@@ -11,7 +11,13 @@ import sys
 import tempfile
 import time
 
+import datetime
+
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 API = '/api/v1'
 ADMIN_PW = 'correct horse battery'
@@ -142,6 +148,107 @@ def test_policy_keying(admin, pid):
 	check({'peer.create', 'peer.update', 'peer.delete'} <= set(actions), f'the changes are audited ({actions[:8]})')
 
 
+def make_cert(cn, issuer=None, ca=False, days=(-1, 30)):
+	"""(cert PEM, key PEM): self-signed when issuer is None, else signed by issuer's (cert, key)."""
+	key = ec.generate_private_key(ec.SECP256R1())
+	name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn), x509.NameAttribute(NameOID.ORGANIZATION_NAME, 'bitw tests')])
+	now = datetime.datetime.now(datetime.timezone.utc)
+	b = (x509.CertificateBuilder().subject_name(name).public_key(key.public_key())
+	     .serial_number(x509.random_serial_number())
+	     .not_valid_before(now + datetime.timedelta(days=days[0])).not_valid_after(now + datetime.timedelta(days=days[1]))
+	     .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+	if issuer:
+		b = b.issuer_name(issuer[0].subject)
+		cert = b.sign(issuer[1], hashes.SHA256())
+	else:
+		cert = b.issuer_name(name).sign(key, hashes.SHA256())
+	key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+	                            serialization.NoEncryption()).decode()
+	return cert, key, cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
+
+
+def test_certificates(admin, ro, log):
+	ca, ca_key, ca_pem, _ = make_cert('test CA', ca=True)
+	_, _, gw_pem, gw_key = make_cert('gw.example.org', issuer=(ca, ca_key))
+	_, _, old_pem, _ = make_cert('old.example.org', issuer=(ca, ca_key), days=(-30, -1))
+	_, _, stray_pem, _ = make_cert('stray.example.org')
+	_, _, _, other_key = make_cert('other')
+	r = admin.req('POST', '/certificates', {'name': 'ca', 'pem': ca_pem})
+	check(r.status_code == 201 and r.json().get('is_ca') is True and r.json().get('has_key') is False
+	      and 'test CA' in r.json().get('subject', ''), f'POST /certificates stores a CA ({r.text[:200]})')
+	r = admin.req('POST', '/certificates', {'name': 'gw', 'pem': gw_pem, 'key': gw_key})
+	gw = r.json() if r.status_code == 201 else {}
+	check(gw.get('has_key') is True and gw.get('is_ca') is False and gw.get('not_after', 0) > time.time(),
+	      f'our certificate with its key ({r.text[:200]})')
+	r = admin.req('GET', f'/certificates/{gw.get("id")}')
+	check(r.status_code == 200 and 'BEGIN CERTIFICATE' in r.json().get('pem', '') and 'PRIVATE' not in r.text,
+	      'GET shows the PEM and never the key')
+	r = admin.req('GET', '/certificates')
+	check(r.status_code == 200 and r.json().get('total') == 2 and 'PRIVATE' not in r.text, 'the list has both, no key')
+	check('PRIVATE KEY' not in log(), 'the key is not in the log')
+	r = admin.req('POST', '/certificates', {'name': 'bad', 'pem': gw_pem, 'key': other_key})
+	check(problem(r, 422, 'key'), f'a key of another certificate: 422 naming key ({r.text[:160]})')
+	r = admin.req('POST', '/certificates', {'name': 'bad', 'pem': 'hello'})
+	check(problem(r, 422, 'pem'), 'not a certificate: 422 naming pem')
+	r = ro.req('POST', '/certificates', {'name': 'ro', 'pem': ca_pem})
+	check(r.status_code == 403, 'a read-only user cannot add one')
+	r = ro.req('POST', f'/certificates/{gw.get("id")}/verify')
+	check(r.status_code == 200 and r.json().get('valid') is True, f'verify: signed by the stored CA ({r.text[:200]})')
+	for name, pem, code in (('old', old_pem, 'IKE_E_CERT_EXPIRED'), ('stray', stray_pem, 'IKE_E_CERT_UNKNOWN_CA')):
+		c = admin.req('POST', '/certificates', {'name': name, 'pem': pem}).json()
+		r = admin.req('POST', f'/certificates/{c.get("id")}/verify')
+		check(r.status_code == 200 and r.json().get('valid') is False and r.json().get('code') == code,
+		      f'verify {name}: {code} ({r.text[:200]})')
+	r = admin.req('POST', '/peers', {'name': 'x509', 'address': '198.51.100.20', 'auth': 'pubkey',
+	                                 'certificate': 'gw', 'ca': 'ca', 'local_id': 'gw.example.org'})
+	check(r.status_code == 201 and r.json().get('certificate') == 'gw' and r.json().get('ca') == 'ca',
+	      f'a pubkey peer names its certificate and CA ({r.text[:200]})')
+	r = admin.req('POST', '/peers', {'name': 'x509b', 'address': '198.51.100.21', 'auth': 'pubkey',
+	                                 'certificate': 'ca'})
+	check(problem(r, 422, 'certificate'), 'our certificate must come with a key')
+	r = admin.req('DELETE', f'/certificates/{gw.get("id")}')
+	check(problem(r, 409, 'certificate'), f'a certificate in use cannot be deleted ({r.text[:160]})')
+
+
+def test_bitwctl(bitwctl, base, tok, d):
+	tokf = os.path.join(d, 'token')
+	pskf = os.path.join(d, 'psk')
+	with open(os.open(tokf, os.O_WRONLY | os.O_CREAT, 0o600), 'w') as f:
+		f.write(tok + '\n')
+	with open(os.open(pskf, os.O_WRONLY | os.O_CREAT, 0o600), 'w') as f:
+		f.write(PSK + '\n')
+
+	def ctl(*args):
+		return subprocess.run([bitwctl, '--url', base, '--token-file', tokf] + list(args), capture_output=True,
+		                      text=True, timeout=30)
+
+	r = ctl('peer', 'add', 'cli', '--address', '198.51.100.30', '--psk-file', pskf, '--start', 'never',
+	        '--ike-proposals', 'aes256-sha256-modp3072', '--force-encap', 'yes')
+	check(r.returncode == 0 and PSK not in r.stdout + r.stderr, f'bitwctl peer add ({r.returncode} {r.stderr[:200]})')
+	r = ctl('peer', 'list')
+	check(r.returncode == 0 and 'cli' in r.stdout and 'aes256-sha256-modp3072' in r.stdout and PSK not in r.stdout,
+	      f'bitwctl peer list shows it ({r.stdout[:300]})')
+	r = ctl('peer', 'set', 'cli', '--dpd-interval', '5')
+	check(r.returncode == 0, f'bitwctl peer set ({r.stderr[:200]})')
+	r = ctl('--json', 'peer', 'show', 'cli')
+	check(r.returncode == 0 and '"dpd_interval": 5' in r.stdout and '"force_encap": true' in r.stdout,
+	      f'bitwctl peer show has the change ({r.stdout[:300]})')
+	r = ctl('peer', 'add', 'cli2', '--address', 'nowhere', '--psk-file', pskf)
+	check(r.returncode == 1 and 'address' in r.stderr, f'a refused peer: exit 1 naming the field ({r.stderr[:200]})')
+	r = ctl('ike', 'list')
+	check(r.returncode == 0 and 'STATE' in r.stdout, 'bitwctl ike list prints a table')
+	r = ctl('ike', 'terminate', '999')
+	check(r.returncode == 1, 'bitwctl ike terminate of an unknown SA: exit 1')
+	r = ctl('cert', 'list')
+	check(r.returncode == 0 and 'gw' in r.stdout and 'PRIVATE' not in r.stdout, 'bitwctl cert list')
+	r = ctl('cert', 'verify', 'gw')
+	check(r.returncode == 0, f'bitwctl cert verify of a good chain: exit 0 ({r.stdout[:200]})')
+	r = ctl('cert', 'verify', 'old')
+	check(r.returncode == 1 and 'EXPIRED' in r.stdout, f'of an expired one: exit 1 saying so ({r.stdout[:200]})')
+	r = ctl('peer', 'del', 'cli')
+	check(r.returncode == 0, 'bitwctl peer del')
+
+
 def main():
 	bitwd = sys.argv[1]
 	d = tempfile.mkdtemp(prefix='bitw-peers-')
@@ -162,11 +269,15 @@ def main():
 					break
 			except requests.RequestException:
 				time.sleep(0.1)
-		admin = Client(base, token(base, 'admin', ADMIN_PW))
+		admin_tok = token(base, 'admin', ADMIN_PW)
+		admin = Client(base, admin_tok)
 		admin.req('POST', '/users', {'name': 'viewer', 'password': RO_PW, 'role': 'readonly'})
 		ro = Client(base, token(base, 'viewer', RO_PW))
 		pid = test_peers(admin, ro, lambda: open(logpath).read())
 		test_policy_keying(admin, pid)
+		test_certificates(admin, ro, lambda: open(logpath).read())
+		if len(sys.argv) > 2:
+			test_bitwctl(sys.argv[2], base, admin_tok, d)
 		check(PSK not in open(logpath).read(), 'the PSK never reached the log')
 	finally:
 		p.terminate()
