@@ -49,26 +49,56 @@ static void itempath(char *out, const char *path, size_t i)
 static const struct {
 	const char *name;
 	uint8_t key_len;        /* bytes, salt included */
-	bool aead;
+	bool aead;              /* authenticates itself: integ none */
+	bool legacy;            /* only with options.legacy_algorithms */
 } enc_tab[ENC__COUNT] = {
-	[ENC_NULL] = { "null", 0, false },
-	[ENC_AES_GCM_128] = { "aes-gcm-128", 16 + 4, true },
-	[ENC_AES_GCM_256] = { "aes-gcm-256", 32 + 4, true },
-	[ENC_CHACHA20_POLY1305] = { "chacha20-poly1305", 32 + 4, true },
-	[ENC_AES_CBC_128] = { "aes-cbc-128", 16, false },
-	[ENC_AES_CBC_256] = { "aes-cbc-256", 32, false },
+	[ENC_NULL] = { "null", 0, false, false },
+	[ENC_AES_GCM_128] = { "aes-gcm-128", 16 + 4, true, false },
+	[ENC_AES_GCM_256] = { "aes-gcm-256", 32 + 4, true, false },
+	[ENC_CHACHA20_POLY1305] = { "chacha20-poly1305", 32 + 4, true, false },
+	[ENC_AES_CBC_128] = { "aes-cbc-128", 16, false, false },
+	[ENC_AES_CBC_256] = { "aes-cbc-256", 32, false, false },
+	[ENC_AES_CTR_128] = { "aes-ctr-128", 16 + 4, false, false },
+	[ENC_AES_CTR_256] = { "aes-ctr-256", 32 + 4, false, false },
+	[ENC_AES_CCM8_128] = { "aes-ccm8-128", 16 + 3, true, false },
+	[ENC_AES_CCM8_256] = { "aes-ccm8-256", 32 + 3, true, false },
+	[ENC_AES_CCM12_128] = { "aes-ccm12-128", 16 + 3, true, false },
+	[ENC_AES_CCM12_256] = { "aes-ccm12-256", 32 + 3, true, false },
+	[ENC_AES_CCM16_128] = { "aes-ccm16-128", 16 + 3, true, false },
+	[ENC_AES_CCM16_256] = { "aes-ccm16-256", 32 + 3, true, false },
+	[ENC_AES_GMAC_128] = { "aes-gmac-128", 16 + 4, true, false },
+	[ENC_AES_GMAC_256] = { "aes-gmac-256", 32 + 4, true, false },
+	[ENC_3DES_CBC] = { "3des-cbc", 24, false, true },
 };
 
 static const struct {
 	const char *name;
 	uint8_t key_len;
+	bool legacy;
 } integ_tab[INTEG__COUNT] = {
-	[INTEG_NONE] = { "none", 0 },
-	[INTEG_HMAC_SHA1_96] = { "hmac-sha1-96", 20 },
-	[INTEG_HMAC_SHA256_128] = { "hmac-sha256-128", 32 },
-	[INTEG_HMAC_SHA384_192] = { "hmac-sha384-192", 48 },
-	[INTEG_HMAC_SHA512_256] = { "hmac-sha512-256", 64 },
+	[INTEG_NONE] = { "none", 0, false },
+	[INTEG_HMAC_SHA1_96] = { "hmac-sha1-96", 20, false },
+	[INTEG_HMAC_SHA256_128] = { "hmac-sha256-128", 32, false },
+	[INTEG_HMAC_SHA384_192] = { "hmac-sha384-192", 48, false },
+	[INTEG_HMAC_SHA512_256] = { "hmac-sha512-256", 64, false },
+	[INTEG_AES_XCBC_96] = { "aes-xcbc-96", 16, false },
+	[INTEG_HMAC_MD5_96] = { "hmac-md5-96", 16, true },
 };
+
+bool enc_is_aead(uint8_t enc)
+{
+	return enc < ENC__COUNT && enc_tab[enc].aead;
+}
+
+bool enc_is_legacy(uint8_t enc)
+{
+	return enc < ENC__COUNT && enc_tab[enc].legacy;
+}
+
+bool integ_is_legacy(uint8_t integ)
+{
+	return integ < INTEG__COUNT && integ_tab[integ].legacy;
+}
 
 const char *enc_name(uint8_t enc)
 {
@@ -111,7 +141,7 @@ static const char *const ports_fields[] = { "red", "black", NULL };
 static const char *const port_fields[] = { "interface", "mtu", "addresses", "gateway4", "gateway6", "router_mac", NULL };
 static const char *const options_fields[] = {
 	"default_action", "bridge_non_ip", "nat_keepalive", "neigh_timeout", "neigh_queue",
-	"acquire_queue", "frag_timeout_ms", "frag_mem", "replay_window", NULL
+	"acquire_queue", "frag_timeout_ms", "frag_mem", "replay_window", "legacy_algorithms", NULL
 };
 static const char *const policy_fields[] = {
 	"id", "name", "priority", "order", "action", "direction", "src", "dst", "src_port",
@@ -458,7 +488,8 @@ static int options_parse(struct perr *e, const json_t *obj, struct wire_options 
 	    (rc = get_u32(e, p, obj, "neigh_queue", 0, 1024, &o->neigh_queue)) ||
 	    (rc = get_u32(e, p, obj, "acquire_queue", 0, 1024, &o->acquire_queue)) ||
 	    (rc = get_u32(e, p, obj, "frag_timeout_ms", 100, 60000, &o->frag_timeout_ms)) ||
-	    (rc = get_u32(e, p, obj, "frag_mem", 65536, 1u << 30, &o->frag_mem)))
+	    (rc = get_u32(e, p, obj, "frag_mem", 65536, 1u << 30, &o->frag_mem)) ||
+	    (rc = get_bool(e, p, obj, "legacy_algorithms", &o->legacy_algorithms)))
 		return rc;
 	return replay_window_get(e, p, obj, &o->replay_window);
 }
@@ -1071,6 +1102,20 @@ static int sas_parse(struct perr *e, const json_t *arr, struct wire_config *c)
 
 /* ---- the whole document ---- */
 
+/* Weak algorithms are refused unless the administrator asked for them (RFC 8221 lists them as MUST NOT / deprecated). */
+static int sa_check_legacy(struct perr *e, const char *path, const struct sa_conf *s, const struct wire_options *o)
+{
+	char fp[PATH_LEN];
+
+	if (o->legacy_algorithms)
+		return 0;
+	subpath(fp, path, enc_is_legacy(s->enc) ? "enc" : "integ");
+	if (enc_is_legacy(s->enc) || integ_is_legacy(s->integ))
+		return bad(e, fp, "%s is a legacy algorithm; set options.legacy_algorithms to true to allow it",
+		           enc_is_legacy(s->enc) ? enc_tab[s->enc].name : integ_tab[s->integ].name);
+	return 0;
+}
+
 int config_validate(struct wire_config *c, char *err, size_t errlen)
 {
 	struct perr e = { err, errlen };
@@ -1087,7 +1132,8 @@ int config_validate(struct wire_config *c, char *err, size_t errlen)
 		return rc;
 	for (uint32_t i = 0; i < c->nsa; i++) {
 		itempath(ip, "sas", i);
-		if ((rc = sa_resolve_at(&e, ip, &c->sa[i], c->pol, c->npol, &c->black, c->opt.replay_window)))
+		if ((rc = sa_resolve_at(&e, ip, &c->sa[i], c->pol, c->npol, &c->black, c->opt.replay_window)) ||
+		    (rc = sa_check_legacy(&e, ip, &c->sa[i], &c->opt)))
 			return rc;
 	}
 	return spis_unique(&e, c->sa, c->nsa);
@@ -1363,6 +1409,7 @@ static json_t *options_json(const struct wire_options *o)
 	json_object_set_new(j, "frag_timeout_ms", json_integer(o->frag_timeout_ms));
 	json_object_set_new(j, "frag_mem", json_integer(o->frag_mem));
 	json_object_set_new(j, "replay_window", json_integer(o->replay_window));
+	json_object_set_new(j, "legacy_algorithms", json_boolean(o->legacy_algorithms));
 	return j;
 }
 

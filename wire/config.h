@@ -3,6 +3,7 @@
 #define BITW_CONFIG_H
 
 #include <net/if.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "pkt.h"
@@ -23,6 +24,17 @@ enum sa_enc {
 	ENC_CHACHA20_POLY1305,  /* RFC 7634; 32-byte key + 4-byte salt */
 	ENC_AES_CBC_128,        /* RFC 3602 */
 	ENC_AES_CBC_256,
+	ENC_AES_CTR_128,        /* RFC 3686; key + 4-byte nonce; needs an integrity algorithm */
+	ENC_AES_CTR_256,
+	ENC_AES_CCM8_128,       /* RFC 4309, 8-byte ICV; key + 3-byte salt */
+	ENC_AES_CCM8_256,
+	ENC_AES_CCM12_128,      /* 12-byte ICV */
+	ENC_AES_CCM12_256,
+	ENC_AES_CCM16_128,      /* 16-byte ICV */
+	ENC_AES_CCM16_256,
+	ENC_AES_GMAC_128,       /* RFC 4543 ENCR_NULL_AUTH_AES_GMAC: integrity only; key + 4-byte salt */
+	ENC_AES_GMAC_256,
+	ENC_3DES_CBC,           /* RFC 2451; legacy: only with options.legacy_algorithms */
 	ENC__COUNT
 };
 
@@ -32,6 +44,8 @@ enum sa_integ {
 	INTEG_HMAC_SHA256_128,  /* RFC 4868 */
 	INTEG_HMAC_SHA384_192,
 	INTEG_HMAC_SHA512_256,
+	INTEG_AES_XCBC_96,      /* RFC 3566 */
+	INTEG_HMAC_MD5_96,      /* RFC 2403; legacy: only with options.legacy_algorithms */
 	INTEG__COUNT
 };
 
@@ -123,6 +137,7 @@ struct wire_options {
 	uint32_t frag_timeout_ms; /* reassembly timeout (default 5000) */
 	uint32_t frag_mem;        /* reassembly memory bound in bytes (default 4 MiB) */
 	uint16_t replay_window;   /* default replay window for SAs (default 1024) */
+	uint8_t legacy_algorithms; /* allow 3des-cbc and hmac-md5-96 (default 0) */
 };
 
 struct wire_config {
@@ -183,6 +198,11 @@ int sel_addr_parse_why(const char *s, struct sel_addr *out, const char **why);
 const char *enc_name(uint8_t enc);
 const char *integ_name(uint8_t integ);
 int enc_from_name(const char *s);    /* -XE_BAD_PARAM if unknown */
+/* Authenticates itself (AEAD, GMAC): the SA's integ must be none. */
+bool enc_is_aead(uint8_t enc);
+/* Weak algorithms an administrator must allow with options.legacy_algorithms. */
+bool enc_is_legacy(uint8_t enc);
+bool integ_is_legacy(uint8_t integ);
 int integ_from_name(const char *s);
 
 #endif

@@ -13,51 +13,79 @@
 #include "wire.h"
 
 #define ESP_HDR     8   /* SPI + sequence number */
-#define AEAD_IV     8   /* RFC 4106/7634 explicit IV */
-#define AEAD_SALT   4
+#define AEAD_IV     8   /* RFC 4106/7634/4309/4543/3686 explicit IV */
+#define SALT_MAX    4   /* salt (nonce) bytes at the end of the key */
 #define AEAD_ICV    16
-#define CBC_BLOCK   16
-#define TRAILER_MAX (CBC_BLOCK - 1 + 2)
+#define BLOCK_MAX   16
+#define TRAILER_MAX (BLOCK_MAX - 1 + 2)
+#define XCBC_ICV    12
 
-enum esp_kind { KIND_NULL, KIND_AEAD, KIND_CBC };
+/*
+ * NULL: plaintext + integ. AEAD: GCM/ChaCha20 (RFC 4106/7634). CBC: AES or
+ * 3DES, + integ. CTR: RFC 3686, + integ. CCM: RFC 4309, one-shot AEAD.
+ * GMAC: RFC 4543, everything authenticated, nothing encrypted.
+ */
+enum esp_kind { KIND_NULL, KIND_AEAD, KIND_CBC, KIND_CTR, KIND_CCM, KIND_GMAC };
+enum mac_kind { MAC_NONE, MAC_HMAC, MAC_XCBC };
 
 struct esp_crypto {
-	uint8_t kind;
-	uint8_t salt[AEAD_SALT];
+	uint8_t kind, mac_kind;
+	uint8_t salt_len;
+	uint8_t salt[SALT_MAX];
 	EVP_CIPHER_CTX *enc, *dec;  /* keyed once; per packet only the IV changes */
 	EVP_CIPHER_CTX *ivgen;      /* CBC: AES-ECB under a random key turns a counter into IVs */
 	uint64_t iv_counter;
 	EVP_MAC_CTX *mac;           /* keyed HMAC, restarted per packet with the same key */
+	EVP_CIPHER_CTX *xcbc;       /* RFC 3566: AES-CBC keyed with K1; K2/K3 below */
+	uint8_t xcbc_k2[16], xcbc_k3[16];
 };
 
-/* What each algorithm needs: OpenSSL name, key bytes, and the shape of the packet. */
+/* What each algorithm needs: OpenSSL name, key bytes (salt included), and the shape of the packet. */
 struct enc_alg {
 	const char *name, *ossl;
-	uint8_t kind, key_len, iv_len, icv_len, block;
+	uint8_t kind, key_len, salt_len, iv_len, icv_len, block;
 };
 
 static const struct enc_alg enc_algs[ENC__COUNT] = {
-	[ENC_NULL] = { "null", NULL, KIND_NULL, 0, 0, 0, 4 },
-	[ENC_AES_GCM_128] = { "aes-gcm-128", "AES-128-GCM", KIND_AEAD, 16 + AEAD_SALT, AEAD_IV, AEAD_ICV, 4 },
-	[ENC_AES_GCM_256] = { "aes-gcm-256", "AES-256-GCM", KIND_AEAD, 32 + AEAD_SALT, AEAD_IV, AEAD_ICV, 4 },
-	[ENC_CHACHA20_POLY1305] = { "chacha20-poly1305", "ChaCha20-Poly1305", KIND_AEAD, 32 + AEAD_SALT, AEAD_IV,
+	[ENC_NULL] = { "null", NULL, KIND_NULL, 0, 0, 0, 0, 4 },
+	[ENC_AES_GCM_128] = { "aes-gcm-128", "AES-128-GCM", KIND_AEAD, 16 + 4, 4, AEAD_IV, AEAD_ICV, 4 },
+	[ENC_AES_GCM_256] = { "aes-gcm-256", "AES-256-GCM", KIND_AEAD, 32 + 4, 4, AEAD_IV, AEAD_ICV, 4 },
+	[ENC_CHACHA20_POLY1305] = { "chacha20-poly1305", "ChaCha20-Poly1305", KIND_AEAD, 32 + 4, 4, AEAD_IV,
 	                            AEAD_ICV, 4 },
-	[ENC_AES_CBC_128] = { "aes-cbc-128", "AES-128-CBC", KIND_CBC, 16, CBC_BLOCK, 0, CBC_BLOCK },
-	[ENC_AES_CBC_256] = { "aes-cbc-256", "AES-256-CBC", KIND_CBC, 32, CBC_BLOCK, 0, CBC_BLOCK },
+	[ENC_AES_CBC_128] = { "aes-cbc-128", "AES-128-CBC", KIND_CBC, 16, 0, 16, 0, 16 },
+	[ENC_AES_CBC_256] = { "aes-cbc-256", "AES-256-CBC", KIND_CBC, 32, 0, 16, 0, 16 },
+	[ENC_AES_CTR_128] = { "aes-ctr-128", "AES-128-CTR", KIND_CTR, 16 + 4, 4, AEAD_IV, 0, 4 },
+	[ENC_AES_CTR_256] = { "aes-ctr-256", "AES-256-CTR", KIND_CTR, 32 + 4, 4, AEAD_IV, 0, 4 },
+	[ENC_AES_CCM8_128] = { "aes-ccm8-128", "AES-128-CCM", KIND_CCM, 16 + 3, 3, AEAD_IV, 8, 4 },
+	[ENC_AES_CCM8_256] = { "aes-ccm8-256", "AES-256-CCM", KIND_CCM, 32 + 3, 3, AEAD_IV, 8, 4 },
+	[ENC_AES_CCM12_128] = { "aes-ccm12-128", "AES-128-CCM", KIND_CCM, 16 + 3, 3, AEAD_IV, 12, 4 },
+	[ENC_AES_CCM12_256] = { "aes-ccm12-256", "AES-256-CCM", KIND_CCM, 32 + 3, 3, AEAD_IV, 12, 4 },
+	[ENC_AES_CCM16_128] = { "aes-ccm16-128", "AES-128-CCM", KIND_CCM, 16 + 3, 3, AEAD_IV, 16, 4 },
+	[ENC_AES_CCM16_256] = { "aes-ccm16-256", "AES-256-CCM", KIND_CCM, 32 + 3, 3, AEAD_IV, 16, 4 },
+	[ENC_AES_GMAC_128] = { "aes-gmac-128", "AES-128-GCM", KIND_GMAC, 16 + 4, 4, AEAD_IV, AEAD_ICV, 4 },
+	[ENC_AES_GMAC_256] = { "aes-gmac-256", "AES-256-GCM", KIND_GMAC, 32 + 4, 4, AEAD_IV, AEAD_ICV, 4 },
+	[ENC_3DES_CBC] = { "3des-cbc", "DES-EDE3-CBC", KIND_CBC, 24, 0, 8, 0, 8 },
 };
 
 struct integ_alg {
-	const char *name, *digest;
-	uint8_t key_len, icv_len;
+	const char *name, *digest;  /* digest NULL: AES-XCBC */
+	uint8_t mac_kind, key_len, icv_len;
 };
 
 static const struct integ_alg integ_algs[INTEG__COUNT] = {
-	[INTEG_NONE] = { "none", NULL, 0, 0 },
-	[INTEG_HMAC_SHA1_96] = { "hmac-sha1-96", "SHA1", 20, 12 },
-	[INTEG_HMAC_SHA256_128] = { "hmac-sha256-128", "SHA2-256", 32, 16 },
-	[INTEG_HMAC_SHA384_192] = { "hmac-sha384-192", "SHA2-384", 48, 24 },
-	[INTEG_HMAC_SHA512_256] = { "hmac-sha512-256", "SHA2-512", 64, 32 },
+	[INTEG_NONE] = { "none", NULL, MAC_NONE, 0, 0 },
+	[INTEG_HMAC_SHA1_96] = { "hmac-sha1-96", "SHA1", MAC_HMAC, 20, 12 },
+	[INTEG_HMAC_SHA256_128] = { "hmac-sha256-128", "SHA2-256", MAC_HMAC, 32, 16 },
+	[INTEG_HMAC_SHA384_192] = { "hmac-sha384-192", "SHA2-384", MAC_HMAC, 48, 24 },
+	[INTEG_HMAC_SHA512_256] = { "hmac-sha512-256", "SHA2-512", MAC_HMAC, 64, 32 },
+	[INTEG_AES_XCBC_96] = { "aes-xcbc-96", NULL, MAC_XCBC, 16, XCBC_ICV },
+	[INTEG_HMAC_MD5_96] = { "hmac-md5-96", "MD5", MAC_HMAC, 16, 12 },
 };
+
+static bool self_authenticating(uint8_t kind)
+{
+	return kind == KIND_AEAD || kind == KIND_CCM || kind == KIND_GMAC;
+}
 
 static void put64(uint8_t *p, uint64_t v)
 {
@@ -84,11 +112,11 @@ static int check_algs(const struct sa_conf *conf, char *err, size_t errlen)
 	}
 	e = &enc_algs[conf->enc];
 	i = &integ_algs[conf->integ];
-	if (e->kind == KIND_AEAD && conf->integ != INTEG_NONE) {
-		snprintf(err, errlen, "integ: %s is an AEAD cipher and takes integ none, not %s", e->name, i->name);
+	if (self_authenticating(e->kind) && conf->integ != INTEG_NONE) {
+		snprintf(err, errlen, "integ: %s authenticates itself and takes integ none, not %s", e->name, i->name);
 		return -XE_BAD_PARAM;
 	}
-	if (e->kind != KIND_AEAD && conf->integ == INTEG_NONE) {
+	if (!self_authenticating(e->kind) && conf->integ == INTEG_NONE) {
 		snprintf(err, errlen, "integ: %s needs an integrity algorithm", e->name);
 		return -XE_BAD_PARAM;
 	}
@@ -110,13 +138,22 @@ static int check_algs(const struct sa_conf *conf, char *err, size_t errlen)
 /*
  * Padding is switched off only where it means something (CBC, ECB): OpenSSL
  * re-applies a "no padding" setting on every per-packet IV change, which is
- * a parameter lookup by name that AEAD ciphers do not need.
+ * a parameter lookup by name that AEAD ciphers do not need. CCM fixes its
+ * nonce and tag lengths here, once.
  */
-static EVP_CIPHER_CTX *cipher_ctx(EVP_CIPHER *cipher, const uint8_t *key, int enc, bool block_mode)
+static EVP_CIPHER_CTX *cipher_ctx(EVP_CIPHER *cipher, const uint8_t *key, int enc, bool block_mode,
+                                  const struct enc_alg *ccm)
 {
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	size_t nonce_len = ccm ? (size_t)ccm->salt_len + ccm->iv_len : 0;
+	OSSL_PARAM params[3] = { OSSL_PARAM_END, OSSL_PARAM_END, OSSL_PARAM_END };
 
-	if (ctx == NULL || !EVP_CipherInit_ex2(ctx, cipher, key, NULL, enc, NULL) ||
+	if (ccm) {
+		params[0] = OSSL_PARAM_construct_size_t(OSSL_CIPHER_PARAM_AEAD_IVLEN, &nonce_len);
+		params[1] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, NULL, ccm->icv_len);
+	}
+	if (ctx == NULL || !EVP_CipherInit_ex2(ctx, cipher, NULL, NULL, enc, params) ||
+	    !EVP_CipherInit_ex2(ctx, NULL, key, NULL, enc, NULL) ||
 	    (block_mode && !EVP_CIPHER_CTX_set_padding(ctx, 0))) {
 		EVP_CIPHER_CTX_free(ctx);
 		return NULL;
@@ -127,7 +164,7 @@ static EVP_CIPHER_CTX *cipher_ctx(EVP_CIPHER *cipher, const uint8_t *key, int en
 static int setup_cipher(struct esp_crypto *c, const struct sa_conf *conf)
 {
 	const struct enc_alg *e = &enc_algs[conf->enc];
-	size_t key_len = e->key_len - (e->kind == KIND_AEAD ? AEAD_SALT : 0);
+	const struct enc_alg *ccm = e->kind == KIND_CCM ? e : NULL;
 	EVP_CIPHER *cipher;
 
 	if (e->kind == KIND_NULL)
@@ -135,14 +172,25 @@ static int setup_cipher(struct esp_crypto *c, const struct sa_conf *conf)
 	cipher = EVP_CIPHER_fetch(NULL, e->ossl, NULL);
 	if (cipher == NULL)
 		return -XE_NOT_SUPPORTED;
-	c->enc = cipher_ctx(cipher, conf->enc_key, 1, e->kind == KIND_CBC);
-	c->dec = cipher_ctx(cipher, conf->enc_key, 0, e->kind == KIND_CBC);
+	c->enc = cipher_ctx(cipher, conf->enc_key, 1, e->kind == KIND_CBC, ccm);
+	c->dec = cipher_ctx(cipher, conf->enc_key, 0, e->kind == KIND_CBC, ccm);
 	EVP_CIPHER_free(cipher);
 	if (c->enc == NULL || c->dec == NULL)
 		return -XE_NOMEM;
-	if (e->kind == KIND_AEAD)
-		memcpy(c->salt, conf->enc_key + key_len, AEAD_SALT);
+	c->salt_len = e->salt_len;
+	memcpy(c->salt, conf->enc_key + e->key_len - e->salt_len, e->salt_len);
 	return 0;
+}
+
+static int aes_ecb(const uint8_t *key, const uint8_t *in, uint8_t *out, size_t len)
+{
+	EVP_CIPHER *ecb = EVP_CIPHER_fetch(NULL, "AES-128-ECB", NULL);
+	EVP_CIPHER_CTX *ctx = ecb ? cipher_ctx(ecb, key, 1, true, NULL) : NULL;
+	int l = 0, ok = ctx && EVP_EncryptUpdate(ctx, out, &l, in, (int)len) && l == (int)len;
+
+	EVP_CIPHER_CTX_free(ctx);
+	EVP_CIPHER_free(ecb);
+	return ok ? 0 : -XE_NOT_SUPPORTED;
 }
 
 /*
@@ -160,11 +208,32 @@ static int setup_ivgen(struct esp_crypto *c)
 	ecb = EVP_CIPHER_fetch(NULL, "AES-128-ECB", NULL);
 	if (ecb == NULL)
 		rc = -XE_NOT_SUPPORTED;
-	else if ((c->ivgen = cipher_ctx(ecb, key, 1, true)) == NULL)
+	else if ((c->ivgen = cipher_ctx(ecb, key, 1, true, NULL)) == NULL)
 		rc = -XE_NOMEM;
 	EVP_CIPHER_free(ecb);
 	OPENSSL_cleanse(key, sizeof(key));
 	return rc;
+}
+
+/* RFC 3566 2.1: K1, K2, K3 are the key's encryptions of 0x01.., 0x02.., 0x03..; the MAC is CBC under K1. */
+static int setup_xcbc(struct esp_crypto *c, const uint8_t *key)
+{
+	uint8_t in[48], k[48];
+	EVP_CIPHER *cbc;
+	int rc;
+
+	memset(in, 1, 16);
+	memset(in + 16, 2, 16);
+	memset(in + 32, 3, 16);
+	if ((rc = aes_ecb(key, in, k, sizeof(k))) < 0)
+		return rc;
+	memcpy(c->xcbc_k2, k + 16, 16);
+	memcpy(c->xcbc_k3, k + 32, 16);
+	cbc = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
+	c->xcbc = cbc ? cipher_ctx(cbc, k, 1, true, NULL) : NULL;
+	EVP_CIPHER_free(cbc);
+	OPENSSL_cleanse(k, sizeof(k));
+	return c->xcbc ? 0 : -XE_NOT_SUPPORTED;
 }
 
 static int setup_mac(struct esp_crypto *c, const struct sa_conf *conf)
@@ -173,8 +242,11 @@ static int setup_mac(struct esp_crypto *c, const struct sa_conf *conf)
 	OSSL_PARAM params[2];
 	EVP_MAC *hmac;
 
-	if (conf->integ == INTEG_NONE)
+	c->mac_kind = i->mac_kind;
+	if (i->mac_kind == MAC_NONE)
 		return 0;
+	if (i->mac_kind == MAC_XCBC)
+		return setup_xcbc(c, conf->integ_key);
 	hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	if (hmac == NULL)
 		return -XE_NOT_SUPPORTED;
@@ -199,6 +271,7 @@ void esp_crypto_free(struct sa *sa)
 	EVP_CIPHER_CTX_free(c->enc);
 	EVP_CIPHER_CTX_free(c->dec);
 	EVP_CIPHER_CTX_free(c->ivgen);
+	EVP_CIPHER_CTX_free(c->xcbc);
 	EVP_MAC_CTX_free(c->mac);
 	OPENSSL_cleanse(c, sizeof(*c));
 	free(c);
@@ -238,7 +311,7 @@ int sa_create(const struct sa_conf *conf, struct sa **out, char *err, size_t err
 	e = &enc_algs[conf->enc];
 	sa->conf = *conf;
 	sa->iv_len = e->iv_len;
-	sa->icv_len = e->kind == KIND_AEAD ? e->icv_len : integ_algs[conf->integ].icv_len;
+	sa->icv_len = self_authenticating(e->kind) ? e->icv_len : integ_algs[conf->integ].icv_len;
 	sa->block = e->block;
 	replay_init(&sa->replay, conf->replay_window);
 	sa->created = sa_clock_s();
@@ -264,8 +337,53 @@ uint32_t esp_overhead(const struct sa *sa, uint32_t inner_len)
 	return ESP_HDR + sa->iv_len + pad_len(sa, inner_len) + 2 + sa->icv_len;
 }
 
-/* HMAC over SPI..ciphertext, then the ESN high half that is not on the wire (RFC 4303 3.3.2.1). */
-static int hmac_icv(const struct sa *sa, const uint8_t *data, uint32_t len, uint64_t seq, uint8_t *icv)
+static int cbc_blocks(EVP_CIPHER_CTX *ctx, const uint8_t *in, size_t len)
+{
+	uint8_t scratch[256];
+	int l;
+
+	for (size_t off = 0; off < len; off += sizeof(scratch)) {
+		size_t n = len - off < sizeof(scratch) ? len - off : sizeof(scratch);
+
+		if (!EVP_EncryptUpdate(ctx, scratch, &l, in + off, (int)n))
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * RFC 3566 over data || tail (tail: the ESN high half, 0 or 4 bytes). The
+ * CBC context chains the blocks; the last one goes through it XORed with K2
+ * (complete) or padded with 0x80 0.. and XORed with K3.
+ */
+static int xcbc_icv(struct esp_crypto *c, const uint8_t *data, uint32_t len, const uint8_t *tail,
+                    uint32_t tail_len, uint8_t *icv)
+{
+	static const uint8_t zero_iv[16];
+	uint32_t total = len + tail_len, body = total ? (total - 1) / 16 * 16 : 0;
+	uint32_t direct = (body < len ? body : len) / 16 * 16, rest = total - direct;
+	uint8_t buf[48] = { 0 }, last[16], out[16];
+	const uint8_t *k = rest - (body - direct) == 16 ? c->xcbc_k2 : c->xcbc_k3;
+	int l;
+
+	memcpy(buf, data + direct, len - direct);
+	memcpy(buf + len - direct, tail, tail_len);
+	if (!EVP_CipherInit_ex2(c->xcbc, NULL, NULL, zero_iv, 1, NULL) || cbc_blocks(c->xcbc, data, direct) < 0 ||
+	    cbc_blocks(c->xcbc, buf, body - direct) < 0)
+		return -XE_ESP_DIGEST_MISMATCH;
+	memcpy(last, buf + body - direct, 16);
+	if (rest - (body - direct) < 16)
+		last[rest - (body - direct)] = 0x80;
+	for (int i = 0; i < 16; i++)
+		last[i] ^= k[i];
+	if (!EVP_EncryptUpdate(c->xcbc, out, &l, last, 16))
+		return -XE_ESP_DIGEST_MISMATCH;
+	memcpy(icv, out, XCBC_ICV);
+	return 0;
+}
+
+/* The ICV over SPI..ciphertext, then the ESN high half that is not on the wire (RFC 4303 3.3.2.1). */
+static int integ_icv(const struct sa *sa, const uint8_t *data, uint32_t len, uint64_t seq, uint8_t *icv)
 {
 	struct esp_crypto *c = sa->crypto;
 	uint8_t full[EVP_MAX_MD_SIZE], hi[4];
@@ -273,6 +391,8 @@ static int hmac_icv(const struct sa *sa, const uint8_t *data, uint32_t len, uint
 	int ok;
 
 	wr32(hi, (uint32_t)(seq >> 32));
+	if (c->mac_kind == MAC_XCBC)
+		return xcbc_icv(c, data, len, hi, sa->conf.esn ? 4 : 0, icv);
 	ok = EVP_MAC_init(c->mac, NULL, 0, NULL) && EVP_MAC_update(c->mac, data, len) &&
 	     (!sa->conf.esn || EVP_MAC_update(c->mac, hi, sizeof(hi))) &&
 	     EVP_MAC_final(c->mac, full, &out_len, sizeof(full));
@@ -282,7 +402,7 @@ static int hmac_icv(const struct sa *sa, const uint8_t *data, uint32_t len, uint
 	return ok ? 0 : -XE_ESP_DIGEST_MISMATCH;
 }
 
-/* RFC 4106 5 / RFC 7634 2.2: AAD is SPI || seq, or SPI || seq high || seq low with ESN. */
+/* RFC 4106 5 / RFC 7634 2.2 / RFC 4309 5 / RFC 4543 3.3: AAD is SPI || seq, or SPI || seq high || seq low with ESN. */
 static int aead_aad(const struct sa *sa, const uint8_t *esp, uint64_t seq, uint8_t *aad)
 {
 	if (!sa->conf.esn) {
@@ -294,24 +414,30 @@ static int aead_aad(const struct sa *sa, const uint8_t *esp, uint64_t seq, uint8
 	return 12;
 }
 
-static void aead_nonce(const struct esp_crypto *c, const uint8_t *iv, uint8_t *nonce)
+/* salt || IV, and for CTR (RFC 3686 4) the block counter starting at 1. */
+static size_t make_nonce(const struct esp_crypto *c, const uint8_t *iv, uint8_t *nonce)
 {
-	memcpy(nonce, c->salt, AEAD_SALT);
-	memcpy(nonce + AEAD_SALT, iv, AEAD_IV);
+	memcpy(nonce, c->salt, c->salt_len);
+	memcpy(nonce + c->salt_len, iv, AEAD_IV);
+	if (c->kind != KIND_CTR)
+		return c->salt_len + AEAD_IV;
+	wr32(nonce + c->salt_len + AEAD_IV, 1);
+	return 16;
 }
 
 static int aead_seal(struct sa *sa, uint8_t *esp, const uint8_t *inner, uint32_t inner_len, const uint8_t *trailer,
                      uint32_t trailer_len, uint64_t seq)
 {
 	struct esp_crypto *c = sa->crypto;
-	uint8_t nonce[AEAD_SALT + AEAD_IV], aad[12];
+	uint8_t nonce[16], aad[12];
 	uint8_t *ct = esp + ESP_HDR + AEAD_IV;
 	int aad_len = aead_aad(sa, esp, seq, aad), l1, l2, l3;
 	/* The tag is fetched by parameter, not EVP_CIPHER_CTX_ctrl, which rebuilds this array per call. */
-	OSSL_PARAM tag[2] = { OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, ct + inner_len + trailer_len, AEAD_ICV),
+	OSSL_PARAM tag[2] = { OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, ct + inner_len + trailer_len,
+	                                              sa->icv_len),
 	                      OSSL_PARAM_END };
 
-	aead_nonce(c, esp + ESP_HDR, nonce);
+	make_nonce(c, esp + ESP_HDR, nonce);
 	if (!EVP_CipherInit_ex2(c->enc, NULL, NULL, nonce, 1, NULL) ||
 	    !EVP_EncryptUpdate(c->enc, NULL, &l1, aad, aad_len) ||
 	    !EVP_EncryptUpdate(c->enc, ct, &l1, inner, (int)inner_len) ||
@@ -321,21 +447,79 @@ static int aead_seal(struct sa *sa, uint8_t *esp, const uint8_t *inner, uint32_t
 	return 0;
 }
 
-static int cbc_seal(struct sa *sa, uint8_t *esp, const uint8_t *inner, uint32_t inner_len, const uint8_t *trailer,
+/* CCM takes its plaintext in one piece and its length before the AAD (RFC 3610 2.2). */
+static int ccm_seal(struct sa *sa, uint8_t *esp, const uint8_t *inner, uint32_t inner_len, const uint8_t *trailer,
                     uint32_t trailer_len, uint64_t seq)
 {
 	struct esp_crypto *c = sa->crypto;
+	uint8_t nonce[16], aad[12];
+	uint8_t *ct = esp + ESP_HDR + AEAD_IV;
+	uint32_t pt_len = inner_len + trailer_len;
+	int aad_len = aead_aad(sa, esp, seq, aad), l;
+	OSSL_PARAM tag[2] = { OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, ct + pt_len, sa->icv_len),
+	                      OSSL_PARAM_END };
+
+	memmove(ct, inner, inner_len);
+	memcpy(ct + inner_len, trailer, trailer_len);
+	make_nonce(c, esp + ESP_HDR, nonce);
+	if (!EVP_CipherInit_ex2(c->enc, NULL, NULL, nonce, 1, NULL) ||
+	    !EVP_EncryptUpdate(c->enc, NULL, &l, NULL, (int)pt_len) ||
+	    !EVP_EncryptUpdate(c->enc, NULL, &l, aad, aad_len) || !EVP_EncryptUpdate(c->enc, ct, &l, ct, (int)pt_len) ||
+	    !EVP_CIPHER_CTX_get_params(c->enc, tag))
+		return -XE_NOT_SUPPORTED;
+	return 0;
+}
+
+/* RFC 4543: the whole packet from SPI to the trailer is AAD; nothing is encrypted. */
+static int gmac_tag(struct sa *sa, EVP_CIPHER_CTX *ctx, int enc, uint8_t *esp, uint32_t pt_len, uint64_t seq,
+                    uint8_t *icv)
+{
+	struct esp_crypto *c = sa->crypto;
+	uint8_t nonce[16], aad[12];
+	int aad_len = aead_aad(sa, esp, seq, aad), l;
+	OSSL_PARAM tag[2] = { OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, icv, sa->icv_len), OSSL_PARAM_END };
+
+	make_nonce(c, esp + ESP_HDR, nonce);
+	if (!EVP_CipherInit_ex2(ctx, NULL, NULL, nonce, enc, enc ? NULL : tag) ||
+	    !EVP_CipherUpdate(ctx, NULL, &l, aad, aad_len) ||
+	    !EVP_CipherUpdate(ctx, NULL, &l, esp + ESP_HDR, (int)(AEAD_IV + pt_len)) ||
+	    EVP_CipherFinal_ex(ctx, nonce, &l) <= 0 || (enc && !EVP_CIPHER_CTX_get_params(ctx, tag)))
+		return -XE_ESP_DIGEST_MISMATCH;
+	return 0;
+}
+
+static int gmac_seal(struct sa *sa, uint8_t *esp, const uint8_t *inner, uint32_t inner_len, const uint8_t *trailer,
+                     uint32_t trailer_len, uint64_t seq)
+{
+	uint8_t *pt = esp + ESP_HDR + AEAD_IV;
+
+	memmove(pt, inner, inner_len);
+	memcpy(pt + inner_len, trailer, trailer_len);
+	return gmac_tag(sa, ((struct esp_crypto *)sa->crypto)->enc, 1, esp, inner_len + trailer_len, seq,
+	                pt + inner_len + trailer_len) < 0 ? -XE_NOT_SUPPORTED : 0;
+}
+
+/* CBC and CTR: encrypt, then the ICV over SPI..ciphertext. */
+static int cipher_seal(struct sa *sa, uint8_t *esp, const uint8_t *inner, uint32_t inner_len, const uint8_t *trailer,
+                       uint32_t trailer_len, uint64_t seq)
+{
+	struct esp_crypto *c = sa->crypto;
 	uint32_t ct_len = inner_len + trailer_len;
-	uint8_t *ct = esp + ESP_HDR + CBC_BLOCK;
+	uint8_t *ct = esp + ESP_HDR + sa->iv_len, nonce[16];
+	const uint8_t *iv = esp + ESP_HDR;
 	int l1, l2, l3;
 
+	if (c->kind == KIND_CTR) {
+		make_nonce(c, esp + ESP_HDR, nonce);
+		iv = nonce;
+	}
 	/* Two updates: the inner packet need not be copied next to its trailer first. */
-	if (!EVP_CipherInit_ex2(c->enc, NULL, NULL, esp + ESP_HDR, 1, NULL) ||
+	if (!EVP_CipherInit_ex2(c->enc, NULL, NULL, iv, 1, NULL) ||
 	    !EVP_EncryptUpdate(c->enc, ct, &l1, inner, (int)inner_len) ||
 	    !EVP_EncryptUpdate(c->enc, ct + l1, &l2, trailer, (int)trailer_len) ||
 	    !EVP_EncryptFinal_ex(c->enc, ct + l1 + l2, &l3))
 		return -XE_NOT_SUPPORTED;
-	return hmac_icv(sa, esp, ESP_HDR + CBC_BLOCK + ct_len, seq, ct + ct_len);
+	return integ_icv(sa, esp, ESP_HDR + sa->iv_len + ct_len, seq, ct + ct_len);
 }
 
 static int null_seal(struct sa *sa, uint8_t *esp, const uint8_t *inner, uint32_t inner_len, const uint8_t *trailer,
@@ -345,23 +529,22 @@ static int null_seal(struct sa *sa, uint8_t *esp, const uint8_t *inner, uint32_t
 
 	memmove(pt, inner, inner_len);
 	memcpy(pt + inner_len, trailer, trailer_len);
-	return hmac_icv(sa, esp, ESP_HDR + inner_len + trailer_len, seq, pt + inner_len + trailer_len);
+	return integ_icv(sa, esp, ESP_HDR + inner_len + trailer_len, seq, pt + inner_len + trailer_len);
 }
 
 static int make_iv(struct sa *sa, uint64_t seq, uint8_t *iv)
 {
 	struct esp_crypto *c = sa->crypto;
-	uint8_t block[CBC_BLOCK] = { 0 };
+	uint8_t block[16] = { 0 }, out[16];
 	int len;
 
-	if (c->kind == KIND_AEAD) {
-		put64(iv, seq);  /* RFC 4106 3.1: a counter is unique per key */
-		return 0;
-	}
 	if (c->kind == KIND_CBC) {
 		put64(block, ++c->iv_counter);
-		if (!EVP_EncryptUpdate(c->ivgen, iv, &len, block, sizeof(block)))
+		if (!EVP_EncryptUpdate(c->ivgen, out, &len, block, sizeof(block)))
 			return -XE_NOT_SUPPORTED;
+		memcpy(iv, out, sa->iv_len);
+	} else if (sa->iv_len) {
+		put64(iv, seq);  /* RFC 4106 3.1, 3686 3, 4309 3.1, 4543 3.1: a counter is unique per key */
 	}
 	return 0;
 }
@@ -387,12 +570,14 @@ static int esp_build(struct sa *sa, uint8_t *out, uint32_t out_cap, const uint8_
 		memmove(out + ESP_HDR, iv, sa->iv_len);
 	else if ((rc = make_iv(sa, seq, out + ESP_HDR)) < 0)
 		return rc;
-	if (c->kind == KIND_AEAD)
-		rc = aead_seal(sa, out, inner, inner_len, trailer, pad + 2, seq);
-	else if (c->kind == KIND_CBC)
-		rc = cbc_seal(sa, out, inner, inner_len, trailer, pad + 2, seq);
-	else
-		rc = null_seal(sa, out, inner, inner_len, trailer, pad + 2, seq);
+	switch (c->kind) {
+	case KIND_AEAD: rc = aead_seal(sa, out, inner, inner_len, trailer, pad + 2, seq); break;
+	case KIND_CCM: rc = ccm_seal(sa, out, inner, inner_len, trailer, pad + 2, seq); break;
+	case KIND_GMAC: rc = gmac_seal(sa, out, inner, inner_len, trailer, pad + 2, seq); break;
+	case KIND_CBC:
+	case KIND_CTR: rc = cipher_seal(sa, out, inner, inner_len, trailer, pad + 2, seq); break;
+	default: rc = null_seal(sa, out, inner, inner_len, trailer, pad + 2, seq); break;
+	}
 	return rc < 0 ? rc : (int)total;
 }
 
@@ -420,33 +605,48 @@ int esp_encap(struct sa *sa, uint8_t *out, uint32_t out_cap, const uint8_t *inne
 static int aead_open(struct sa *sa, uint8_t *esp, uint32_t ct_len, uint64_t seq)
 {
 	struct esp_crypto *c = sa->crypto;
-	uint8_t nonce[AEAD_SALT + AEAD_IV], aad[12];
+	uint8_t nonce[16], aad[12];
 	uint8_t *ct = esp + ESP_HDR + AEAD_IV;
 	int aad_len = aead_aad(sa, esp, seq, aad), l1, l2;
 	/* The expected tag goes in with the nonce: one call into the provider instead of two. */
-	OSSL_PARAM tag[2] = { OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, ct + ct_len, AEAD_ICV), OSSL_PARAM_END };
+	OSSL_PARAM tag[2] = { OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, ct + ct_len, sa->icv_len),
+	                      OSSL_PARAM_END };
 
-	aead_nonce(c, esp + ESP_HDR, nonce);
-	if (!EVP_CipherInit_ex2(c->dec, NULL, NULL, nonce, 0, tag) ||
-	    !EVP_DecryptUpdate(c->dec, NULL, &l1, aad, aad_len) ||
+	make_nonce(c, esp + ESP_HDR, nonce);
+	if (!EVP_CipherInit_ex2(c->dec, NULL, NULL, nonce, 0, tag))
+		return -XE_ESP_DIGEST_MISMATCH;
+	if (c->kind == KIND_CCM)  /* length first, then AAD, then everything in one call, which verifies */
+		return EVP_DecryptUpdate(c->dec, NULL, &l1, NULL, (int)ct_len) &&
+		               EVP_DecryptUpdate(c->dec, NULL, &l1, aad, aad_len) &&
+		               EVP_DecryptUpdate(c->dec, ct, &l1, ct, (int)ct_len) > 0
+		           ? 0
+		           : -XE_ESP_DIGEST_MISMATCH;
+	if (!EVP_DecryptUpdate(c->dec, NULL, &l1, aad, aad_len) ||
 	    !EVP_DecryptUpdate(c->dec, ct, &l1, ct, (int)ct_len) ||
 	    EVP_DecryptFinal_ex(c->dec, ct + l1, &l2) <= 0)
 		return -XE_ESP_DIGEST_MISMATCH;
 	return 0;
 }
 
-/* Verify before decrypting: a forged packet costs one HMAC and no cipher work. */
-static int hmac_open(struct sa *sa, uint8_t *esp, uint32_t ct_len, uint64_t seq)
+/* Verify before decrypting: a forged packet costs one MAC and no cipher work. */
+static int mac_open(struct sa *sa, uint8_t *esp, uint32_t ct_len, uint64_t seq)
 {
 	struct esp_crypto *c = sa->crypto;
 	uint32_t signed_len = ESP_HDR + sa->iv_len + ct_len;
-	uint8_t icv[EVP_MAX_MD_SIZE], *ct = esp + ESP_HDR + sa->iv_len;
+	uint8_t icv[EVP_MAX_MD_SIZE], *ct = esp + ESP_HDR + sa->iv_len, nonce[16];
+	const uint8_t *iv = esp + ESP_HDR;
 	int len;
 
-	if (hmac_icv(sa, esp, signed_len, seq, icv) < 0 || CRYPTO_memcmp(icv, esp + signed_len, sa->icv_len) != 0)
+	if (c->kind == KIND_GMAC)
+		return gmac_tag(sa, c->dec, 0, esp, ct_len, seq, esp + signed_len);
+	if (integ_icv(sa, esp, signed_len, seq, icv) < 0 || CRYPTO_memcmp(icv, esp + signed_len, sa->icv_len) != 0)
 		return -XE_ESP_DIGEST_MISMATCH;
-	if (c->kind == KIND_CBC &&
-	    (!EVP_CipherInit_ex2(c->dec, NULL, NULL, esp + ESP_HDR, 0, NULL) ||
+	if (c->kind == KIND_CTR) {
+		make_nonce(c, esp + ESP_HDR, nonce);
+		iv = nonce;
+	}
+	if ((c->kind == KIND_CBC || c->kind == KIND_CTR) &&
+	    (!EVP_CipherInit_ex2(c->dec, NULL, NULL, iv, 0, NULL) ||
 	     !EVP_DecryptUpdate(c->dec, ct, &len, ct, (int)ct_len)))
 		return -XE_MALFORMED_PACKET;
 	return 0;
@@ -482,7 +682,7 @@ int esp_decap(struct sa *sa, uint8_t *esp, uint32_t esp_len, uint8_t **inner, ui
 		return -XE_MALFORMED_PACKET;
 	}
 	ct_len = esp_len - head - sa->icv_len;
-	if (ct_len % (c->kind == KIND_CBC ? CBC_BLOCK : 1u) != 0) {
+	if (ct_len % (c->kind == KIND_CBC ? sa->block : 1u) != 0) {
 		stat_inc(&sa->st.errors);
 		return -XE_MALFORMED_PACKET;
 	}
@@ -491,7 +691,7 @@ int esp_decap(struct sa *sa, uint8_t *esp, uint32_t esp_len, uint8_t **inner, ui
 		stat_inc(&sa->st.replay_drops);
 		return rc;
 	}
-	rc = c->kind == KIND_AEAD ? aead_open(sa, esp, ct_len, seq) : hmac_open(sa, esp, ct_len, seq);
+	rc = c->kind == KIND_AEAD || c->kind == KIND_CCM ? aead_open(sa, esp, ct_len, seq) : mac_open(sa, esp, ct_len, seq);
 	if (rc == -XE_ESP_DIGEST_MISMATCH) {
 		stat_inc(&sa->st.auth_drops);
 		return rc;

@@ -21,7 +21,7 @@ static struct sa *make(uint8_t enc, uint8_t integ, uint8_t klen, uint8_t ilen)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct sa *sas[5];
+	static struct sa *sas[10];
 	uint8_t *esp, *inner, nh;
 	uint32_t inner_len;
 
@@ -31,6 +31,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		sas[2] = make(ENC_AES_CBC_128, INTEG_HMAC_SHA256_128, 16, 32);
 		sas[3] = make(ENC_NULL, INTEG_HMAC_SHA1_96, 0, 20);
 		sas[4] = make(ENC_AES_GCM_128, INTEG_NONE, 20, 0);
+		sas[5] = make(ENC_AES_CTR_128, INTEG_AES_XCBC_96, 20, 16);
+		sas[6] = make(ENC_AES_CCM8_256, INTEG_NONE, 35, 0);
+		sas[7] = make(ENC_AES_CCM16_128, INTEG_NONE, 19, 0);
+		sas[8] = make(ENC_AES_GMAC_128, INTEG_NONE, 20, 0);
+		sas[9] = make(ENC_3DES_CBC, INTEG_HMAC_MD5_96, 24, 16);
 	}
 	if (size < 1 || size > 9000)
 		return 0;
@@ -38,8 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!esp)
 		return 0;
 	memcpy(esp, data + 1, size - 1);
-	if (sas[data[0] % 5])
-		esp_decap(sas[data[0] % 5], esp, (uint32_t)(size - 1), &inner, &inner_len, &nh);
+	if (sas[data[0] % 10])
+		esp_decap(sas[data[0] % 10], esp, (uint32_t)(size - 1), &inner, &inner_len, &nh);
 	free(esp);
 	return 0;
 }

@@ -4,27 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "sa.h"
 #include "wire.h"
 
 #define MAX_PKT 10000
-
-static const char *const enc_names[ENC__COUNT] = {
-	[ENC_NULL] = "null",
-	[ENC_AES_GCM_128] = "aes-gcm-128",
-	[ENC_AES_GCM_256] = "aes-gcm-256",
-	[ENC_CHACHA20_POLY1305] = "chacha20-poly1305",
-	[ENC_AES_CBC_128] = "aes-cbc-128",
-	[ENC_AES_CBC_256] = "aes-cbc-256",
-};
-
-static const char *const integ_names[INTEG__COUNT] = {
-	[INTEG_NONE] = "none",
-	[INTEG_HMAC_SHA1_96] = "hmac-sha1-96",
-	[INTEG_HMAC_SHA256_128] = "hmac-sha256-128",
-	[INTEG_HMAC_SHA384_192] = "hmac-sha384-192",
-	[INTEG_HMAC_SHA512_256] = "hmac-sha512-256",
-};
 
 static void usage(void)
 {
@@ -36,16 +20,16 @@ static void usage(void)
 	        "encap prints the ESP packet (SPI .. ICV) in hex; decap prints the inner packet in hex and\n"
 	        "'nh N', or the XE_* error name and exits 1. decap --seq N: the receiver has seen N-1\n"
 	        "(with --esn this places the window so the high half of N is inferred).\n"
-	        "enc: null aes-gcm-128 aes-gcm-256 chacha20-poly1305 aes-cbc-128 aes-cbc-256\n"
-	        "integ: none hmac-sha1-96 hmac-sha256-128 hmac-sha384-192 hmac-sha512-256\n");
+	        "enc and integ: the names of docs/config.md\n");
 	exit(2);
 }
 
-static int name_index(const char *const *names, int n, const char *s)
+static int name_index(int (*from_name)(const char *), const char *s)
 {
-	for (int i = 0; i < n; i++)
-		if (strcmp(names[i], s) == 0)
-			return i;
+	int i = from_name(s);
+
+	if (i >= 0)
+		return i;
 	fprintf(stderr, "esp-kat: unknown algorithm %s\n", s);
 	usage();
 	return -1;
@@ -132,8 +116,8 @@ static void parse_args(int argc, char **argv, struct args *a, int decap)
 	a->conf.integ = INTEG__COUNT;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'e': a->conf.enc = (uint8_t)name_index(enc_names, ENC__COUNT, optarg); break;
-		case 'i': a->conf.integ = (uint8_t)name_index(integ_names, INTEG__COUNT, optarg); break;
+		case 'e': a->conf.enc = (uint8_t)name_index(enc_from_name, optarg); break;
+		case 'i': a->conf.integ = (uint8_t)name_index(integ_from_name, optarg); break;
 		case 'k':
 			a->conf.enc_key_len = (uint8_t)parse_hex(optarg, a->conf.enc_key, sizeof(a->conf.enc_key), "enc-key");
 			break;

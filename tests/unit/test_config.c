@@ -276,6 +276,76 @@ static void test_errors(void)
 	reject("{'options': {'bridge_non_ip': 1}}", "options.bridge_non_ip: expected true or false", "bool type");
 }
 
+#define KEY24 "00112233445566778899aabbccddeeff0011223344556677"
+#define KEY16 "0f0e0d0c0b0a09080706050403020100"
+
+/* The new algorithms parse with their key sizes; legacy ones only when options.legacy_algorithms says so. */
+static void test_algorithms(void)
+{
+	static const char *const ok[][4] = {
+		{ "aes-ctr-128", KEY16 "01020304", "hmac-sha1-96", KEY16 "01020304" },
+		{ "aes-ctr-256", GCM256_KEY, "aes-xcbc-96", KEY16 },
+		{ "aes-ccm8-128", KEY16 "010203", "none", "" },
+		{ "aes-ccm12-256", GCM256_KEY, "none", "" },
+		{ "aes-ccm16-128", KEY16 "010203", "none", "" },
+		{ "aes-gmac-128", KEY16 "01020304", "none", "" },
+		{ "aes-gmac-256", GCM256_KEY, "none", "" },
+	};
+	char doc[1024];
+
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		const char *key = ok[i][1];
+		int ccm256 = !strcmp(ok[i][0], "aes-ccm12-256");
+		struct wire_config c;
+		char err[256] = "";
+		json_t *j;
+		int rc;
+
+		snprintf(doc, sizeof doc, "{" BLACK ", 'policies': [" P_PROT "], 'sas': [{'spi': 300, 'direction': 'out',"
+		         " 'policy': 'p', 'enc': '%s', 'enc_key': '%.*s', 'integ': '%s', 'integ_key': '%s'}]}", ok[i][0],
+		         ccm256 ? 70 : (int)strlen(key), key, ok[i][2], ok[i][3]);
+		j = J(doc);
+		rc = config_from_json(j, &c, err, sizeof(err));
+		CHECK(rc == 0 && c.sa[0].enc == enc_from_name(ok[i][0]), "%s/%s parses: %s", ok[i][0], ok[i][2], err);
+		if (rc == 0)
+			config_free(&c);
+		json_decref(j);
+	}
+	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p',"
+	       " 'enc': 'aes-ccm16-128', 'enc_key': '" KEY16 "01020304'}]}",
+	       "sas[0].enc_key: aes-ccm16-128 needs 19 bytes", "CCM key with a 4-byte salt");
+	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p',"
+	       " 'enc': 'aes-gmac-128', 'enc_key': '" KEY16 "01020304', 'integ': 'aes-xcbc-96', 'integ_key': '" KEY16 "'}]}",
+	       "sas[0].integ: must be none with aes-gmac-128", "GMAC with an integrity algorithm");
+	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p',"
+	       " 'enc': 'aes-ctr-128', 'enc_key': '" KEY16 "01020304'}]}",
+	       "sas[0].integ: aes-ctr-128 needs an integrity algorithm", "CTR without integrity");
+	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p',"
+	       " 'enc': '3des-cbc', 'enc_key': '" KEY24 "', 'integ': 'hmac-sha1-96', 'integ_key': '" KEY16 "01020304'}]}",
+	       "sas[0].enc: 3des-cbc is a legacy algorithm; set options.legacy_algorithms", "3DES refused by default");
+	reject("{" BLACK ", 'options': {'legacy_algorithms': false}, 'policies': [" P_PROT "], 'sas': [{'spi': 300,"
+	       " 'direction': 'out', 'policy': 'p', 'enc': 'aes-cbc-128', 'enc_key': '" KEY16 "', 'integ': 'hmac-md5-96',"
+	       " 'integ_key': '" KEY16 "'}]}",
+	       "sas[0].integ: hmac-md5-96 is a legacy algorithm", "HMAC-MD5 refused by default");
+	{
+		json_t *j = J("{" BLACK ", 'options': {'legacy_algorithms': true}, 'policies': [" P_PROT "], 'sas': [{'spi': 300,"
+		              " 'direction': 'out', 'policy': 'p', 'enc': '3des-cbc', 'enc_key': '" KEY24 "',"
+		              " 'integ': 'hmac-md5-96', 'integ_key': '" KEY16 "'}]}");
+		struct wire_config c;
+		char err[256] = "";
+		json_t *back;
+
+		CHECK(!config_from_json(j, &c, err, sizeof(err)) && c.opt.legacy_algorithms && c.sa[0].enc == ENC_3DES_CBC &&
+		      c.sa[0].integ == INTEG_HMAC_MD5_96, "3des-cbc/hmac-md5-96 accepted with legacy_algorithms: %s", err);
+		back = config_to_json(&c);
+		CHECK(json_is_true(json_object_get(json_object_get(back, "options"), "legacy_algorithms")),
+		      "legacy_algorithms comes back in the output");
+		json_decref(back);
+		config_free(&c);
+		json_decref(j);
+	}
+}
+
 static void test_replay_rounding(void)
 {
 	json_t *j = J("{" BLACK ", 'policies': [" P_PROT "], 'sas': [" SA(", 'replay_window': 65") ", "
@@ -388,7 +458,7 @@ static void test_names(void)
 	for (int i = 0; i < INTEG__COUNT; i++)
 		CHECK_EQ(integ_from_name(integ_name((uint8_t)i)), i, "integrity %s round-trips", integ_name((uint8_t)i));
 	CHECK_EQ(enc_from_name("aes-ccm-128"), -XE_BAD_PARAM, "unknown cipher name");
-	CHECK_EQ(integ_from_name("hmac-md5-96"), -XE_BAD_PARAM, "unknown integrity name");
+	CHECK_EQ(integ_from_name("hmac-md5-128"), -XE_BAD_PARAM, "unknown integrity name");
 }
 
 static void write_file(const char *path, const char *text)
@@ -476,6 +546,7 @@ int main(void)
 	test_full();
 	test_defaults();
 	test_errors();
+	test_algorithms();
 	test_replay_rounding();
 	test_round_trip();
 	test_single_objects();
