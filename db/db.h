@@ -33,7 +33,7 @@ enum db_err { DB_ERR_LIST(DB_ENUM_) };
 
 struct db;
 
-#define DB_SCHEMA_VERSION 2   /* the newest migration this code knows */
+#define DB_SCHEMA_VERSION 3   /* the newest migration this code knows */
 
 const char *db_strerror(int code);          /* text for DB_E_x or -DB_E_x */
 const char *db_errmsg(const struct db *db);   /* last error, "" if none */

@@ -39,12 +39,15 @@ static const char SQL_GET_SPI[] = "SELECT " SA_COLS SA_FROM " WHERE s.spi = ?1 A
 static const char SQL_LIST[] = "SELECT " SA_COLS SA_FROM SA_FILTER " ORDER BY s.id LIMIT ?5 OFFSET ?4";
 static const char SQL_COUNT[] = "SELECT count(*)" SA_FROM SA_FILTER;
 
-/* Key bytes each algorithm needs (AEAD: key + 4-byte salt); -1 = unknown, left to the schema's CHECK. */
+/* Key bytes each algorithm needs (GCM, GMAC, CTR: key + 4-byte salt; CCM: + 3); -1 = unknown, left to the schema's CHECK. */
 static int enc_key_len(const char *enc)
 {
 	static const struct { const char *name; int len; } t[] = {
 		{"null", 0}, {"aes-gcm-128", 20}, {"aes-gcm-256", 36}, {"chacha20-poly1305", 36},
-		{"aes-cbc-128", 16}, {"aes-cbc-256", 32},
+		{"aes-cbc-128", 16}, {"aes-cbc-256", 32}, {"aes-ctr-128", 20}, {"aes-ctr-256", 36},
+		{"aes-ccm8-128", 19}, {"aes-ccm8-256", 35}, {"aes-ccm12-128", 19}, {"aes-ccm12-256", 35},
+		{"aes-ccm16-128", 19}, {"aes-ccm16-256", 35}, {"aes-gmac-128", 20}, {"aes-gmac-256", 36},
+		{"3des-cbc", 24},
 	};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
 		if (strcmp(enc, t[i].name) == 0)
@@ -56,7 +59,7 @@ static int integ_key_len(const char *integ)
 {
 	static const struct { const char *name; int len; } t[] = {
 		{"none", 0}, {"hmac-sha1-96", 20}, {"hmac-sha256-128", 32}, {"hmac-sha384-192", 48},
-		{"hmac-sha512-256", 64},
+		{"hmac-sha512-256", 64}, {"aes-xcbc-96", 16}, {"hmac-md5-96", 16},
 	};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
 		if (strcmp(integ, t[i].name) == 0)

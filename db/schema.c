@@ -226,9 +226,81 @@ static const char migration_2[] =
 	"ALTER TABLE policies ADD COLUMN child_lifetime INTEGER NOT NULL DEFAULT 0 " NONNEG("child_lifetime") ";"
 	"CREATE INDEX policies_ike_peer ON policies (ike_peer_id);";
 
+/*
+ * Migration 3: the algorithms of RFC 3686, 4309, 4543 and 3566, and the legacy
+ * 3DES-CBC and HMAC-MD5-96. SQLite cannot change a CHECK in place, so sas
+ * (and sa_keys, which references it) are rebuilt and copied; the trigger on
+ * policies that names sas is dropped for the while and made again.
+ */
+#define SA_ENC_NAMES \
+	"'null', 'aes-gcm-128', 'aes-gcm-256', 'chacha20-poly1305', 'aes-cbc-128', 'aes-cbc-256', 'aes-ctr-128'," \
+	" 'aes-ctr-256', 'aes-ccm8-128', 'aes-ccm8-256', 'aes-ccm12-128', 'aes-ccm12-256', 'aes-ccm16-128'," \
+	" 'aes-ccm16-256', 'aes-gmac-128', 'aes-gmac-256', '3des-cbc'"
+#define SA_SELF_AUTH_NAMES \
+	"'aes-gcm-128', 'aes-gcm-256', 'chacha20-poly1305', 'aes-ccm8-128', 'aes-ccm8-256', 'aes-ccm12-128'," \
+	" 'aes-ccm12-256', 'aes-ccm16-128', 'aes-ccm16-256', 'aes-gmac-128', 'aes-gmac-256'"
+#define SA_INTEG_NAMES \
+	"'none', 'hmac-sha1-96', 'hmac-sha256-128', 'hmac-sha384-192', 'hmac-sha512-256', 'aes-xcbc-96', 'hmac-md5-96'"
+#define SA_COLUMNS \
+	"id, spi, direction, policy_id, peer, local, encap, encap_sport, encap_dport, enc, integ, replay_window, esn," \
+	" soft_seconds, soft_bytes, soft_packets, hard_seconds, hard_bytes, hard_packets, created"
+
+static const char migration_3[] =
+	"DROP TRIGGER policies_keep_protect;"
+	"CREATE TABLE sas_new ("
+	"  id INTEGER PRIMARY KEY,"
+	"  spi INTEGER NOT NULL CONSTRAINT spi CHECK (spi BETWEEN 256 AND 4294967295),"
+	"  direction TEXT NOT NULL CONSTRAINT direction CHECK (direction IN ('in', 'out')),"
+	"  policy_id INTEGER NOT NULL REFERENCES policies(id) ON DELETE CASCADE,"
+	"  peer TEXT " ADDR_CHECK("peer") ","
+	"  local TEXT " ADDR_CHECK("local") ","
+	"  encap TEXT NOT NULL DEFAULT 'none' CONSTRAINT encap CHECK (encap IN ('none', 'udp')),"
+	"  encap_sport INTEGER NOT NULL DEFAULT 4500 CONSTRAINT encap_sport CHECK (encap_sport BETWEEN 1 AND 65535),"
+	"  encap_dport INTEGER NOT NULL DEFAULT 4500 CONSTRAINT encap_dport CHECK (encap_dport BETWEEN 1 AND 65535),"
+	"  enc TEXT NOT NULL CONSTRAINT enc CHECK (enc IN (" SA_ENC_NAMES ")),"
+	"  integ TEXT NOT NULL DEFAULT 'none' CONSTRAINT integ CHECK (integ IN (" SA_INTEG_NAMES ")),"
+	"  replay_window INTEGER CONSTRAINT replay_window CHECK (replay_window IS NULL OR replay_window = 0"
+	"    OR replay_window BETWEEN 64 AND 4096),"
+	"  esn INTEGER NOT NULL DEFAULT 0 " BOOL("esn") ","
+	"  soft_seconds INTEGER NOT NULL DEFAULT 0 " NONNEG("soft_seconds") ","
+	"  soft_bytes INTEGER NOT NULL DEFAULT 0 " NONNEG("soft_bytes") ","
+	"  soft_packets INTEGER NOT NULL DEFAULT 0 " NONNEG("soft_packets") ","
+	"  hard_seconds INTEGER NOT NULL DEFAULT 0 " NONNEG("hard_seconds") ","
+	"  hard_bytes INTEGER NOT NULL DEFAULT 0 " NONNEG("hard_bytes") ","
+	"  hard_packets INTEGER NOT NULL DEFAULT 0 " NONNEG("hard_packets") ","
+	"  created INTEGER NOT NULL,"
+	"  UNIQUE (spi, direction),"
+	/* AEAD and GMAC carry their own integrity; the others need an integrity algorithm. */
+	"  CONSTRAINT integ CHECK ((enc IN (" SA_SELF_AUTH_NAMES ")) = (integ = 'none')),"
+	"  CONSTRAINT lifetime CHECK (" SOFT_BELOW_HARD("seconds") " AND " SOFT_BELOW_HARD("bytes")
+	"    AND " SOFT_BELOW_HARD("packets") ")"
+	") STRICT;"
+	"INSERT INTO sas_new (" SA_COLUMNS ") SELECT " SA_COLUMNS " FROM sas;"
+	"CREATE TABLE sa_keys_new ("
+	"  sa_id INTEGER PRIMARY KEY REFERENCES sas_new(id) ON DELETE CASCADE,"
+	"  enc_key BLOB NOT NULL CONSTRAINT enc_key CHECK (length(enc_key) <= 36),"
+	"  integ_key BLOB NOT NULL CONSTRAINT integ_key CHECK (length(integ_key) <= 64)"
+	") STRICT;"
+	"INSERT INTO sa_keys_new (sa_id, enc_key, integ_key) SELECT sa_id, enc_key, integ_key FROM sa_keys;"
+	"DROP TABLE sa_keys;"
+	"DROP TABLE sas;"
+	"ALTER TABLE sas_new RENAME TO sas;"
+	"ALTER TABLE sa_keys_new RENAME TO sa_keys;"
+	"CREATE INDEX sas_policy ON sas (policy_id);"
+	"CREATE TRIGGER sas_policy_protect BEFORE INSERT ON sas"
+	"  WHEN EXISTS (SELECT 1 FROM policies WHERE id = NEW.policy_id AND action <> 'protect')"
+	"  BEGIN SELECT RAISE(ABORT, 'policy: not a protect policy'); END;"
+	"CREATE TRIGGER sas_policy_protect_upd BEFORE UPDATE OF policy_id ON sas"
+	"  WHEN EXISTS (SELECT 1 FROM policies WHERE id = NEW.policy_id AND action <> 'protect')"
+	"  BEGIN SELECT RAISE(ABORT, 'policy: not a protect policy'); END;"
+	"CREATE TRIGGER policies_keep_protect BEFORE UPDATE OF action ON policies"
+	"  WHEN NEW.action <> 'protect' AND EXISTS (SELECT 1 FROM sas WHERE policy_id = NEW.id)"
+	"  BEGIN SELECT RAISE(ABORT, 'action: the policy has SAs; delete them first'); END;";
+
 const char *const db_migrations[] = {
 	migration_1,
 	migration_2,
+	migration_3,
 };
 const int db_migration_count = (int)(sizeof db_migrations / sizeof db_migrations[0]);
 

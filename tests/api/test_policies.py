@@ -419,6 +419,48 @@ def test_sas(env, api):
         check(env.wire_config().get('sas', []) == [], 'and the wire has none either')
 
 
+def test_algorithms(env, api):
+    """The RFC 3686/4309/4543/3566 algorithms are stored and applied; 3DES and HMAC-MD5 only once allowed."""
+    ccm = create_sa(env, api, {'spi': 0x5001, 'direction': 'out', 'policy': 'a-to-b', 'enc': 'aes-ccm16-128',
+                               'enc_key': KEYS['cbc'] + '010203'})
+    check(ccm is not None and ccm['enc'] == 'aes-ccm16-128' and ccm['integ'] == 'none', 'an aes-ccm16-128 SA')
+    ctr = create_sa(env, api, {'spi': 0x5002, 'direction': 'out', 'policy': 'a-to-b', 'enc': 'aes-ctr-256',
+                               'enc_key': KEYS['gcm_out'], 'integ': 'aes-xcbc-96', 'integ_key': KEYS['cbc']})
+    check(ctr is not None and ctr['integ'] == 'aes-xcbc-96', 'an aes-ctr-256/aes-xcbc-96 SA')
+    gmac = create_sa(env, api, {'spi': 0x5003, 'direction': 'in', 'policy': 'a-to-b', 'enc': 'aes-gmac-128',
+                                'enc_key': KEYS['cbc'] + '01020304'})
+    check(gmac is not None and gmac['enc'] == 'aes-gmac-128', 'an aes-gmac-128 SA')
+    if env.wire:
+        w = {(s['spi'], s['enc'], s['integ']) for s in env.wire_config().get('sas', [])}
+        check({(0x5001, 'aes-ccm16-128', 'none'), (0x5002, 'aes-ctr-256', 'aes-xcbc-96'),
+               (0x5003, 'aes-gmac-128', 'none')} <= w, f'the wire runs them ({sorted(w)})')
+    problem(api.post('/sas', {'spi': 0x5004, 'direction': 'out', 'policy': 'a-to-b', 'enc': 'aes-ccm8-128',
+                              'enc_key': KEYS['cbc']}), 422, 'BAD_FIELD', 'enc_key', 'CCM key without its salt')
+
+    legacy = {'spi': 0x5005, 'direction': 'out', 'policy': 'a-to-b', 'enc': '3des-cbc',
+              'enc_key': KEYS['gcm_out'][:48], 'integ': 'hmac-md5-96', 'integ_key': KEYS['cbc']}
+    r = api.post('/sas', legacy)
+    field = r.json().get('field', '') if r.status_code == 422 else ''
+    check(r.status_code == 422 and field.endswith('.enc') and 'legacy_algorithms' in r.json().get('detail', ''),
+          f'3des-cbc is refused while legacy algorithms are off, naming enc ({r.status_code} {r.text[:300]})')
+    check(not [s for s in sas(api) if s['spi'] == 0x5005], 'and nothing was stored')
+    opts = api.get('/options').json()
+    r = api.put('/options', dict(opts, legacy_algorithms=True))
+    applied(env, r, 200)
+    check(api.get('/options').json().get('legacy_algorithms') is True, 'options.legacy_algorithms is stored')
+    des = create_sa(env, api, legacy)
+    check(des is not None and des['enc'] == '3des-cbc' and des['integ'] == 'hmac-md5-96',
+          'with legacy_algorithms a 3des-cbc/hmac-md5-96 SA is accepted')
+    r = api.put('/options', dict(opts, legacy_algorithms=False))
+    check(r.status_code == 422 and r.json().get('field', '').endswith('.enc'),
+          f'legacy algorithms cannot be switched off while an SA uses one ({r.status_code} {r.text[:200]})')
+    r = api.delete('/sas?policy=a-to-b')
+    applied(env, r, 200)
+    r = api.put('/options', dict(opts, legacy_algorithms=False))
+    applied(env, r, 200)
+    check(sas(api) == [], 'the SAs of this test are gone again')
+
+
 def test_selector_forms(env, api):
     """Every selector form of docs/config.md is stored in the wire's canonical text and means the same to the wire."""
     forms = [
@@ -569,6 +611,7 @@ def main():
         test_bad_policies(env, admin)
         test_selector_forms(env, admin)
         test_sas(env, admin)
+        test_algorithms(env, admin)
         test_sa_endpoints(env, admin)
         test_delete_cascades(env, admin)
         create_policy(env, admin, PROTECT)

@@ -163,6 +163,58 @@ static void test_open_mode_and_migrations(void)
 	CHECK(rc == -DB_E_IO && strstr(err, "/nonexistent-dir/x.db"), "an unopenable path is an I/O error naming the path");
 }
 
+/* A database made by migration 1 alone (an installation before the new algorithms) keeps its SAs. */
+extern const char *const db_migrations[];
+
+static void test_migration_3(void)
+{
+	static char sql[65536];
+	struct db_sa sa, got;
+	struct db_sa_keys k, kg;
+	struct db_policy p;
+	struct db *db;
+
+	snprintf(sql, sizeof sql, "BEGIN; %s PRAGMA user_version = 1; COMMIT;"
+	         "INSERT INTO policies (id, name, position, action, peer, created, updated)"
+	         " VALUES (1, 'old', 0, 'protect', '192.0.2.9', 1, 1);"
+	         "INSERT INTO sas (id, spi, direction, policy_id, enc, integ, created)"
+	         " VALUES (7, 4660, 'out', 1, 'aes-cbc-128', 'hmac-sha1-96', 1);"
+	         "INSERT INTO sa_keys VALUES (7, x'000102030405060708090a0b0c0d0e0f', zeroblob(20));",
+	         db_migrations[0]);
+	raw_exec("v1.db", sql);
+	CHECK_EQ(raw_count("v1.db", "PRAGMA user_version"), 1, "a version-1 database is made by migration 1 alone");
+	db = open_ok("v1.db");
+	CHECK(db && db_schema_version(db) == DB_SCHEMA_VERSION, "it is migrated to the newest version");
+	if (!db)
+		return;
+	CHECK(db_sa_get(db, 7, &got) == 0 && got.spi == 4660 && !strcmp(got.enc, "aes-cbc-128") &&
+	      !strcmp(got.integ, "hmac-sha1-96") && !strcmp(got.policy, "old"), "its SA is still there");
+	CHECK(db_sa_keys_get(db, 7, &kg) == 0 && kg.enc_key_len == 16 && kg.enc_key[15] == 15 &&
+	      kg.integ_key_len == 20, "with its keys");
+	make_sa(&sa, &k, 0x2002, "in", "old");
+	strcpy(sa.enc, "aes-ccm16-128");
+	k.enc_key_len = 19;
+	CHECK_EQ(db_sa_insert(db, &sa, &k), 0, "an aes-ccm16-128 SA can be stored after migration 3");
+	strcpy(sa.enc, "aes-ctr-256");
+	strcpy(sa.integ, "aes-xcbc-96");
+	sa.spi = 0x2003;
+	k.enc_key_len = 36;
+	k.integ_key_len = 16;
+	CHECK_EQ(db_sa_insert(db, &sa, &k), 0, "and an aes-ctr-256/aes-xcbc-96 one");
+	strcpy(sa.integ, "none");
+	sa.spi = 0x2004;
+	k.integ_key_len = 0;
+	CHECK(db_sa_insert(db, &sa, &k) < 0 && !strcmp(db_errfield(db), "integ"), "CTR without integrity is refused");
+	CHECK(db_policy_get(db, 1, &p) == 0, "the policy is there");
+	strcpy(p.action, "bypass");
+	CHECK(db_policy_update(db, &p) < 0 && !strcmp(db_errfield(db), "action"),
+	      "the policy with SAs still cannot stop being protect (trigger made again)");
+	CHECK_EQ(db_sa_delete(db, 7), 0, "deleting the old SA works");
+	CHECK_EQ(raw_count("v1.db", "SELECT count(*) FROM sa_keys WHERE sa_id = 7"), 0, "and its keys go with it");
+	CHECK_EQ(db_integrity_check(db), 0, "integrity check ok");
+	db_close(db);
+}
+
 /* ---- policies ---- */
 
 static void test_policies(struct db *db)
@@ -900,6 +952,7 @@ int main(void)
 	setvbuf(stdout, NULL, _IONBF, 0);   /* fork: no duplicated buffered output */
 
 	test_open_mode_and_migrations();
+	test_migration_3();
 	db = open_ok("main.db");
 	CHECK(db != NULL, "open the main test database");
 	if (db) {
