@@ -2028,7 +2028,7 @@ static int ike_list(struct ctl *c, const struct args *a)
 	json_array_foreach(items, i, s) {
 		char *kids = xstrdup("");
 
-		json_array_foreach(json_object_get(s, "children"), j, k) {
+		json_array_foreach(json_object_get(s, "child_sas"), j, k) {
 			char *n = fmt("%s%s%08" JSON_INTEGER_FORMAT "x/%08" JSON_INTEGER_FORMAT "x", kids, j ? "," : "",
 			              json_integer_value(json_object_get(k, "spi_in")),
 			              json_integer_value(json_object_get(k, "spi_out")));

@@ -527,7 +527,10 @@ int ike_driver_reload(struct bitwd *d)
 	struct db_policy *pol = NULL;
 	int64_t npeer_total = 0, npol_total = 0;
 	uint32_t *new_peers = NULL, *new_children = NULL;
-	uint8_t *new_start = NULL;
+	uint8_t *new_start = NULL, *valid = NULL;
+	struct ike_peer_conf *confs = NULL;
+	struct peer_secrets *secrets = NULL;
+	size_t *nkids = NULL;
 	size_t nnp = 0, nnc = 0;
 	int np = -1, npol = -1, rc = -1;
 	uint64_t now = now_ms();
@@ -545,37 +548,52 @@ int ike_driver_reload(struct bitwd *d)
 	new_children = calloc((size_t)npol + 1, sizeof *new_children);
 	if (!new_peers || !new_start || !new_children)
 		goto out;
-	for (int i = 0; i < np; i++) {
-		struct ike_peer_conf c;
-		struct peer_secrets s = { 0 };
-
-		if (peer_conf(d, &peers[i], &c, &s) == 0) {
-			int e = ike_peer_set(k->e, now, &c);
-
-			if (e < 0)
-				mlog(WLOG_WARN, "ike: peer %s: %s", peers[i].name, ike_strerror(e));
-			else
-				new_start[nnp] = c.start, new_peers[nnp++] = c.id;
-		}
-		secrets_free(&s);
-		OPENSSL_cleanse(&c, sizeof c);
-	}
+	/* Peers are checked first; a policy is handed over only when its peer is good. */
+	confs = calloc((size_t)np + 1, sizeof *confs);
+	secrets = calloc((size_t)np + 1, sizeof *secrets);
+	valid = calloc((size_t)np + 1, 1);
+	nkids = calloc((size_t)np + 1, sizeof *nkids);
+	if (!confs || !secrets || !valid || !nkids)
+		goto out;
+	for (int i = 0; i < np; i++)
+		valid[i] = peer_conf(d, &peers[i], &confs[i], &secrets[i]) == 0;
 	for (int i = 0; i < npol; i++) {
 		struct ike_child_conf c;
-		const struct db_peer *p = NULL;
+		int j = 0;
 
 		if (pol[i].ike_peer_id <= 0 || strcmp(pol[i].action, "protect") != 0)
 			continue;
-		for (int j = 0; j < np && !p; j++)
-			if (peers[j].id == pol[i].ike_peer_id && has_id(new_peers, nnp, (uint32_t)peers[j].id))
-				p = &peers[j];
-		if (!p || child_conf(&pol[i], p, &c) < 0)
+		while (j < np && !(peers[j].id == pol[i].ike_peer_id && valid[j]))
+			j++;
+		if (j == np || child_conf(&pol[i], &peers[j], &c) < 0)
 			continue;
 		int e = ike_child_set(k->e, now, &c);
-		if (e < 0)
+		if (e < 0) {
 			mlog(WLOG_WARN, "ike: policy %s: %s", pol[i].name, ike_strerror(e));
-		else
+		} else {
 			new_children[nnc++] = c.id;
+			nkids[j]++;
+		}
+	}
+	/*
+	 * Policies go in before their peers: a start-always peer initiates as it
+	 * is set and offers its policies in IKE_AUTH. One without any keyed
+	 * policy waits (an IKE SA with nothing to carry is pointless) until a
+	 * policy names it, when this runs again.
+	 */
+	for (int i = 0; i < np; i++) {
+		uint8_t start = confs[i].start;
+		int e;
+
+		if (!valid[i])
+			continue;
+		if (start == IKE_START_ALWAYS && !nkids[i])
+			confs[i].start = IKE_START_TRAFFIC;
+		e = ike_peer_set(k->e, now, &confs[i]);
+		if (e < 0)
+			mlog(WLOG_WARN, "ike: peer %s: %s", peers[i].name, ike_strerror(e));
+		else
+			new_start[nnp] = confs[i].start, new_peers[nnp++] = confs[i].id;
 	}
 	/* Gone from the database: children first, then their peers (which sends DELETEs). */
 	for (size_t i = 0; i < k->nchildren; i++)
@@ -593,6 +611,14 @@ int ike_driver_reload(struct bitwd *d)
 	new_start = NULL;
 	rc = 0;
 out:
+	for (int i = 0; secrets && i < np; i++)
+		secrets_free(&secrets[i]);
+	if (confs)
+		OPENSSL_cleanse(confs, (size_t)np * sizeof *confs);
+	free(confs);
+	free(secrets);
+	free(valid);
+	free(nkids);
 	free(new_peers);
 	free(new_start);
 	free(new_children);
@@ -841,7 +867,7 @@ static json_t *sa_info_json(struct bitwd *d, const struct ike_sa_info *s, uint64
 	              "local_port", s->local.port, "remote", addr_text(&s->remote, r, sizeof r), "remote_port",
 	              s->remote.port, "spi_i", spi_hex(s->spi_i), "spi_r", spi_hex(s->spi_r), "algorithms", s->algs,
 	              "age", in_s(s->established_ms, now), "rekey_in", in_s(s->rekey_at_ms, now), "expire_in",
-	              in_s(s->expire_at_ms, now), "children", kids);
+	              in_s(s->expire_at_ms, now), "child_sas", kids);
 	if (o && db_peer_get(d->db, s->peer_id, &peer) == 0)
 		json_object_set_new(o, "peer", json_string(peer.name));
 	return o;
