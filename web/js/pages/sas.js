@@ -4,8 +4,12 @@ import { h, clear, table, card, toast, num, bytes, confirmDialog } from '../dom.
 import { field, formError, clearErrors, validate, showProblem, isIP } from '../form.js';
 import { POLL_MS } from '../live.js';
 
-const ENC = ['aes-gcm-128', 'aes-gcm-256', 'chacha20-poly1305', 'aes-cbc-128', 'aes-cbc-256', 'null'];
-const INTEG = ['none', 'hmac-sha1-96', 'hmac-sha256-128', 'hmac-sha384-192', 'hmac-sha512-256'];
+// As the SA schema lists them (docs/openapi.json); the legacy ones only work with options.legacy_algorithms.
+const ENC = ['aes-gcm-128', 'aes-gcm-256', 'chacha20-poly1305', 'aes-cbc-128', 'aes-cbc-256', 'aes-ctr-128',
+	'aes-ctr-256', 'aes-ccm8-128', 'aes-ccm8-256', 'aes-ccm12-128', 'aes-ccm12-256', 'aes-ccm16-128', 'aes-ccm16-256',
+	'aes-gmac-128', 'aes-gmac-256', ['3des-cbc', '3des-cbc (legacy)'], 'null'];
+const INTEG = ['none', 'hmac-sha1-96', 'hmac-sha256-128', 'hmac-sha384-192', 'hmac-sha512-256', 'aes-xcbc-96',
+	['hmac-md5-96', 'hmac-md5-96 (legacy)']];
 
 const key = (spi, dir) => `${spi}/${dir}`;
 
@@ -180,7 +184,7 @@ function saForm(policies, onCancel, onSaved) {
 		f({ name: 'enc', label: 'Encryption', type: 'select', options: ENC }),
 		f({ name: 'enc_key', label: 'Encryption key', type: 'password', help: 'hex; AEAD: key + 4-byte salt. Never shown again.',
 			check: hex }),
-		f({ name: 'integ', label: 'Integrity', type: 'select', options: INTEG, help: 'none with AEAD (GCM, ChaCha20)' }),
+		f({ name: 'integ', label: 'Integrity', type: 'select', options: INTEG, help: 'none with GCM, ChaCha20, CCM and GMAC' }),
 		f({ name: 'integ_key', label: 'Integrity key', type: 'password', help: 'hex; never shown again', check: hex }),
 		f({ name: 'replay_window', label: 'Replay window', type: 'number', placeholder: 'default',
 			help: '0 or 64..4096; empty: the option\'s default', check: count }),

@@ -13,6 +13,7 @@ const OPTIONS = [
 	['frag_timeout_ms', 'Reassembly timeout (ms)', 'number', null, ''],
 	['frag_mem', 'Reassembly memory (bytes)', 'number', null, ''],
 	['replay_window', 'Replay window', 'number', null, '0 or 64..4096'],
+	['legacy_algorithms', 'Allow legacy algorithms', 'checkbox', null, '3des-cbc and hmac-md5-96 (deprecated by RFC 8221)'],
 ];
 
 // Run an async submit with the form's errors cleared first and the server's problem shown after.
@@ -69,7 +70,9 @@ function portForm(role, port, ro) {
 }
 
 function optionsForm(opts, ro) {
-	const rows = OPTIONS.map(([name, label, type, options, help]) =>
+	// only the options this bitwd reports (they come with their defaults filled in)
+	const known = OPTIONS.some(o => o[0] in opts) ? OPTIONS.filter(o => o[0] in opts) : OPTIONS;
+	const rows = known.map(([name, label, type, options, help]) =>
 		field('options', { name, label, type, options, help, value: opts[name], disabled: ro,
 			check: type === 'number' ? s => (/^\d+$/.test(s.trim()) ? '' : 'a whole number') : undefined }));
 	const save = h('button', { testid: 'options-save', type: 'submit', disabled: ro, text: 'Save options' });
