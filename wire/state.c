@@ -711,6 +711,18 @@ static void solicit(void *arg, const struct bw_addr *ip)
 	txq_commit(c->tx, len);
 }
 
+static bool keepalive_due(const struct sa_conf *c)
+{
+	return c->dir == DIR_OUT && c->encap == ENCAP_UDP;
+}
+
+/* The NAT binding belongs to the address and port pair, not to the SA: one keepalive covers all SAs on it. */
+static bool same_udp_ends(const struct sa_conf *a, const struct sa_conf *b)
+{
+	return bw_addr_eq(&a->local, &b->local) && bw_addr_eq(&a->peer, &b->peer) &&
+	       a->encap_sport == b->encap_sport && a->encap_dport == b->encap_dport;
+}
+
 static void keepalives(struct wire *w, const struct snapshot *s, uint64_t now)
 {
 	static const uint8_t ka = 0xff;  /* RFC 3948 §2.3 */
@@ -720,8 +732,13 @@ static void keepalives(struct wire *w, const struct snapshot *s, uint64_t now)
 	w->last_keepalive_ms = now;
 	for (uint32_t i = 0; i < w->nsas; i++) {
 		const struct sa_conf *c = &w->sas[i]->conf;
+		uint32_t j = 0;
 
-		if (c->dir == DIR_OUT && c->encap == ENCAP_UDP)
+		if (!keepalive_due(c))
+			continue;
+		while (j < i && !(keepalive_due(&w->sas[j]->conf) && same_udp_ends(&w->sas[j]->conf, c)))
+			j++;
+		if (j == i)
 			wire_send_udp(w, &w->ctl_tx_black, s, &c->local, c->encap_sport, &c->peer, c->encap_dport, &ka, 1, 0);
 	}
 }
