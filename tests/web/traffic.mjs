@@ -72,6 +72,11 @@ await run.step('ping hostA -> hostB through the tunnel while the dashboard count
 		(await intOf(red.getByTestId('port-tx-packets'))) >= before.redTx + 5 &&
 		(await intOf(black.getByTestId('port-rx-bytes'))) > before.blackRxBytes + 5000,
 		'red rx/tx, black tx packets and black rx bytes grow on the dashboard while the ping runs', 15000, 500);
+	const lines = (id) => tid(p, id).evaluate((el) => [...el.querySelectorAll('svg path')]
+		.filter((l) => (l.getAttribute('d') || '').split('L').length >= 3).length);
+	await until(async () => (await lines('chart-throughput')) >= 4, 'the throughput chart draws a line per port and direction');
+	await until(async () => (await lines('chart-sa')) >= 2 && ((await tid(p, 'chart-sa').textContent()) || '').includes(String(OUT.A)),
+		'the per-SA chart draws both SAs of site A, SPI 4097 named in its legend');
 	if (shot) {
 		await sleep(30000);
 		await p.screenshot({ path: shot });
