@@ -772,25 +772,57 @@ void ike_driver_wire_event(struct bitwd *d, uint16_t type, json_t *payload)
 		on_expire(d, payload, type == CTL_EV_SA_HARD_EXPIRE);
 }
 
-/* After a (re)connect the wire has the stored configuration: IKE's SAs go back in, always-peers come up. */
+static bool peer_initiates(const struct ike_driver *k, uint32_t peer_id)
+{
+	for (size_t i = 0; i < k->npeers; i++)
+		if (k->peers[i] == peer_id)
+			return k->peer_start[i] != IKE_START_NEVER;
+	return false;
+}
+
+/*
+ * After a (re)connect the wire has the stored configuration. SAs it still
+ * holds (a reconnect to the same process) answer SA_EXISTS and stay. Those
+ * it lost (it restarted) go back in, but their outbound sequence numbers
+ * start again at 1, which the peer's replay window refuses: their IKE SA is
+ * restarted (DELETE, then a fresh IKE_SA_INIT unless the peer only
+ * responds). Start-always peers without any IKE SA come up again.
+ */
 void ike_driver_resync(struct bitwd *d)
 {
 	struct ike_driver *k = d->ike;
-	size_t n = 0, m;
+	uint64_t *restart;
+	uint32_t *restart_peer;
+	size_t nrestart = 0, m;
 	struct ike_sa_info *all;
 
 	if (!k)
 		return;
-	for (size_t i = 0; i < k->ninst; i++) {
-		int rc = wire_add(d, &k->inst[i].sa, k->inst[i].policy);
+	restart = calloc(k->ninst + 1, sizeof *restart);
+	restart_peer = calloc(k->ninst + 1, sizeof *restart_peer);
+	for (size_t i = 0; restart && restart_peer && i < k->ninst; i++) {
+		const struct ike_child_sa *sa = &k->inst[i].sa;
+		int rc = wire_add(d, sa, k->inst[i].policy);
+		bool known = false;
 
-		if (rc == 0)
-			n++;
-		else if (rc != -XE_SA_EXISTS)
-			mlog(WLOG_WARN, "ike: reinstalling SA 0x%08" PRIx32 ": %s", k->inst[i].sa.spi_in, xe_name(rc));
+		if (rc == -XE_SA_EXISTS)
+			continue;
+		if (rc < 0)
+			mlog(WLOG_WARN, "ike: reinstalling SA 0x%08" PRIx32 ": %s", sa->spi_in, xe_name(rc));
+		for (size_t j = 0; j < nrestart; j++)
+			known |= restart[j] == sa->ike_sa_id;
+		if (!known)
+			restart_peer[nrestart] = sa->peer_id, restart[nrestart++] = sa->ike_sa_id;
 	}
-	if (n)
-		mlog(WLOG_INFO, "ike: %zu child SA(s) reinstalled in bitw-wire", n);
+	for (size_t i = 0; i < nrestart; i++) {
+		mlog(WLOG_INFO, "ike: bitw-wire restarted: restarting IKE SA %" PRIu64 " (its child SAs' sequence "
+		     "numbers started again)", restart[i]);
+		(void)ike_terminate(k->e, now_ms(), restart[i]);
+		if (peer_initiates(k, restart_peer[i]))
+			(void)ike_initiate(k->e, now_ms(), restart_peer[i]);
+	}
+	free(restart);
+	free(restart_peer);
 	m = ike_sa_list(k->e, NULL, 0);
 	all = m ? calloc(m, sizeof *all) : NULL;
 	m = all ? ike_sa_list(k->e, all, m) : 0;
@@ -835,12 +867,17 @@ static json_t *spi_hex(const uint8_t spi[8])
 	return json_string(b);
 }
 
-/* Engine times are our monotonic clock: shown as seconds from now (negative = past). */
+/* Engine times are our monotonic clock: shown as seconds from now (negative = past) or as an age. */
 static json_t *in_s(uint64_t at, uint64_t now)
 {
 	if (!at)
 		return json_null();
 	return json_integer(at >= now ? (json_int_t)((at - now) / 1000) : -(json_int_t)((now - at) / 1000));
+}
+
+static json_t *age_s(uint64_t since, uint64_t now)
+{
+	return since && since <= now ? json_integer((json_int_t)((now - since) / 1000)) : json_null();
 }
 
 static json_t *sa_info_json(struct bitwd *d, const struct ike_sa_info *s, uint64_t now)
@@ -856,7 +893,7 @@ static json_t *sa_info_json(struct bitwd *d, const struct ike_sa_info *s, uint64
 		json_array_append_new(kids, json_pack("{s:I, s:I, s:I, s:b, s:b, s:s, s:o, s:o, s:o}", "policy_id",
 		                                      (json_int_t)c->child_id, "spi_in", (json_int_t)c->spi_in, "spi_out",
 		                                      (json_int_t)c->spi_out, "encap", c->encap, "transport", c->transport,
-		                                      "algorithms", c->algs, "age", in_s(c->established_ms, now),
+		                                      "algorithms", c->algs, "age", age_s(c->established_ms, now),
 		                                      "rekey_in", in_s(c->rekey_at_ms, now), "expire_in",
 		                                      in_s(c->expire_at_ms, now)));
 	}
@@ -866,7 +903,7 @@ static json_t *sa_info_json(struct bitwd *d, const struct ike_sa_info *s, uint64
 	              "nat_local", s->nat_local, "nat_remote", s->nat_remote, "local", addr_text(&s->local, l, sizeof l),
 	              "local_port", s->local.port, "remote", addr_text(&s->remote, r, sizeof r), "remote_port",
 	              s->remote.port, "spi_i", spi_hex(s->spi_i), "spi_r", spi_hex(s->spi_r), "algorithms", s->algs,
-	              "age", in_s(s->established_ms, now), "rekey_in", in_s(s->rekey_at_ms, now), "expire_in",
+	              "age", age_s(s->established_ms, now), "rekey_in", in_s(s->rekey_at_ms, now), "expire_in",
 	              in_s(s->expire_at_ms, now), "child_sas", kids);
 	if (o && db_peer_get(d->db, s->peer_id, &peer) == 0)
 		json_object_set_new(o, "peer", json_string(peer.name));

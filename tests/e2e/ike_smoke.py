@@ -1,0 +1,95 @@
+# ike_smoke.py: bitwd's IKE plumbing between two bitw sites configured only over REST; `ike_smoke.py TEST` runs one.
+#
+# acquire: A keys its policy on traffic (start "traffic"), B only responds: the first ping's ACQUIRE brings up
+#   the IKE SA and the child SA, pings flow, both list the IKE SA as ESTABLISHED, the wire holds the child SAs
+#   as origin "ike", and the SSE backlog has the acquire and the ike.* events.
+# wire-restart: A's bitw-wire is killed and started again: bitwd restarts the IKE SA whose child SAs the wire
+#   lost, and traffic flows again without anyone touching the configuration.
+
+import os
+import secrets
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bitwtopo import Fail, Skip, log, main  # noqa: E402
+from e2e import expect, new_marker  # noqa: E402
+from interop import API, BitwGw  # noqa: E402
+from swan import HOST_A4, HOST_B4, SwanTopo, wait_for  # noqa: E402
+
+
+def need_bitwd():
+	if not os.environ.get('BITWD'):
+		raise Skip('bitwd is not built (meson option mgmt)')
+
+
+def pair(t, start_a):
+	psk = secrets.token_urlsafe(24)
+	a, b = BitwGw(t, 'A'), BitwGw(t, 'B')
+	b.add_peer('A', 'gcm', psk=psk, start='never')
+	a.add_peer('B', 'gcm', psk=psk, start=start_a)
+	return a, b
+
+
+def wire_ike_sas(gw):
+	return [s for s in gw.api.items(f'{API}/sad') if s.get('origin') == 'ike']
+
+
+def acquire():
+	need_bitwd()
+	marker = new_marker()
+	with SwanTopo('ikeacq', 'bitw', 'bitw') as t:
+		a, b = pair(t, 'traffic')
+		time.sleep(1)
+		expect(a.sas() == [] and b.sas() == [], f'start "traffic": no IKE SA before any traffic ({a.sas()})')
+		r = t.ping('hA', HOST_B4, count=8, marker=marker, wait=1)
+		log(f'first pings while the SA comes up: {r.received}/8')
+		sa_a, sa_b = a.wait_up(), b.wait_up()
+		expect(sa_a['initiator'] is True and sa_b['initiator'] is False,
+		       f'A initiated on traffic, B responded ({sa_a["initiator"]}, {sa_b["initiator"]})')
+		for src, dst in (('hA', HOST_B4), ('hB', HOST_A4)):
+			r = t.ping(src, dst, count=3, marker=marker)
+			expect(r.received == 3, f'ping {src} -> {dst} over the negotiated SAs ({r.received}/3)')
+		kids = sa_a['child_sas']
+		on_wire = wire_ike_sas(a)
+		expect(len(on_wire) == 2 and {s['spi'] for s in on_wire} == {kids[0]['spi_in'], kids[0]['spi_out']},
+		       f'A\'s wire holds the child SA both ways, origin ike ({on_wire}, {kids})')
+		events = [e.get('type') or e.get('event') for e in a.api.get(f'{API}/events/backlog').get('items', [])]
+		expect({'acquire', 'ike.sa.up', 'ike.child.up'} <= set(events), f'the SSE backlog has them ({events})')
+		a.d.stop()
+		b.d.stop()
+
+
+def wire_restart():
+	need_bitwd()
+	from rest import start_wire
+	marker = new_marker()
+	with SwanTopo('ikewr', 'bitw', 'bitw') as t:
+		a, b = pair(t, 'always')
+		old = a.wait_up()
+		b.wait_up()
+		r = t.ping('hA', HOST_B4, count=3, marker=marker)
+		expect(r.received == 3, f'pings before the restart ({r.received}/3)')
+		t.bitw.pop('A').stop(signal.SIGKILL)
+		start_wire(t, 'A', 2)
+
+		def fresh():
+			return [s for s in a.established() if s['id'] != old['id']]
+		new = wait_for(fresh, 30)
+		expect(new, f'bitwd brought up a new IKE SA after the wire restart ({a.sas()})')
+		ok = wait_for(lambda: t.ping('hA', HOST_B4, count=2, marker=marker, wait=1).received == 2, 20)
+		expect(ok, 'and traffic flows again')
+		r = t.ping('hB', HOST_A4, count=3, marker=marker)
+		expect(r.received == 3, f'both ways ({r.received}/3)')
+		a.d.stop()
+		b.d.stop()
+
+
+TESTS = {
+	'acquire': acquire,
+	'wire-restart': wire_restart,
+}
+
+if __name__ == '__main__':
+	sys.exit(main(TESTS))
