@@ -237,10 +237,37 @@ static const struct ike_policy *policy_for(struct ike_engine *e, const struct ik
 
 /* Answers the child part of a request (IKE_AUTH or CREATE_CHILD_SA) into e->inner; installs it.
  * Returns 0, or the notify type it answered with instead. */
+/* PFS: our KE into e->inner and g^ir into e->gir from the peer's KE of the chosen group. 0 or a notify type. */
+static uint16_t child_dh(struct ike_engine *e, const struct ike_payload *ke, const struct ike_choice *c,
+	bool legacy, size_t *gir_len)
+{
+	struct ike_dh *dh = NULL;
+	int kl, gl = -1;
+
+	*gir_len = 0;
+	if (!c->dh)
+		return 0;
+	if (!ke || ke->u.ke.group != c->dh)
+		return IKE_N_INVALID_KE_PAYLOAD;
+	if (ike_dh_new(c->dh, legacy, &dh) < 0)
+		return IKE_N_NO_PROPOSAL_CHOSEN;
+	kl = ike_dh_public(dh, e->ke_buf, sizeof e->ke_buf);
+	if (kl >= 0)
+		gl = ike_dh_shared(dh, ke->u.ke.data.p, ke->u.ke.data.len, e->gir, sizeof e->gir);
+	ike_dh_free(dh);
+	if (gl < 0)
+		return IKE_N_INVALID_SYNTAX;
+	ike_msg_add(&e->inner, IKE_PL_KE)->u.ke = (struct ike_ke){ c->dh, { e->ke_buf, (uint32_t)kl } };
+	*gir_len = (size_t)gl;
+	return 0;
+}
+
 uint16_t ike_child_answer(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, bool with_dh,
-	const uint8_t *gir, size_t gir_len, const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len,
+	const struct ike_payload *ke, const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len,
 	uint32_t replaces, struct ike_choice *chosen)
 {
+	size_t gir_len = 0;
+	uint16_t err;
 	const struct ike_peer *p = ike_sa_peer(e, sa);
 	struct ike_ts_conf ts_i[IKE_MAX_TS_CONF], ts_r[IKE_MAX_TS_CONF];
 	size_t n_i = 0, n_r = 0;
@@ -254,12 +281,15 @@ uint16_t ike_child_answer(struct ike_engine *e, uint64_t now_ms, struct ike_sa *
 	if (ike_proposal_choose(&e->msg, pol->conf.esp, pol->conf.n_esp, IKE_PROTO_ESP, p->conf.legacy_groups,
 		with_dh, chosen) < 0)
 		return IKE_N_NO_PROPOSAL_CHOSEN;
+	err = child_dh(e, ke, chosen, p->conf.legacy_groups, &gir_len);
+	if (err)
+		return err;
 	spi_in = ike_new_spi(e);
 	if (!spi_in)
 		return IKE_N_TEMPORARY_FAILURE;
 	chosen->transport = transport && pol->conf.transport;
-	if (ike_child_establish(e, now_ms, sa, pol, chosen, spi_in, ts_i, n_i, ts_r, n_r, gir, gir_len, ni, ni_len,
-		nr, nr_len, replaces) < 0)
+	if (ike_child_establish(e, now_ms, sa, pol, chosen, spi_in, ts_i, n_i, ts_r, n_r, gir_len ? e->gir : NULL,
+		gir_len, ni, ni_len, nr, nr_len, replaces) < 0)
 		return IKE_N_TEMPORARY_FAILURE;
 	spi[0] = (uint8_t)(spi_in >> 24), spi[1] = (uint8_t)(spi_in >> 16), spi[2] = (uint8_t)(spi_in >> 8);
 	spi[3] = (uint8_t)spi_in;
@@ -306,7 +336,7 @@ void ike_auth_request(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 	id_payload_add(&e->inner, IKE_PL_IDR, &id);
 	ike_msg_add(&e->inner, IKE_PL_AUTH)->u.auth = (struct ike_auth){ IKE_AUTH_METHOD_PSK, { auth, (uint32_t)n } };
 	if (ike_msg_find(&e->msg, IKE_PL_SA, 0, 0))
-		child_err = ike_child_answer(e, now_ms, sa, false, NULL, 0, sa->ni, sa->ni_len, sa->nr, sa->nr_len, 0,
+		child_err = ike_child_answer(e, now_ms, sa, false, NULL, sa->ni, sa->ni_len, sa->nr, sa->nr_len, 0,
 			&chosen);
 	if (child_err) {
 		ike_out_notify(&e->inner, child_err, 0, NULL, 0, NULL, 0);

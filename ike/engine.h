@@ -56,7 +56,8 @@ struct ike_req {
 	uint8_t nonce[IKE_NONCE_LEN];
 	struct ike_ts_conf ts_i[IKE_MAX_TS_CONF], ts_r[IKE_MAX_TS_CONF];
 	size_t n_ts_i, n_ts_r;
-	struct ike_sa *new_sa;              /* REQ_IKE_REKEY: the SA being made */
+	uint8_t new_spi[IKE_SPI_LEN];       /* REQ_IKE_REKEY: our SPI of the new IKE SA */
+	uint16_t dh_group;                  /* the group of our KE (PFS, IKE rekey) */
 };
 
 struct ike_sa {
@@ -88,6 +89,11 @@ struct ike_sa {
 	struct ike_child *children;
 	size_t n_children, cap_children;
 	uint32_t first_policy;              /* initiator: the child negotiated in IKE_AUTH */
+	struct {                            /* a child rekey collision (RFC 7296 2.8.1) */
+		uint32_t old_spi_in, their_new_spi_in;
+		uint8_t min_nonce[IKE_NONCE_MAX];  /* the lower nonce of the peer's exchange */
+		size_t min_len;
+	} coll;
 	uint32_t pending[16];               /* policies waiting for a CREATE_CHILD_SA once the SA is idle */
 	size_t n_pending;
 	uint8_t acq_src[16], acq_dst[16], acq_family;
@@ -109,6 +115,8 @@ struct ike_engine {
 	uint8_t plain[IKE_MAX_MSG];         /* scratch for one outgoing SK plaintext */
 	uint8_t in_plain[IKE_MAX_MSG];      /* the decrypted inside of the message being handled */
 	uint8_t octets[IKE_MAX_MSG + 1024]; /* AUTH's signed octets */
+	uint8_t ke_buf[IKE_DH_PUB_MAX];     /* our KE payload data in CREATE_CHILD_SA */
+	uint8_t gir[IKE_DH_PUB_MAX];        /* a CREATE_CHILD_SA's shared secret */
 	struct ike_msg msg;                 /* the message being decoded */
 	struct ike_msg out;                 /* the message being built: header and plain payloads */
 	struct ike_msg inner;               /* ... and the payloads inside its SK */
@@ -202,7 +210,7 @@ void ike_send_error(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, ui
 int ike_child_offer(struct ike_engine *e, struct ike_sa *sa, const struct ike_policy *pol, bool with_dh,
 	uint32_t spi_in);
 uint16_t ike_child_answer(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, bool with_dh,
-	const uint8_t *gir, size_t gir_len, const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len,
+	const struct ike_payload *ke, const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len,
 	uint32_t replaces, struct ike_choice *chosen);
 int ike_child_accept(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, bool with_dh, const uint8_t *gir,
 	size_t gir_len, const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len, uint32_t replaces);
@@ -225,7 +233,15 @@ int ike_ccs_start_ike_rekey(struct ike_engine *e, uint64_t now_ms, struct ike_sa
 /* input.c */
 struct ike_sa *ike_sa_by_our_spi(struct ike_engine *e, const uint8_t *spi);
 
+/* ccs.c */
+int ike_nonce_cmp(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len);
+
+/* init.c */
+void ike_random_spi(struct ike_engine *e, uint8_t spi[IKE_SPI_LEN]);
+int ike_rekey_keys(struct ike_sa *old, struct ike_sa *sa, const uint8_t *gir, size_t gir_len);
+
 /* sa.c */
+void ike_sa_move_children(struct ike_sa *from, struct ike_sa *to);
 void ike_req_done(struct ike_sa *sa);
 void ike_sa_established(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa);
 void ike_sa_fail(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, uint8_t ev, const char *why);

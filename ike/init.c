@@ -91,7 +91,7 @@ static int derive_keys(struct ike_sa *sa, const struct ike_ke *ke)
 	return rc < 0 ? -IKE_E_CRYPTO : 0;
 }
 
-static void random_spi(struct ike_engine *e, uint8_t spi[IKE_SPI_LEN])
+void ike_random_spi(struct ike_engine *e, uint8_t spi[IKE_SPI_LEN])
 {
 	static const uint8_t zero[IKE_SPI_LEN];
 	uint8_t fresh[IKE_SPI_LEN];
@@ -100,6 +100,22 @@ static void random_spi(struct ike_engine *e, uint8_t spi[IKE_SPI_LEN])
 		ike_random(e, fresh, IKE_SPI_LEN);
 	while (memcmp(fresh, zero, IKE_SPI_LEN) == 0 || ike_sa_by_our_spi(e, fresh));
 	memcpy(spi, fresh, IKE_SPI_LEN);
+}
+
+/* A rekeyed IKE SA's keys: SKEYSEED = prf_old(SK_d_old, g^ir | Ni | Nr), then SK_* with the new SPIs. */
+int ike_rekey_keys(struct ike_sa *old, struct ike_sa *sa, const uint8_t *gir, size_t gir_len)
+{
+	uint8_t skeyseed[IKE_PRF_MAX];
+	int sl, rc;
+
+	sl = ike_skeyseed_rekey(old->suite.prf, old->keys.sk_d, old->keys.prf_len, gir, gir_len, sa->ni, sa->ni_len,
+		sa->nr, sa->nr_len, skeyseed);
+	rc = sl < 0 ? sl : ike_sa_keys_derive(&sa->suite, skeyseed, (size_t)sl, sa->ni, sa->ni_len, sa->nr, sa->nr_len,
+		sa->spi_i, sa->spi_r, &sa->keys);
+	if (rc == 0)
+		rc = ike_sk_pair_new(&sa->suite, &sa->keys, sa->initiator, &sa->sk_out, &sa->sk_in);
+	OPENSSL_cleanse(skeyseed, sizeof skeyseed);
+	return rc < 0 ? -IKE_E_CRYPTO : 0;
 }
 
 /* ---- initiator ---- */
@@ -115,7 +131,7 @@ int ike_init_start(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 	static const uint8_t zero[IKE_SPI_LEN];
 
 	if (!memcmp(sa->spi_i, zero, IKE_SPI_LEN))
-		random_spi(e, sa->spi_i);
+		ike_random_spi(e, sa->spi_i);
 	memset(sa->spi_r, 0, IKE_SPI_LEN);
 	if (!sa->dh_group)
 		sa->dh_group = ike_proposals_first_dh(p->conf.ike, p->conf.n_ike, false);
@@ -356,7 +372,7 @@ static struct ike_sa *responder_sa(struct ike_engine *e, uint64_t now_ms, const 
 	if (!sa)
 		return NULL;
 	memcpy(sa->spi_i, e->msg.spi_i, IKE_SPI_LEN);
-	random_spi(e, sa->spi_r);
+	ike_random_spi(e, sa->spi_r);
 	sa->local = *dst;
 	sa->remote = *src;
 	sa->suite = c->suite;

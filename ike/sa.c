@@ -171,6 +171,27 @@ void ike_sa_delete_policy_children(struct ike_engine *e, uint64_t now_ms, struct
 	}
 }
 
+/* IKE SA rekey: the children and the work queued for them belong to the new SA from now on. */
+void ike_sa_move_children(struct ike_sa *from, struct ike_sa *to)
+{
+	free(to->children);
+	to->children = from->children;
+	to->n_children = from->n_children;
+	to->cap_children = from->cap_children;
+	from->children = NULL;
+	from->n_children = from->cap_children = 0;
+	memcpy(to->pending, from->pending, sizeof to->pending);
+	to->n_pending = from->n_pending;
+	from->n_pending = 0;
+	to->peer_id = from->peer_id;
+	to->local = from->local;
+	to->remote = from->remote;
+	to->encap = from->encap;
+	to->nat_local = from->nat_local;
+	to->nat_remote = from->nat_remote;
+	to->peer_frag = from->peer_frag;
+}
+
 /* ---- operator commands and inputs ---- */
 
 static bool pending_has(const struct ike_sa *sa, uint32_t policy_id)
@@ -387,7 +408,10 @@ static void sa_timers(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 	if (!retransmit(e, now_ms, sa))
 		return;
 	if (sa->delete_at_ms && now_ms >= sa->delete_at_ms) {
-		ike_sa_fail(e, now_ms, sa, IKE_EV_NEGOTIATION_FAILED, "not authenticated in time (half-open)");
+		if (sa->state == IKE_SA_DELETING)
+			ike_sa_fail(e, now_ms, sa, IKE_EV_SA_DOWN, "rekeyed");
+		else
+			ike_sa_fail(e, now_ms, sa, IKE_EV_NEGOTIATION_FAILED, "not authenticated in time (half-open)");
 		return;
 	}
 	if (sa->state != IKE_SA_ESTABLISHED)

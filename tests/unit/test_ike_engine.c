@@ -564,6 +564,126 @@ static void test_cookies(void)
 	teardown();
 }
 
+static uint64_t sa_id(struct side *s)
+{
+	struct ike_sa_info info[4];
+
+	return ike_sa_list(s->e, info, 4) >= 1 ? info[0].id : 0;
+}
+
+static bool pairs_mirror(void)
+{
+	size_t matched = 0;
+
+	for (size_t i = 0; i < A.n_child; i++)
+		for (size_t j = 0; j < B.n_child; j++)
+			matched += A.child[i].spi_in == B.child[j].spi_out && A.child[i].spi_out == B.child[j].spi_in &&
+				   !memcmp(A.child[i].key_out, B.child[j].key_in, A.child[i].encr_len) &&
+				   !memcmp(A.child[i].key_in, B.child[j].key_out, A.child[i].encr_len);
+	return matched == A.n_child && A.n_child == B.n_child;
+}
+
+static void second_policy(struct side *s, bool a)
+{
+	struct ike_ts_conf l = a ? ts4("198.18.1.0", "198.18.1.255") : ts4("198.18.2.0", "198.18.2.255");
+	struct ike_ts_conf r = a ? ts4("198.18.2.0", "198.18.2.255") : ts4("198.18.1.0", "198.18.1.255");
+	struct ike_child_conf c = { .id = 71, .peer_id = 7, .n_local_ts = 1, .n_remote_ts = 1, .lifetime_s = 3600 };
+
+	c.local_ts[0] = l;
+	c.remote_ts[0] = r;
+	CHECK_EQ(ike_child_set(s->e, now, &c), 0, "%s: second policy", s->name);
+}
+
+static void test_create_child(void)
+{
+	uint32_t old_in;
+
+	setup(&(struct setup){ 0 });
+	second_policy(&A, true);
+	second_policy(&B, false);
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(A.n_child == 2 && B.n_child == 2 && pairs_mirror(), "second policy: a child through CREATE_CHILD_SA");
+	teardown();
+
+	setup(&(struct setup){ 0 });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	old_in = A.child[0].spi_in;
+	CHECK_EQ(ike_rekey(A.e, now, sa_id(&A), old_in), 0, "A rekeys the child");
+	run_until(now + 100);
+	CHECK(A.n_child == 2 && B.n_child == 2 && A.installs == 2 && B.installs == 2 && pairs_mirror() &&
+	      A.child[1].replaces_spi_in == old_in, "make-before-break: the new pair is installed beside the old one");
+	CHECK(A.ev[IKE_EV_REKEYED] == 1 && B.ev[IKE_EV_REKEYED] == 1, "REKEYED on both");
+	run_until(now + 3000);
+	CHECK(A.n_child == 1 && B.n_child == 1 && pairs_mirror() && A.child[0].spi_in != old_in,
+	      "after the grace period the old pair is deleted on both sides");
+	CHECK_EQ(ike_rekey(B.e, now, sa_id(&B), B.child[0].spi_in), 0, "B, the IKE responder, rekeys the child");
+	run_until(now + 3000);
+	CHECK(A.n_child == 1 && B.n_child == 1 && pairs_mirror() && A.installs == 3, "rekeyed from the other side too");
+	teardown();
+
+	setup(&(struct setup){ .esp_a = "aes256gcm16-curve25519-ecp256", .esp_b = "aes256gcm16-ecp256" });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(children_pair(), "PFS policies: first child without KE (IKE_AUTH)");
+	ike_rekey(A.e, now, sa_id(&A), A.child[0].spi_in);
+	run_until(now + 3000);
+	CHECK(A.n_child == 1 && pairs_mirror() && A.installs == 2 && B.installs == 2,
+	      "PFS rekey: INVALID_KE_PAYLOAD, retried with ECP-256, keys agree");
+	teardown();
+
+	/* Both rekey the same child at once: one new pair survives. */
+	setup(&(struct setup){ 0 });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	ike_rekey(A.e, now, sa_id(&A), A.child[0].spi_in);
+	ike_rekey(B.e, now, sa_id(&B), B.child[0].spi_in);
+	ike_tick(A.e, now);
+	ike_tick(B.e, now);
+	run_until(now + 20000);
+	CHECK(A.n_child == 1 && B.n_child == 1 && pairs_mirror() && A.installs == 3 && B.installs == 3,
+	      "collision: two new pairs made, the redundant one and the old one deleted (%zu/%zu)", A.n_child, B.n_child);
+	teardown();
+
+	/* Lifetimes: rekeyed before the hour is over, never without an SA. */
+	setup(&(struct setup){ 0 });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	run_until(now + 3 * 3600 * 1000ull);
+	CHECK(A.n_child == 1 && B.n_child == 1 && pairs_mirror() && A.installs >= 4 && A.ev[IKE_EV_CHILD_DOWN] >= 3,
+	      "three hours: rekeyed each hour (%zu installs), one pair at a time", A.installs);
+	teardown();
+}
+
+static void test_ike_rekey(void)
+{
+	uint64_t old;
+	struct ike_sa_info info[2];
+
+	setup(&(struct setup){ 0 });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	old = sa_id(&A);
+	CHECK_EQ(ike_rekey(A.e, now, old, 0), 0, "A rekeys the IKE SA");
+	run_until(now + 100);
+	CHECK(ike_sa_list(A.e, info, 2) == 1 && info[0].id != old && info[0].state == IKE_SA_ESTABLISHED &&
+	      info[0].n_children == 1 && ike_sa_list(B.e, NULL, 0) == 1, "one new IKE SA each, the child moved to it");
+	CHECK(A.installs == 1 && B.installs == 1 && A.n_child == 1 && children_pair(), "the child SA was not touched");
+	CHECK_EQ(ike_rekey(A.e, now, info[0].id, A.child[0].spi_in), 0, "a child rekey on the new IKE SA");
+	run_until(now + 3000);
+	CHECK(A.n_child == 1 && pairs_mirror() && A.installs == 2, "works: the new IKE SA's keys agree");
+	CHECK_EQ(ike_rekey(B.e, now, sa_id(&B), 0), 0, "B rekeys the IKE SA");
+	run_until(now + 100);
+	CHECK(ike_sa_list(A.e, info, 2) == 1 && ike_sa_list(B.e, NULL, 0) == 1 && A.n_child == 1,
+	      "rekeyed from the responder's side too");
+	ike_terminate(A.e, now, sa_id(&A));
+	run_until(now + 100);
+	CHECK(ike_sa_list(A.e, NULL, 0) == 0 && ike_sa_list(B.e, NULL, 0) == 0 && B.n_child == 0,
+	      "DELETE on the rekeyed SA ends everything");
+	teardown();
+}
+
 int main(int argc, char **argv)
 {
 	verbose = argc > 1 && !strcmp(argv[1], "-v");
@@ -574,5 +694,7 @@ int main(int argc, char **argv)
 	test_negotiation();
 	test_dpd();
 	test_cookies();
+	test_create_child();
+	test_ike_rekey();
 	return check_done();
 }

@@ -1,0 +1,419 @@
+/* ccs.c: CREATE_CHILD_SA: additional child SAs, child rekey (REKEY_SA, make-before-break, collisions), PFS,
+ * INVALID_KE_PAYLOAD retries, and IKE SA rekey (the children move to the new IKE SA). */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "sa.h"
+
+#define RETRY_LATER_MS 10000            /* a refused rekey is tried again this much later */
+
+int ike_nonce_cmp(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
+{
+	int c = memcmp(a, b, a_len < b_len ? a_len : b_len);
+
+	return c ? c : (a_len > b_len) - (a_len < b_len);
+}
+
+static const uint8_t *be32(uint8_t *buf, uint32_t v)
+{
+	buf[0] = (uint8_t)(v >> 24), buf[1] = (uint8_t)(v >> 16), buf[2] = (uint8_t)(v >> 8), buf[3] = (uint8_t)v;
+	return buf;
+}
+
+/* Our nonce and, when group is set, a fresh KE, into the request being built; context into sa->req. */
+static int nonce_and_ke(struct ike_engine *e, struct ike_sa *sa, uint16_t group, bool legacy)
+{
+	struct ike_req *r = &sa->req;
+	int kl;
+
+	ike_random(e, r->nonce, sizeof r->nonce);
+	ike_msg_add(&e->inner, IKE_PL_NONCE)->u.nonce = (struct ike_span){ r->nonce, sizeof r->nonce };
+	r->dh_group = group;
+	if (!group)
+		return 0;
+	if (ike_dh_new(group, legacy, &r->dh) < 0)
+		return -IKE_E_NOT_SUPPORTED;
+	kl = ike_dh_public(r->dh, e->ke_buf, sizeof e->ke_buf);
+	if (kl < 0)
+		return -IKE_E_CRYPTO;
+	ike_msg_add(&e->inner, IKE_PL_KE)->u.ke = (struct ike_ke){ group, { e->ke_buf, (uint32_t)kl } };
+	return 0;
+}
+
+/* ---- child SAs: initiator ---- */
+
+static int child_request(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, const struct ike_policy *pol,
+	uint32_t old_spi_in, uint16_t group)
+{
+	const struct ike_peer *p = ike_sa_peer(e, sa);
+	uint8_t *spi = e->octets + 64;
+	int rc;
+
+	if (sa->req.kind || sa->state != IKE_SA_ESTABLISHED || !p)
+		return -IKE_E_BUSY;
+	if (!group)
+		group = ike_proposals_first_dh(pol->conf.esp, pol->conf.n_esp, true);
+	ike_out_begin(e, sa, IKE_CREATE_CHILD_SA, false, sa->next_msg_id++);
+	if (old_spi_in)
+		ike_out_notify(&e->inner, IKE_N_REKEY_SA, IKE_PROTO_ESP, be32(spi, old_spi_in), 4, NULL, 0);
+	rc = ike_child_offer(e, sa, pol, group != 0, ike_new_spi(e));
+	if (rc == 0)
+		rc = nonce_and_ke(e, sa, group, p->conf.legacy_groups);
+	sa->req.old_spi_in = old_spi_in;
+	if (rc == 0)
+		rc = ike_out_send(e, sa, now_ms, true, old_spi_in ? REQ_CHILD_REKEY : REQ_CHILD_NEW);
+	if (rc < 0)
+		ike_req_done(sa);
+	return rc;
+}
+
+int ike_ccs_start_new(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, uint32_t policy_id)
+{
+	const struct ike_policy *pol = ike_policy_find(e, policy_id);
+
+	return pol ? child_request(e, now_ms, sa, pol, 0, 0) : -IKE_E_NOT_FOUND;
+}
+
+int ike_ccs_start_rekey(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, struct ike_child *c)
+{
+	const struct ike_policy *pol = ike_policy_find(e, c->policy_id);
+
+	if (!pol)
+		return -IKE_E_NOT_FOUND;
+	ike_log(e, 6, "IKE SA %llu: rekeying child SA %08x", (unsigned long long)sa->id, c->spi_in);
+	return child_request(e, now_ms, sa, pol, c->spi_in, c->dh);
+}
+
+/* The peer asks for another group: retry once with it if our proposals have it. True when retried. */
+static bool invalid_ke_retry(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
+{
+	const struct ike_payload *n = ike_msg_find(&e->msg, IKE_PL_NOTIFY, IKE_N_INVALID_KE_PAYLOAD, 0);
+	const struct ike_policy *pol = ike_policy_find(e, sa->req.policy_id);
+	uint32_t old = sa->req.old_spi_in;
+	uint16_t g;
+
+	if (!n || n->u.notify.data.len != 2 || !pol)
+		return false;
+	g = (uint16_t)(n->u.notify.data.p[0] << 8 | n->u.notify.data.p[1]);
+	if (g == sa->req.dh_group || !pol->conf.n_esp || !ike_proposals_have_dh(pol->conf.esp, pol->conf.n_esp, g))
+		return false;
+	ike_log(e, 6, "IKE SA %llu: peer wants group %u for the child SA, retrying", (unsigned long long)sa->id, g);
+	ike_req_done(sa);
+	return child_request(e, now_ms, sa, pol, old, g) == 0;
+}
+
+/* A collision: both rekeyed the same child. The exchange with the lowest of the four nonces made the redundant
+ * SA; whoever started that exchange deletes it. Returns true when ours is the redundant one. */
+static bool ours_redundant(struct ike_sa *sa, const uint8_t *nr, size_t nr_len)
+{
+	const uint8_t *lo = sa->req.nonce;
+	size_t lo_len = sizeof sa->req.nonce;
+
+	if (ike_nonce_cmp(nr, nr_len, lo, lo_len) < 0)
+		lo = nr, lo_len = nr_len;
+	return ike_nonce_cmp(lo, lo_len, sa->coll.min_nonce, sa->coll.min_len) < 0;
+}
+
+static void rekeyed(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, uint32_t old_spi_in, uint64_t grace)
+{
+	struct ike_child *old = ike_child_find_in(sa, old_spi_in);
+
+	if (old && old->state == CHILD_ACTIVE) {
+		old->state = CHILD_REKEYED;
+		old->delete_at_ms = now_ms + grace;
+	}
+}
+
+static void child_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
+{
+	const struct ike_payload *nr = ike_msg_find(&e->msg, IKE_PL_NONCE, 0, 0);
+	const struct ike_payload *ke = ike_msg_find(&e->msg, IKE_PL_KE, 0, 0);
+	uint32_t old = sa->req.old_spi_in, policy = sa->req.policy_id, spi_in = sa->req.spi_in;
+	int gl = 0, rc;
+
+	if (invalid_ke_retry(e, now_ms, sa))
+		return;
+	rc = nr && nr->u.nonce.len >= IKE_NONCE_MIN ? 0 : -IKE_E_INVALID_SYNTAX;
+	if (rc == 0 && sa->req.dh) {
+		gl = ke && ke->u.ke.group == sa->req.dh_group ? ike_dh_shared(sa->req.dh, ke->u.ke.data.p,
+			ke->u.ke.data.len, e->gir, sizeof e->gir) : -1;
+		rc = gl < 0 ? -IKE_E_NO_PROPOSAL_CHOSEN : 0;
+	}
+	if (rc == 0 && ike_msg_find(&e->msg, IKE_PL_SA, 0, 0))
+		rc = ike_child_accept(e, now_ms, sa, true, gl > 0 ? e->gir : NULL, (size_t)gl, sa->req.nonce,
+			sizeof sa->req.nonce, nr->u.nonce.p, nr->u.nonce.len, old);
+	else if (rc == 0)
+		rc = ike_child_accept(e, now_ms, sa, true, NULL, 0, NULL, 0, NULL, 0, old); /* reports the notify */
+	if (rc < 0) {
+		char why[96];
+		struct ike_child *c = old ? ike_child_find_in(sa, old) : NULL;
+
+		snprintf(why, sizeof why, "child SA for policy %u: %s", policy, ike_strerror(rc));
+		ike_emit(e, IKE_EV_NEGOTIATION_FAILED, sa, policy, 0, 0, why);
+		if (c)
+			c->rekey_at_ms = now_ms + RETRY_LATER_MS;
+	} else if (old) {
+		rekeyed(e, now_ms, sa, old, IKE_OLD_CHILD_GRACE_MS);
+		if (sa->coll.old_spi_in == old && ours_redundant(sa, nr->u.nonce.p, nr->u.nonce.len)) {
+			struct ike_child *mine = ike_child_find_in(sa, spi_in);
+
+			ike_log(e, 6, "IKE SA %llu: rekey collision, our new child %08x is redundant",
+				(unsigned long long)sa->id, spi_in);
+			if (mine) {
+				mine->state = CHILD_DELETING;
+				mine->delete_at_ms = now_ms;
+			}
+		}
+	}
+	OPENSSL_cleanse(e->gir, sizeof e->gir);
+	memset(&sa->coll, 0, sizeof sa->coll);
+	ike_req_done(sa);
+}
+
+/* ---- child SAs: responder ---- */
+
+static struct ike_child *child_by_out(struct ike_sa *sa, const uint8_t *spi)
+{
+	uint32_t v = (uint32_t)spi[0] << 24 | (uint32_t)spi[1] << 16 | (uint32_t)spi[2] << 8 | spi[3];
+
+	for (size_t i = 0; i < sa->n_children; i++)
+		if (sa->children[i].spi_out == v)
+			return &sa->children[i];
+	return NULL;
+}
+
+static void child_request_in(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
+{
+	const struct ike_payload *ni = ike_msg_find(&e->msg, IKE_PL_NONCE, 0, 0);
+	const struct ike_payload *rk = ike_msg_find(&e->msg, IKE_PL_NOTIFY, IKE_N_REKEY_SA, 0);
+	struct ike_child *old = NULL;
+	uint8_t nr[IKE_NONCE_LEN], g[2];
+	struct ike_choice chosen;
+	uint32_t old_spi = 0;
+	uint16_t err;
+
+	if (!ni || ni->u.nonce.len < IKE_NONCE_MIN) {
+		ike_send_error(e, now_ms, sa, IKE_CREATE_CHILD_SA, IKE_N_INVALID_SYNTAX, NULL, 0);
+		return;
+	}
+	if (rk) {
+		old = rk->u.notify.spi.len == 4 ? child_by_out(sa, rk->u.notify.spi.p) : NULL;
+		if (!old) {
+			ike_send_error(e, now_ms, sa, IKE_CREATE_CHILD_SA, IKE_N_CHILD_SA_NOT_FOUND, NULL, 0);
+			return;
+		}
+		old_spi = old->spi_in;
+	}
+	ike_random(e, nr, sizeof nr);
+	ike_out_begin(e, sa, IKE_CREATE_CHILD_SA, true, e->msg.msg_id);
+	ike_msg_add(&e->inner, IKE_PL_NONCE)->u.nonce = (struct ike_span){ nr, sizeof nr };
+	err = ike_child_answer(e, now_ms, sa, true, ike_msg_find(&e->msg, IKE_PL_KE, 0, 0), ni->u.nonce.p,
+		ni->u.nonce.len, nr, sizeof nr, old_spi, &chosen);
+	if (err) {
+		g[0] = (uint8_t)(chosen.dh >> 8), g[1] = (uint8_t)chosen.dh;
+		ike_send_error(e, now_ms, sa, IKE_CREATE_CHILD_SA, err, err == IKE_N_INVALID_KE_PAYLOAD ? g : NULL,
+			err == IKE_N_INVALID_KE_PAYLOAD ? 2 : 0);
+		return;
+	}
+	ike_out_send(e, sa, now_ms, true, REQ_NONE);
+	if (!old)
+		return;
+	/* Their exchange rekeys a child ours rekeys too: remember its lower nonce for the tie-break. */
+	if (sa->req.kind == REQ_CHILD_REKEY && sa->req.old_spi_in == old_spi) {
+		bool theirs_lower = ike_nonce_cmp(ni->u.nonce.p, ni->u.nonce.len, nr, sizeof nr) < 0;
+
+		sa->coll.old_spi_in = old_spi;
+		sa->coll.min_len = theirs_lower ? ni->u.nonce.len : sizeof nr;
+		memcpy(sa->coll.min_nonce, theirs_lower ? ni->u.nonce.p : nr, sa->coll.min_len);
+	}
+	/* The initiator of the rekey deletes the old pair; if it never does, we do, later. */
+	rekeyed(e, now_ms, sa, old_spi, 5 * IKE_OLD_CHILD_GRACE_MS);
+}
+
+/* ---- IKE SA rekey ---- */
+
+static int ike_ccs_ike_rekey_group(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, uint16_t group);
+
+int ike_ccs_start_ike_rekey(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
+{
+	const struct ike_peer *p = ike_sa_peer(e, sa);
+	uint16_t group;
+
+	if (sa->req.kind || sa->state != IKE_SA_ESTABLISHED || !p)
+		return -IKE_E_BUSY;
+	group = ike_proposals_have_dh(p->conf.ike, p->conf.n_ike, sa->dh_group) ? sa->dh_group :
+		ike_proposals_first_dh(p->conf.ike, p->conf.n_ike, false);
+	return ike_ccs_ike_rekey_group(e, now_ms, sa, group);
+}
+
+static int ike_ccs_ike_rekey_group(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, uint16_t group)
+{
+	const struct ike_peer *p = ike_sa_peer(e, sa);
+	int rc;
+
+	ike_log(e, 6, "IKE SA %llu: rekeying the IKE SA", (unsigned long long)sa->id);
+	ike_out_begin(e, sa, IKE_CREATE_CHILD_SA, false, sa->next_msg_id++);
+	ike_random_spi(e, sa->req.new_spi);
+	rc = ike_sa_payload_add(&e->inner, p->conf.ike, p->conf.n_ike, IKE_PROTO_IKE, sa->req.new_spi, IKE_SPI_LEN,
+		true);
+	if (rc == 0)
+		rc = nonce_and_ke(e, sa, group, p->conf.legacy_groups);
+	if (rc == 0)
+		rc = ike_out_send(e, sa, now_ms, true, REQ_IKE_REKEY);
+	if (rc < 0) {
+		ike_req_done(sa);
+		return rc;
+	}
+	sa->state = IKE_SA_REKEYING;
+	return 0;
+}
+
+/* The new IKE SA of a rekey, keyed; its children taken over from old. NULL on failure (nothing changed). */
+static struct ike_sa *ike_successor(struct ike_engine *e, uint64_t now_ms, struct ike_sa *old, bool initiator,
+	const struct ike_choice *c, const uint8_t *spi_i, const uint8_t *spi_r, const uint8_t *ni, size_t ni_len,
+	const uint8_t *nr, size_t nr_len, size_t gir_len)
+{
+	const struct ike_peer *p = ike_sa_peer(e, old);
+	struct ike_sa *sa = ike_sa_new(e, now_ms, p, initiator);
+
+	if (!sa)
+		return NULL;
+	sa->peer_id = old->peer_id;
+	sa->suite = c->suite;
+	sa->dh_group = c->dh;
+	memcpy(sa->spi_i, spi_i, IKE_SPI_LEN);
+	memcpy(sa->spi_r, spi_r, IKE_SPI_LEN);
+	memcpy(sa->ni, ni, ni_len);
+	sa->ni_len = ni_len;
+	memcpy(sa->nr, nr, nr_len);
+	sa->nr_len = nr_len;
+	if (ike_rekey_keys(old, sa, e->gir, gir_len) < 0) {
+		ike_sa_free(e, sa);
+		return NULL;
+	}
+	ike_sa_move_children(old, sa);
+	ike_sa_established(e, now_ms, sa);
+	ike_emit(e, IKE_EV_REKEYED, sa, 0, 0, 0, "IKE SA rekeyed");
+	return sa;
+}
+
+static void ike_rekey_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
+{
+	const struct ike_peer *p = ike_sa_peer(e, sa);
+	const struct ike_payload *nr = ike_msg_find(&e->msg, IKE_PL_NONCE, 0, 0);
+	const struct ike_payload *ke = ike_msg_find(&e->msg, IKE_PL_KE, 0, 0);
+	const struct ike_payload *n = ike_msg_find(&e->msg, IKE_PL_NOTIFY, IKE_N_INVALID_KE_PAYLOAD, 0);
+	struct ike_choice c;
+	int gl = -1;
+
+	sa->state = IKE_SA_ESTABLISHED;
+	if (n && n->u.notify.data.len == 2 && p) {
+		uint16_t g = (uint16_t)(n->u.notify.data.p[0] << 8 | n->u.notify.data.p[1]);
+
+		ike_req_done(sa);
+		if (g != sa->dh_group && ike_proposals_have_dh(p->conf.ike, p->conf.n_ike, g) &&
+		    ike_ccs_ike_rekey_group(e, now_ms, sa, g) == 0)
+			return;
+	} else if (p && nr && ke && nr->u.nonce.len >= IKE_NONCE_MIN && ke->u.ke.group == sa->req.dh_group &&
+		   ike_proposal_accept(&e->msg, p->conf.ike, p->conf.n_ike, IKE_PROTO_IKE, p->conf.legacy_groups, true,
+			&c) == 0 && c.spi_len == IKE_SPI_LEN && c.dh == sa->req.dh_group) {
+		gl = ike_dh_shared(sa->req.dh, ke->u.ke.data.p, ke->u.ke.data.len, e->gir, sizeof e->gir);
+	}
+	if (gl > 0 && ike_successor(e, now_ms, sa, true, &c, sa->req.new_spi, c.spi, sa->req.nonce,
+		sizeof sa->req.nonce, nr->u.nonce.p, nr->u.nonce.len, (size_t)gl)) {
+		OPENSSL_cleanse(e->gir, sizeof e->gir);
+		ike_req_done(sa);
+		/* The rekey's initiator deletes the old IKE SA. */
+		if (ike_info_send_delete(e, now_ms, sa, NULL) == 0)
+			sa->state = IKE_SA_DELETING;
+		return;
+	}
+	ike_log(e, 4, "IKE SA %llu: IKE SA rekey refused, retrying later", (unsigned long long)sa->id);
+	ike_req_done(sa);
+	sa->rekey_at_ms = now_ms + RETRY_LATER_MS;
+}
+
+static void ike_rekey_request(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
+{
+	const struct ike_peer *p = ike_sa_peer(e, sa);
+	const struct ike_payload *ni = ike_msg_find(&e->msg, IKE_PL_NONCE, 0, 0);
+	const struct ike_payload *ke = ike_msg_find(&e->msg, IKE_PL_KE, 0, 0);
+	uint8_t nr[IKE_NONCE_LEN], spi_r[IKE_SPI_LEN], g[2];
+	struct ike_dh *dh = NULL;
+	struct ike_choice c;
+	struct ike_sa *next;
+	int kl = -1, gl = -1;
+
+	/* Our own exchange in flight (a simultaneous rekey, or anything else): the peer retries later. */
+	if (sa->state != IKE_SA_ESTABLISHED || sa->req.kind || !p || !ni || ni->u.nonce.len < IKE_NONCE_MIN) {
+		ike_send_error(e, now_ms, sa, IKE_CREATE_CHILD_SA, IKE_N_TEMPORARY_FAILURE, NULL, 0);
+		return;
+	}
+	if (ike_proposal_choose(&e->msg, p->conf.ike, p->conf.n_ike, IKE_PROTO_IKE, p->conf.legacy_groups, true,
+		&c) < 0 || c.spi_len != IKE_SPI_LEN) {
+		ike_send_error(e, now_ms, sa, IKE_CREATE_CHILD_SA, IKE_N_NO_PROPOSAL_CHOSEN, NULL, 0);
+		return;
+	}
+	if (!ke || ke->u.ke.group != c.dh) {
+		g[0] = (uint8_t)(c.dh >> 8), g[1] = (uint8_t)c.dh;
+		ike_send_error(e, now_ms, sa, IKE_CREATE_CHILD_SA, IKE_N_INVALID_KE_PAYLOAD, g, 2);
+		return;
+	}
+	if (ike_dh_new(c.dh, p->conf.legacy_groups, &dh) == 0 &&
+	    (kl = ike_dh_public(dh, e->ke_buf, sizeof e->ke_buf)) >= 0)
+		gl = ike_dh_shared(dh, ke->u.ke.data.p, ke->u.ke.data.len, e->gir, sizeof e->gir);
+	ike_dh_free(dh);
+	ike_random(e, nr, sizeof nr);
+	ike_random_spi(e, spi_r);
+	next = gl > 0 ? ike_successor(e, now_ms, sa, false, &c, c.spi, spi_r, ni->u.nonce.p, ni->u.nonce.len, nr,
+		sizeof nr, (size_t)gl) : NULL;
+	OPENSSL_cleanse(e->gir, sizeof e->gir);
+	if (!next) {
+		ike_send_error(e, now_ms, sa, IKE_CREATE_CHILD_SA, IKE_N_NO_PROPOSAL_CHOSEN, NULL, 0);
+		return;
+	}
+	ike_out_begin(e, sa, IKE_CREATE_CHILD_SA, true, e->msg.msg_id);
+	ike_choice_add(&e->inner, &c, IKE_PROTO_IKE, spi_r, IKE_SPI_LEN);
+	ike_msg_add(&e->inner, IKE_PL_NONCE)->u.nonce = (struct ike_span){ nr, sizeof nr };
+	ike_msg_add(&e->inner, IKE_PL_KE)->u.ke = (struct ike_ke){ c.dh, { e->ke_buf, (uint32_t)kl } };
+	ike_out_send(e, sa, now_ms, true, REQ_NONE);
+	/* The old SA waits for the initiator's DELETE (and goes by itself if that never comes). */
+	sa->state = IKE_SA_DELETING;
+	sa->delete_at_ms = now_ms + IKE_DELETE_WAIT_MS;
+}
+
+/* ---- dispatch ---- */
+
+static bool rekeys_ike(const struct ike_msg *m)
+{
+	const struct ike_payload *sa = ike_msg_find(m, IKE_PL_SA, 0, 0);
+
+	return sa && sa->u.sa.n_proposals && sa->u.sa.proposals[0].protocol == IKE_PROTO_IKE;
+}
+
+void ike_ccs_request(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
+{
+	if (rekeys_ike(&e->msg))
+		ike_rekey_request(e, now_ms, sa);
+	else if (sa->state != IKE_SA_ESTABLISHED && sa->state != IKE_SA_REKEYING)
+		ike_send_error(e, now_ms, sa, IKE_CREATE_CHILD_SA, IKE_N_TEMPORARY_FAILURE, NULL, 0);
+	else
+		child_request_in(e, now_ms, sa);
+}
+
+void ike_ccs_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
+{
+	switch (sa->req.kind) {
+	case REQ_CHILD_NEW:
+	case REQ_CHILD_REKEY:
+		child_response(e, now_ms, sa);
+		break;
+	case REQ_IKE_REKEY:
+		ike_rekey_response(e, now_ms, sa);
+		break;
+	default:
+		break;
+	}
+}
