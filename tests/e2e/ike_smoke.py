@@ -2,7 +2,7 @@
 #
 # acquire: A keys its policy on traffic (start "traffic"), B only responds: the first ping's ACQUIRE brings up
 #   the IKE SA and the child SA, pings flow, both list the IKE SA as ESTABLISHED, the wire holds the child SAs
-#   as origin "ike", and the SSE backlog has the acquire and the ike.* events.
+#   as origin "ike", the SSE backlog has the acquire and the ike.* events, and --ike-keylog wrote the keys.
 # wire-restart: A's bitw-wire is killed and started again: bitwd restarts the IKE SA whose child SAs the wire
 #   lost, and traffic flows again without anyone touching the configuration.
 
@@ -41,6 +41,11 @@ def acquire():
 	marker = new_marker()
 	with SwanTopo('ikeacq', 'bitw', 'bitw') as t:
 		a, b = pair(t, 'traffic')
+		# The key log is an option of bitwd's: A runs with it from here on.
+		a.d.stop()
+		a.d.extra_args = ['--ike-keylog']
+		a.d.start()
+		a.api = a.d.api
 		time.sleep(1)
 		expect(a.sas() == [] and b.sas() == [], f'start "traffic": no IKE SA before any traffic ({a.sas()})')
 		r = t.ping('hA', HOST_B4, count=8, marker=marker, wait=1)
@@ -55,6 +60,12 @@ def acquire():
 		on_wire = wire_ike_sas(a)
 		expect(len(on_wire) == 2 and {s['spi'] for s in on_wire} == {kids[0]['spi_in'], kids[0]['spi_out']},
 		       f'A\'s wire holds the child SA both ways, origin ike ({on_wire}, {kids})')
+		keylog = os.path.join(os.path.dirname(a.d.db), 'ike-keys.log')
+		text = open(keylog).read() if os.path.exists(keylog) else ''
+		expect(os.path.exists(keylog) and os.stat(keylog).st_mode & 0o777 == 0o600,
+		       f'--ike-keylog writes {keylog} with mode 0600')
+		expect(f'0x{kids[0]["spi_out"]:08x}' in text.lower() and sa_a['spi_i'] in text.lower().replace(',', ''),
+		       f'it has Wireshark lines for the child SA and the IKE SA ({text[:300]!r})')
 		events = [e.get('type') or e.get('event') for e in a.api.get(f'{API}/events/backlog').get('items', [])]
 		expect({'acquire', 'ike.sa.up', 'ike.child.up'} <= set(events), f'the SSE backlog has them ({events})')
 		a.d.stop()
