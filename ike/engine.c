@@ -172,6 +172,14 @@ static int peer_conf_check(const struct ike_peer_conf *p)
 	return 0;
 }
 
+static bool peer_has_policy(const struct ike_engine *e, uint32_t peer_id)
+{
+	for (size_t i = 0; i < e->n_policies; i++)
+		if (e->policies[i].conf.peer_id == peer_id)
+			return true;
+	return false;
+}
+
 int ike_peer_set(struct ike_engine *e, uint64_t now_ms, const struct ike_peer_conf *p)
 {
 	struct ike_peer *old, fresh;
@@ -198,7 +206,9 @@ int ike_peer_set(struct ike_engine *e, uint64_t now_ms, const struct ike_peer_co
 		old = &e->peers[e->n_peers++];
 	}
 	*old = fresh;
-	if (old->conf.start == IKE_START_ALWAYS && !ike_sa_find_peer(e, p->id))
+	/* Without a policy yet there is nothing to carry: the first ike_child_set starts it, its child in IKE_AUTH
+	 * (a peer is configured before the policies that name it, so starting here would come up childless). */
+	if (old->conf.start == IKE_START_ALWAYS && !ike_sa_find_peer(e, p->id) && peer_has_policy(e, p->id))
 		return ike_initiate(e, now_ms, p->id);
 	return 0;
 }
@@ -233,12 +243,14 @@ static int ts_conf_check(const struct ike_ts_conf *ts, size_t n)
 int ike_child_set(struct ike_engine *e, uint64_t now_ms, const struct ike_child_conf *c)
 {
 	struct ike_policy *pol;
+	const struct ike_peer *peer;
+	bool fresh;
 
-	(void)now_ms;
 	if (!c->id || !c->peer_id || c->n_esp > IKE_MAX_PROPOSAL_CONF || !c->n_local_ts || !c->n_remote_ts ||
 	    ts_conf_check(c->local_ts, c->n_local_ts) < 0 || ts_conf_check(c->remote_ts, c->n_remote_ts) < 0)
 		return -IKE_E_BAD_PARAM;
 	pol = ike_policy_find(e, c->id);
+	fresh = !pol;
 	if (!pol) {
 		struct ike_policy *grown = realloc(e->policies, (e->n_policies + 1) * sizeof *grown);
 
@@ -249,6 +261,15 @@ int ike_child_set(struct ike_engine *e, uint64_t now_ms, const struct ike_child_
 	}
 	pol->conf = *c;
 	pol->conf.name[sizeof pol->conf.name - 1] = '\0';
+	/* A new policy of a peer that starts at start-up comes up now: in the IKE_AUTH of a new IKE SA, or queued
+	 * for a CREATE_CHILD_SA on the one there is. */
+	peer = ike_peer_find(e, c->peer_id);
+	if (fresh && peer && peer->conf.start == IKE_START_ALWAYS) {
+		int rc = ike_initiate(e, now_ms, c->peer_id);
+
+		if (rc < 0)   /* the policy is stored all the same; the next start-up or ACQUIRE tries again */
+			ike_log(e, 4, "peer %u: starting for policy %u: %s", c->peer_id, c->id, ike_strerror(rc));
+	}
 	return 0;
 }
 

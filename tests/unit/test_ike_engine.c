@@ -178,6 +178,7 @@ struct setup {
 	uint32_t dpd_s;
 	uint8_t dpd_action;
 	uint32_t cookie_threshold;
+	uint8_t start_a;                  /* A's peer: enum ike_start */
 };
 
 static void side_init(struct side *s, const char *name, uint8_t last, uint32_t spi_base, const struct setup *st)
@@ -202,6 +203,8 @@ static void peer_conf(struct side *s, struct side *other, const char *psk, const
 	char err[128];
 
 	snprintf(p.name, sizeof p.name, "to-%s", other->name);
+	if (s == &A)
+		p.start = st->start_a;
 	p.local = addr_of(s, 500);
 	p.remote = addr_of(other, 500);
 	if (ike) {
@@ -340,6 +343,32 @@ static void test_basic(void)
 	      ike_sa_list(A.e, NULL, 0) == 0 && ike_sa_list(B.e, NULL, 0) == 0, "DELETE: no IKE SA left on either side");
 	CHECK(A.n_child == 0 && B.n_child == 0 && A.ev[IKE_EV_SA_DOWN] == 1 && B.ev[IKE_EV_SA_DOWN] == 1,
 	      "children deleted through the callback, SA_DOWN on both");
+	teardown();
+}
+
+/* A peer that starts at start-up is configured before the policy naming it, and bitwd's REST lets time pass in
+ * between: nothing starts without a policy, and the policy brings the SA up with its child in IKE_AUTH (before,
+ * the IKE SA came up at once without a child and the policy never got one). */
+static void test_start_always(void)
+{
+	struct setup st = { .start_a = IKE_START_ALWAYS };
+	struct ike_ts_conf net_a = ts4("192.0.2.0", "192.0.2.255"), net_b = ts4("203.0.113.0", "203.0.113.255");
+
+	now = 1000000;
+	q_len = 0;
+	side_init(&A, "A", 1, 0xa0000001, &st);
+	side_init(&B, "B", 2, 0xb0000001, &st);
+	peer_conf(&B, &A, "correct horse", NULL, &st);
+	policy_conf(&B, net_b, net_a, NULL, false);
+	peer_conf(&A, &B, "correct horse", NULL, &st);
+	run_until(now + 1000);
+	CHECK(ike_sa_list(A.e, NULL, 0) == 0 && q_len == 0, "start ALWAYS without a policy: nothing starts yet");
+	policy_conf(&A, net_a, net_b, NULL, false);
+	run_until(now + 100);
+	CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && sa_count(&B, IKE_SA_ESTABLISHED) == 1,
+	      "start ALWAYS: the policy brought the IKE SA up without ike_initiate");
+	CHECK(A.ev[IKE_EV_CHILD_UP] == 1 && B.ev[IKE_EV_CHILD_UP] == 1 && children_pair(),
+	      "start ALWAYS: its child SA came up with it");
 	teardown();
 }
 
@@ -689,6 +718,7 @@ int main(int argc, char **argv)
 	verbose = argc > 1 && !strcmp(argv[1], "-v");
 	test_proposals();
 	test_basic();
+	test_start_always();
 	test_lost_and_duplicated();
 	test_failures();
 	test_negotiation();
