@@ -202,7 +202,7 @@ static int get_start(struct req *r, char *dst, size_t len)
 /* The fields of a body onto p (create: defaults first; PUT: the stored row first, so omitted fields stay). */
 static int peer_from_body(struct req *r, struct db_peer *p, bool create)
 {
-	static const char *const auths[] = { "psk", "pubkey", NULL };
+	static const char *const auths[] = { "psk", "pubkey", "rsa", "ecdsa", NULL };
 	static const char *const dpd[] = { "clear", "hold", "restart", NULL };
 	const int64_t day = 86400 * 7;
 
@@ -233,6 +233,9 @@ static int peer_from_body(struct req *r, struct db_peer *p, bool create)
 		              "child_lifetime");
 		return -1;
 	}
+	/* swanctl's words for public-key authentication are taken too; the key's type decides anyway. */
+	if (!strcmp(p->auth, "rsa") || !strcmp(p->auth, "ecdsa"))
+		snprintf(p->auth, sizeof p->auth, "pubkey");
 	if (!strcmp(p->auth, "pubkey") && p->cert_id <= 0) {
 		reply_problem(r, 422, "MISSING_FIELD", "certificate", "certificate: required with auth pubkey (ours, "
 		              "with its private key)");
