@@ -18,8 +18,9 @@ void openapi_get(struct req *r);
 void health_get(struct req *r)
 {
 	struct bitwd *d = r->d;
-	json_t *j = json_pack("{s:s, s:s, s:s, s:I}", "status", "ok", "wire", wirelink_up(d->wl) ? "up" : "down",
-	                      "version", BITW_VERSION, "uptime_s", (json_int_t)((bitwd_now_ms() - d->started_ms) / 1000));
+	json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:s}", "status", "ok", "wire", wirelink_up(d->wl) ? "up" : "down",
+	                      "version", BITW_VERSION, "uptime_s", (json_int_t)((bitwd_now_ms() - d->started_ms) / 1000),
+	                      "admin_state", admin_state_name((uint8_t)conf_admin_state(d)));
 	if (!j) {
 		reply_problem(r, 500, "INTERNAL", NULL, "out of memory");
 		return;

@@ -71,6 +71,8 @@ static const char usage_text[] =
 	"  peer set ID|NAME [the same flags]\n"
 	"  ike list | ike initiate PEER | ike rekey ID [--spi-in SPI] | ike terminate ID\n"
 	"  cert list | cert add NAME --pem F [--key-file F] | cert del ID|NAME | cert verify ID|NAME\n"
+	"  admin-state [secure|bypass|drop]   show or set the box's state: bypass passes everything\n"
+	"                                  in clear text, drop passes nothing\n"
 	"  health | whoami\n"
 	"\n"
 	"Exit status: 0 done; 1 the server refused (its message on stderr) or a file is unusable;\n"
@@ -2188,6 +2190,30 @@ static int cert_verify(struct ctl *c, const struct args *a)
 	return invalid && rc == EXIT_OK ? EXIT_FAIL : rc;
 }
 
+/* ---- the administrative state ---- */
+
+static void admin_state_human(json_t *o)
+{
+	const char *st = jstr(o, "state") ? jstr(o, "state") : "?";
+
+	printf("%s%s\n", st, strcmp(st, "bypass") == 0 ? "  (WARNING: all traffic passes in clear text)" : "");
+}
+
+static int admin_state(struct ctl *c, const struct args *a)
+{
+	json_t *out = NULL, *body;
+	int rc;
+
+	if ((rc = verb_opts(a, "admin-state", "")) || (rc = verb_args(a, 1, 0, 1, "admin-state")))
+		return rc;
+	if (a->npos < 2)
+		return show_result(c, call(c, "GET", API "/admin-state", NULL, &out), out, admin_state_human);
+	body = json_pack("{s:s}", "state", a->pos[1]);
+	rc = call(c, "PUT", API "/admin-state", body, &out);
+	json_decref(body);
+	return show_result(c, rc, out, admin_state_human);
+}
+
 /* ---- the verbs ---- */
 
 static int dispatch(struct ctl *c, const struct args *a)
@@ -2208,6 +2234,7 @@ static int dispatch(struct ctl *c, const struct args *a)
 		{ "ike", "initiate", ike_initiate_verb }, { "ike", "rekey", ike_rekey_verb },
 		{ "ike", "terminate", ike_terminate_verb }, { "cert", "list", cert_list }, { "cert", "add", cert_add },
 		{ "cert", "del", cert_del }, { "cert", "verify", cert_verify },
+		{ "admin-state", NULL, admin_state },
 	};
 
 	if (strcmp(verb, "user") == 0)

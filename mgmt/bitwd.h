@@ -43,6 +43,7 @@ struct bitwd {
 	struct ike_driver *ike;
 	struct MHD_Daemon *mhd;
 	bool dirty;                   /* the wire has not acknowledged the stored configuration yet */
+	int admin_state;              /* as last acknowledged by the wire: a change is logged loudly */
 	uint64_t requests;            /* requests answered (http.c counts, /stats and /metrics show) */
 	uint64_t started_ms;
 	volatile int stop;
@@ -125,6 +126,8 @@ void ports_get(struct req *r);
 void ports_put(struct req *r);
 void options_get(struct req *r);
 void options_put(struct req *r);
+void admin_state_get(struct req *r);
+void admin_state_put(struct req *r);
 void config_get(struct req *r);
 void config_put(struct req *r);
 void policies_list(struct req *r);
@@ -291,6 +294,10 @@ json_t *port_row_to_json(const struct db_port *p);
 int port_json_to_row(json_t *j, const char *role, struct db_port *out, char *err, size_t errlen);
 /* Store the options object (settings key "options", compact JSON); NULL removes it (all defaults). -DB_E_* */
 int conf_options_store(struct bitwd *d, json_t *options);
+/* The stored options object as the client gave it (a new empty object if none): the caller owns it. */
+json_t *conf_options_raw(struct bitwd *d);
+/* The stored administrative state (enum admin_state of wire/config.h); secure when unset or unreadable. */
+int conf_admin_state(struct bitwd *d);
 
 /* One object between REST JSON and the database row (convert.c). */
 json_t *policy_row_to_json(const struct db_policy *p);

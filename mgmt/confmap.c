@@ -160,6 +160,29 @@ static json_t *options_load(struct bitwd *d)
 	return json_loads(text, 0, NULL);
 }
 
+json_t *conf_options_raw(struct bitwd *d)
+{
+	json_t *opt = options_load(d);
+
+	if (json_is_object(opt))
+		return opt;
+	json_decref(opt);
+	return json_object();
+}
+
+int conf_admin_state(struct bitwd *d)
+{
+	json_t *opt = options_load(d);
+	const char *s = json_string_value(json_object_get(opt, "admin_state"));
+	int st = ADMIN_SECURE;
+
+	for (int i = ADMIN_SECURE; s && i <= ADMIN_DROP; i++)
+		if (strcmp(s, admin_state_name((uint8_t)i)) == 0)
+			st = i;
+	json_decref(opt);
+	return st;
+}
+
 /* ---- export ---- */
 
 static int add_ports(struct bitwd *d, json_t *doc)
@@ -299,6 +322,28 @@ static void fill_interfaces(struct bitwd *d, json_t *doc)
 	}
 }
 
+/* Bypass all protects nothing: said as a warning each time the wire takes it on, whoever asked. */
+static void admin_state_applied(struct bitwd *d, json_t *doc)
+{
+	const char *s = json_string_value(json_object_get(json_object_get(doc, "options"), "admin_state"));
+	int st = ADMIN_SECURE;
+
+	for (int i = ADMIN_SECURE; s && i <= ADMIN_DROP; i++)
+		if (strcmp(s, admin_state_name((uint8_t)i)) == 0)
+			st = i;
+	if (st == d->admin_state)
+		return;
+	if (st == ADMIN_BYPASS)
+		mlog(1, "ADMINISTRATIVE STATE BYPASS: bitw-wire passes every packet between red and black IN CLEAR TEXT "
+		        "until the state is secure again");
+	else if (st == ADMIN_DROP)
+		mlog(1, "administrative state drop: bitw-wire passes no packet between red and black");
+	else
+		mlog(2, "administrative state secure: policies are enforced again (was %s)",
+		     admin_state_name((uint8_t)d->admin_state));
+	d->admin_state = st;
+}
+
 static int push_doc(struct bitwd *d, json_t *doc, json_t **reply)
 {
 	int rc;
@@ -306,8 +351,10 @@ static int push_doc(struct bitwd *d, json_t *doc, json_t **reply)
 	*reply = NULL;
 	fill_interfaces(d, doc);
 	rc = d->wl ? wirelink_request(d->wl, CTL_CONFIG_SET, doc, reply, PUSH_TIMEOUT_MS) : -XE_IO;
-	if (rc == 0)
+	if (rc == 0) {
 		d->dirty = false;
+		admin_state_applied(d, doc);
+	}
 	else if (rc == -XE_IO)
 		d->dirty = true;
 	return rc;

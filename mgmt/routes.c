@@ -24,6 +24,8 @@ const struct route api_routes[] = {
 	{ "PUT", "/api/v1/ports/{role}", ports_put, RW, 0 },
 	{ "GET", "/api/v1/options", options_get, RO, 0 },
 	{ "PUT", "/api/v1/options", options_put, RW, 0 },
+	{ "GET", "/api/v1/admin-state", admin_state_get, RO, 0 },
+	{ "PUT", "/api/v1/admin-state", admin_state_put, RW, 0 },
 	{ "GET", "/api/v1/config", config_get, RO, 0 },
 	{ "PUT", "/api/v1/config", config_put, RW, 0 },
 	{ "POST", "/api/v1/config", config_put, RW, 0 },

@@ -134,6 +134,7 @@ static const char *const mode_names[] = { "tunnel", "transport", NULL };
 static const char *const encap_names[] = { "none", "udp", NULL };
 static const char *const origin_names[] = { "manual", "ike", NULL };
 static const char *const default_action_names[] = { "discard", "bypass", NULL };
+static const char *const admin_state_names[] = { "secure", "bypass", "drop", NULL };
 
 /* The fields each object accepts: anything else is an error. */
 static const char *const top_fields[] = { "ports", "options", "policies", "sas", NULL };
@@ -141,7 +142,8 @@ static const char *const ports_fields[] = { "red", "black", NULL };
 static const char *const port_fields[] = { "interface", "mtu", "addresses", "gateway4", "gateway6", "router_mac", NULL };
 static const char *const options_fields[] = {
 	"default_action", "bridge_non_ip", "nat_keepalive", "neigh_timeout", "neigh_queue",
-	"acquire_queue", "frag_timeout_ms", "frag_mem", "replay_window", "legacy_algorithms", NULL
+	"acquire_queue", "frag_timeout_ms", "frag_mem", "replay_window", "legacy_algorithms",
+	"admin_state", NULL
 };
 static const char *const policy_fields[] = {
 	"id", "name", "priority", "order", "action", "direction", "src", "dst", "src_port",
@@ -482,6 +484,8 @@ static int options_parse(struct perr *e, const json_t *obj, struct wire_options 
 	if ((rc = check_object(e, p, obj, options_fields)) ||
 	    (rc = get_enum(e, p, obj, "default_action", default_action_names, ENUM_COUNT(default_action_names),
 	                   &o->default_action)) ||
+	    (rc = get_enum(e, p, obj, "admin_state", admin_state_names, ENUM_COUNT(admin_state_names),
+	                   &o->admin_state)) ||
 	    (rc = get_bool(e, p, obj, "bridge_non_ip", &o->bridge_non_ip)) ||
 	    (rc = get_u16(e, p, obj, "nat_keepalive", 0, 3600, &o->nat_keepalive)) ||
 	    (rc = get_u32(e, p, obj, "neigh_timeout", 1, 86400, &o->neigh_timeout)) ||
@@ -1308,6 +1312,11 @@ static const char *enum_str(const char *const *names, size_t count, uint8_t v)
 	return v < count && names[v] ? names[v] : "?";
 }
 
+const char *admin_state_name(uint8_t state)
+{
+	return enum_str(admin_state_names, ENUM_COUNT(admin_state_names), state);
+}
+
 json_t *policy_to_json(const struct policy_conf *p)
 {
 	json_t *o = json_object();
@@ -1410,6 +1419,7 @@ static json_t *options_json(const struct wire_options *o)
 	json_object_set_new(j, "frag_mem", json_integer(o->frag_mem));
 	json_object_set_new(j, "replay_window", json_integer(o->replay_window));
 	json_object_set_new(j, "legacy_algorithms", json_boolean(o->legacy_algorithms));
+	json_object_set_new(j, "admin_state", json_string(admin_state_name(o->admin_state)));
 	return j;
 }
 

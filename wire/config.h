@@ -16,6 +16,8 @@ enum sa_mode { MODE_TUNNEL = 0, MODE_TRANSPORT = 1 };
 enum sa_encap { ENCAP_NONE = 0, ENCAP_UDP = 1 };         /* ESP or ESP-in-UDP (RFC 3948) */
 /* Who keyed an SA: a configuration push replaces manual SAs only; IKE SAs stay while their policy does. */
 enum sa_origin { ORIGIN_MANUAL = 0, ORIGIN_IKE = 1 };
+/* The whole box: normal, or the seeds' maintenance states "bypass all" (clear text both ways) and "drop all". */
+enum admin_state { ADMIN_SECURE = 0, ADMIN_BYPASS = 1, ADMIN_DROP = 2 };
 
 enum sa_enc {
 	ENC_NULL = 0,
@@ -138,6 +140,7 @@ struct wire_options {
 	uint32_t frag_mem;        /* reassembly memory bound in bytes (default 4 MiB) */
 	uint16_t replay_window;   /* default replay window for SAs (default 1024) */
 	uint8_t legacy_algorithms; /* allow 3des-cbc and hmac-md5-96 (default 0) */
+	uint8_t admin_state;      /* enum admin_state (default secure) */
 };
 
 struct wire_config {
@@ -195,6 +198,7 @@ const char *sel_addr_str(const struct sel_addr *a, char *buf, size_t len);
 /* sel_addr_parse that also says why a form was rejected (*why: a static sentence). */
 int sel_addr_parse_why(const char *s, struct sel_addr *out, const char **why);
 
+const char *admin_state_name(uint8_t state);
 const char *enc_name(uint8_t enc);
 const char *integ_name(uint8_t integ);
 int enc_from_name(const char *s);    /* -XE_BAD_PARAM if unknown */

@@ -479,11 +479,29 @@ static int verdict(const struct worker *wk, const struct spd_policy *p)
 	return p ? p->conf.action : wk->snap->opt.default_action;
 }
 
+/* The maintenance states override every policy: bypass all bridges in clear, drop all passes nothing. */
+static bool admin_override(struct worker *wk, struct txq *tx, const uint8_t *frame, uint32_t len)
+{
+	switch (wk->snap->opt.admin_state) {
+	case ADMIN_BYPASS:
+		bridge(wk, tx, frame, len);
+		return true;
+	case ADMIN_DROP:
+		count_drop(wk, XE_ADMIN_DROP);
+		return true;
+	default:
+		return false;
+	}
+}
+
 static void out_ip(struct worker *wk, uint8_t *frame, uint32_t len, const struct pkt_info *pi)
 {
-	const struct spd_policy *p = flow_cache_lookup(wk->fc, wk->snap->spd, DIR_OUT, pi);
+	const struct spd_policy *p;
 	uint64_t rmac;
 
+	if (admin_override(wk, &wk->tx_black, frame, len))
+		return;
+	p = flow_cache_lookup(wk->fc, wk->snap->spd, DIR_OUT, pi);
 	switch (verdict(wk, p)) {
 	case ACT_PROTECT:
 		/* A protected flow goes off the LAN, so its destination MAC is the router's. */
@@ -654,6 +672,11 @@ static void in_esp(struct worker *wk, uint8_t *frame, uint8_t *esp, uint32_t esp
 		count_drop(wk, XE_MALFORMED_PACKET);
 		return;
 	}
+	/* Drop all stops protected traffic too; bypass all still delivers what arrives protected. */
+	if (s->opt.admin_state == ADMIN_DROP) {
+		count_drop(wk, XE_ADMIN_DROP);
+		return;
+	}
 	sa = sad_lookup(s->sad, rd32(esp));
 	if (!sa) {
 		count_drop(wk, XE_BAD_ESP_SPI);
@@ -805,8 +828,11 @@ static void in_local(struct worker *wk, uint8_t *frame, const struct pkt_info *p
 
 static void in_ip(struct worker *wk, uint8_t *frame, uint32_t len, const struct pkt_info *pi)
 {
-	const struct spd_policy *p = flow_cache_lookup(wk->fc, wk->snap->spd, DIR_IN, pi);
+	const struct spd_policy *p;
 
+	if (admin_override(wk, &wk->tx_red, frame, len))
+		return;
+	p = flow_cache_lookup(wk->fc, wk->snap->spd, DIR_IN, pi);
 	switch (verdict(wk, p)) {
 	case ACT_BYPASS:
 		if (p) {

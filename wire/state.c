@@ -893,6 +893,7 @@ int wire_init(struct wire *w, struct wire_config *cfg, char *err, size_t errlen)
 	for (int i = 0; i < 6; i++)
 		mac = mac << 8 | cfg->red.router_mac[i];
 	atomic_store(&w->router_mac, mac);
+	admin_state_log(ADMIN_SECURE, o->admin_state);
 	return install_config(w, cfg, err, errlen);
 }
 
@@ -985,6 +986,7 @@ int wire_reload(struct wire *w, struct wire_config *cfg, char *err, size_t errle
 		w->cfg.npol = cfg->npol;
 		w->cfg.red = cfg->red;
 		w->cfg.black = cfg->black;
+		admin_state_log(w->cfg.opt.admin_state, cfg->opt.admin_state);
 		w->cfg.opt = cfg->opt;
 		s = snapshot_build(w, spd, err, errlen);
 		if (s)

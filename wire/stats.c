@@ -106,7 +106,8 @@ json_t *wire_stats_json(struct wire *w)
 
 	neigh_walk(w->neigh_red, neigh_one, nr);
 	neigh_walk(w->neigh_black, neigh_one, nb);
-	return json_pack("{s:{s:o,s:o},s:o,s:o,s:o,s:{s:o,s:o}}", "ports", "red",
+	return json_pack("{s:s,s:{s:o,s:o},s:o,s:o,s:o,s:{s:o,s:o}}", "admin_state", admin_state_name(s->opt.admin_state),
+	                 "ports", "red",
 	                 port_json(&w->red, mac_str(w->red.mac, m1, sizeof m1)), "black",
 	                 port_json(&w->black, mac_str(w->black.mac, m2, sizeof m2)), "policies", policies_json(s), "sas",
 	                 sas_json(w, false), "drops", drops_json(w), "neighbours", "red", nr, "black", nb);

@@ -129,6 +129,9 @@ int wire_get_spi(struct wire *w, uint32_t *spi);
 int wire_initial_contact(struct wire *w, const struct bw_addr *peer);
 int wire_ike_send(struct wire *w, const struct ctl_ike_dgram *d, const uint8_t *data, uint32_t len);
 
+/* admin.c: a warning when the administrative state leaves secure, a note when it returns. */
+void admin_state_log(uint8_t from, uint8_t to);
+
 /* stats.c */
 struct json_t *wire_stats_json(struct wire *w);
 struct json_t *wire_sa_list_json(struct wire *w);

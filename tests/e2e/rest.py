@@ -15,10 +15,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bitwtopo import (  # noqa: E402
-	HOST_A4, HOST_A6, HOST_B4, HOST_B6, NS_ROOT, SPI, Fail, Keys, Skip, Topo, log, main, policy_stats, sa_stats,
-	site_config,
+	HOST_A4, HOST_A6, HOST_B4, HOST_B6, NS_ROOT, SPI, Fail, Keys, Skip, Topo, frames_with, log, main, policy_stats,
+	sa_stats, site_config,
 )
-from e2e import check_wan_protected, expect, new_marker, pings_both_ways  # noqa: E402
+from e2e import check_wan_protected, esp_frames, expect, new_marker, pings_both_ways  # noqa: E402
 
 API = '/api/v1'
 BITWD_PORT = 8080
@@ -453,12 +453,68 @@ def rest_export_import():
 		s.stop_all()
 
 
+def set_admin_state(s, state):
+	"""PUT /admin-state on both sites: bypass on one side alone would meet a protect policy on the other."""
+	for side in 'AB':
+		got = s.d[side].api.call('PUT', f'{API}/admin-state', {'state': state})
+		expect(got == {'state': state}, f'{side}: PUT /admin-state {state} answers it ({got})')
+		expect(s.t.stats(side).get('admin_state') == state, f'{side}: bitw-wire runs admin state {state}')
+		h = s.d[side].api.get(f'{API}/health')
+		expect(h.get('admin_state') == state, f'{side}: /health shows admin state {state} ({h})')
+
+
+def rest_admin_state():
+	"""The box's administrative state over REST: secure encrypts; bypass all passes the pings in clear on the WAN
+	with a warning in both logs and an audit entry; drop all passes nothing; secure again encrypts again."""
+	marker = new_marker()
+	with Sites('restadm') as s:
+		t, api = s.t, s.d['A'].api
+		r = api.raw('PUT', f'{API}/admin-state', {'state': 'off'})
+		expect(r.status_code == 422 and r.json().get('field') == 'state',
+		       f'an unknown state is refused naming the field (HTTP {r.status_code} {r.text[:200]})')
+		cap = t.capture('r', 'to-a', 'wan')
+		pings_both_ways(t, marker)
+		check_wan_protected(t, s.keys, cap.stop(), marker, 4, 'none')
+
+		set_admin_state(s, 'bypass')
+		cap = t.capture('r', 'to-a', 'wan')
+		t.ping('hA', HOST_B4, marker=marker, check=True)
+		t.ping('hB', HOST_A6, marker=marker, check=True)
+		pkts = cap.stop()
+		clear = frames_with(pkts, marker.encode())
+		expect(len(clear) >= 12 and not esp_frames(pkts), f'in bypass the WAN sees the pings in clear '
+		       f'({len(clear)} frames with the marker, {len(esp_frames(pkts))} ESP)')
+		for side in 'AB':
+			expect('ADMINISTRATIVE STATE BYPASS' in t.bitw[side].log(), f'{side}: bitw-wire warns of bypass all')
+			expect('ADMINISTRATIVE STATE BYPASS' in s.d[side].proc.log(), f'{side}: bitwd warns of bypass all')
+		audit = api.get(f'{API}/audit?action=admin_state.update')['items']
+		expect(any(a.get('object') == 'admin-state' and (a.get('detail') or {}).get('state') == 'bypass' and
+		           (a.get('detail') or {}).get('previous') == 'secure' for a in audit),
+		       f'the change to bypass is in the audit log ({audit})')
+
+		set_admin_state(s, 'drop')
+		before = t.stats('A')['drops'].get('XE_ADMIN_DROP', 0)
+		for dst in (HOST_B4, HOST_B6):
+			r = t.ping('hA', dst, count=2, marker=marker, wait=1)
+			expect(r.received == 0, f'in drop nothing passes to {dst} ({r.received}/2)')
+		after = t.stats('A')['drops'].get('XE_ADMIN_DROP', 0)
+		expect(after >= before + 4, f'bitw-wire counts them as XE_ADMIN_DROP ({before} -> {after})')
+
+		set_admin_state(s, 'secure')
+		expect(api.get(f'{API}/options').get('admin_state') == 'secure', 'the options show the state too')
+		cap = t.capture('r', 'to-a', 'wan')
+		pings_both_ways(t, marker)
+		check_wan_protected(t, s.keys, cap.stop(), marker, 4, 'none')
+		s.stop_all()
+
+
 TESTS = {
 	'rest-configure': rest_configure,
 	'rest-policy-change': rest_policy_change,
 	'rest-wire-restart': rest_wire_restart,
 	'rest-bitwd-kill': rest_bitwd_kill,
 	'rest-export-import': rest_export_import,
+	'rest-admin-state': rest_admin_state,
 }
 
 if __name__ == '__main__':
