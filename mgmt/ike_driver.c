@@ -324,7 +324,7 @@ static json_t *sa_json(const struct ike_child_sa *sa, const char *policy, bool i
 	return o;
 }
 
-/* Both directions in one request, inbound first: the peer may send as soon as it has its own. */
+/* Both directions in one request, inbound first: the peer may send as soon as it has its own. 0 or -XE_*. */
 static int wire_add(struct bitwd *d, const struct ike_child_sa *sa, const char *policy)
 {
 	json_t *in, *out, *req;
@@ -333,16 +333,30 @@ static int wire_add(struct bitwd *d, const struct ike_child_sa *sa, const char *
 	if (!enc_of(sa) || !integ_of(sa->integ)) {
 		mlog(WLOG_ERR, "ike: child SA 0x%08" PRIx32 ": algorithms %u/%u have no wire equivalent", sa->spi_in,
 		     sa->encr, sa->integ);
-		return -IKE_E_NOT_SUPPORTED;
+		return -XE_BAD_PARAM;
 	}
 	in = sa_json(sa, policy, true);
 	out = sa_json(sa, policy, false);
-	req = json_pack("{s:[o, o]}", "sas", in, out);
-	if (!req)
-		return -IKE_E_NOMEM;
+	if (!in || !out) {
+		json_wipe_sa_keys(in);
+		json_wipe_sa_keys(out);
+		json_decref(in);
+		json_decref(out);
+		return -XE_NOMEM;
+	}
+	req = json_pack("{s:[O, O]}", "sas", in, out);
+	if (!req) {
+		json_wipe_sa_keys(in);
+		json_wipe_sa_keys(out);
+		json_decref(in);
+		json_decref(out);
+		return -XE_NOMEM;
+	}
 	rc = wirelink_request(d->wl, CTL_SA_ADD, req, NULL, WIRE_TIMEOUT_MS);
 	json_wipe_sa_keys(in);
 	json_wipe_sa_keys(out);
+	json_decref(in);
+	json_decref(out);
 	json_decref(req);
 	return rc;
 }
@@ -432,8 +446,8 @@ static int cb_child_install(void *ctx, const struct ike_child_sa *sa)
 	rc = wire_add(k->d, sa, pol.name);
 	if (rc < 0) {
 		mlog(WLOG_ERR, "ike: installing child SA 0x%08" PRIx32 "/0x%08" PRIx32 " for %s: %s", sa->spi_in,
-		     sa->spi_out, pol.name, rc <= -XE__COUNT ? ike_strerror(rc) : xe_name(rc));
-		return rc <= -XE__COUNT ? rc : -IKE_E_LIMIT;
+		     sa->spi_out, pol.name, xe_name(rc));
+		return rc == -XE_BAD_PARAM ? -IKE_E_NOT_SUPPORTED : -IKE_E_LIMIT;
 	}
 	if (remember(k, sa, pol.name) < 0)
 		mlog(WLOG_WARN, "ike: out of memory: SA 0x%08" PRIx32 " will not survive a wire restart", sa->spi_in);
