@@ -1,6 +1,7 @@
 /* auth.c: IKE_AUTH with pre-shared keys as initiator and responder, identities, and the first child SA. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -17,6 +18,13 @@ static int local_id(const struct ike_peer *p, const struct ike_sa *sa, struct id
 	struct ike_ident id;
 
 	memset(out, 0, sizeof *out);
+	if (!p->conf.local_id[0] && p->conf.auth == IKE_AUTH_PUBKEY && p->cred &&
+	    ike_cred_subject(p->cred, &id) == 0) {
+		out->body[0] = id.type;
+		memcpy(out->body + 4, id.data, id.len);
+		out->len = 4 + id.len;
+		return 0;
+	}
 	if (!p->conf.local_id[0]) {
 		out->body[0] = sa->local.family == 4 ? IKE_ID_IPV4_ADDR : IKE_ID_IPV6_ADDR;
 		out->len = 4 + (sa->local.family == 4 ? 4 : 16);
@@ -37,6 +45,8 @@ static bool remote_id_ok(const struct ike_peer *p, const struct ike_sa *sa, cons
 	struct ike_ident want, have;
 	const char *t = p->conf.remote_id;
 
+	if (!t[0] && p->conf.auth == IKE_AUTH_PUBKEY)
+		return true; /* the certificate must vouch for it (cert_check) */
 	if (!t[0]) {
 		size_t n = sa->remote.family == 4 ? 4 : 16;
 
@@ -70,15 +80,84 @@ static int psk_octets(struct ike_engine *e, const struct ike_sa *sa, bool ours, 
 		e->octets, sizeof e->octets);
 }
 
+struct auth_out {
+	uint8_t method;
+	uint8_t data[IKE_AUTH_SIG_MAX];
+	size_t len;
+};
+
+/* Our AUTH payload: the PSK's MAC or our key's signature over the signed octets. */
 static int auth_make(struct ike_engine *e, const struct ike_sa *sa, const struct ike_peer *p,
-	const struct id_buf *id, uint8_t *auth)
+	const struct id_buf *id, struct auth_out *out)
 {
 	int n = psk_octets(e, sa, true, id->body, id->len);
 
 	if (n < 0)
 		return -IKE_E_CRYPTO;
-	n = ike_auth_psk(sa->suite.prf, p->psk, p->conf.psk_len, e->octets, (size_t)n, auth);
-	return n < 0 ? -IKE_E_CRYPTO : n;
+	if (p->conf.auth == IKE_AUTH_PUBKEY) {
+		if (!p->cred)
+			return -IKE_E_BAD_PARAM;
+		n = ike_auth_sign(p->cred, sa->peer_hashes, false, e->octets, (size_t)n, &out->method, out->data,
+			sizeof out->data);
+	} else {
+		out->method = IKE_AUTH_METHOD_PSK;
+		n = ike_auth_psk(sa->suite.prf, p->psk, p->conf.psk_len, e->octets, (size_t)n, out->data);
+	}
+	if (n < 0)
+		return -IKE_E_CRYPTO;
+	out->len = (size_t)n;
+	return 0;
+}
+
+/* ID, our certificates (PUBKEY), AUTH: what proves who we are, into the message being built. */
+static void auth_payloads(struct ike_engine *e, const struct ike_peer *p, uint8_t id_type, const struct id_buf *id,
+	const struct auth_out *auth, bool initial_contact)
+{
+	id_payload_add(&e->inner, id_type, id);
+	for (size_t i = 0; p->conf.auth == IKE_AUTH_PUBKEY && p->cred && i < ike_cred_chain_len(p->cred); i++) {
+		const uint8_t *der;
+		size_t len;
+
+		if (ike_cred_cert(p->cred, i, &der, &len) == 0)
+			ike_msg_add(&e->inner, IKE_PL_CERT)->u.cert =
+				(struct ike_cert){ IKE_CERT_X509_SIG, { der, (uint32_t)len } };
+	}
+	if (id_type == IKE_PL_IDI)
+		ike_init_auth_notifies(e, p, true);
+	if (initial_contact)
+		ike_out_notify(&e->inner, IKE_N_INITIAL_CONTACT, 0, NULL, 0, NULL, 0);
+	ike_msg_add(&e->inner, IKE_PL_AUTH)->u.auth =
+		(struct ike_auth){ auth->method, { auth->data, (uint32_t)auth->len } };
+}
+
+/* PUBKEY: the peer's certificate chains to our CAs, vouches for its identity, and its key signed the octets. */
+static int cert_check(struct ike_engine *e, const struct ike_peer *p, const struct ike_id *id,
+	const struct ike_auth *auth, size_t octets_len)
+{
+	const uint8_t *chain[8];
+	size_t chain_len[8], n = 0;
+	const struct ike_payload *ee = ike_msg_find(&e->msg, IKE_PL_CERT, 0, 0), *c;
+	struct ike_ident have;
+	int64_t wall = e->cb.wall_clock ? e->cb.wall_clock(e->cb.ctx) : (int64_t)time(NULL);
+
+	if (!ee || ee->u.cert.encoding != IKE_CERT_X509_SIG || !p->cas)
+		return -IKE_E_AUTH_FAILED;
+	for (c = ike_msg_find(&e->msg, IKE_PL_CERT, 0, (size_t)(ee - e->msg.payloads) + 1); c && n < 8;
+	     c = ike_msg_find(&e->msg, IKE_PL_CERT, 0, (size_t)(c - e->msg.payloads) + 1)) {
+		chain[n] = c->u.cert.data.p;
+		chain_len[n++] = c->u.cert.data.len;
+	}
+	if (ike_cert_verify(p->cas, ee->u.cert.data.p, ee->u.cert.data.len, chain, chain_len, n, wall) < 0) {
+		ike_log(e, 4, "peer %u: its certificate does not validate", p->conf.id);
+		return -IKE_E_AUTH_FAILED;
+	}
+	if (ike_id_from_payload(id->type, id->data.p, id->data.len, &have) < 0 ||
+	    ike_id_matches_cert(&have, ee->u.cert.data.p, ee->u.cert.data.len) < 0) {
+		ike_log(e, 4, "peer %u: its certificate does not vouch for its identity", p->conf.id);
+		return -IKE_E_AUTH_FAILED;
+	}
+	return ike_auth_verify(ee->u.cert.data.p, ee->u.cert.data.len, auth->method, auth->data.p, auth->data.len,
+		e->octets, octets_len) == 0 ? 0 : -IKE_E_AUTH_FAILED;
 }
 
 /* Checks the peer's IDx and AUTH; 0 or -IKE_E_AUTH_FAILED. */
@@ -94,12 +173,14 @@ static int auth_check(struct ike_engine *e, const struct ike_sa *sa, const struc
 		ike_log(e, 4, "IKE SA %llu: the peer's identity is not the configured one", (unsigned long long)sa->id);
 		return -IKE_E_AUTH_FAILED;
 	}
-	if (p->conf.auth != IKE_AUTH_PSK || auth->u.auth.method != IKE_AUTH_METHOD_PSK)
+	if ((p->conf.auth == IKE_AUTH_PSK) != (auth->u.auth.method == IKE_AUTH_METHOD_PSK))
 		return -IKE_E_AUTH_FAILED;
 	/* The ID payload body as received: its generic header is 4 bytes before the type byte. */
 	n = psk_octets(e, sa, false, id->u.id.data.p - 4, id->u.id.data.len + 4);
 	if (n < 0)
 		return -IKE_E_AUTH_FAILED;
+	if (p->conf.auth == IKE_AUTH_PUBKEY)
+		return cert_check(e, p, &id->u.id, &auth->u.auth, (size_t)n);
 	return ike_auth_psk_verify(sa->suite.prf, p->psk, p->conf.psk_len, e->octets, (size_t)n, auth->u.auth.data.p,
 		auth->u.auth.data.len) == 0 ? 0 : -IKE_E_AUTH_FAILED;
 }
@@ -193,20 +274,17 @@ int ike_auth_start(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 {
 	const struct ike_peer *p = ike_sa_peer(e, sa);
 	const struct ike_policy *pol = first_policy(e, sa);
-	uint8_t auth[IKE_PRF_MAX];
+	static struct auth_out auth;
 	struct id_buf id;
-	int n, rc;
+	int rc;
 
 	if (!p || local_id(p, sa, &id) < 0)
 		return -IKE_E_BAD_PARAM;
-	n = auth_make(e, sa, p, &id, auth);
-	if (n < 0)
-		return n;
+	rc = auth_make(e, sa, p, &id, &auth);
+	if (rc < 0)
+		return rc;
 	ike_out_begin(e, sa, IKE_AUTH, false, sa->next_msg_id++);
-	id_payload_add(&e->inner, IKE_PL_IDI, &id);
-	if (!other_sa_with(e, sa))
-		ike_out_notify(&e->inner, IKE_N_INITIAL_CONTACT, 0, NULL, 0, NULL, 0);
-	ike_msg_add(&e->inner, IKE_PL_AUTH)->u.auth = (struct ike_auth){ IKE_AUTH_METHOD_PSK, { auth, (uint32_t)n } };
+	auth_payloads(e, p, IKE_PL_IDI, &id, &auth, !other_sa_with(e, sa));
 	if (pol) {
 		rc = ike_child_offer(e, sa, pol, false, ike_new_spi(e));
 		if (rc < 0)
@@ -314,18 +392,17 @@ static void auth_fail_response(struct ike_engine *e, uint64_t now_ms, struct ike
 void ike_auth_request(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 {
 	const struct ike_peer *p = ike_sa_peer(e, sa);
-	uint8_t auth[IKE_PRF_MAX];
+	static struct auth_out auth;
 	struct ike_choice chosen;
 	struct id_buf id;
 	uint16_t child_err = 0;
-	int n;
 
 	if (sa->initiator || sa->state != IKE_SA_AUTHENTICATING || !p) {
 		ike_send_error(e, now_ms, sa, IKE_AUTH, IKE_N_INVALID_SYNTAX, NULL, 0);
 		return;
 	}
 	if (auth_check(e, sa, p, IKE_PL_IDI) < 0 || local_id(p, sa, &id) < 0 ||
-	    (n = auth_make(e, sa, p, &id, auth)) < 0) {
+	    auth_make(e, sa, p, &id, &auth) < 0) {
 		auth_fail_response(e, now_ms, sa);
 		return;
 	}
@@ -333,8 +410,7 @@ void ike_auth_request(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 		initial_contact(e, now_ms, sa);
 	ike_sa_established(e, now_ms, sa);
 	ike_out_begin(e, sa, IKE_AUTH, true, e->msg.msg_id);
-	id_payload_add(&e->inner, IKE_PL_IDR, &id);
-	ike_msg_add(&e->inner, IKE_PL_AUTH)->u.auth = (struct ike_auth){ IKE_AUTH_METHOD_PSK, { auth, (uint32_t)n } };
+	auth_payloads(e, p, IKE_PL_IDR, &id, &auth, false);
 	if (ike_msg_find(&e->msg, IKE_PL_SA, 0, 0))
 		child_err = ike_child_answer(e, now_ms, sa, false, NULL, sa->ni, sa->ni_len, sa->nr, sa->nr_len, 0,
 			&chosen);

@@ -74,6 +74,8 @@ int ike_engine_new(const struct ike_engine_conf *conf, const struct ike_callback
 
 static void peer_wipe(struct ike_peer *p)
 {
+	ike_cred_free(p->cred);
+	ike_castore_free(p->cas);
 	if (p->psk) {
 		OPENSSL_cleanse(p->psk, p->conf.psk_len);
 		free(p->psk);
@@ -129,6 +131,19 @@ static char *dup_str(const char *s, int *rc)
 	return d;
 }
 
+/* Certificate authentication: our credentials and the CA store, parsed once here. */
+static int pubkey_creds(struct ike_peer *p)
+{
+	char err[128];
+
+	if (!p->conf.cert_pem || !p->conf.key_pem || !p->conf.ca_pem)
+		return -IKE_E_BAD_PARAM;
+	if (ike_cred_new(p->conf.cert_pem, p->conf.key_pem, &p->cred, err, sizeof err) < 0 ||
+	    ike_castore_new(p->conf.ca_pem, p->conf.crl_pem, &p->cas, err, sizeof err) < 0)
+		return -IKE_E_BAD_PARAM;
+	return 0;
+}
+
 /* The copy the engine keeps: secrets and PEMs in its own memory. */
 static int peer_copy(struct ike_peer *dst, const struct ike_peer_conf *p)
 {
@@ -156,6 +171,8 @@ static int peer_copy(struct ike_peer *dst, const struct ike_peer_conf *p)
 	dst->conf.key_pem = dst->pems[1];
 	dst->conf.ca_pem = dst->pems[2];
 	dst->conf.crl_pem = dst->pems[3];
+	if (rc == 0 && p->auth == IKE_AUTH_PUBKEY)
+		rc = pubkey_creds(dst);
 	return rc;
 }
 

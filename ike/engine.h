@@ -17,6 +17,8 @@ struct ike_peer {
 	struct ike_peer_conf conf;          /* psk and the PEMs point into the copies below */
 	uint8_t *psk;
 	char *pems[4];
+	struct ike_cred *cred;              /* IKE_AUTH_PUBKEY: our certificate chain and key */
+	struct ike_castore *cas;            /* IKE_AUTH_PUBKEY: whom we trust */
 };
 
 struct ike_policy {
@@ -67,6 +69,7 @@ struct ike_sa {
 	uint8_t state;                      /* enum ike_sa_state */
 	bool initiator;                     /* original initiator of this IKE SA */
 	bool nat_local, nat_remote, encap, peer_frag, half_open;
+	uint32_t peer_hashes;               /* SIGNATURE_HASH_ALGORITHMS the peer announced (IKE_HASH_BIT) */
 	uint8_t spi_i[IKE_SPI_LEN], spi_r[IKE_SPI_LEN];
 	struct ike_addr local, remote;
 	struct ike_suite suite;
@@ -237,6 +240,7 @@ struct ike_sa *ike_sa_by_our_spi(struct ike_engine *e, const uint8_t *spi);
 int ike_nonce_cmp(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len);
 
 /* init.c */
+void ike_init_auth_notifies(struct ike_engine *e, const struct ike_peer *p, bool certreq);
 void ike_random_spi(struct ike_engine *e, uint8_t spi[IKE_SPI_LEN]);
 int ike_rekey_keys(struct ike_sa *old, struct ike_sa *sa, const uint8_t *gir, size_t gir_len);
 

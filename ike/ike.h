@@ -375,6 +375,7 @@ struct ike_callbacks {
 	void (*event)(void *ctx, const struct ike_event *ev);
 	void (*random)(void *ctx, uint8_t *buf, size_t len); /* NULL = RAND_bytes; tests make it deterministic */
 	void (*log)(void *ctx, int level, const char *text);  /* NULL = silent */
+	int64_t (*wall_clock)(void *ctx);   /* seconds since 1970 for certificate dates; NULL = time(NULL) */
 };
 
 struct ike_engine_conf {

@@ -118,6 +118,30 @@ int ike_rekey_keys(struct ike_sa *old, struct ike_sa *sa, const uint8_t *gir, si
 	return rc < 0 ? -IKE_E_CRYPTO : 0;
 }
 
+/* Certificate authentication: our SIGNATURE_HASH_ALGORITHMS and, when asked, a CERTREQ naming our CAs. */
+void ike_init_auth_notifies(struct ike_engine *e, const struct ike_peer *p, bool certreq)
+{
+	static uint8_t hashes[16], cas[20 * 64];
+	int n;
+
+	if (p->conf.auth != IKE_AUTH_PUBKEY)
+		return;
+	n = ike_sighash_notify(hashes, sizeof hashes);
+	if (n > 0 && !certreq)
+		ike_out_notify(&e->out, IKE_N_SIGNATURE_HASH_ALGORITHMS, 0, NULL, 0, hashes, (size_t)n);
+	n = certreq && p->cas ? ike_castore_certreq(p->cas, cas, sizeof cas) : -1;
+	if (n >= 0)
+		ike_msg_add(certreq ? &e->inner : &e->out, IKE_PL_CERTREQ)->u.cert =
+			(struct ike_cert){ IKE_CERT_X509_SIG, { cas, (uint32_t)n } };
+}
+
+static uint32_t peer_hashes(const struct ike_msg *m)
+{
+	const struct ike_payload *n = ike_msg_find(m, IKE_PL_NOTIFY, IKE_N_SIGNATURE_HASH_ALGORITHMS, 0);
+
+	return n ? ike_sighash_parse(n->u.notify.data.p, n->u.notify.data.len) : 0;
+}
+
 /* ---- initiator ---- */
 
 int ike_init_start(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
@@ -153,6 +177,7 @@ int ike_init_start(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 	add_nat_notifies(&e->out, sa, p->conf.force_encap);
 	if (p->conf.fragmentation)
 		ike_out_notify(&e->out, IKE_N_IKEV2_FRAGMENTATION_SUPPORTED, 0, NULL, 0, NULL, 0);
+	ike_init_auth_notifies(e, p, false);
 	sa->state = IKE_SA_CONNECTING;
 	sa->next_msg_id = 1;
 	return ike_out_send(e, sa, now_ms, false, REQ_INIT);
@@ -246,6 +271,7 @@ void ike_init_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa,
 	detect_nat(e, sa, &e->msg, &sa->remote, &sa->local);
 	sa->peer_frag = ike_msg_find(&e->msg, IKE_PL_NOTIFY, IKE_N_IKEV2_FRAGMENTATION_SUPPORTED, 0) &&
 		p->conf.fragmentation;
+	sa->peer_hashes = peer_hashes(&e->msg);
 	if (sa->nat_local || sa->nat_remote || p->conf.force_encap) {
 		sa->encap = true;
 		sa->local.port = 4500;
@@ -342,6 +368,15 @@ static int init_respond(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa
 	add_nat_notifies(&e->out, sa, p->conf.force_encap);
 	if (sa->peer_frag)
 		ike_out_notify(&e->out, IKE_N_IKEV2_FRAGMENTATION_SUPPORTED, 0, NULL, 0, NULL, 0);
+	ike_init_auth_notifies(e, p, false);
+	if (p->conf.auth == IKE_AUTH_PUBKEY && p->cas) {
+		static uint8_t cas[20 * 64];
+		int n = ike_castore_certreq(p->cas, cas, sizeof cas);
+
+		if (n >= 0)
+			ike_msg_add(&e->out, IKE_PL_CERTREQ)->u.cert =
+				(struct ike_cert){ IKE_CERT_X509_SIG, { cas, (uint32_t)n } };
+	}
 	return ike_out_send(e, sa, now_ms, false, REQ_NONE);
 }
 
@@ -407,6 +442,7 @@ static int init_request_sa(struct ike_engine *e, uint64_t now_ms, struct ike_sa 
 	detect_nat(e, sa, &e->msg, &sa->remote, &sa->local);
 	sa->peer_frag = p->conf.fragmentation &&
 		ike_msg_find(&e->msg, IKE_PL_NOTIFY, IKE_N_IKEV2_FRAGMENTATION_SUPPORTED, 0);
+	sa->peer_hashes = peer_hashes(&e->msg);
 	sa->encap = sa->nat_local || sa->nat_remote || p->conf.force_encap || sa->local.port == 4500;
 	rc = keep_copy(&sa->init_req, &sa->init_req_len, raw, len);
 	if (rc == 0)

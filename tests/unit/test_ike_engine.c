@@ -2,6 +2,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
 #include "check.h"
 #include "ike/ike.h"
 #include "ike/msg.h"
@@ -179,6 +184,9 @@ struct setup {
 	uint8_t dpd_action;
 	uint32_t cookie_threshold;
 	uint8_t start_a;                  /* A's peer: enum ike_start */
+	const char *cert_a, *key_a, *cert_b, *key_b, *ca; /* certificate authentication when set */
+	const char *id_a, *id_b;            /* local identities */
+	const char *expect_b;               /* A's remote_id */
 };
 
 static void side_init(struct side *s, const char *name, uint8_t last, uint32_t spi_base, const struct setup *st)
@@ -205,6 +213,16 @@ static void peer_conf(struct side *s, struct side *other, const char *psk, const
 	snprintf(p.name, sizeof p.name, "to-%s", other->name);
 	if (s == &A)
 		p.start = st->start_a;
+	if (st->ca) {
+		p.auth = IKE_AUTH_PUBKEY;
+		p.cert_pem = s == &A ? st->cert_a : st->cert_b;
+		p.key_pem = s == &A ? st->key_a : st->key_b;
+		p.ca_pem = st->ca;
+	}
+	if ((s == &A ? st->id_a : st->id_b))
+		snprintf(p.local_id, sizeof p.local_id, "%s", s == &A ? st->id_a : st->id_b);
+	if (s == &A && st->expect_b)
+		snprintf(p.remote_id, sizeof p.remote_id, "%s", st->expect_b);
 	p.local = addr_of(s, 500);
 	p.remote = addr_of(other, 500);
 	if (ike) {
@@ -713,6 +731,123 @@ static void test_ike_rekey(void)
 	teardown();
 }
 
+/* ---- certificates, made here with OpenSSL ---- */
+
+static void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext;
+
+	X509V3_set_ctx_nodb(&ctx);
+	X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+	X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+}
+
+static X509 *mkcert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, const char *san)
+{
+	X509 *x = X509_new();
+	X509_NAME *name = X509_NAME_new();
+
+	X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"bitw test", -1, -1, 0);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), (long)(cn[0] + cn[1]));
+	X509_set_subject_name(x, name);
+	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
+	X509_NAME_free(name);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_set_pubkey(x, key);
+	add_ext(x, issuer, NID_basic_constraints, issuer ? "CA:FALSE" : "critical,CA:TRUE");
+	add_ext(x, issuer, NID_subject_key_identifier, "hash");
+	if (!issuer)
+		add_ext(x, issuer, NID_key_usage, "critical,keyCertSign,cRLSign");
+	if (san)
+		add_ext(x, issuer, NID_subject_alt_name, san);
+	X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256());
+	return x;
+}
+
+static char *pem_of(X509 *x, EVP_PKEY *k)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *p, *s;
+	long n;
+
+	if (x)
+		PEM_write_bio_X509(b, x);
+	else
+		PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
+	n = BIO_get_mem_data(b, &p);
+	s = strndup(p, (size_t)n);
+	BIO_free(b);
+	return s;
+}
+
+static void test_certificates(void)
+{
+	EVP_PKEY *ca_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	EVP_PKEY *ka = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	EVP_PKEY *kb = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	EVP_PKEY *k_other = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	X509 *ca = mkcert("test CA", ca_key, NULL, NULL, NULL);
+	X509 *other_ca = mkcert("other CA", k_other, NULL, NULL, NULL);
+	X509 *ca_ = ca, *a = mkcert("moon", ka, ca_, ca_key, "DNS:moon.example.org");
+	X509 *b = mkcert("sun", kb, ca, ca_key, "DNS:sun.example.org");
+	char *ca_pem = pem_of(ca, NULL), *other_pem = pem_of(other_ca, NULL);
+	char *a_pem = pem_of(a, NULL), *b_pem = pem_of(b, NULL), *ka_pem = pem_of(NULL, ka), *kb_pem = pem_of(NULL, kb);
+
+	setup(&(struct setup){ .ca = ca_pem, .cert_a = a_pem, .key_a = ka_pem, .cert_b = b_pem, .key_b = kb_pem,
+		.id_a = "moon.example.org", .id_b = "sun.example.org", .expect_b = "sun.example.org" });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && sa_count(&B, IKE_SA_ESTABLISHED) == 1 && children_pair(),
+	      "X.509: RSA initiator and ECDSA P-384 responder authenticate each other (RFC 7427)");
+	teardown();
+
+	setup(&(struct setup){ .ca = ca_pem, .cert_a = a_pem, .key_a = ka_pem, .cert_b = b_pem, .key_b = kb_pem });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && children_pair(), "X.509 with the subject DNs as identities");
+	teardown();
+
+	setup(&(struct setup){ .ca = ca_pem, .cert_a = a_pem, .key_a = ka_pem, .cert_b = b_pem, .key_b = kb_pem,
+		.id_a = "moon.example.org", .id_b = "sun.example.org", .expect_b = "mars.example.org" });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(A.ev[IKE_EV_AUTH_FAILED] == 1 && A.installs == 0, "the responder is not who A expects: AUTH_FAILED");
+	teardown();
+
+	setup(&(struct setup){ .ca = ca_pem, .cert_a = a_pem, .key_a = ka_pem, .cert_b = b_pem, .key_b = kb_pem,
+		.id_a = "moon.example.org", .id_b = "mars.example.org" });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(A.ev[IKE_EV_AUTH_FAILED] == 1 && A.installs == 0, "an identity the certificate does not name: refused");
+	teardown();
+
+	/* B trusts another CA only. */
+	{
+		struct setup st = { .ca = ca_pem, .cert_a = a_pem, .key_a = ka_pem, .cert_b = b_pem, .key_b = kb_pem };
+		struct ike_peer_conf p = { .id = 7, .auth = IKE_AUTH_PUBKEY, .cert_pem = b_pem, .key_pem = kb_pem,
+			.ca_pem = other_pem };
+
+		setup(&st);
+		p.local = addr_of(&B, 500);
+		p.remote = addr_of(&A, 500);
+		CHECK_EQ(ike_peer_set(B.e, now, &p), 0, "B now trusts only another CA");
+		ike_initiate(A.e, now, 7);
+		run_until(now + 100);
+		CHECK(B.ev[IKE_EV_AUTH_FAILED] == 1 && A.ev[IKE_EV_AUTH_FAILED] == 1 && B.installs == 0,
+		      "unknown CA: AUTHENTICATION_FAILED");
+		teardown();
+	}
+	free(ca_pem), free(other_pem), free(a_pem), free(b_pem), free(ka_pem), free(kb_pem);
+	X509_free(ca), X509_free(other_ca), X509_free(a), X509_free(b);
+	EVP_PKEY_free(ca_key), EVP_PKEY_free(ka), EVP_PKEY_free(kb), EVP_PKEY_free(k_other);
+}
+
 int main(int argc, char **argv)
 {
 	verbose = argc > 1 && !strcmp(argv[1], "-v");
@@ -726,5 +861,6 @@ int main(int argc, char **argv)
 	test_cookies();
 	test_create_child();
 	test_ike_rekey();
+	test_certificates();
 	return check_done();
 }
