@@ -419,6 +419,46 @@ int conf_check(json_t *doc, struct wire_config *cfg, char *err, size_t errlen, c
 	return rc;
 }
 
+/*
+ * The document is the wire's configuration: it does not carry which IKE peer
+ * keys a policy. An import keeps that by policy name, so an export imported
+ * again leaves keyed policies keyed.
+ */
+struct ike_keying {
+	char name[DB_NAME_LEN];
+	int64_t ike_peer_id, child_lifetime;
+	char esp_proposals[256];
+};
+static struct ike_keying *kept_keying;
+static int n_kept_keying;
+
+static void keying_remember(const struct db_policy *pol, int n)
+{
+	free(kept_keying);
+	n_kept_keying = 0;
+	kept_keying = n > 0 ? calloc((size_t)n, sizeof *kept_keying) : NULL;
+	for (int i = 0; kept_keying && i < n; i++) {
+		if (pol[i].ike_peer_id <= 0)
+			continue;
+		struct ike_keying *k = &kept_keying[n_kept_keying++];
+		snprintf(k->name, sizeof k->name, "%s", pol[i].name);
+		k->ike_peer_id = pol[i].ike_peer_id;
+		k->child_lifetime = pol[i].child_lifetime;
+		snprintf(k->esp_proposals, sizeof k->esp_proposals, "%s", pol[i].esp_proposals);
+	}
+}
+
+static void keying_restore(struct db_policy *row)
+{
+	for (int i = 0; i < n_kept_keying; i++) {
+		if (strcmp(kept_keying[i].name, row->name) != 0 || strcmp(row->action, "protect") != 0)
+			continue;
+		row->ike_peer_id = kept_keying[i].ike_peer_id;
+		row->child_lifetime = kept_keying[i].child_lifetime;
+		snprintf(row->esp_proposals, sizeof row->esp_proposals, "%s", kept_keying[i].esp_proposals);
+	}
+}
+
 static int wipe_all(struct bitwd *d)
 {
 	struct db_policy *pol = NULL;
@@ -429,6 +469,7 @@ static int wipe_all(struct bitwd *d)
 		rc = db_policy_count(d->db, &count);
 	n = rc >= 0 ? db_policy_list(d->db, 0, count, &pol) : rc;
 	rc = n < 0 ? n : 0;
+	keying_remember(pol, n);
 	for (int i = 0; i < n && rc >= 0; i++)
 		rc = db_policy_delete(d->db, pol[i].id);
 	free(pol);
@@ -486,6 +527,7 @@ static int import_policies(struct bitwd *d, json_t *doc, const struct wire_confi
 			row.id = cfg->pol[i].id;
 			row.position = cfg->pol[i].order;
 		}
+		keying_restore(&row);
 		if ((rc = db_policy_insert(d->db, &row)) < 0) {
 			set_db_err(d, err, errlen, field, fieldlen, prefix);
 			return rc;
@@ -536,7 +578,9 @@ int conf_import_rows(struct bitwd *d, json_t *doc, const struct wire_config *cfg
 		set_db_err(d, err, errlen, field, fieldlen, "options");
 		return rc;
 	}
-	if ((rc = import_policies(d, doc, cfg, err, errlen, field, fieldlen)) < 0)
+	rc = import_policies(d, doc, cfg, err, errlen, field, fieldlen);
+	keying_remember(NULL, 0);
+	if (rc < 0)
 		return rc;
 	return import_sas(d, doc, err, errlen, field, fieldlen);
 }

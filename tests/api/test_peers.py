@@ -129,6 +129,15 @@ def test_policy_keying(admin, pid):
 	lan = next((p for p in items if p.get('name') == 'lan'), {})
 	check(lan.get('ike_peer') == 'site-b' and lan.get('esp_proposals') == 'aes128gcm16-ecp256',
 	      f'it reads back with ike_peer and esp_proposals ({lan})')
+	admin.req('PUT', '/ports/red', {'interface': 'red0'})
+	admin.req('PUT', '/ports/black', {'interface': 'black0', 'addresses': ['192.0.2.10/24']})
+	doc = admin.req('GET', '/config').json()
+	r = admin.req('PUT', '/config', doc)
+	check(r.status_code in (200, 503), f'the exported configuration imports again ({r.status_code} {r.text[:160]})')
+	again = next((p for p in admin.req('GET', '/policies').json().get('items', []) if p.get('name') == 'lan'), {})
+	check(again.get('ike_peer') == 'site-b' and again.get('esp_proposals') == 'aes128gcm16-ecp256',
+	      f'and the policy is still keyed by its peer ({again})')
+	lan = again or lan
 	r = admin.req('POST', '/policies', {**pol, 'name': 'lan2', 'ike_peer': 'nobody'})
 	check(problem(r, 422, 'ike_peer'), f'an unknown ike_peer: 422 naming it ({r.text[:160]})')
 	r = admin.req('POST', '/policies', {'name': 'bp', 'action': 'bypass', 'ike_peer': 'site-b'})
