@@ -29,7 +29,7 @@ checks = failures = 0
 def check(cond, what):
 	global checks, failures
 	checks += 1
-	print(('ok' if cond else 'not ok'), checks, '-', what, flush=True)
+	print(('ok' if cond else 'not ok'), checks, '-', ' '.join(str(what).split()), flush=True)
 	if not cond:
 		failures += 1
 	return cond
