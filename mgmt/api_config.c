@@ -204,8 +204,9 @@ static void config_import_req(struct req *r)
 
 	if (req_body_object(r, config_fields) < 0)
 		return;
-	if (conf_check(r->body, &cfg, err, sizeof err, field, sizeof field) < 0) {
-		reply_parse_error(r, err);
+	if (conf_keep_keys(r->d, r->body, err, sizeof err, field, sizeof field) < 0 ||
+	    conf_check(r->body, &cfg, err, sizeof err, field, sizeof field) < 0) {
+		reply_field_problem(r, field, err);
 		return;
 	}
 	detail = json_pack("{s:i, s:i}", "policies", (int)cfg.npol, "sas", (int)cfg.nsa);

@@ -286,6 +286,13 @@ void change_finish(struct req *r, int status, json_t *body, const char *action, 
 void change_abort(struct req *r);  /* roll back; the handler has replied */
 /* A whole document checked by the wire's parser: 0 with *cfg filled (config_free it), or -XE_BAD_PARAM naming field. */
 int conf_check(json_t *doc, struct wire_config *cfg, char *err, size_t errlen, char *field, size_t fieldlen);
+/*
+ * Before conf_check: SAs given without keys (as exports write them) get the
+ * stored keys of the SA with the same SPI and direction and the same
+ * algorithms; any other SA without keys is refused naming sas[i].enc_key.
+ * The copied keys are in doc: wipe them with json_wipe_sa_keys.
+ */
+int conf_keep_keys(struct bitwd *d, json_t *doc, char *err, size_t errlen, char *field, size_t fieldlen);
 /* Inside an open transaction: replace everything stored by a document conf_check accepted (ids/order from cfg). */
 int conf_import_rows(struct bitwd *d, json_t *doc, const struct wire_config *cfg, char *err, size_t errlen,
                      char *field, size_t fieldlen);
@@ -306,6 +313,8 @@ json_t *sa_row_to_json(struct bitwd *d, const struct db_sa *s);   /* no keys */
 int sa_json_to_row(json_t *j, struct db_sa *out, struct db_sa_keys *keys, char *err, size_t errlen);
 /* 422 from a parser message "field: problem": UNKNOWN_FIELD, MISSING_FIELD or BAD_FIELD, naming the field. */
 void reply_parse_error(struct req *r, const char *err);
+/* The same with the field already apart: the detail is the message alone. */
+void reply_field_problem(struct req *r, const char *field, const char *msg);
 /* Overwrite enc_key/integ_key strings of an SA object (request bodies) before they are freed. */
 void json_wipe_sa_keys(json_t *sa);
 

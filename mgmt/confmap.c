@@ -379,13 +379,20 @@ int conf_push(struct bitwd *d)
 
 /* ---- import ---- */
 
-static void set_err(char *err, size_t errlen, char *field, size_t fieldlen, const char *prefix, const char *msg)
+/* The length of a leading "field: " in a parser or database message (a path without spaces), else 0. */
+static size_t field_len(const char *msg)
 {
 	const char *sep = strstr(msg, ": ");
-	size_t flen = sep && !memchr(msg, ' ', (size_t)(sep - msg)) ? (size_t)(sep - msg) : 0;
-	const char *sep_text = !prefix[0] ? "" : flen ? "." : ": ";
 
-	snprintf(err, errlen, "%s%s%s", prefix, sep_text, msg);
+	return sep && sep > msg && !memchr(msg, ' ', (size_t)(sep - msg)) ? (size_t)(sep - msg) : 0;
+}
+
+/* The field path in its own member, the message once and without it: "ports.red.mtu" and "too small". */
+static void set_err(char *err, size_t errlen, char *field, size_t fieldlen, const char *prefix, const char *msg)
+{
+	size_t flen = field_len(msg);
+
+	snprintf(err, errlen, "%s", flen ? msg + flen + 2 : msg);
 	if (flen)
 		snprintf(field, fieldlen, "%s%s%.*s", prefix, prefix[0] ? "." : "", (int)flen, msg);
 	else
@@ -396,9 +403,90 @@ static void set_db_err(struct bitwd *d, char *err, size_t errlen, char *field, s
 {
 	const char *f = db_errfield(d->db);
 	const char *m = db_errmsg(d->db);
+	size_t flen = field_len(m);
 
-	snprintf(err, errlen, "%s: %s", prefix, m[0] ? m : "database error");
+	snprintf(err, errlen, "%s", !m[0] ? "database error" : flen ? m + flen + 2 : m);
 	snprintf(field, fieldlen, "%s%s%s", prefix, f[0] ? "." : "", f);
+}
+
+/* "spi" as the schema takes it: an integer, or a decimal or 0x string; 0 when it is neither. */
+static uint32_t spi_of(json_t *sa)
+{
+	json_t *v = json_object_get(sa, "spi");
+	const char *s = json_string_value(v);
+	unsigned long long n = 0;
+	char *end = NULL;
+
+	if (json_is_integer(v))
+		return json_integer_value(v) > 0 && json_integer_value(v) <= UINT32_MAX ? (uint32_t)json_integer_value(v) : 0;
+	if (s && *s) {
+		n = strtoull(s, &end, 0);
+		if (*end || n > UINT32_MAX)
+			n = 0;
+	}
+	return (uint32_t)n;
+}
+
+/*
+ * An SA given without keys (as every export writes it) means "the stored SA,
+ * unchanged": its keys are copied into the document when the stored SA with
+ * the same SPI and direction has the same algorithms. The copy is the
+ * caller's to wipe (json_wipe_sa_keys), like keys a client sent.
+ */
+static int keep_sa_keys(struct bitwd *d, json_t *sa, size_t i, char *err, size_t errlen, char *field,
+                        size_t fieldlen)
+{
+	const char *dir = json_string_value(json_object_get(sa, "direction")), *enc;
+	json_t *trial = NULL;
+	struct db_sa stored, given;
+	struct db_sa_keys k;
+	char msg[CONF_ERR_LEN];
+	bool same = false;
+
+	if (!json_is_object(sa) || json_object_get(sa, "enc_key") || json_object_get(sa, "integ_key") || !dir ||
+	    !spi_of(sa) || db_sa_get_spi(d->db, spi_of(sa), dir, &stored) < 0 ||
+	    db_sa_keys_get(d->db, stored.id, &k) < 0)
+		goto refuse;
+	/* the algorithms compared as the parser names them, so aliases and case do not matter */
+	trial = json_deep_copy(sa);
+	if (trial && k.enc_key_len)
+		json_object_set_new(trial, "enc_key", hex_key(k.enc_key, k.enc_key_len));
+	if (trial && k.integ_key_len)
+		json_object_set_new(trial, "integ_key", hex_key(k.integ_key, k.integ_key_len));
+	same = trial && sa_json_to_row(trial, &given, NULL, msg, sizeof msg) == 0 &&
+	       strcmp(given.enc, stored.enc) == 0 && strcmp(given.integ, stored.integ) == 0;
+	for (size_t j = 0; same && j < 2; j++) {
+		const char *key = j ? "integ_key" : "enc_key";
+
+		if (json_object_get(trial, key))   /* a copy: trial's strings are wiped below */
+			json_object_set_new(sa, key, json_deep_copy(json_object_get(trial, key)));
+	}
+	json_wipe_sa_keys(trial);
+	json_decref(trial);
+	db_sa_keys_wipe(&k);
+	if (same)
+		return 0;
+refuse:
+	if (json_object_get(sa, "enc_key") || json_object_get(sa, "integ_key") || !json_is_object(sa))
+		return 0;   /* keys given (or no SA at all): the parser judges it */
+	enc = json_string_value(json_object_get(sa, "enc"));
+	snprintf(field, fieldlen, "sas[%zu].%s", i, enc && strcmp(enc, "null") == 0 ? "integ_key" : "enc_key");
+	snprintf(err, errlen, "missing: keys are write-only, so an SA without them must match a stored SA "
+	         "(same spi, direction, enc and integ)");
+	return -XE_BAD_PARAM;
+}
+
+int conf_keep_keys(struct bitwd *d, json_t *doc, char *err, size_t errlen, char *field, size_t fieldlen)
+{
+	json_t *sa;
+	size_t i;
+	int rc;
+
+	field[0] = '\0';
+	json_array_foreach(json_object_get(doc, "sas"), i, sa)
+		if ((rc = keep_sa_keys(d, sa, i, err, errlen, field, fieldlen)) < 0)
+			return rc;
+	return 0;
 }
 
 int conf_check(json_t *doc, struct wire_config *cfg, char *err, size_t errlen, char *field, size_t fieldlen)
@@ -481,6 +569,11 @@ static int wipe_all(struct bitwd *d)
 	return rc < 0 ? rc : 0;
 }
 
+static bool port_is_default(const struct db_port *p)
+{
+	return !p->mtu && !p->naddr && !p->gateway4[0] && !p->gateway6[0] && !p->router_mac[0];
+}
+
 static int import_ports(struct bitwd *d, json_t *doc, char *err, size_t errlen, char *field, size_t fieldlen)
 {
 	json_t *ports = json_object_get(doc, "ports");
@@ -497,6 +590,12 @@ static int import_ports(struct bitwd *d, json_t *doc, char *err, size_t errlen, 
 		if ((rc = port_json_to_row(p, port_roles[i], &row, msg, sizeof msg)) < 0) {
 			set_err(err, errlen, field, fieldlen, prefix, msg);
 			return rc;
+		}
+		if (!row.interface[0] && port_is_default(&row))
+			continue;   /* as an export of a port never set writes it: nothing to store */
+		if (!row.interface[0]) {
+			set_err(err, errlen, field, fieldlen, prefix, "interface: required when the port has other settings");
+			return -XE_BAD_PARAM;
 		}
 		if ((rc = db_port_set(d->db, &row)) < 0) {
 			set_db_err(d, err, errlen, field, fieldlen, prefix);
@@ -588,8 +687,10 @@ int conf_import_rows(struct bitwd *d, json_t *doc, const struct wire_config *cfg
 int conf_import(struct bitwd *d, json_t *doc, char *err, size_t errlen, char *field, size_t fieldlen)
 {
 	struct wire_config cfg;
-	int rc = conf_check(doc, &cfg, err, errlen, field, fieldlen);
+	int rc = conf_keep_keys(d, doc, err, errlen, field, fieldlen);
 
+	if (rc == 0)
+		rc = conf_check(doc, &cfg, err, errlen, field, fieldlen);
 	if (rc < 0)
 		return rc;
 	rc = db_begin(d->db);

@@ -201,22 +201,29 @@ json_t *sa_row_to_json(struct bitwd *d, const struct db_sa *s)
  * The parser's messages are "field.path: problem" (or just "problem" for the
  * object itself); the REST problem names the field and a stable code.
  */
+void reply_field_problem(struct req *r, const char *field, const char *msg)
+{
+	const char *code = "BAD_FIELD";
+
+	if (!strcmp(msg, "unknown field"))
+		code = "UNKNOWN_FIELD";
+	else if (!strcmp(msg, "missing required field"))
+		code = "MISSING_FIELD";
+	reply_problem(r, 422, code, field && field[0] ? field : NULL, "%s", msg);
+}
+
 void reply_parse_error(struct req *r, const char *err)
 {
 	const char *sep = strstr(err, ": ");
 	char field[128] = "";
-	const char *msg = err, *code = "BAD_FIELD";
+	const char *msg = err;
 
 	if (sep && (size_t)(sep - err) < sizeof field && !memchr(err, ' ', (size_t)(sep - err))) {
 		memcpy(field, err, (size_t)(sep - err));
 		field[sep - err] = '\0';
 		msg = sep + 2;
 	}
-	if (!strcmp(msg, "unknown field"))
-		code = "UNKNOWN_FIELD";
-	else if (!strcmp(msg, "missing required field"))
-		code = "MISSING_FIELD";
-	reply_problem(r, 422, code, field[0] ? field : NULL, "%s", err);
+	reply_field_problem(r, field, msg);
 }
 
 /* Key strings in a request body are secrets too: overwrite them before the body is freed. */

@@ -323,7 +323,17 @@ def test_import_export(env, api):
     problem(api.put('/config', bad), 422, 'BAD_FIELD', 'policies[1].src', 'import with one bad policy')
     nokey = copy.deepcopy(DOC)
     del nokey['sas'][0]['enc_key']
-    problem(api.put('/config', nokey), 422, 'BAD_FIELD', 'sas[0].enc_key', 'import of an SA without its key')
+    nokey['sas'][0]['spi'] = 0x3001
+    r = api.put('/config', nokey)
+    problem(r, 422, 'BAD_FIELD', 'sas[0].enc_key', 'import of a new SA without its key')
+    check('sas[0]' not in r.json().get('detail', 'sas[0]'), f'the detail does not repeat the field ({r.text[:200]})')
+    otheralg = copy.deepcopy(exp)
+    otheralg['sas'][0]['enc'] = 'aes-gcm-128' if otheralg['sas'][0]['enc'] != 'aes-gcm-128' else 'aes-gcm-256'
+    problem(api.put('/config', otheralg), 422, 'BAD_FIELD', 'sas[0].enc_key',
+            'import of a stored SA without its key but with other algorithms')
+    r = api.put('/ports/red', {'mtu': 100})
+    check(r.status_code == 422 and r.json().get('field') == 'mtu' and not r.json().get('detail', '').startswith('mtu'),
+          f'a bad port field: the field in its own member, the detail without it ({r.text[:200]})')
     dup = copy.deepcopy(DOC)
     dup['policies'][2]['name'] = 'a-to-b'
     problem(api.put('/config', dup), 422, 'BAD_FIELD', None, 'import with a duplicate policy name')
@@ -342,7 +352,26 @@ def test_import_export(env, api):
     check(again == exp, 'export -> wipe -> import -> export gives the same document')
     if again != exp:
         print('# before: ' + json.dumps(exp), '\n# after: ' + json.dumps(again))
+
+    # The web UI's round trip: export (no keys), change things, import the export as it is: the stored SAs keep keys.
+    not_applied(api.put('/options', {'replay_window': 512, 'default_action': 'bypass'}), 'an option changed after export')
+    not_applied(api.post('/policies', {'name': 'later', 'action': 'bypass', 'dst': '198.18.9.0/24'}),
+                'a policy added after export')
+    r = api.put('/config', exp)
+    not_applied(r, 'import of the export as downloaded (SAs without keys)')
+    again = api.get('/config').json()
+    check(again == exp, 'export -> change -> import of the keyless export gives the first export back')
+    if again != exp:
+        print('# before: ' + json.dumps(exp), '\n# after: ' + json.dumps(again))
     return exp
+
+
+def test_fresh_export(api):
+    """An export of a new bitwd (ports without interfaces, no policies) imports again."""
+    exp = api.get('/config').json()
+    r = api.put('/config', exp)
+    not_applied(r, 'import of the export of an empty configuration')
+    check(api.get('/config').json() == exp, f'the empty configuration is unchanged ({r.text[:300]})')
 
 
 def test_auth(env, api, ro, anon):
@@ -385,6 +414,14 @@ def test_wire(env, api, exp):
     check(r.status_code == 200 and r.json().get('options', {}).get('replay_window') == 128,
           f'an import acknowledged by the wire answers 200 with the stored configuration ({r.status_code})')
     check(wire_matches(env, api), 'after the import the wire runs what was imported')
+    sad = lambda: sorted((s['spi'], s['direction']) for s in api.get('/sad?limit=1000').json().get('items', []))
+    before = sad()
+    check(api.put('/options', {'replay_window': 1024}).status_code == 200, 'an option changed after export')
+    r = api.put('/config', exp)
+    check(r.status_code == 200, f'the wire acknowledges an import of the keyless export ({r.status_code} {r.text[:300]})')
+    check(wire_matches(env, api) and canon(api.get('/config').json()) == canon(exp),
+          'after the keyless import the wire runs the first export again')
+    check(len(before) == 3 and sad() == before, f'the wire keeps the SAs of the keyless import ({sad()})')
     bad = with_keys(exp)
     bad['sas'][0]['policy'] = 'to-router'
     problem(api.put('/config', bad), 422, 'BAD_FIELD', 'sas[0].policy', 'an SA naming a bypass policy')
@@ -418,6 +455,7 @@ def main():
         r = api.post('/users', {'name': 'viewer', 'password': RO_PW, 'role': 'readonly'})
         ro = Api(env.base, env.token('viewer', RO_PW)) if r.status_code == 201 else None
         anon = Api(env.base)
+        test_fresh_export(api)
         test_ports_options(env, api)
         exp = test_import_export(env, api)
         if ro:
