@@ -74,6 +74,9 @@ export async function getOptional(path) {
 	}
 }
 
+// The detail never repeats the field, so a message shown away from its field names it.
 export function errorText(e) {
-	return e instanceof ApiError ? e.message : 'cannot reach bitwd (' + (e && e.message ? e.message : e) + ')';
+	if (e instanceof ApiError)
+		return e.field ? `${e.field}: ${e.message}` : e.message;
+	return 'cannot reach bitwd (' + (e && e.message ? e.message : e) + ')';
 }
