@@ -16,7 +16,7 @@
 #include "wire/ctl.h"
 
 #define BACKOFF_MIN_MS 500
-#define BACKOFF_MAX_MS 5000
+#define BACKOFF_MAX_MS 1000   /* a restarted wire is found within a second (resync promised in < 5 s) */
 #define HELLO_TIMEOUT_MS 2000
 #define DIRTY_RETRY_MS 2000
 #define EVQ_MAX 256               /* events held while a request waits for its reply */

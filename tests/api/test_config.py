@@ -436,7 +436,11 @@ def test_wire(env, api, exp):
     check(wait_for(lambda: env.health().get('wire') == 'down', 10), 'bitwd notices the wire is gone')
     r = api.put('/options', {'replay_window': 512})
     not_applied(r, 'a write while the wire is gone')
+    time.sleep(7)   # long enough for bitwd's reconnect back-off to reach its cap
     env.start_wire()
+    t0 = time.time()
+    check(wait_for(lambda: env.health().get('wire') == 'up', 10) and time.time() - t0 < 2,
+          f'after a long outage bitwd finds the wire within 2 s of its socket appearing ({time.time() - t0:.1f} s)')
     ok = wait_for(lambda: wire_matches(env, api), 20)
     check(ok, 'a restarted wire gets the whole stored configuration, including the write made while it was gone')
     check(env.wire_config()['options']['replay_window'] == 512 and len(env.wire_config()['sas']) == 3,
