@@ -512,6 +512,7 @@ static const char SQL_SESSION_FIND[] =
 	" WHERE s.id = ?1 AND s.expires > ?2 AND u.disabled = 0";
 static const char SQL_SESSION_DELETE[] = "DELETE FROM sessions WHERE id = ?1";
 static const char SQL_SESSION_PURGE[] = "DELETE FROM sessions WHERE expires <= ?1";
+static const char SQL_SESSION_DELETE_USER[] = "DELETE FROM sessions WHERE user_id = ?1 AND id IS NOT ?2";
 
 int db_session_create(struct db *db, int64_t user_id, int64_t ttl_seconds, char sid_out[DB_SESSION_LEN])
 {
@@ -575,6 +576,30 @@ int db_session_delete(struct db *db, const char *sid)
 	if ((rc = db_prep(db, SQL_SESSION_DELETE, &st)) == 0) {
 		sqlite3_bind_blob(st, 1, hash, sizeof hash, SQLITE_TRANSIENT);
 		rc = db_run_one(db, st, "session");
+	}
+	return db_w_end(db, own, rc);
+}
+
+int db_session_delete_user(struct db *db, int64_t user_id, const char *keep_sid)
+{
+	uint8_t hash[32];
+	sqlite3_stmt *st;
+	int own, rc;
+
+	db_clear_err(db);
+	if (keep_sid && db_sha256(keep_sid, strlen(keep_sid), hash) != 0)
+		return db_fail(db, DB_E_IO, NULL, "cannot hash the session id");
+	if ((rc = db_w_begin(db, &own)))
+		return rc;
+	if ((rc = db_prep(db, SQL_SESSION_DELETE_USER, &st)) == 0) {
+		sqlite3_bind_int64(st, 1, user_id);
+		if (keep_sid)
+			sqlite3_bind_blob(st, 2, hash, sizeof hash, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_null(st, 2);
+		rc = db_run(db, st);
+		if (rc == 0)
+			rc = sqlite3_changes(db->h);
 	}
 	return db_w_end(db, own, rc);
 }

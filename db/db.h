@@ -267,6 +267,8 @@ int db_session_create(struct db *db, int64_t user_id, int64_t ttl_seconds, char 
 int db_session_check(struct db *db, const char *sid, struct db_user *user);  /* -DB_E_AUTH when unknown/expired */
 int db_session_delete(struct db *db, const char *sid);
 int db_session_purge(struct db *db);   /* removes expired sessions; returns how many */
+/* Ends every session of a user but keep_sid (NULL = all), as after a password change; returns how many. */
+int db_session_delete_user(struct db *db, int64_t user_id, const char *keep_sid);
 
 /* ---- audit log ---- */
 struct db_audit {

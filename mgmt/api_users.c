@@ -178,6 +178,7 @@ static int apply_update(struct req *r, struct db_user *u, json_t *detail)
 {
 	json_t *role = json_object_get(r->body, "role"), *dis = json_object_get(r->body, "disabled");
 	json_t *pw = json_object_get(r->body, "password");
+	const char *keep;
 	int rc;
 
 	if (role || dis) {
@@ -196,6 +197,11 @@ static int apply_update(struct req *r, struct db_user *u, json_t *detail)
 		if ((rc = db_user_set_password(r->d->db, u->id, json_string_value(pw))))
 			return rc;
 		json_object_set_new(detail, "password", json_string("changed"));
+		/* whoever knew the old password is logged out; the session making the change stays, tokens too */
+		keep = u->id == r->user.id && r->via_session ? auth_session_id(r) : NULL;
+		if ((rc = db_session_delete_user(r->d->db, u->id, keep)) < 0)
+			return rc;
+		json_object_set_new(detail, "sessions_ended", json_integer(rc));
 	}
 	return 0;
 }

@@ -110,8 +110,8 @@ def routes():
 	"""(method, path) of every route in routes.c, placeholders filled in."""
 	text = open(ROUTES_C).read()
 	out = []
-	for m, path, flags in re.findall(r'\{\s*"(\w+)",\s*"([^"]+)",\s*\w+,\s*\w+,\s*([^}]*)\}', text):
-		out.append((m, re.sub(r'\{role\}', 'red', re.sub(r'\{id\}', '1', path)), 'ROUTE_PUBLIC' in flags))
+	for m, path, role, flags in re.findall(r'\{\s*"(\w+)",\s*"([^"]+)",\s*\w+,\s*(\w+),\s*([^}]*)\}', text):
+		out.append((m, re.sub(r'\{role\}', 'red', re.sub(r'\{id\}', '1', path)), 'ROUTE_PUBLIC' in flags, role))
 	return out
 
 
@@ -286,8 +286,36 @@ def test_readonly(d, s, csrf, ro_id, ropw):
 	return newpw
 
 
+def test_password_change(d, s, csrf, ro_id, ropw):
+	"""A new password ends the user's other sessions (not the one changing it), never its tokens."""
+	a, r = session_login(d.url, 'ro', ropw)
+	ha = {'X-Bitw-CSRF': r.json()['csrf']}
+	b, _ = session_login(d.url, 'ro', ropw)
+	r = a.post(d.url + f'{API}/tokens', json={'name': 'ro-pwchange'}, headers=ha)
+	tok = {'Authorization': 'Bearer ' + r.json()['token']}
+	anon = new_session()
+	newpw = secrets.token_urlsafe(16)
+	r = a.patch(d.url + f'{API}/users/{ro_id}', json={'password': newpw}, headers=ha)
+	check(r.status_code == 200, 'a user changes its own password')
+	check(a.get(d.url + f'{API}/whoami').status_code == 200, 'the session that changed the password stays')
+	check(b.get(d.url + f'{API}/whoami').status_code == 401, 'the user\'s other session is ended')
+	check(anon.get(d.url + f'{API}/whoami', headers=tok).status_code == 200, 'the user\'s token still works')
+	check(s.get(d.url + f'{API}/whoami').status_code == 200, 'another user\'s session is untouched')
+	newpw2 = secrets.token_urlsafe(16)
+	r = s.patch(d.url + f'{API}/users/{ro_id}', json={'password': newpw2}, headers={'X-Bitw-CSRF': csrf})
+	check(r.status_code == 200, 'an admin sets the user\'s password')
+	check(a.get(d.url + f'{API}/whoami').status_code == 401, 'after an admin set it, every session of the user ends')
+	check(s.get(d.url + f'{API}/whoami').status_code == 200, 'the admin\'s own session stays')
+	check(anon.get(d.url + f'{API}/whoami', headers=tok).status_code == 200, 'tokens survive password changes')
+	r = s.get(d.url + f'{API}/audit?limit=5')
+	check(any(i['action'] == 'user.update' and i['detail'].get('sessions_ended') == 1 for i in r.json()['items']),
+	      'the audit entry says how many sessions ended')
+	return newpw2
+
+
 def routes_writes():
-	return [(m, p) for m, p, public in routes() if m != 'GET' and not public and p != f'{API}/logout'
+	# POSTs open to read-only users (logout, certificate verify) change no configuration
+	return [(m, p) for m, p, public, role in routes() if m != 'GET' and not public and role != 'RO'
 	        and not p.startswith(f'{API}/tokens') and not (m == 'PATCH' and p.startswith(f'{API}/users/'))]
 
 
@@ -295,7 +323,7 @@ def test_no_credentials(d):
 	s = new_session()
 	rs = routes()
 	check(len(rs) > 20, f'routes.c parsed ({len(rs)} routes)')
-	for method, path, public in rs:
+	for method, path, public, _ in rs:
 		r = s.request(method, d.url + path, json={} if method != 'GET' else None)
 		if public:
 			continue
@@ -383,6 +411,7 @@ def main():
 		test_tokens(d, s, csrf, tok)
 		ro_id, ropw = test_users(d, s, csrf, pw)
 		ropw = test_readonly(d, s, csrf, ro_id, ropw)
+		ropw = test_password_change(d, s, csrf, ro_id, ropw)
 		test_logout(d, s, csrf)
 		test_rate_limit(d, pw, ropw)
 		test_audit(d, pw, [pw, ropw, tok['token']])
