@@ -132,6 +132,7 @@ static const char *const dir_names[] = { NULL, "out", "in", "both", NULL };
 static const char *const sa_dir_names[] = { NULL, "out", "in", NULL };
 static const char *const mode_names[] = { "tunnel", "transport", NULL };
 static const char *const encap_names[] = { "none", "udp", NULL };
+static const char *const df_names[] = { "clear", "set", "copy", NULL };
 static const char *const origin_names[] = { "manual", "ike", NULL };
 static const char *const default_action_names[] = { "discard", "bypass", NULL };
 static const char *const admin_state_names[] = { "secure", "bypass", "drop", NULL };
@@ -147,7 +148,8 @@ static const char *const options_fields[] = {
 };
 static const char *const policy_fields[] = {
 	"id", "name", "priority", "order", "action", "direction", "src", "dst", "src_port",
-	"dst_port", "protocol", "mode", "peer", "mss_clamp", NULL
+	"dst_port", "protocol", "mode", "peer", "mss_clamp", "ecn", "df", "pad_check", "tfc_pad", "dummy_interval_ms",
+	"icv_96", NULL
 };
 static const char *const sa_fields[] = {
 	"spi", "direction", "policy", "peer", "local", "encap", "encap_sport", "encap_dport",
@@ -623,15 +625,40 @@ static void policy_default(struct policy_conf *p)
 	p->sel.proto = PROTO_ANY;
 }
 
+/* The options a protect policy gives its SAs; JSON says what is on, sa_opts keeps zero as the default. */
+static int sa_opts_parse(struct perr *e, const char *path, const json_t *obj, struct sa_opts *o)
+{
+	uint8_t ecn = 1, pad_check = 1;
+	uint32_t dummy = 0;
+	char fp[PATH_LEN];
+	int rc;
+
+	if ((rc = get_bool(e, path, obj, "ecn", &ecn)) ||
+	    (rc = get_enum(e, path, obj, "df", df_names, ENUM_COUNT(df_names), &o->df)) ||
+	    (rc = get_bool(e, path, obj, "pad_check", &pad_check)) ||
+	    (rc = get_u16(e, path, obj, "tfc_pad", 0, TFC_PAD_MAX, &o->tfc_pad)) ||
+	    (rc = get_u32(e, path, obj, "dummy_interval_ms", 0, 3600000, &dummy)) ||
+	    (rc = get_bool(e, path, obj, "icv_96", &o->icv96)))
+		return rc;
+	subpath(fp, path, "dummy_interval_ms");
+	if (dummy && dummy < 10)
+		return bad(e, fp, "0 (off) or 10..3600000");
+	o->ecn_off = !ecn;
+	o->pad_nocheck = !pad_check;
+	o->dummy_ms = dummy;
+	return 0;
+}
+
 /* Fields that only make sense with action protect. */
 static int protect_fields(struct perr *e, const char *path, const json_t *obj, struct policy_conf *p)
 {
-	static const char *const only[] = { "peer", "mode", "mss_clamp" };
+	static const char *const only[] = { "peer", "mode", "mss_clamp", "ecn", "df", "pad_check", "tfc_pad",
+		                            "dummy_interval_ms", "icv_96" };
 	char fp[PATH_LEN];
 	int rc;
 
 	if (p->action != ACT_PROTECT) {
-		for (size_t i = 0; i < 3; i++) {
+		for (size_t i = 0; i < sizeof only / sizeof only[0]; i++) {
 			subpath(fp, path, only[i]);
 			if (json_object_get(obj, only[i]))
 				return bad(e, fp, "only allowed with action protect");
@@ -640,7 +667,7 @@ static int protect_fields(struct perr *e, const char *path, const json_t *obj, s
 	}
 	if ((rc = need(e, path, obj, "peer")) || (rc = get_addr(e, path, obj, "peer", &p->peer)) ||
 	    (rc = get_enum(e, path, obj, "mode", mode_names, ENUM_COUNT(mode_names), &p->mode)) ||
-	    (rc = get_bool(e, path, obj, "mss_clamp", &p->mss_clamp)))
+	    (rc = get_bool(e, path, obj, "mss_clamp", &p->mss_clamp)) || (rc = sa_opts_parse(e, path, obj, &p->opts)))
 		return rc;
 	subpath(fp, path, "mode");
 	if (p->mode == MODE_TRANSPORT)
@@ -1029,6 +1056,7 @@ static int sa_resolve_at(struct perr *e, const char *path, struct sa_conf *s, co
 		           action_names[p->action < ACT_PROTECT ? p->action : ACT_DISCARD]);
 	s->policy_id = p->id;
 	s->mode = p->mode;
+	s->opts = p->opts;
 	if (!s->peer.family)
 		s->peer = p->peer;
 	subpath(fp, path, "direction");
@@ -1337,6 +1365,12 @@ json_t *policy_to_json(const struct policy_conf *p)
 		json_object_set_new(o, "mode", json_string(enum_str(mode_names, ENUM_COUNT(mode_names), p->mode)));
 		json_object_set_new(o, "peer", addr_json(&p->peer));
 		json_object_set_new(o, "mss_clamp", json_boolean(p->mss_clamp));
+		json_object_set_new(o, "ecn", json_boolean(!p->opts.ecn_off));
+		json_object_set_new(o, "df", json_string(enum_str(df_names, ENUM_COUNT(df_names), p->opts.df)));
+		json_object_set_new(o, "pad_check", json_boolean(!p->opts.pad_nocheck));
+		json_object_set_new(o, "tfc_pad", json_integer(p->opts.tfc_pad));
+		json_object_set_new(o, "dummy_interval_ms", json_integer(p->opts.dummy_ms));
+		json_object_set_new(o, "icv_96", json_boolean(p->opts.icv96));
 	}
 	return o;
 }

@@ -76,6 +76,23 @@ struct selector {
 
 #define NAME_MAX_ 64
 
+enum df_mode { DF_CLEAR = 0, DF_SET = 1, DF_COPY = 2 };  /* the outer IPv4 header's DF bit */
+
+#define TFC_PAD_MAX 1024
+
+/*
+ * Per-policy options applied to each of its SAs (sa_resolve copies them).
+ * Zero is the default for each, so an SA built by hand behaves as before.
+ */
+struct sa_opts {
+	uint8_t ecn_off;        /* 1: RFC 6040 compatibility mode (outer not-ECT, inner untouched); 0: normal mode */
+	uint8_t df;             /* enum df_mode */
+	uint8_t pad_nocheck;    /* 1: inbound ESP padding bytes are not checked to be 1, 2, 3... */
+	uint8_t icv96;          /* HMAC-SHA2: ICV truncated to 96 bits */
+	uint16_t tfc_pad;       /* tunnel, outbound: up to this many random TFC padding bytes (RFC 4303 2.7); 0 = off */
+	uint32_t dummy_ms;      /* tunnel, outbound: mean interval of dummy packets (next header 59); 0 = off */
+};
+
 struct policy_conf {
 	uint32_t id;            /* stable; from the config or assigned in order */
 	char name[NAME_MAX_];
@@ -88,6 +105,7 @@ struct policy_conf {
 	uint8_t mode;           /* enum sa_mode */
 	struct bw_addr peer;    /* remote gateway (tunnel endpoint) */
 	uint8_t mss_clamp;      /* clamp TCP MSS of SYNs (default on) */
+	struct sa_opts opts;    /* for its SAs */
 };
 
 struct sa_lifetime {
@@ -114,6 +132,7 @@ struct sa_conf {
 	uint16_t replay_window; /* packets; 0 = no replay check; 64..4096 */
 	uint8_t esn;            /* 64-bit extended sequence numbers */
 	struct sa_lifetime soft, hard;
+	struct sa_opts opts;    /* from the policy (sa_resolve) */
 	uint8_t origin;         /* enum sa_origin */
 };
 

@@ -17,7 +17,7 @@
 #define SALT_MAX    4   /* salt (nonce) bytes at the end of the key */
 #define AEAD_ICV    16
 #define BLOCK_MAX   16
-#define TRAILER_MAX (BLOCK_MAX - 1 + 2)
+#define TRAILER_MAX (TFC_PAD_MAX + BLOCK_MAX - 1 + 2)
 #define XCBC_ICV    12
 
 /*
@@ -312,6 +312,10 @@ int sa_create(const struct sa_conf *conf, struct sa **out, char *err, size_t err
 	sa->conf = *conf;
 	sa->iv_len = e->iv_len;
 	sa->icv_len = self_authenticating(e->kind) ? e->icv_len : integ_algs[conf->integ].icv_len;
+	if (conf->opts.icv96 && sa->icv_len > 12 && integ_algs[conf->integ].mac_kind == MAC_HMAC)
+		sa->icv_len = 12;  /* truncated HMAC-SHA2, as some peers configure it */
+	if (RAND_bytes((uint8_t *)&sa->rng, sizeof(sa->rng)) != 1 || sa->rng == 0)
+		sa->rng = (uint64_t)(uintptr_t)sa | 1;
 	sa->block = e->block;
 	replay_init(&sa->replay, conf->replay_window);
 	sa->created = sa_clock_s();
@@ -549,21 +553,34 @@ static int make_iv(struct sa *sa, uint64_t seq, uint8_t *iv)
 	return 0;
 }
 
+uint32_t sa_random(struct sa *sa)
+{
+	uint64_t x = sa->rng;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	sa->rng = x;
+	return (uint32_t)((x * 0x2545F4914F6CDD1DULL) >> 32);
+}
+
 static int esp_build(struct sa *sa, uint8_t *out, uint32_t out_cap, const uint8_t *inner, uint32_t inner_len,
-                     uint8_t next_header, uint64_t seq, const uint8_t *iv)
+                     uint8_t next_header, uint64_t seq, const uint8_t *iv, uint32_t tfc)
 {
 	struct esp_crypto *c = sa->crypto;
-	uint32_t pad = pad_len(sa, inner_len);
-	uint64_t total = (uint64_t)inner_len + esp_overhead(sa, inner_len);
-	uint8_t trailer[TRAILER_MAX];
+	uint32_t pad = pad_len(sa, inner_len + tfc);
+	uint64_t total = (uint64_t)inner_len + tfc + esp_overhead(sa, inner_len + tfc);
+	uint8_t trailer[TRAILER_MAX], *t = trailer + tfc;
 	int rc;
 
-	if (total > out_cap || total > INT32_MAX)
+	if (total > out_cap || total > INT32_MAX || tfc > TFC_PAD_MAX)
 		return -XE_MTU_EXCEEDED;
+	memset(trailer, 0, tfc);
 	for (uint32_t i = 0; i < pad; i++)
-		trailer[i] = (uint8_t)(i + 1);  /* RFC 4303 2.4 default padding */
-	trailer[pad] = (uint8_t)pad;
-	trailer[pad + 1] = next_header;
+		t[i] = (uint8_t)(i + 1);  /* RFC 4303 2.4 default padding */
+	t[pad] = (uint8_t)pad;
+	t[pad + 1] = next_header;
+	pad += tfc;  /* from here on the TFC bytes are part of what follows the inner packet */
 	wr32(out, sa->conf.spi);
 	wr32(out + 4, (uint32_t)seq);
 	if (iv != NULL)
@@ -584,11 +601,17 @@ static int esp_build(struct sa *sa, uint8_t *out, uint32_t out_cap, const uint8_
 int esp_encap_fixed(struct sa *sa, uint8_t *out, uint32_t out_cap, const uint8_t *inner, uint32_t inner_len,
                     uint8_t next_header, uint64_t seq, const uint8_t *iv)
 {
-	return esp_build(sa, out, out_cap, inner, inner_len, next_header, seq, iv);
+	return esp_build(sa, out, out_cap, inner, inner_len, next_header, seq, iv, 0);
 }
 
 int esp_encap(struct sa *sa, uint8_t *out, uint32_t out_cap, const uint8_t *inner, uint32_t inner_len,
               uint8_t next_header)
+{
+	return esp_encap_tfc(sa, out, out_cap, inner, inner_len, next_header, 0);
+}
+
+int esp_encap_tfc(struct sa *sa, uint8_t *out, uint32_t out_cap, const uint8_t *inner, uint32_t inner_len,
+                  uint8_t next_header, uint32_t tfc)
 {
 	uint64_t limit = sa->conf.esn ? UINT64_MAX : UINT32_MAX;
 	int rc;
@@ -596,7 +619,7 @@ int esp_encap(struct sa *sa, uint8_t *out, uint32_t out_cap, const uint8_t *inne
 	/* RFC 4303 3.3.3: never wrap; the SA must be replaced first. */
 	if (sa->seq >= limit)
 		return -XE_SEQUENCE_OVERFLOW;
-	rc = esp_build(sa, out, out_cap, inner, inner_len, next_header, sa->seq + 1, NULL);
+	rc = esp_build(sa, out, out_cap, inner, inner_len, next_header, sa->seq + 1, NULL, tfc);
 	if (rc >= 0)
 		sa->seq++;
 	return rc;
@@ -652,15 +675,15 @@ static int mac_open(struct sa *sa, uint8_t *esp, uint32_t ct_len, uint64_t seq)
 	return 0;
 }
 
-/* The trailer is authentic by now; its padding is still checked (RFC 4303 2.4). */
-static int check_trailer(uint8_t *pt, uint32_t pt_len, uint32_t *inner_len)
+/* The trailer is authentic by now; its padding is still checked (RFC 4303 2.4) unless the policy says not to. */
+static int check_trailer(const struct sa *sa, uint8_t *pt, uint32_t pt_len, uint32_t *inner_len)
 {
 	uint32_t pad = pt[pt_len - 2];
 	uint8_t bad = 0;
 
 	if (pad + 2 > pt_len)
 		return -XE_MALFORMED_PACKET;
-	for (uint32_t i = 0; i < pad; i++)
+	for (uint32_t i = 0; i < pad && !sa->conf.opts.pad_nocheck; i++)
 		bad |= (uint8_t)(pt[pt_len - 2 - pad + i] ^ (i + 1));
 	if (bad)
 		return -XE_ESP_BAD_PADDING;
@@ -698,7 +721,7 @@ int esp_decap(struct sa *sa, uint8_t *esp, uint32_t esp_len, uint8_t **inner, ui
 	}
 	if (rc == 0) {
 		replay_update(&sa->replay, seq);
-		rc = check_trailer(pt, ct_len, inner_len);
+		rc = check_trailer(sa, pt, ct_len, inner_len);
 	}
 	if (rc < 0) {
 		stat_inc(&sa->st.errors);

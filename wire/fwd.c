@@ -175,14 +175,15 @@ static uint32_t inner_mtu(const struct sa *sa, uint32_t mtu)
 }
 
 static void ip_header_write(uint8_t *ip, const struct bw_addr *src, const struct bw_addr *dst, uint8_t proto,
-                            uint32_t payload_len, uint8_t tos, uint16_t ident)
+                            uint32_t payload_len, uint8_t tos, uint16_t ident, bool df)
 {
 	if (src->family == 4) {
 		ip[0] = 0x45;
 		ip[1] = tos;
 		wr16(ip + 2, (uint16_t)(20 + payload_len));
 		wr16(ip + 4, ident);
-		wr16(ip + 6, 0);  /* DF clear: a smaller MTU further along the WAN fragments, the peer reassembles */
+		/* By default DF clear: a smaller MTU further along the WAN fragments, the peer reassembles. */
+		wr16(ip + 6, df ? 0x4000 : 0);
 		ip[8] = 64;
 		ip[9] = proto;
 		memcpy(ip + 12, src->a, 4);
@@ -215,9 +216,30 @@ static void udp_header_write(uint8_t *udp, const struct bw_addr *src, const stru
 	}
 }
 
+/* The outer IPv4 DF bit the policy asks for (RFC 4301 8.1); an IPv6 inner packet never fragments on the way. */
+static bool outer_df(const struct sa *sa, const struct pkt_info *pi)
+{
+	if (sa->conf.peer.family != 4 || sa->conf.opts.df == DF_CLEAR)
+		return false;
+	return sa->conf.opts.df == DF_SET || pi->family == 6 || pi->df;
+}
+
+/* RFC 6040 4.1 normal mode copies the inner ECN field; compatibility mode sends not-ECT outside. */
+static uint8_t outer_tos(const struct sa *sa, uint8_t inner_tos)
+{
+	return sa->conf.opts.ecn_off ? (uint8_t)(inner_tos & ~3u) : inner_tos;
+}
+
+/* Outer header fields derived from the inner packet. */
+struct outer_hints {
+	uint8_t tos;
+	bool df;
+	uint32_t tfc;
+};
+
 /* Write the whole outer frame (destination MAC unset) into buf; returns its length or -XE_*. */
 static int outer_build(struct worker *wk, struct sa *sa, uint8_t *buf, uint32_t cap, const uint8_t *inner,
-                       uint32_t inner_len, uint8_t next_header, uint8_t tos)
+                       uint32_t inner_len, uint8_t next_header, const struct outer_hints *h)
 {
 	const struct sa_conf *c = &sa->conf;
 	uint32_t iph = ip_hdr_len(c->peer.family), off = ETH_HLEN_ + iph + (c->encap == ENCAP_UDP ? 8 : 0);
@@ -225,7 +247,7 @@ static int outer_build(struct worker *wk, struct sa *sa, uint8_t *buf, uint32_t 
 
 	if (cap <= off)
 		return -XE_MTU_EXCEEDED;
-	n = esp_encap(sa, buf + off, cap - off, inner, inner_len, next_header);
+	n = esp_encap_tfc(sa, buf + off, cap - off, inner, inner_len, next_header, h->tfc);
 	if (n < 0)
 		return n;
 	eth_write(buf, NULL, wk->w->black.mac, c->peer.family == 4 ? ETHERTYPE_IPV4_ : ETHERTYPE_IPV6_);
@@ -235,7 +257,7 @@ static int outer_build(struct worker *wk, struct sa *sa, uint8_t *buf, uint32_t 
 		n += 8;
 	}
 	ip_header_write(buf + ETH_HLEN_, &c->local, &c->peer, c->encap == ENCAP_UDP ? IPPROTO_UDP_ : IPPROTO_ESP_,
-	                (uint32_t)n, tos, wk->ip_ident++);
+	                (uint32_t)n, h->tos, wk->ip_ident++, h->df);
 	return (int)(ETH_HLEN_ + iph) + n;
 }
 
@@ -257,7 +279,7 @@ int wire_send_udp(struct wire *w, struct txq *tx, const struct snapshot *s, cons
 	memset(slot + ETH_HLEN_ + iph + 8, 0, mk);
 	memcpy(slot + ETH_HLEN_ + iph + 8 + mk, data, len);
 	udp_header_write(slot + ETH_HLEN_ + iph, src, dst, sport, dport, 8 + mk + len, true);
-	ip_header_write(slot + ETH_HLEN_, src, dst, IPPROTO_UDP_, 8 + mk + len, 0, ident++);
+	ip_header_write(slot + ETH_HLEN_, src, dst, IPPROTO_UDP_, 8 + mk + len, 0, ident++, false);
 	return send_via(tx, w->neigh_black, &s->black, w->black.mac, &nh, slot, total, now_ms());
 }
 
@@ -427,6 +449,7 @@ static void out_protect(struct worker *wk, const struct spd_policy *p, uint8_t *
 	struct sa *sa = wk->snap->out_sa[p->index];
 	const uint8_t *inner = frame + pi->l3_off;
 	uint32_t inner_len = pi->ip_len, fit;
+	struct outer_hints h = { 0 };
 	struct bw_addr nh;
 	uint8_t *slot;
 	int n;
@@ -436,9 +459,12 @@ static void out_protect(struct worker *wk, const struct spd_policy *p, uint8_t *
 		return;
 	}
 	fit = inner_mtu(sa, w->black.mtu);
+	h.tos = outer_tos(sa, pi->tos);
+	h.df = outer_df(sa, pi);
 	if (p->conf.mss_clamp && pi->proto == IPPROTO_TCP_ && fit > ip_hdr_len(pi->family) + 20)
 		tcp_mss_clamp(frame, pi, (uint16_t)(fit - ip_hdr_len(pi->family) - 20));
-	if (inner_len > fit && (pi->family == 6 || pi->df)) {
+	/* An outer DF the policy sets cannot be fragmented by us either: the sender must send smaller. */
+	if (inner_len > fit && (pi->family == 6 || pi->df || h.df)) {
 		too_big(wk, frame, pi, fit);
 		count_drop(wk, XE_MTU_EXCEEDED);
 		return;
@@ -453,10 +479,16 @@ static void out_protect(struct worker *wk, const struct spd_policy *p, uint8_t *
 	}
 	stat_add(&p->stats->packets[0], 1);
 	stat_add(&p->stats->bytes[0], inner_len);
+	/* RFC 4303 2.7: TFC padding only where the inner header tells the real length (tunnel mode), within the MTU. */
+	if (sa->conf.opts.tfc_pad && sa->conf.mode == MODE_TUNNEL && inner_len < fit) {
+		uint32_t room = fit - inner_len < sa->conf.opts.tfc_pad ? fit - inner_len : sa->conf.opts.tfc_pad;
+
+		h.tfc = sa_random(sa) % (room + 1);
+	}
 	if (inner_len > fit) {
 		uint8_t *big = wk->scratch + TXQ_BUF;
 
-		n = outer_build(wk, sa, big, TXQ_BUF, inner, inner_len, pi->family == 4 ? NH_IPV4 : NH_IPV6, pi->tos);
+		n = outer_build(wk, sa, big, TXQ_BUF, inner, inner_len, pi->family == 4 ? NH_IPV4 : NH_IPV6, &h);
 		if (n < 0)
 			count_drop(wk, n);
 		else
@@ -464,13 +496,71 @@ static void out_protect(struct worker *wk, const struct spd_policy *p, uint8_t *
 		return;
 	}
 	slot = txq_slot(&wk->tx_black);
-	n = outer_build(wk, sa, slot, TXQ_BUF, inner, inner_len, pi->family == 4 ? NH_IPV4 : NH_IPV6, pi->tos);
+	n = outer_build(wk, sa, slot, TXQ_BUF, inner, inner_len, pi->family == 4 ? NH_IPV4 : NH_IPV6, &h);
 	if (n < 0) {
 		count_drop(wk, n);
 		return;
 	}
 	if (send_via(&wk->tx_black, w->neigh_black, &wk->snap->black, w->black.mac, &nh, slot, (uint32_t)n, wk->now) < 0)
 		count_drop(wk, XE_NEIGH_UNRESOLVED);
+}
+
+/* One dummy packet (next header 59, RFC 4303 2.6) of a random size that fits the tunnel. */
+static void dummy_send(struct worker *wk, struct sa *sa)
+{
+	struct wire *w = wk->w;
+	struct outer_hints h = { 0 };
+	uint32_t fit = inner_mtu(sa, w->black.mtu), len;
+	struct bw_addr nh;
+	uint8_t *slot;
+	int n;
+
+	if (fit > 1400)
+		fit = 1400;
+	len = sa_random(sa) % (fit + 1);
+	for (uint32_t i = 0; i < len; i += 4) {
+		uint32_t r = sa_random(sa);
+
+		memcpy(wk->scratch + i, &r, 4);
+	}
+	if (!black_next_hop(wk->snap, &sa->conf.peer, &nh))
+		return;
+	slot = txq_slot(&wk->tx_black);
+	n = outer_build(wk, sa, slot, TXQ_BUF, wk->scratch, len, NH_DUMMY, &h);
+	if (n < 0)
+		return;
+	if (send_via(&wk->tx_black, w->neigh_black, &wk->snap->black, w->black.mac, &nh, slot, (uint32_t)n, wk->now) < 0)
+		count_drop(wk, XE_NEIGH_UNRESOLVED);
+	else
+		stat_add(&sa->st.dummies, 1);
+}
+
+/*
+ * Outbound tunnel SAs whose policy asks for dummy packets send one at random
+ * intervals between half and one and a half times the configured mean.
+ * Returns whether any SA wants them (the caller then wakes up more often).
+ */
+static bool dummy_service(struct worker *wk)
+{
+	const struct snapshot *s = wk->snap;
+	uint32_t n = s->any_dummy ? spd_count(s->spd) : 0;
+	bool any = false;
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct sa *sa = s->out_sa[spd_at(s->spd, i)->index];
+		uint32_t mean;
+
+		if (!sa || !sa->conf.opts.dummy_ms || sa->conf.mode != MODE_TUNNEL ||
+		    atomic_load_explicit(&sa->state, memory_order_relaxed) == SA_DEAD)
+			continue;
+		any = true;
+		mean = sa->conf.opts.dummy_ms;
+		if (sa->dummy_next && wk->now >= sa->dummy_next)
+			dummy_send(wk, sa);
+		if (!sa->dummy_next || wk->now >= sa->dummy_next)
+			sa->dummy_next = wk->now + mean / 2 + sa_random(sa) % (mean + 1);
+	}
+	return any;
 }
 
 /* What an unmatched packet gets, or a matched one its policy's action. */
@@ -658,7 +748,33 @@ static void deliver_red(struct worker *wk, uint8_t *frame, const struct pkt_info
 		count_drop(wk, XE_NEIGH_UNRESOLVED);
 }
 
-static void in_esp(struct worker *wk, uint8_t *frame, uint8_t *esp, uint32_t esp_len)
+/*
+ * RFC 6040 4.2 (normal mode): outer CE marks the inner packet CE, and is a
+ * drop when the inner packet is not-ECT; outer ECT(1) over inner ECT(0) gives
+ * ECT(1); anything else leaves the inner field as it is.
+ */
+static int ecn_decap(uint8_t *ip, int family, uint8_t outer)
+{
+	uint8_t inner = family == 4 ? ip[1] & 3 : (ip[1] >> 4) & 3, want = inner;
+
+	if (outer == 3 && inner == 0)
+		return -XE_ECN_CE_NOT_ECT;
+	if (outer == 3)
+		want = 3;
+	else if (outer == 1 && inner == 2)
+		want = 1;
+	if (want == inner)
+		return 0;
+	if (family == 4) {
+		ip[1] = (uint8_t)((ip[1] & ~3u) | want);
+		ipv4_set_csum(ip);
+	} else {
+		ip[1] = (uint8_t)((ip[1] & 0xcfu) | (unsigned)want << 4);
+	}
+	return 0;
+}
+
+static void in_esp(struct worker *wk, uint8_t *frame, uint8_t *esp, uint32_t esp_len, uint8_t outer_ecn)
 {
 	const struct snapshot *s = wk->snap;
 	const struct spd_policy *p;
@@ -692,6 +808,7 @@ static void in_esp(struct worker *wk, uint8_t *frame, uint8_t *esp, uint32_t esp
 		return;
 	}
 	if (nh == NH_DUMMY) {
+		stat_add(&sa->st.dummies, 1);
 		count_drop(wk, XE_DUMMY_PACKET);
 		return;
 	}
@@ -715,6 +832,10 @@ static void in_esp(struct worker *wk, uint8_t *frame, uint8_t *esp, uint32_t esp
 	p = spd_by_id(s->spd, sa->conf.policy_id);
 	if (!p || !selector_match(&p->conf.sel, DIR_IN, &ipi)) {
 		count_drop(wk, XE_INBOUND_POLICY_FAILURE);
+		return;
+	}
+	if (!sa->conf.opts.ecn_off && (rc = ecn_decap(inner + ETH_HLEN_, ipi.family, outer_ecn)) < 0) {
+		count_drop(wk, rc);
 		return;
 	}
 	stat_add(&p->stats->packets[1], 1);
@@ -770,7 +891,7 @@ static void in_udp(struct worker *wk, uint8_t *frame, const struct pkt_info *pi)
 			to_control(wk, pi, data + 4, dlen - 4);  /* non-ESP marker: IKE */
 			return;
 		}
-		in_esp(wk, frame, data, dlen);
+		in_esp(wk, frame, data, dlen, pi->tos & 3);
 		return;
 	}
 	if (pi->dport == 500) {
@@ -785,7 +906,7 @@ static void in_local_whole(struct worker *wk, uint8_t *frame, const struct pkt_i
 	uint32_t n;
 
 	if (pi->proto == IPPROTO_ESP_) {
-		in_esp(wk, frame, frame + pi->l4_off, pi->ip_len - (uint32_t)(pi->l4_off - pi->l3_off));
+		in_esp(wk, frame, frame + pi->l4_off, pi->ip_len - (uint32_t)(pi->l4_off - pi->l3_off), pi->tos & 3);
 	} else if (pi->proto == IPPROTO_UDP_) {
 		in_udp(wk, frame, pi);
 	} else if ((n = icmp_build_echo_reply(txq_slot(&wk->tx_black), TXQ_BUF, frame, pi, wk->w->black.mac)) > 0) {
@@ -908,10 +1029,11 @@ void *worker_main(void *arg)
 	port_rx_fn walk = wk->dir == TH_OUT ? out_frame : in_frame;
 	struct pollfd pfd[2] = { { .fd = port->fd, .events = POLLIN }, { .fd = wk->wake_fd, .events = POLLIN } };
 	uint64_t last_expire = 0, last_ring_drops = 0, v;
+	bool dummies = false;
 
 	while (!atomic_load(&w->stop)) {
 		atomic_store(&wk->idle, 1);
-		if (poll(pfd, 2, wk->acq_used ? 20 : 100) < 0 && errno != EINTR)
+		if (poll(pfd, 2, wk->acq_used || dummies ? 20 : 100) < 0 && errno != EINTR)
 			wlog(WLOG_ERR, "poll: %s", strerror(errno));
 		/* seq_cst: pairs with the control thread's snapshot exchange (see synchronize()). */
 		atomic_store(&wk->idle, 0);
@@ -921,6 +1043,10 @@ void *worker_main(void *arg)
 		wk->now = now_ms();
 		if (wk->acq_used)
 			acquire_service(wk);
+		if (wk->dir == TH_OUT) {
+			dummies = dummy_service(wk);
+			txq_flush(&wk->tx_black);
+		}
 		for (int round = 0; round < 16; round++) {
 			int n = port_rx_batch(port, RX_BATCH, walk, wk);
 

@@ -30,6 +30,7 @@ enum sa_state { SA_MATURE = 0, SA_DYING = 1 /* soft expired */, SA_DEAD = 2 /* h
 
 struct sa_stats {
 	_Atomic uint64_t packets, bytes, errors, replay_drops, auth_drops;
+	_Atomic uint64_t dummies;  /* dummy packets (next header 59): sent (out SA) or discarded (in SA) */
 };
 
 struct evp_cipher_ctx_st;
@@ -52,6 +53,8 @@ struct sa {
 	_Atomic uint8_t hard_pending;
 	uint64_t created;     /* CLOCK_MONOTONIC seconds */
 	struct sa_stats st;
+	uint64_t rng;         /* xorshift state: TFC and dummy sizes, dummy intervals (its data thread only) */
+	uint64_t dummy_next;  /* outbound: when the next dummy packet is due, ms (0 = not scheduled) */
 	void *crypto;         /* private to esp.c: EVP contexts, keys */
 };
 
@@ -77,6 +80,15 @@ uint32_t esp_overhead(const struct sa *sa, uint32_t inner_len);
  */
 int esp_encap(struct sa *sa, uint8_t *out, uint32_t out_cap, const uint8_t *inner, uint32_t inner_len,
               uint8_t next_header);
+/*
+ * The same with tfc bytes of TFC padding (RFC 4303 2.7) between the inner
+ * packet and the ESP padding: the receiver's inner IP length still says where
+ * the packet ends. tfc <= TFC_PAD_MAX.
+ */
+int esp_encap_tfc(struct sa *sa, uint8_t *out, uint32_t out_cap, const uint8_t *inner, uint32_t inner_len,
+                  uint8_t next_header, uint32_t tfc);
+/* A cheap per-SA pseudo-random number (not for keys or IVs): sizes and intervals. */
+uint32_t sa_random(struct sa *sa);
 /*
  * The same with a caller-chosen IV and sequence number: known-answer tests
  * only. iv NULL makes one as esp_encap does; sa->seq is left alone.

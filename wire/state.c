@@ -156,6 +156,7 @@ static struct snapshot *snapshot_build(struct wire *w, struct spd *spd, char *er
 		p = spd_by_id(spd, sa->conf.policy_id);
 		if (p)
 			s->out_sa[p->index] = sa;
+		s->any_dummy |= sa->conf.opts.dummy_ms != 0;
 	}
 	s->sad = sad_build(in, nin);
 	free(in);

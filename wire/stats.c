@@ -59,6 +59,7 @@ static json_t *sa_counters(struct sa *sa, json_t *o)
 	json_object_set_new(o, "errors", json_integer((json_int_t)ld(&sa->st.errors)));
 	json_object_set_new(o, "replay_drops", json_integer((json_int_t)ld(&sa->st.replay_drops)));
 	json_object_set_new(o, "auth_drops", json_integer((json_int_t)ld(&sa->st.auth_drops)));
+	json_object_set_new(o, "dummy_packets", json_integer((json_int_t)ld(&sa->st.dummies)));
 	json_object_set_new(o, "state", json_string(state_names[atomic_load(&sa->state) % 3]));
 	json_object_set_new(o, "age", json_integer((json_int_t)(now_s() - sa->created)));
 	return o;

@@ -29,6 +29,7 @@ struct snapshot {
 	struct wire_options opt;
 	uint16_t udp_ports[8];         /* our ESP-in-UDP ports: 4500 and those SAs name */
 	uint8_t n_udp_ports;
+	uint8_t any_dummy;             /* some outbound SA sends dummy packets */
 };
 
 /* Drop counters by reason; each data thread has its own. */

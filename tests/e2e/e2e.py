@@ -714,6 +714,91 @@ def nonip_bridge():
 		t.stop_bitw('B')
 
 
+def policy_options():
+	"""The protect policies' options on the wire: DF copied to the outer header, TFC padding that hostB never
+	sees, dummy packets on the WAN that never reach red, ECN copied out and combined in (RFC 6040)."""
+	from scapy.layers.inet import ICMP, IP
+	from scapy.layers.l2 import Ether
+	from scapy.packet import Raw
+	keys = Keys()
+	marker = new_marker()
+
+	def opts(cfg):
+		for p in cfg['policies']:
+			if p['action'] == 'protect':
+				p.update({'df': 'copy', 'tfc_pad': 300, 'dummy_interval_ms': 40, 'ecn': True, 'pad_check': True})
+
+	with Topo('polopt') as t:
+		need_bitw(t)
+		t.start_both(keys, override=opts)
+		cap_wan = t.capture('r', 'to-a', 'wan', 'esp')
+		cap_hb = t.capture('hB', 'eth0', 'hostB', 'ip')
+		t.ping('hA', HOST_B4, count=4, marker=marker, df=True, check=True)
+		r = t.run('hA', ['ping', '-n', '-c', '4', '-i', '0.2', '-W', '3', '-M', 'dont', '-p',
+		                 marker.encode().hex()[:32], HOST_B4], check=False)
+		expect(' 0% packet loss' in r.stdout, 'pings without DF get through')
+		r = t.run('hA', ['ping', '-n', '-c', '3', '-i', '0.2', '-W', '3', '-Q', '2', '-p',
+		                 marker.encode().hex()[:32], HOST_B4], check=False)
+		expect(' 0% packet loss' in r.stdout, f'pings marked ECT(0) get through ({r.stdout.strip()[-80:]})')
+		time.sleep(1)
+		wan, hb = cap_wan.stop(), cap_hb.stop()
+		spi = SPI[('A', 4)]
+		frames = esp_frames(wan, spi)
+		df_pairs, tfc, lens, dummies, ect = set(), 0, set(), 0, 0
+		for _, _, raw, outer in frames:
+			try:
+				inner = decrypt(keys, spi, raw, outer)
+			except Exception:  # noqa: BLE001 - scapy cannot turn next header 59 into a packet
+				dummies += 1
+				continue
+			if not isinstance(inner, IP) or marker.encode() not in bytes(inner):
+				dummies += 1
+				continue
+			df_pairs.add((bool(outer.flags.DF), bool(inner.flags.DF)))
+			lens.add(len(raw))
+			tfc += len(bytes(inner)) > inner.len  # bytes after the inner packet: TFC padding
+			ect += (outer.tos & 3) == 2 and (inner.tos & 3) == 2
+		log(f'{len(frames)} ESP frames from A: DF (outer, inner) {sorted(df_pairs)}, {len(lens)} sizes, '
+		    f'{tfc} with TFC padding, {dummies} dummies, {ect} ECT(0) outside and in')
+		expect(df_pairs == {(True, True), (False, False)}, f'df copy: the outer DF is the inner one ({df_pairs})')
+		expect(tfc >= 3 and len(lens) >= 3, f'TFC padding: same-size pings leave in {len(lens)} sizes, {tfc} padded')
+		expect(dummies >= 5, f'dummy packets are seen on the WAN ({dummies})')
+		expect(ect >= 3, f'ECN: ECT(0) of the inner packet is copied to the outer header ({ect})')
+		echo = [p for p in hb if IP in p and p[IP].src == HOST_A4]
+		expect(all(ICMP in p and p[ICMP].type == 8 and marker.encode() in bytes(p) for p in echo) and len(echo) == 11,
+		       f'hostB got exactly the 11 echo requests from hostA, nothing else ({len(echo)})')
+		expect(all(len(bytes(p)) == 14 + p[IP].len for p in echo),
+		       'each arrives at its own length (no TFC bytes after the IP packet)')
+		st_a, st_b = t.stats('A'), t.stats('B')
+		out_a, in_b = sa_stats(st_a, spi, 'out'), sa_stats(st_b, spi, 'in')
+		expect(out_a and out_a.get('dummy_packets', 0) >= 5 and in_b and in_b.get('dummy_packets', 0) >= 5,
+		       f'dummy packets counted per SA: sent by A {out_a and out_a.get("dummy_packets")}, '
+		       f'discarded by B {in_b and in_b.get("dummy_packets")}')
+		expect(counter(st_b, 'XE_DUMMY_PACKET') >= 5, 'B counts them as XE_DUMMY_PACKET drops')
+
+		# RFC 6040 4.2 at B: outer CE marks an ECT inner packet CE and drops a not-ECT one
+		r_mac, b_mac = t.mac('r', 'to-b'), t.mac('wB', 'b-blk')
+		sa = keys.scapy_sa(spi, WAN['A'][4], WAN['B'][4])
+		m2 = new_marker().encode() * 3
+		sent = []
+		for i, tos in enumerate((2, 0)):
+			inner = IP(src=HOST_A4, dst=HOST_B4, ttl=63, tos=tos) / ICMP(type=8, id=0x6040, seq=i) / Raw(m2)
+			pkt = sa.encrypt(inner.__class__(bytes(inner)), seq_num=200000 + i)
+			pkt[IP].tos = 3
+			del pkt[IP].chksum
+			sent.append(Ether(src=r_mac, dst=b_mac) / pkt)
+		before = counter(t.stats('B'), 'XE_ECN_CE_NOT_ECT')
+		cap_hb = t.capture('hB', 'eth0', 'hostB2', 'icmp')
+		t.inject('r', 'to-b', sent)
+		time.sleep(1)
+		got = [p for p in cap_hb.stop() if IP in p and m2 in bytes(p)]
+		seqs = {p[ICMP].seq: p[IP].tos & 3 for p in got}
+		expect(seqs == {0: 3}, f'outer CE: the ECT(0) packet arrives marked CE, the not-ECT one is dropped ({seqs})')
+		expect(counter(t.stats('B'), 'XE_ECN_CE_NOT_ECT') - before == 1, 'and that drop is XE_ECN_CE_NOT_ECT')
+		t.stop_bitw('A')
+		t.stop_bitw('B')
+
+
 def keepalives_in(pkts):
 	"""NAT-T keepalives (RFC 3948 §2.3: one byte 0xff) in a capture: [(time, src, sport, dst, dport)]."""
 	from scapy.layers.inet import IP, UDP
@@ -1076,6 +1161,7 @@ def red_probe():
 
 TESTS = {
 	'ping': ping_test,
+	'policy-options': policy_options,
 	'tcp-udp': tcp_udp,
 	'wan-capture': wan_capture,
 	'independent': independent,

@@ -346,6 +346,42 @@ static void test_algorithms(void)
 	}
 }
 
+/* Policy options: parsed, defaulted, handed to the policy's SAs, written back, refused on non-protect policies. */
+static void test_policy_options(void)
+{
+	json_t *j = J("{" BLACK ", 'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'ecn': false,"
+	              " 'df': 'copy', 'pad_check': false, 'tfc_pad': 512, 'dummy_interval_ms': 250, 'icv_96': true},"
+	              " {'name': 'q', 'action': 'protect', 'peer': '198.51.100.2'}], 'sas': [" SA("") "]}");
+	struct wire_config c;
+	char err[256] = "";
+	json_t *back;
+
+	CHECK(!config_from_json(j, &c, err, sizeof(err)), "policy options parse: %s", err);
+	CHECK(c.pol[0].opts.ecn_off && c.pol[0].opts.df == DF_COPY && c.pol[0].opts.pad_nocheck &&
+	      c.pol[0].opts.tfc_pad == 512 && c.pol[0].opts.dummy_ms == 250 && c.pol[0].opts.icv96, "all six are set");
+	CHECK(!memcmp(&c.sa[0].opts, &c.pol[0].opts, sizeof c.sa[0].opts), "the policy's SA carries them");
+	CHECK(!c.pol[1].opts.ecn_off && c.pol[1].opts.df == DF_CLEAR && !c.pol[1].opts.pad_nocheck &&
+	      !c.pol[1].opts.tfc_pad && !c.pol[1].opts.dummy_ms && !c.pol[1].opts.icv96,
+	      "defaults: ecn on, df clear, pad check on, no TFC, no dummies, full ICV");
+	back = policy_to_json(&c.pol[0]);
+	CHECK(json_is_false(json_object_get(back, "ecn")) && !strcmp(json_string_value(json_object_get(back, "df")), "copy") &&
+	      json_integer_value(json_object_get(back, "tfc_pad")) == 512 &&
+	      json_integer_value(json_object_get(back, "dummy_interval_ms")) == 250 &&
+	      json_is_true(json_object_get(back, "icv_96")) && json_is_false(json_object_get(back, "pad_check")),
+	      "they come back in the policy's JSON");
+	json_decref(back);
+	config_free(&c);
+	json_decref(j);
+	reject("{'policies': [{'name': 'b', 'action': 'bypass', 'tfc_pad': 10}]}",
+	       "policies[0].tfc_pad: only allowed with action protect", "TFC on a bypass policy");
+	reject("{'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'df': 'maybe'}]}",
+	       "policies[0].df: must be one of clear, set, copy", "bad df");
+	reject("{'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'tfc_pad': 1025}]}",
+	       "policies[0].tfc_pad: 1025 out of range", "TFC above 1024");
+	reject("{'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'dummy_interval_ms': 5}]}",
+	       "policies[0].dummy_interval_ms: 0 (off) or 10..3600000", "dummy interval 5 ms");
+}
+
 static void test_replay_rounding(void)
 {
 	json_t *j = J("{" BLACK ", 'policies': [" P_PROT "], 'sas': [" SA(", 'replay_window': 65") ", "
@@ -547,6 +583,7 @@ int main(void)
 	test_defaults();
 	test_errors();
 	test_algorithms();
+	test_policy_options();
 	test_replay_rounding();
 	test_round_trip();
 	test_single_objects();

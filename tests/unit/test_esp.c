@@ -286,6 +286,25 @@ static void bad_padding(void)
 	CHECK_EQ(in->st.errors, 2, "both counted in errors");
 	sa_destroy(out);
 	sa_destroy(in);
+
+	/* pad_check off (policy option): the same authentic packet with pad bytes 1,7,3 is delivered */
+	{
+		struct sa_conf c = conf_for(ENC_NULL, INTEG_HMAC_SHA256_128, false, 64);
+		char err[64];
+
+		make_pair(ENC_NULL, INTEG_HMAC_SHA256_128, false, &out, &in);
+		sa_destroy(in);
+		c.dir = DIR_IN;
+		c.opts.pad_nocheck = 1;
+		sa_create(&c, &in, err, sizeof(err));
+		len = (uint32_t)esp_encap(out, buf_esp, sizeof(buf_esp), buf_in, n, 4);
+		buf_esp[8 + n + 1] = 0x07;
+		resign(in, buf_esp, len);
+		CHECK(esp_decap(in, buf_esp, len, &inner, &inner_len, &nh) == 0 && inner_len == n,
+		      "pad_check off: padding 1,7,3 is accepted");
+		sa_destroy(out);
+		sa_destroy(in);
+	}
 }
 
 static void create_rejects(void)
@@ -331,6 +350,47 @@ static void create_rejects(void)
 	c = conf_for(ENC_AES_GCM_128, INTEG_NONE, false, 5000);
 	CHECK_EQ(sa_create(&c, &sa, err, sizeof(err)), -XE_BAD_PARAM, "replay window above 4096 rejected");
 	CHECK(sa == NULL, "no SA handed out on failure");
+}
+
+/* The policy options that reach esp.c: TFC padding, 96-bit HMAC-SHA2 ICVs, no pad check. */
+static void sa_options(void)
+{
+	struct sa_conf c = conf_for(ENC_AES_CBC_256, INTEG_HMAC_SHA256_128, false, 64);
+	struct sa *out, *in;
+	uint8_t *inner, nh;
+	uint32_t inner_len;
+	char err[128];
+	int len;
+
+	c.opts.icv96 = 1;
+	sa_create(&c, &out, err, sizeof(err));
+	c.dir = DIR_IN;
+	sa_create(&c, &in, err, sizeof(err));
+	CHECK(out && in && out->icv_len == 12, "icv_96: HMAC-SHA2-256 ICV is 12 bytes");
+	make_inner(buf_in, 100, 4, 1);
+	len = esp_encap(out, buf_esp, sizeof(buf_esp), buf_in, 100, 4);
+	CHECK(len == (int)(8 + 16 + 112 + 12) && esp_decap(in, buf_esp, (uint32_t)len, &inner, &inner_len, &nh) == 0 &&
+	      inner_len == 100, "icv_96: 100 bytes in a 148-byte packet that decapsulates");
+	len = esp_encap_tfc(out, buf_esp, sizeof(buf_esp), buf_in, 100, 4, 300);
+	CHECK(len == (int)(8 + 16 + 416 + 12), "TFC: 100 + 300 bytes padded to 416, in a 452-byte packet");
+	CHECK(esp_decap(in, buf_esp, (uint32_t)len, &inner, &inner_len, &nh) == 0 && inner_len == 400 &&
+	      memcmp(inner, buf_in, 100) == 0 && inner[100] == 0 && inner[399] == 0,
+	      "TFC: the receiver gets the inner packet followed by 300 zero bytes (its IP length tells them apart)");
+	CHECK_EQ(esp_encap_tfc(out, buf_esp, sizeof(buf_esp), buf_in, 100, 4, TFC_PAD_MAX + 1), -XE_MTU_EXCEEDED,
+	         "TFC: more than TFC_PAD_MAX is refused");
+	sa_destroy(out);
+	sa_destroy(in);
+
+	c = conf_for(ENC_AES_CBC_256, INTEG_AES_XCBC_96, false, 64);
+	c.opts.icv96 = 1;
+	sa_create(&c, &out, err, sizeof(err));
+	CHECK(out && out->icv_len == 12, "icv_96 leaves XCBC (already 96 bits) alone");
+	sa_destroy(out);
+	c = conf_for(ENC_NULL, INTEG_HMAC_SHA512_256, false, 64);
+	c.opts.icv96 = 1;
+	sa_create(&c, &out, err, sizeof(err));
+	CHECK(out && out->icv_len == 12, "icv_96: HMAC-SHA2-512 ICV is 12 bytes too");
+	sa_destroy(out);
 }
 
 static void sequence_numbers(void)
@@ -627,6 +687,7 @@ int main(void)
 	replayed();
 	bad_padding();
 	create_rejects();
+	sa_options();
 	sequence_numbers();
 	in_place();
 	cbc_ivs();
