@@ -45,11 +45,16 @@ enum ike_req_kind {
 	REQ_DELETE_CHILD, REQ_DPD,
 };
 
+#define IKE_FRAG_SEND_MAX 16              /* fragments of one message we send */
+#define IKE_FRAG_MSG_MAX 1280            /* IP datagram size of our fragments, strongSwan's default */
+
 struct ike_req {
 	uint8_t kind;
 	uint32_t msg_id;
 	uint8_t *buf;
 	size_t len, cap;
+	uint16_t frag_len[IKE_FRAG_SEND_MAX];
+	uint8_t n_frags;
 	uint32_t tries;
 	uint64_t next_ms;
 	/* context for the response */
@@ -88,6 +93,9 @@ struct ike_sa {
 	struct ike_req req;
 	uint8_t *resp;                      /* the response to the peer's last request, resent on duplicates */
 	size_t resp_len, resp_cap;
+	uint16_t resp_frag_len[IKE_FRAG_SEND_MAX];
+	uint8_t resp_n_frags;
+	struct ike_defrag *defrag;          /* RFC 7383 reassembly, made on the first fragment */
 	bool have_resp;
 	struct ike_child *children;
 	size_t n_children, cap_children;
@@ -176,7 +184,8 @@ struct ike_payload *ike_out_notify(struct ike_msg *m, uint16_t type, uint8_t pro
 int ike_out_send(struct ike_engine *e, struct ike_sa *sa, uint64_t now_ms, bool sk, uint8_t req_kind);
 /* One answer outside any SA (errors to IKE_SA_INIT, cookies): sent, not kept. */
 void ike_out_send_stateless(struct ike_engine *e, const struct ike_addr *src, const struct ike_addr *dst);
-void ike_out_resend(struct ike_engine *e, struct ike_sa *sa, const uint8_t *buf, size_t len);
+void ike_out_resend(struct ike_engine *e, struct ike_sa *sa, const uint8_t *buf, size_t len,
+	const uint16_t *frag_len, size_t n_frags);
 void ike_trace(struct ike_engine *e, const char *dir, const struct ike_msg *m, const struct ike_addr *peer);
 
 /* ts.c */

@@ -465,7 +465,7 @@ void ike_init_request(struct ike_engine *e, uint64_t now_ms, const struct ike_ad
 	sa = duplicate_init(e, src);
 	if (sa) {
 		if (sa->have_resp && sa->peer_msg_id == 1)
-			ike_out_resend(e, sa, sa->resp, sa->resp_len);
+			ike_out_resend(e, sa, sa->resp, sa->resp_len, NULL, 0);
 		return;
 	}
 	p = peer_for(e, src, dst);

@@ -29,20 +29,45 @@ static bool request_fresh(struct ike_engine *e, struct ike_sa *sa, const struct 
 {
 	if (m->msg_id == sa->peer_msg_id)
 		return true;
+	const struct ike_payload *last = m->n_payloads ? &m->payloads[m->n_payloads - 1] : NULL;
+
+	/* A fragmented retransmission gets the response once, not once per fragment. */
+	if (last && last->type == IKE_PL_SKF && last->u.sk.frag_num != 1)
+		return false;
 	if (m->msg_id + 1 == sa->peer_msg_id && sa->have_resp)
-		ike_out_resend(e, sa, sa->resp, sa->resp_len);
+		ike_out_resend(e, sa, sa->resp, sa->resp_len, sa->resp_frag_len, sa->resp_n_frags);
 	else
 		ike_log(e, 7, "IKE SA %llu: request #%u outside the window (expect #%u), dropped",
 			(unsigned long long)sa->id, m->msg_id, sa->peer_msg_id);
 	return false;
 }
 
-static int decrypt(struct ike_engine *e, struct ike_sa *sa, const uint8_t *raw, size_t len)
+#define IKE_INCOMPLETE 1                /* decrypt(): a fragment stored, the message is not whole yet */
+
+/* RFC 7383: one fragment authenticated and kept; the whole message's inside once the last arrives. */
+static int defragment(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, const uint8_t *raw, size_t len)
+{
+	uint8_t first = 0;
+	int n;
+
+	if (!sa->defrag && ike_defrag_new(IKE_FRAG_MAX, IKE_MAX_MSG, 5000, &sa->defrag) < 0)
+		return -IKE_E_NOMEM;
+	n = ike_defrag_add(sa->defrag, sa->sk_in, raw, len, now_ms, e->in_plain, sizeof e->in_plain, &first);
+	if (n == 0)
+		return IKE_INCOMPLETE;
+	if (n < 0)
+		return n == -IKE_E_TOO_MANY || n == -IKE_E_INVALID_SYNTAX ? n : -IKE_E_CRYPTO;
+	return ike_msg_decode_inner(&e->msg, first, e->in_plain, (size_t)n);
+}
+
+static int decrypt(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, const uint8_t *raw, size_t len)
 {
 	struct ike_msg *m = &e->msg;
 	const struct ike_payload *sk = m->n_payloads ? &m->payloads[m->n_payloads - 1] : NULL;
 	int n;
 
+	if (sk && sk->type == IKE_PL_SKF && sa->sk_in && sa->peer_frag)
+		return defragment(e, now_ms, sa, raw, len);
 	if (!sk || sk->type != IKE_PL_SK || !sa->sk_in)
 		return -IKE_E_INVALID_SYNTAX;
 	n = ike_sk_decrypt(sa->sk_in, raw, len, sk->off, e->in_plain, sizeof e->in_plain);
@@ -87,7 +112,9 @@ static void handle_sa_message(struct ike_engine *e, uint64_t now_ms, struct ike_
 
 	if (response ? (!sa->req.kind || e->msg.msg_id != sa->req.msg_id) : !request_fresh(e, sa, &e->msg))
 		return;
-	rc = decrypt(e, sa, raw, len);
+	rc = decrypt(e, now_ms, sa, raw, len);
+	if (rc == IKE_INCOMPLETE)
+		return;
 	if (rc == -IKE_E_CRYPTO) {
 		ike_log(e, 7, "IKE SA %llu: message #%u does not decrypt, dropped", (unsigned long long)sa->id,
 			e->msg.msg_id);

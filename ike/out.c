@@ -50,17 +50,53 @@ struct ike_payload *ike_out_notify(struct ike_msg *m, uint16_t type, uint8_t pro
 	return pl;
 }
 
-static int encode(struct ike_engine *e, struct ike_sa *sa, bool sk)
+/* RFC 7383: the largest IKE message a fragment may be on this path. */
+static size_t frag_max(const struct ike_sa *sa)
+{
+	return IKE_FRAG_MSG_MAX - (sa->remote.family == 4 ? 20 : 40) - 8 - (sa->remote.port == 4500 ? 4 : 0);
+}
+
+/* The encrypted message as fragments into e->buf; their count, or negative. */
+static int fragment(struct ike_engine *e, struct ike_sa *sa, size_t plain_len, uint16_t *frag_len)
+{
+	size_t lens[IKE_FRAG_SEND_MAX];
+	uint8_t hdr[IKE_HDR_LEN];
+	int n;
+
+	e->out.n_payloads = 0;
+	if (ike_msg_encode(&e->out, hdr, sizeof hdr) != IKE_HDR_LEN)
+		return -IKE_E_NOSPACE;
+	n = ike_frag_split(sa->sk_out, hdr, e->inner.n_payloads ? e->inner.payloads[0].type : 0, e->plain, plain_len,
+		frag_max(sa), e->buf, sizeof e->buf, lens, IKE_FRAG_SEND_MAX);
+	for (int i = 0; i < n; i++)
+		frag_len[i] = (uint16_t)lens[i];
+	return n;
+}
+
+/* Returns the total length; *n_frags is 0 for one datagram. */
+static int encode(struct ike_engine *e, struct ike_sa *sa, bool sk, uint16_t *frag_len, uint8_t *n_frags)
 {
 	int len, plain_len = 0;
 	struct ike_payload *pl;
 
+	*n_frags = 0;
 	if (!sk)
 		return ike_msg_encode(&e->out, e->buf, sizeof e->buf);
 	if (e->inner.n_payloads)
 		plain_len = ike_payloads_encode(e->inner.payloads, e->inner.n_payloads, e->plain, sizeof e->plain);
 	if (plain_len < 0)
 		return plain_len;
+	if (sa->peer_frag && e->out.exchange != IKE_SA_INIT &&
+	    IKE_HDR_LEN + 4 + ike_sk_overhead(sa->sk_out, (size_t)plain_len) + (size_t)plain_len > frag_max(sa)) {
+		int n = fragment(e, sa, (size_t)plain_len, frag_len), total = 0;
+
+		if (n < 0)
+			return n;
+		*n_frags = (uint8_t)n;
+		for (int i = 0; i < n; i++)
+			total += frag_len[i];
+		return total;
+	}
 	pl = ike_msg_add(&e->out, IKE_PL_SK);
 	if (!pl)
 		return -IKE_E_TOO_MANY;
@@ -87,10 +123,23 @@ static int keep(uint8_t **buf, size_t *cap, const uint8_t *msg, size_t len)
 	return 0;
 }
 
+static void send_datagrams(struct ike_engine *e, struct ike_sa *sa, const uint8_t *buf, size_t len,
+	const uint16_t *frag_len, size_t n_frags)
+{
+	if (!n_frags) {
+		e->cb.send(e->cb.ctx, &sa->local, &sa->remote, buf, len);
+		return;
+	}
+	for (size_t i = 0; i < n_frags; buf += frag_len[i], i++)
+		e->cb.send(e->cb.ctx, &sa->local, &sa->remote, buf, frag_len[i]);
+}
+
 int ike_out_send(struct ike_engine *e, struct ike_sa *sa, uint64_t now_ms, bool sk, uint8_t req_kind)
 {
 	bool response = e->out.flags & IKE_FLAG_R;
-	int len = encode(e, sa, sk), rc;
+	uint16_t frag_len[IKE_FRAG_SEND_MAX];
+	uint8_t n_frags;
+	int len = encode(e, sa, sk, frag_len, &n_frags), rc;
 
 	if (len < 0) {
 		ike_log(e, 3, "IKE SA %llu: cannot build %s: %s", (unsigned long long)sa->id,
@@ -102,24 +151,31 @@ int ike_out_send(struct ike_engine *e, struct ike_sa *sa, uint64_t now_ms, bool 
 		rc = keep(&sa->resp, &sa->resp_cap, e->buf, (size_t)len);
 		sa->resp_len = rc ? 0 : (size_t)len;
 		sa->have_resp = !rc;
+		sa->resp_n_frags = n_frags;
+		memcpy(sa->resp_frag_len, frag_len, sizeof frag_len);
 	} else {
 		rc = keep(&sa->req.buf, &sa->req.cap, e->buf, (size_t)len);
 		if (rc)
 			return rc;
 		sa->req.len = (size_t)len;
+		sa->req.n_frags = n_frags;
+		memcpy(sa->req.frag_len, frag_len, sizeof frag_len);
 		sa->req.kind = req_kind;
 		sa->req.msg_id = e->out.msg_id;
 		sa->req.tries = 0;
 		sa->req.next_ms = now_ms + e->conf.retransmit_base_ms;
 	}
-	e->cb.send(e->cb.ctx, &sa->local, &sa->remote, e->buf, (size_t)len);
+	if (n_frags)
+		ike_log(e, 7, "IKE SA %llu: sent as %u fragments", (unsigned long long)sa->id, n_frags);
+	send_datagrams(e, sa, e->buf, (size_t)len, frag_len, n_frags);
 	return 0;
 }
 
-void ike_out_resend(struct ike_engine *e, struct ike_sa *sa, const uint8_t *buf, size_t len)
+void ike_out_resend(struct ike_engine *e, struct ike_sa *sa, const uint8_t *buf, size_t len,
+	const uint16_t *frag_len, size_t n_frags)
 {
 	ike_log(e, 7, "IKE SA %llu: resending %zu bytes", (unsigned long long)sa->id, len);
-	e->cb.send(e->cb.ctx, &sa->local, &sa->remote, buf, len);
+	send_datagrams(e, sa, buf, len, frag_len, n_frags);
 }
 
 void ike_out_send_stateless(struct ike_engine *e, const struct ike_addr *src, const struct ike_addr *dst)

@@ -58,6 +58,7 @@ void ike_sa_free(struct ike_engine *e, struct ike_sa *sa)
 	free(sa->init_req);
 	free(sa->init_resp);
 	free(sa->resp);
+	ike_defrag_free(sa->defrag);
 	if (sa->children)
 		OPENSSL_cleanse(sa->children, sa->cap_children * sizeof *sa->children);
 	free(sa->children);
@@ -378,7 +379,7 @@ static bool retransmit(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 	}
 	sa->req.tries++;
 	sa->req.next_ms = now_ms + ((uint64_t)e->conf.retransmit_base_ms << (sa->req.tries < 16 ? sa->req.tries : 16));
-	ike_out_resend(e, sa, sa->req.buf, sa->req.len);
+	ike_out_resend(e, sa, sa->req.buf, sa->req.len, sa->req.frag_len, sa->req.n_frags);
 	return true;
 }
 

@@ -187,6 +187,7 @@ struct setup {
 	const char *cert_a, *key_a, *cert_b, *key_b, *ca; /* certificate authentication when set */
 	const char *id_a, *id_b;            /* local identities */
 	const char *expect_b;               /* A's remote_id */
+	bool frag;                          /* RFC 7383 on both */
 };
 
 static void side_init(struct side *s, const char *name, uint8_t last, uint32_t spi_base, const struct setup *st)
@@ -213,6 +214,7 @@ static void peer_conf(struct side *s, struct side *other, const char *psk, const
 	snprintf(p.name, sizeof p.name, "to-%s", other->name);
 	if (s == &A)
 		p.start = st->start_a;
+	p.fragmentation = st->frag;
 	if (st->ca) {
 		p.auth = IKE_AUTH_PUBKEY;
 		p.cert_pem = s == &A ? st->cert_a : st->cert_b;
@@ -826,6 +828,32 @@ static void test_certificates(void)
 	run_until(now + 100);
 	CHECK(A.ev[IKE_EV_AUTH_FAILED] == 1 && A.installs == 0, "an identity the certificate does not name: refused");
 	teardown();
+
+	/* A sends its chain (certificate and CA): IKE_AUTH outgrows 1280 bytes and goes in fragments. */
+	{
+		char *chain = malloc(strlen(a_pem) + strlen(ca_pem) + 1);
+		size_t whole;
+
+		strcpy(chain, a_pem);
+		strcat(chain, ca_pem);
+		setup(&(struct setup){ .ca = ca_pem, .cert_a = chain, .key_a = ka_pem, .cert_b = b_pem, .key_b = kb_pem });
+		sent_total = 0;
+		ike_initiate(A.e, now, 7);
+		run_until(now + 100);
+		whole = sent_total;
+		CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && whole == 4, "a chain of two without fragmentation: 4 datagrams");
+		teardown();
+		setup(&(struct setup){ .ca = ca_pem, .cert_a = chain, .key_a = ka_pem, .cert_b = b_pem, .key_b = kb_pem,
+			.frag = true });
+		sent_total = 0;
+		ike_initiate(A.e, now, 7);
+		run_until(now + 100);
+		CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && sa_count(&B, IKE_SA_ESTABLISHED) == 1 && children_pair() &&
+		      sent_total > whole, "IKEV2_FRAGMENTATION_SUPPORTED: IKE_AUTH sent as SKF fragments (%zu datagrams), "
+		      "reassembled", sent_total);
+		teardown();
+		free(chain);
+	}
 
 	/* B trusts another CA only. */
 	{
