@@ -367,7 +367,7 @@ uint16_t ike_child_answer(struct ike_engine *e, uint64_t now_ms, struct ike_sa *
 		return IKE_N_TEMPORARY_FAILURE;
 	chosen->transport = transport && pol->conf.transport;
 	if (ike_child_establish(e, now_ms, sa, pol, chosen, spi_in, ts_i, n_i, ts_r, n_r, gir_len ? e->gir : NULL,
-		gir_len, ni, ni_len, nr, nr_len, replaces) < 0)
+		gir_len, ni, ni_len, nr, nr_len, replaces, false) < 0)
 		return IKE_N_TEMPORARY_FAILURE;
 	spi[0] = (uint8_t)(spi_in >> 24), spi[1] = (uint8_t)(spi_in >> 16), spi[2] = (uint8_t)(spi_in >> 8);
 	spi[3] = (uint8_t)spi_in;
@@ -454,7 +454,7 @@ int ike_child_accept(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, b
 	ike_ts_from_wire(ti, nti, ts_i, &n_i);
 	ike_ts_from_wire(tr, ntr, ts_r, &n_r);
 	return ike_child_establish(e, now_ms, sa, pol, &c, sa->req.spi_in, ts_i, n_i, ts_r, n_r, gir, gir_len, ni,
-		ni_len, nr, nr_len, replaces);
+		ni_len, nr, nr_len, replaces, true);
 }
 
 void ike_auth_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)

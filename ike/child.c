@@ -105,7 +105,7 @@ static void child_record(struct ike_engine *e, uint64_t now_ms, struct ike_child
 int ike_child_establish(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, const struct ike_policy *pol,
 	const struct ike_choice *c, uint32_t spi_in, const struct ike_ts_conf *ts_i, size_t n_i,
 	const struct ike_ts_conf *ts_r, size_t n_r, const uint8_t *gir, size_t gir_len, const uint8_t *ni,
-	size_t ni_len, const uint8_t *nr, size_t nr_len, uint32_t replaces)
+	size_t ni_len, const uint8_t *nr, size_t nr_len, uint32_t replaces, bool exch_initiator)
 {
 	struct ike_child_sa cs = {
 		.ike_sa_id = sa->id, .peer_id = sa->peer_id, .child_id = pol->conf.id, .spi_in = spi_in,
@@ -125,9 +125,11 @@ int ike_child_establish(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa
 		nr, nr_len, &k);
 	if (rc < 0)
 		return -IKE_E_CRYPTO;
-	child_sa_keys(&cs, &k, sa->initiator);
+	/* RFC 7296 2.17 and 1.3: KEYMAT's order and TSi/TSr follow the roles in this exchange (IKE_AUTH or
+	 * CREATE_CHILD_SA), not who started the IKE SA: a rekey the IKE responder starts has them the other way. */
+	child_sa_keys(&cs, &k, exch_initiator);
 	ike_child_keys_wipe(&k);
-	child_sa_ts(&cs, sa->initiator, ts_i, n_i, ts_r, n_r);
+	child_sa_ts(&cs, exch_initiator, ts_i, n_i, ts_r, n_r);
 	ch = ike_child_add(sa);
 	rc = !ch ? -IKE_E_LIMIT : e->cb.child_install ? e->cb.child_install(e->cb.ctx, &cs) : 0;
 	if (rc == 0) {

@@ -231,11 +231,12 @@ uint32_t ike_new_spi(struct ike_engine *e);
 /* child.c */
 struct ike_child *ike_child_add(struct ike_sa *sa);
 struct ike_child *ike_child_find_in(struct ike_sa *sa, uint32_t spi_in);
-/* Derives the keys, installs through the callback and records the child. gir NULL: no PFS. */
+/* Derives the keys, installs through the callback and records the child. gir NULL: no PFS. exch_initiator: we sent
+ * this exchange's request (ni, ts_i are ours), whoever started the IKE SA. */
 int ike_child_establish(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, const struct ike_policy *pol,
 	const struct ike_choice *c, uint32_t spi_in, const struct ike_ts_conf *ts_i, size_t n_ts_i,
 	const struct ike_ts_conf *ts_r, size_t n_ts_r, const uint8_t *gir, size_t gir_len, const uint8_t *ni,
-	size_t ni_len, const uint8_t *nr, size_t nr_len, uint32_t replaces);
+	size_t ni_len, const uint8_t *nr, size_t nr_len, uint32_t replaces, bool exch_initiator);
 void ike_child_remove(struct ike_engine *e, struct ike_sa *sa, struct ike_child *c, const char *why);
 /* Initiator: starts CREATE_CHILD_SA for a policy (new child), when the SA is idle. */
 int ike_ccs_start_new(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, uint32_t policy_id);
