@@ -140,6 +140,7 @@ TESTS = {
 	'config': lambda: run('config', 'A'),
 	'security': lambda: run('security', 'A'),
 	'session': lambda: run('session', 'A'),
+	'adminstate': lambda: run('adminstate', 'A'),
 }
 
 if __name__ == '__main__':

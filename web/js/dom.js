@@ -97,21 +97,37 @@ export function toast(text, kind = 'ok') {
 	setTimeout(() => t.remove(), kind === 'error' ? 8000 : 4000);
 }
 
-// The UI's one confirmation: a DOM <dialog>, resolved true by confirm-ok.
-export function confirmDialog(message, okLabel = 'OK') {
+// The UI's one confirmation: a DOM <dialog>, resolved true by confirm-ok. With `typed`, confirm-ok stays disabled
+// until that word is typed into confirm-input (for changes that must not happen by a slip of the mouse).
+export function confirmDialog(message, okLabel = 'OK', typed = '') {
 	const dlg = document.querySelector('[data-testid="confirm-dialog"]');
+	const ok = dlg.querySelector('[data-testid="confirm-ok"]');
+	const input = dlg.querySelector('[data-testid="confirm-input"]');
 	dlg.querySelector('.confirm-text').textContent = message;
-	dlg.querySelector('[data-testid="confirm-ok"]').textContent = okLabel;
+	ok.textContent = okLabel;
+	input.value = '';
+	input.closest('label').hidden = !typed;
+	dlg.querySelector('.confirm-word').textContent = typed;
+	const check = () => {
+		ok.disabled = !!typed && input.value.trim() !== typed;
+	};
+	check();
 	return new Promise(resolve => {
-		const done = ok => {
+		const done = yes => {
 			dlg.removeEventListener('close', onClose);
+			input.removeEventListener('input', check);
 			if (dlg.open)
 				dlg.close();
-			resolve(ok);
+			input.value = '';
+			ok.disabled = false;
+			resolve(yes);
 		};
-		const onClose = () => done(dlg.returnValue === 'ok');
+		const onClose = () => done(dlg.returnValue === 'ok' && (!typed || input.value.trim() === typed));
 		dlg.returnValue = '';
 		dlg.addEventListener('close', onClose);
+		input.addEventListener('input', check);
 		dlg.showModal();
+		if (typed)
+			input.focus();
 	});
 }

@@ -10,7 +10,33 @@ export const stats = { last: null, history: [], error: null };
 const statsSubs = new Set();
 let statsTimer = null;
 
+// ---- administrative state (secure, bypass, drop): polled with the stats, set at once after a change ----
+export const admin = { state: null };
+const adminSubs = new Set();
+
+export function setAdminState(state) {
+	admin.state = state;
+	for (const fn of adminSubs)
+		fn(admin.state);
+}
+
+export function onAdminState(fn) {
+	adminSubs.add(fn);
+	if (admin.state)
+		fn(admin.state);
+	return () => adminSubs.delete(fn);
+}
+
+async function pollAdminState() {
+	try {
+		setAdminState((await api('GET', '/admin-state')).state);
+	} catch {
+		// an older bitwd has none; a 401 is seen by the stats poll
+	}
+}
+
 async function pollStats() {
+	pollAdminState();
 	try {
 		const s = await api('GET', '/stats');
 		stats.last = s;
@@ -137,6 +163,7 @@ export async function startLive() {
 	stopLive();
 	stats.history = [];
 	stats.last = null;
+	admin.state = null;
 	events.items = [];
 	events.lastId = 0;
 	statsTimer = setInterval(pollStats, POLL_MS);

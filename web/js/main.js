@@ -2,6 +2,7 @@
 import { api, session, onSessionExpired } from './api.js';
 import { h, clear } from './dom.js';
 import { startLive, stopLive, onStats } from './live.js';
+import { followInShell } from './adminstate.js';
 import * as login from './pages/login.js';
 import * as dashboard from './pages/dashboard.js';
 import * as policies from './pages/policies.js';
@@ -44,6 +45,8 @@ function showShell(loggedIn) {
 	$('.nav').hidden = !loggedIn;
 	$('.who').hidden = !loggedIn;
 	$('[data-testid="whoami"]').textContent = loggedIn ? `${session.user} (${session.role})` : '';
+	if (!loggedIn)
+		$('[data-testid="admin-state-banner"]').hidden = true;
 	document.body.classList.toggle('readonly', loggedIn && session.role !== 'admin');
 }
 
@@ -135,6 +138,7 @@ async function boot() {
 	$('[data-testid="confirm-ok"]').addEventListener('click', () => dlg.close('ok'));
 	$('[data-testid="confirm-cancel"]').addEventListener('click', () => dlg.close('cancel'));
 	onStats(wireBadge);
+	followInShell($('[data-testid="admin-state"]'), $('[data-testid="admin-state-banner"]'));
 	window.addEventListener('hashchange', render);
 	try {
 		const me = await api('GET', '/whoami', undefined, { quiet401: true });

@@ -4,6 +4,7 @@ import { h, clear, table, card, num, bytes, rate, when } from '../dom.js';
 import { drawChart } from '../chart.js';
 import { onStats, onEvent, events } from '../live.js';
 import { eventItem } from './events.js';
+import { control as adminStateControl } from '../adminstate.js';
 
 const WINDOW_S = 300;
 const ROLES = ['red', 'black'];
@@ -47,6 +48,7 @@ export function render(root, life) {
 
 	root.append(
 		h('div', { class: 'page-head' }, h('h1', { text: 'Dashboard' }), status),
+		adminStateControl(life),
 		h('div', { class: 'stats-row' }, count('count-policies', 'Policies'), count('count-sas', 'SAs'),
 			count('count-ike-sas', 'IKE SAs')),
 		h('div', { class: 'grid2' }, ports.red, ports.black),

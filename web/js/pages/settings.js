@@ -2,6 +2,7 @@
 import { api, change, readonly, session, errorText } from '../api.js';
 import { h, clear, table, card, toast, when } from '../dom.js';
 import { field, formError, clearErrors, validate, showProblem, isIP } from '../form.js';
+import { admin } from '../live.js';
 
 const OPTIONS = [
 	['default_action', 'Default action', 'select', ['discard', 'bypass'], 'for packets no policy matches'],
@@ -84,6 +85,9 @@ function optionsForm(opts, ro) {
 			const [name, , type] = OPTIONS.find(o => o[0] === r.dataset.field);
 			body[name] = type === 'checkbox' ? r.input.checked : type === 'number' ? Number(r.input.value) : r.input.value;
 		}
+		// PUT replaces every option: keep the administrative state (set on the dashboard) as it is now
+		if ('admin_state' in opts)
+			body.admin_state = admin.state || opts.admin_state;
 		await change('PUT', '/options', body);
 		toast('Options saved.');
 	});
