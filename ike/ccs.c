@@ -153,7 +153,7 @@ static void child_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa 
 		snprintf(why, sizeof why, "child SA for policy %u: %s", policy, ike_strerror(rc));
 		ike_emit(e, IKE_EV_NEGOTIATION_FAILED, sa, policy, 0, 0, why);
 		if (c)
-			c->rekey_at_ms = now_ms + RETRY_LATER_MS;
+			c->rekey_at_ms = now_ms + RETRY_LATER_MS + ike_jitter(e, 30);
 	} else if (old) {
 		rekeyed(e, now_ms, sa, old, IKE_OLD_CHILD_GRACE_MS);
 		if (sa->coll.old_spi_in == old && ours_redundant(sa, nr->u.nonce.p, nr->u.nonce.len)) {
@@ -332,7 +332,8 @@ static void ike_rekey_response(struct ike_engine *e, uint64_t now_ms, struct ike
 	}
 	ike_log(e, 4, "IKE SA %llu: IKE SA rekey refused, retrying later", (unsigned long long)sa->id);
 	ike_req_done(sa);
-	sa->rekey_at_ms = now_ms + RETRY_LATER_MS;
+	/* Jittered, so two sides refusing each other's simultaneous rekey do not collide again. */
+	sa->rekey_at_ms = now_ms + RETRY_LATER_MS + ike_jitter(e, 30);
 }
 
 static void ike_rekey_request(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)

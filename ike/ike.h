@@ -365,7 +365,8 @@ struct ike_event {
 	const char *text;
 };
 
-/* Log levels are syslog's (3 error, 4 warning, 6 info, 7 debug: the decoded trace of each message in and out). */
+/* Log levels are syslog's (3 error, 4 warning, 6 info, 7 debug: the decoded trace of each message in and out).
+ * send: when src or dst port is 4500 the caller adds the non-ESP marker (the wire does, for IKE_SEND). */
 struct ike_callbacks {
 	void *ctx;
 	void (*send)(void *ctx, const struct ike_addr *src, const struct ike_addr *dst, const uint8_t *msg, size_t len);

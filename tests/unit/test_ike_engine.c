@@ -726,6 +726,14 @@ static void test_ike_rekey(void)
 	run_until(now + 100);
 	CHECK(ike_sa_list(A.e, info, 2) == 1 && ike_sa_list(B.e, NULL, 0) == 1 && A.n_child == 1,
 	      "rekeyed from the responder's side too");
+	ike_rekey(A.e, now, sa_id(&A), 0);
+	ike_rekey(B.e, now, sa_id(&B), 0);
+	ike_tick(A.e, now);
+	ike_tick(B.e, now);
+	run_until(now + 30000);
+	CHECK(ike_sa_list(A.e, info, 2) == 1 && info[0].state == IKE_SA_ESTABLISHED && ike_sa_list(B.e, NULL, 0) == 1 &&
+	      A.n_child == 1 && B.n_child == 1 && children_pair(),
+	      "both rekey the IKE SA at once: refused both ways, retried with jitter, one new SA");
 	ike_terminate(A.e, now, sa_id(&A));
 	run_until(now + 100);
 	CHECK(ike_sa_list(A.e, NULL, 0) == 0 && ike_sa_list(B.e, NULL, 0) == 0 && B.n_child == 0,
