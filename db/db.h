@@ -33,7 +33,7 @@ enum db_err { DB_ERR_LIST(DB_ENUM_) };
 
 struct db;
 
-#define DB_SCHEMA_VERSION 3   /* the newest migration this code knows */
+#define DB_SCHEMA_VERSION 4   /* the newest migration this code knows */
 
 const char *db_strerror(int code);          /* text for DB_E_x or -DB_E_x */
 const char *db_errmsg(const struct db *db);   /* last error, "" if none */
@@ -105,6 +105,11 @@ struct db_policy {
 	int64_t ike_peer_id;
 	char esp_proposals[256];   /* "" = the peer's */
 	int64_t child_lifetime;    /* seconds; 0 = the peer's */
+	/* options applied to the policy's SAs (protect only; docs/config.md) */
+	bool ecn, pad_check, icv_96;
+	char df[8];                /* clear | set | copy */
+	int tfc_pad;               /* 0..1024 */
+	int64_t dummy_interval_ms; /* 0 or 10..3600000 */
 	int64_t created, updated;  /* unix seconds, filled by the db */
 };
 /* A policy with the schema's defaults (priority 4, both, any, tunnel, mss_clamp). */

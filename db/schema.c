@@ -297,10 +297,23 @@ static const char migration_3[] =
 	"  WHEN NEW.action <> 'protect' AND EXISTS (SELECT 1 FROM sas WHERE policy_id = NEW.id)"
 	"  BEGIN SELECT RAISE(ABORT, 'action: the policy has SAs; delete them first'); END;";
 
+/* Migration 4: the per-policy options the wire applies to each SA of a protect policy (docs/config.md). */
+static const char migration_4[] =
+	"ALTER TABLE policies ADD COLUMN ecn INTEGER NOT NULL DEFAULT 1 " BOOL("ecn") ";"
+	"ALTER TABLE policies ADD COLUMN df TEXT NOT NULL DEFAULT 'clear'"
+	"  CONSTRAINT df CHECK (df IN ('clear', 'set', 'copy'));"
+	"ALTER TABLE policies ADD COLUMN pad_check INTEGER NOT NULL DEFAULT 1 " BOOL("pad_check") ";"
+	"ALTER TABLE policies ADD COLUMN tfc_pad INTEGER NOT NULL DEFAULT 0"
+	"  CONSTRAINT tfc_pad CHECK (tfc_pad BETWEEN 0 AND 1024);"
+	"ALTER TABLE policies ADD COLUMN dummy_interval_ms INTEGER NOT NULL DEFAULT 0"
+	"  CONSTRAINT dummy_interval_ms CHECK (dummy_interval_ms = 0 OR dummy_interval_ms BETWEEN 10 AND 3600000);"
+	"ALTER TABLE policies ADD COLUMN icv_96 INTEGER NOT NULL DEFAULT 0 " BOOL("icv_96") ";";
+
 const char *const db_migrations[] = {
 	migration_1,
 	migration_2,
 	migration_3,
+	migration_4,
 };
 const int db_migration_count = (int)(sizeof db_migrations / sizeof db_migrations[0]);
 

@@ -60,6 +60,12 @@ int policy_json_to_row(json_t *j, struct db_policy *out, char *err, size_t errle
 		copy_str(out->mode, sizeof out->mode, canon, "mode", "tunnel");
 		copy_str(out->peer, sizeof out->peer, canon, "peer", "");
 		out->mss_clamp = pc.mss_clamp;
+		out->ecn = !pc.opts.ecn_off;
+		copy_str(out->df, sizeof out->df, canon, "df", "clear");
+		out->pad_check = !pc.opts.pad_nocheck;
+		out->tfc_pad = pc.opts.tfc_pad;
+		out->dummy_interval_ms = pc.opts.dummy_ms;
+		out->icv_96 = pc.opts.icv96;
 	}
 	json_decref(canon);
 	return 0;
@@ -94,6 +100,12 @@ json_t *policy_row_to_json(const struct db_policy *p)
 		json_object_set_new(o, "mode", json_string(p->mode));
 		json_object_set_new(o, "peer", json_string(p->peer));
 		json_object_set_new(o, "mss_clamp", json_boolean(p->mss_clamp));
+		json_object_set_new(o, "ecn", json_boolean(p->ecn));
+		json_object_set_new(o, "df", json_string(p->df[0] ? p->df : "clear"));
+		json_object_set_new(o, "pad_check", json_boolean(p->pad_check));
+		json_object_set_new(o, "tfc_pad", json_integer(p->tfc_pad));
+		json_object_set_new(o, "dummy_interval_ms", json_integer(p->dummy_interval_ms));
+		json_object_set_new(o, "icv_96", json_boolean(p->icv_96));
 	}
 	return o;
 }

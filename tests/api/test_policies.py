@@ -269,7 +269,10 @@ def test_policy_crud(env, api):
     g = api.get(f'/policies/{p["id"]}')
     check(g.status_code == 200 and g.json() == p, 'GET /policies/{id} gives the same object')
     check(set(p) == {'id', 'name', 'priority', 'order', 'action', 'direction', 'src', 'dst', 'src_port', 'dst_port',
-                     'protocol', 'mode', 'peer', 'mss_clamp'}, 'a protect policy has exactly the schema fields')
+                     'protocol', 'mode', 'peer', 'mss_clamp', 'ecn', 'df', 'pad_check', 'tfc_pad', 'dummy_interval_ms',
+                     'icv_96'}, 'a protect policy has exactly the schema fields')
+    check(p['ecn'] is True and p['df'] == 'clear' and p['pad_check'] is True and p['tfc_pad'] == 0 and
+          p['dummy_interval_ms'] == 0 and p['icv_96'] is False, 'the SA options have their defaults')
     b = create_policy(env, api, BYPASS)
     d = create_policy(env, api, DISCARD)
     check(b and 'peer' not in b and 'mode' not in b, 'bypass policies carry no protect fields')
@@ -461,6 +464,30 @@ def test_algorithms(env, api):
     check(sas(api) == [], 'the SAs of this test are gone again')
 
 
+def test_policy_options(env, api):
+    """The per-policy SA options are stored, shown, checked and reach the wire."""
+    body = dict(PROTECT, name='opts', dst='198.18.9.0/24', ecn=False, df='copy', pad_check=False, tfc_pad=256,
+                dummy_interval_ms=500, icv_96=True)
+    p = create_policy(env, api, body)
+    want = {'ecn': False, 'df': 'copy', 'pad_check': False, 'tfc_pad': 256, 'dummy_interval_ms': 500, 'icv_96': True}
+    check(p is not None and all(p.get(k) == v for k, v in want.items()), f'policy options stored and shown ({p})')
+    d = policy_by_name(api, 'to-router') or {}
+    check(not any(k in d for k in want), 'a bypass policy shows none of them')
+    if env.wire:
+        w = next((x for x in env.wire_config().get('policies', []) if x['name'] == 'opts'), {})
+        check(all(w.get(k) == v for k, v in want.items()), f'the wire has them ({w})')
+    problem(api.post('/policies', dict(body, name='opts2', tfc_pad=2000)), 422, 'BAD_FIELD', 'tfc_pad', 'tfc_pad 2000')
+    problem(api.post('/policies', dict(body, name='opts2', df='sometimes')), 422, 'BAD_FIELD', 'df', 'df sometimes')
+    problem(api.post('/policies', dict(BYPASS, name='opts2', icv_96=True)), 422, 'BAD_FIELD', 'icv_96',
+            'icv_96 on a bypass policy')
+    r = api.put(f'/policies/{p["id"]}', dict(body, df='set', tfc_pad=0))
+    applied(env, r, 200)
+    q = policy_by_name(api, 'opts')
+    check(q['df'] == 'set' and q['tfc_pad'] == 0 and q['icv_96'] is True, f'PUT changes them ({q})')
+    r = api.delete(f'/policies/{p["id"]}')
+    applied(env, r, 200)
+
+
 def test_selector_forms(env, api):
     """Every selector form of docs/config.md is stored in the wire's canonical text and means the same to the wire."""
     forms = [
@@ -612,6 +639,7 @@ def main():
         test_selector_forms(env, admin)
         test_sas(env, admin)
         test_algorithms(env, admin)
+        test_policy_options(env, admin)
         test_sa_endpoints(env, admin)
         test_delete_cascades(env, admin)
         create_policy(env, admin, PROTECT)
