@@ -327,12 +327,12 @@ static const char *decoy_hash(void)
 	return decoy;
 }
 
-int db_user_login(struct db *db, const char *name, const char *password, struct db_user *out)
+int db_user_login_hash(struct db *db, const char *name, struct db_user *out, char hash[DB_PWHASH_LEN])
 {
-	char hash[DB_PWHASH_LEN];
 	sqlite3_stmt *st;
 	int rc = db_prep(db, SQL_USER_HASH, &st), found;
 
+	memset(out, 0, sizeof *out);
 	if (rc)
 		return rc;
 	db_bind_text(st, 1, name);
@@ -341,14 +341,24 @@ int db_user_login(struct db *db, const char *name, const char *password, struct 
 		return found;
 	if (found) {
 		read_user(st, 0, out);
-		db_col_text(st, 5, hash, sizeof hash);
+		db_col_text(st, 5, hash, DB_PWHASH_LEN);
 		sqlite3_reset(st);
 	} else {
-		snprintf(hash, sizeof hash, "%s", decoy_hash());
+		snprintf(hash, DB_PWHASH_LEN, "%s", decoy_hash());
 	}
+	return 0;
+}
+
+int db_user_login(struct db *db, const char *name, const char *password, struct db_user *out)
+{
+	char hash[DB_PWHASH_LEN];
+	int rc = db_user_login_hash(db, name, out, hash);
+
+	if (rc)
+		return rc;
 	rc = db_password_verify(password, hash);
 	OPENSSL_cleanse(hash, sizeof hash);
-	if (rc || !found || out->disabled) {
+	if (rc || !out->id || out->disabled) {
 		memset(out, 0, sizeof *out);
 		return db_fail(db, DB_E_AUTH, NULL, "wrong user name or password");
 	}

@@ -1,5 +1,6 @@
 /* api_auth.c: POST /login (sessions, failed-login rate limit), POST /logout, GET /whoami. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -88,16 +89,6 @@ static void rl_keys(const struct req *r, const char *user, char akey[], char uke
 
 /* ---- login ---- */
 
-static void sleep_until(uint64_t deadline_ms)
-{
-	uint64_t now = bitwd_now_ms();
-
-	if (now < deadline_ms) {
-		struct timespec ts = { (time_t)((deadline_ms - now) / 1000), (long)((deadline_ms - now) % 1000) * 1000000 };
-		nanosleep(&ts, NULL);
-	}
-}
-
 static void set_session_cookie(struct req *r, const char *sid, int max_age)
 {
 	char cookie[256];
@@ -121,8 +112,8 @@ static void login_refused(struct req *r, const char *name, const char *akey, con
 	rl_fail(ukey, now);
 	audit(r, "login.failed", "login", json_pack("{s:s%}", "user", name, strnlen(name, DB_NAME_LEN - 1)));
 	mlog(1, "failed login for \"%.*s\" from %s", DB_NAME_LEN - 1, name, r->remote);
-	sleep_until(start + LOGIN_FAIL_FLOOR_MS);
 	reply_problem(r, 401, "UNAUTHORIZED", NULL, "wrong user name or password");
+	r->reply_at_ms = start + LOGIN_FAIL_FLOOR_MS;   /* http.c parks the connection; others are served */
 }
 
 static void login_limited(struct req *r, uint64_t wait_ms)
@@ -162,14 +153,73 @@ static void login_accepted(struct req *r, const struct db_user *u, const char *u
 	                             "expires", (json_int_t)(time(NULL) + ttl), "csrf", csrf));
 }
 
+/* A password check in flight: scrypt is slow on purpose, so it runs on the worker thread, not the reactor. */
+struct login_job {
+	struct db_user u;
+	char hash[DB_PWHASH_LEN];
+	const char *password;   /* in the request body, which outlives the job */
+	uint64_t start;
+	int rc;
+};
+
+static void login_job_free(struct login_job *j)
+{
+	OPENSSL_cleanse(j, sizeof *j);
+	free(j);
+}
+
+static void login_verify(void *arg)
+{
+	struct login_job *j = arg;
+
+	j->rc = db_password_verify(j->password, j->hash);
+}
+
+static void login_verified(struct req *r, void *arg, bool ran)
+{
+	struct login_job *j = arg;
+	const char *name = json_string_value(json_object_get(r->body, "user"));
+	char akey[DB_NAME_LEN + 8], ukey[DB_NAME_LEN + 8];
+
+	rl_keys(r, name, akey, ukey, sizeof akey);
+	if (!ran)
+		reply_problem(r, 503, "INTERNAL", NULL, "bitwd is stopping");
+	else if (j->rc == 0 && j->u.id && !j->u.disabled)
+		login_accepted(r, &j->u, ukey);
+	else
+		login_refused(r, name, akey, ukey, j->start);
+	login_job_free(j);
+}
+
+static void login_check(struct req *r, const char *name, const char *password, uint64_t start)
+{
+	struct login_job *j = calloc(1, sizeof *j);
+	int rc;
+
+	if (!j) {
+		reply_problem(r, 500, "INTERNAL", NULL, "out of memory");
+		return;
+	}
+	j->password = password;
+	j->start = start;
+	if ((rc = db_user_login_hash(r->d->db, name, &j->u, j->hash)) < 0) {
+		reply_db_error(r, rc);
+		login_job_free(j);
+		return;
+	}
+	if (req_offload(r, login_verify, login_verified, j) < 0) {
+		reply_header(r, "Retry-After", "1");
+		reply_problem(r, 503, "BUSY", NULL, "too many logins at once; try again");
+		login_job_free(j);
+	}
+}
+
 void auth_login(struct req *r)
 {
 	static const char *const fields[] = { "user", "password", NULL };
 	uint64_t start = bitwd_now_ms(), wait;
 	char akey[DB_NAME_LEN + 8], ukey[DB_NAME_LEN + 8];
-	struct db_user u;
 	const char *name, *password;
-	int rc;
 
 	if (req_body_object(r, fields) != 0)
 		return;
@@ -191,13 +241,7 @@ void auth_login(struct req *r)
 		login_limited(r, wait);
 		return;
 	}
-	rc = db_user_login(r->d->db, name, password, &u);
-	if (rc == -DB_E_AUTH)
-		login_refused(r, name, akey, ukey, start);
-	else if (rc)
-		reply_db_error(r, rc);
-	else
-		login_accepted(r, &u, ukey);
+	login_check(r, name, password, start);
 }
 
 /* ---- logout, whoami ---- */

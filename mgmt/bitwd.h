@@ -84,7 +84,18 @@ struct req {
 	int nheaders;
 	bool stream;                  /* SSE: see stream_* below */
 	bool web;                     /* a web UI file: the UI's CSP and revalidated caching instead of the API's */
+	uint64_t reply_at_ms;         /* 0, or hold the reply until then (bitwd_now_ms) without blocking others */
 };
+
+/*
+ * Slow work (checking a password) off the reactor: work(arg) runs on bitwd's
+ * worker thread while the request's connection is suspended, then
+ * finish(r, arg, ran) replies from the reactor (ran is false when bitwd
+ * stopped first: the work never ran). -1 when too much waits already.
+ */
+typedef void (*req_work_fn)(void *arg);
+typedef void (*req_finish_fn)(struct req *r, void *arg, bool ran);
+int req_offload(struct req *r, req_work_fn work, req_finish_fn finish, void *arg);
 
 typedef void (*route_fn)(struct req *r);
 

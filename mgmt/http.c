@@ -9,6 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 
@@ -17,6 +20,8 @@
 #define HEARTBEAT_MS 15000
 #define STREAM_BUF_MAX (1u << 20)   /* a client this far behind is dropped rather than buffered without end */
 #define CONN_TIMEOUT_S 60           /* above the heartbeat, so idle event streams stay open */
+#define JOBS_MAX 16                 /* offloaded requests waiting or running; more get 503 */
+#define JOB_POLL_MS 5               /* how often the reactor looks for finished work while some runs */
 
 /* One SSE stream. Freed when both MHD (response done) and the owner (stream_send said -1) let go. */
 struct stream {
@@ -41,13 +46,31 @@ struct conn_req {
 	bool has_body;
 	bool too_large;         /* the body passed BODY_MAX: the rest is read and dropped, then 413 */
 	bool done;              /* a response was queued */
+	bool held;              /* suspended until its work is done and r.reply_at_ms has come (hold_reply) */
+	struct conn_req *next_held;
+	req_work_fn work;       /* set while offloaded work is queued, runs or waits for its finish */
+	req_finish_fn finish;
+	void *arg;
+	atomic_bool work_done;  /* set by the worker thread */
 };
+
+/* The one worker thread and its queue; the reactor collects results by polling work_done. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	bool started, stop;
+	struct conn_req *q[JOBS_MAX];
+	size_t head, n;
+	size_t active;          /* offloaded and not finished, queued or not */
+} W = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 /* There is one daemon per process; its private state lives here. */
 static struct {
 	struct bitwd *d;
 	char *cert_pem, *key_pem;
 	struct stream *streams;
+	struct conn_req *held;   /* replies waiting for their time, connections suspended */
 	bool tls;
 } H;
 
@@ -544,7 +567,7 @@ static void request_body_done(struct conn_req *c)
 	}
 	r->status = 0;
 	c->rt->fn(r);
-	if (!r->status) {
+	if (!r->status && !c->work) {
 		mlog(0, "%s %s: the handler gave no reply", r->method, r->path);
 		reply_problem(r, 500, "INTERNAL", NULL, "internal error");
 	}
@@ -613,6 +636,132 @@ static enum MHD_Result request_reply(struct conn_req *c)
 	return ok;
 }
 
+/*
+ * A reply that must not come sooner (a failed login): the connection is
+ * suspended and resumed by http_run when its time comes, so the reactor
+ * serves everyone else meanwhile instead of sleeping.
+ */
+static enum MHD_Result hold_reply(struct conn_req *c)
+{
+	c->held = true;
+	c->next_held = H.held;
+	H.held = c;
+	MHD_suspend_connection(c->r.conn);
+	return MHD_YES;
+}
+
+static void held_unlink(struct conn_req *c)
+{
+	for (struct conn_req **pp = &H.held; *pp; pp = &(*pp)->next_held) {
+		if (*pp == c) {
+			*pp = c->next_held;
+			break;
+		}
+	}
+	c->next_held = NULL;
+}
+
+static void *worker_main(void *unused)
+{
+	(void)unused;
+	pthread_mutex_lock(&W.mu);
+	for (;;) {
+		while (!W.stop && !W.n)
+			pthread_cond_wait(&W.cv, &W.mu);
+		if (W.stop)
+			break;
+		struct conn_req *c = W.q[W.head];
+		W.head = (W.head + 1) % JOBS_MAX;
+		W.n--;
+		pthread_mutex_unlock(&W.mu);
+		c->work(c->arg);
+		atomic_store(&c->work_done, true);
+		pthread_mutex_lock(&W.mu);
+	}
+	pthread_mutex_unlock(&W.mu);
+	return NULL;
+}
+
+int req_offload(struct req *r, req_work_fn work, req_finish_fn finish, void *arg)
+{
+	struct conn_req *c = (struct conn_req *)(void *)r;   /* r is its first member */
+	int rc = 0;
+
+	if (W.active >= JOBS_MAX)
+		return -1;
+	pthread_mutex_lock(&W.mu);
+	if (!W.started && pthread_create(&W.thread, NULL, worker_main, NULL) != 0) {
+		rc = -1;
+	} else {
+		W.started = true;
+		c->work = work;
+		c->finish = finish;
+		c->arg = arg;
+		atomic_store(&c->work_done, false);
+		W.q[(W.head + W.n) % JOBS_MAX] = c;
+		W.n++;
+		W.active++;
+		pthread_cond_signal(&W.cv);
+	}
+	pthread_mutex_unlock(&W.mu);
+	if (rc < 0)
+		mlog(0, "cannot start the worker thread");
+	return rc;
+}
+
+/* The work is over (or will never run): its finish replies, in the reactor. */
+static void work_finish(struct conn_req *c, bool ran)
+{
+	req_finish_fn finish = c->finish;
+
+	c->work = NULL;
+	c->finish = NULL;
+	W.active--;
+	finish(&c->r, c->arg, ran);
+	if (!c->r.status)
+		reply_problem(&c->r, 500, "INTERNAL", NULL, "internal error");
+}
+
+/* At stop: the thread ends after its current job; what it did not run is finished as not run. */
+static void worker_stop(void)
+{
+	if (W.started) {
+		pthread_mutex_lock(&W.mu);
+		W.stop = true;
+		pthread_cond_broadcast(&W.cv);
+		pthread_mutex_unlock(&W.mu);
+		pthread_join(W.thread, NULL);
+		W.started = false;
+	}
+	for (struct conn_req *c = H.held; c; c = c->next_held)
+		if (c->work)
+			work_finish(c, atomic_load(&c->work_done));
+	W.n = W.head = 0;
+	W.stop = false;
+}
+
+/* Resumes the held connections whose work is done and time has come (all when stopping); MHD calls on_request. */
+static void held_release(bool all)
+{
+	uint64_t now = bitwd_now_ms();
+	struct conn_req **pp = &H.held;
+
+	while (*pp) {
+		struct conn_req *c = *pp;
+
+		if (c->work && atomic_load(&c->work_done))
+			work_finish(c, true);
+		if (!all && (c->work || c->r.reply_at_ms > now)) {
+			pp = &c->next_held;
+			continue;
+		}
+		*pp = c->next_held;
+		c->next_held = NULL;
+		c->r.reply_at_ms = 0;
+		MHD_resume_connection(c->r.conn);
+	}
+}
+
 static struct conn_req *request_new(struct MHD_Connection *conn, const char *url, const char *method)
 {
 	struct conn_req *c = calloc(1, sizeof *c);
@@ -664,6 +813,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_data_size = 0;   /* answered already; what is left of the body is ignored */
 		return MHD_YES;
 	}
+	if (c->held) {
+		if (c->r.reply_at_ms || c->work)   /* not released yet (MHD may call again while suspended) */
+			return MHD_YES;
+		c->held = false;
+		return request_reply(c);
+	}
 	if (*upload_data_size) {
 		if (!c->too_large && body_append(c, upload_data, *upload_data_size) < 0)
 			c->too_large = true;
@@ -674,6 +829,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		reply_problem(&c->r, 413, "TOO_LARGE", NULL, "the body is larger than %u bytes", BODY_MAX);
 	else if (!c->r.status)   /* not refused on the headers alone */
 		request_body_done(c);
+	if (c->work || c->r.reply_at_ms > bitwd_now_ms())
+		return hold_reply(c);
 	return request_reply(c);
 }
 
@@ -683,6 +840,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct conn_req *c = *con_cls;
 	if (!c)
 		return;
+	if (c->held)
+		held_unlink(c);
 	json_decref(c->r.body);
 	reply_reset(&c->r);
 	if (c->body) {
@@ -780,6 +939,8 @@ void http_stop(struct bitwd *d)
 		/* MHD must not be stopped with suspended connections */
 		for (struct stream *s = H.streams; s; s = s->next)
 			stream_wake(s);
+		worker_stop();
+		held_release(true);
 		MHD_stop_daemon(d->mhd);
 		d->mhd = NULL;
 	}
@@ -806,8 +967,18 @@ int http_fd(struct bitwd *d)
 int64_t http_timeout_ms(struct bitwd *d)
 {
 	MHD_UNSIGNED_LONG_LONG t;
+	int64_t held = -1;
+	uint64_t now = bitwd_now_ms();
+
+	for (struct conn_req *c = H.held; c; c = c->next_held) {
+		int64_t left = c->work ? JOB_POLL_MS : c->r.reply_at_ms > now ? (int64_t)(c->r.reply_at_ms - now) : 0;
+		if (held < 0 || left < held)
+			held = left;
+	}
 	if (!d->mhd || MHD_get_timeout(d->mhd, &t) != MHD_YES)
-		return -1;
+		return held;
+	if (held >= 0 && (uint64_t)held < t)
+		return held;
 	return t > INT64_MAX ? INT64_MAX : (int64_t)t;
 }
 
@@ -816,5 +987,6 @@ void http_run(struct bitwd *d)
 	if (!d->mhd)
 		return;
 	streams_heartbeat();
+	held_release(false);
 	MHD_run(d->mhd);
 }

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 API = '/api/v1'
@@ -313,6 +314,40 @@ def test_password_change(d, s, csrf, ro_id, ropw):
 	return newpw2
 
 
+def test_login_not_blocking(d):
+	"""Failed logins answer no sooner than 250 ms, but that wait holds only their own connection."""
+	port = int(d.url.rsplit(':', 1)[1])
+	done = threading.Event()
+	fails = []
+
+	def hammer():
+		for i in range(8):   # a new address and name each time: under both rate limits
+			t0 = time.time()
+			st, _, _ = login(d.url, f'hammer{i}', 'wrong password!', source=f'127.0.3.{i + 1}')
+			fails.append((st, time.time() - t0))
+		done.set()
+
+	t = threading.Thread(target=hammer)
+	t.start()
+	lat = []
+	c = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
+	time.sleep(0.05)
+	while not done.is_set():
+		t0 = time.time()
+		c.request('GET', f'{API}/health')
+		c.getresponse().read()
+		lat.append(time.time() - t0)
+		time.sleep(0.02)
+	c.close()
+	t.join()
+	lat.sort()
+	med = lat[len(lat) // 2] if lat else 99
+	check(all(st == 401 and dt >= 0.24 for st, dt in fails), f'each wrong password: 401 after >= 250 ms ({fails})')
+	check(len(lat) >= 10 and med < 0.08,
+	      f'meanwhile GET /health stays fast: median {med * 1000:.0f} ms over {len(lat)} requests'
+	      f' (max {lat[-1] * 1000 if lat else 0:.0f} ms)')
+
+
 def routes_writes():
 	# POSTs open to read-only users (logout, certificate verify) change no configuration
 	return [(m, p) for m, p, public, role in routes() if m != 'GET' and not public and role != 'RO'
@@ -412,6 +447,7 @@ def main():
 		ro_id, ropw = test_users(d, s, csrf, pw)
 		ropw = test_readonly(d, s, csrf, ro_id, ropw)
 		ropw = test_password_change(d, s, csrf, ro_id, ropw)
+		test_login_not_blocking(d)
 		test_logout(d, s, csrf)
 		test_rate_limit(d, pw, ropw)
 		test_audit(d, pw, [pw, ropw, tok['token']])
