@@ -141,6 +141,7 @@ TESTS = {
 	'security': lambda: run('security', 'A'),
 	'session': lambda: run('session', 'A'),
 	'adminstate': lambda: run('adminstate', 'A'),
+	'policyopts': lambda: run('policyopts', 'A'),
 }
 
 if __name__ == '__main__':

@@ -80,3 +80,14 @@ export function errorText(e) {
 		return e.field ? `${e.field}: ${e.message}` : e.message;
 	return 'cannot reach bitwd (' + (e && e.message ? e.message : e) + ')';
 }
+
+// The properties of one schema of this bitwd's OpenAPI document ({} when it cannot be read), so forms offer exactly
+// the fields this server has. The document is fetched once per page load.
+let openapi = null;
+export async function schemaProps(name) {
+	if (!openapi)
+		openapi = api('GET', '/openapi.json').catch(() => null);
+	const doc = await openapi;
+	const s = doc && doc.components && doc.components.schemas && doc.components.schemas[name];
+	return (s && s.properties) || {};
+}

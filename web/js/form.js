@@ -66,6 +66,9 @@ export function showProblem(form, e) {
 		for (const n of names) {
 			const slot = form.querySelector(`[data-testid="field-error-${CSS.escape(n)}"]`);
 			if (slot) {
+				const fold = slot.closest('details');
+				if (fold)
+					fold.open = true;
 				slot.textContent = e.message;
 				slot.closest('.field').classList.add('invalid');
 				return;

@@ -1,9 +1,10 @@
 // policies.js: the SPD in evaluation order with live counters; create, edit, delete, move up/down.
-import { api, change, getOptional, readonly, errorText } from '../api.js';
+import { api, change, getOptional, readonly, errorText, schemaProps } from '../api.js';
 import { h, clear, table, card, toast, num, bytes } from '../dom.js';
 import { field, formError, clearErrors, validate, showProblem, checkAddress, checkPort, checkProtocol, checkName,
 	isIP, PROTOCOLS } from '../form.js';
 import { onStats } from '../live.js';
+import { advancedSpecs, advancedSection, flagsText, modeOptions, modeHelp } from './policyopts.js';
 
 const SELECTOR_HELP = 'any, any6, an address, a prefix (198.18.1.0/24 or a/255.255.255.0) or a range a-b';
 
@@ -11,10 +12,12 @@ export function render(root, life) {
 	const ro = readonly();
 	const list = h('div');
 	const formSlot = h('div');
-	let policies = [];
+	let policies = [], props = {}, specs = [];
 
 	async function load() {
 		try {
+			props = await schemaProps('Policy');
+			specs = advancedSpecs(props);
 			const page = await api('GET', '/policies?limit=1000');
 			if (!life.alive)
 				return;
@@ -37,6 +40,9 @@ export function render(root, life) {
 				h('td', { testid: 'policy-src', class: 'mono', text: p.src }),
 				h('td', { testid: 'policy-dst', class: 'mono', text: p.dst }),
 				h('td', { class: 'mono', text: protoText(p) }),
+				h('td', { class: 'flags' }, p.action === 'protect' ? [
+					h('span', { testid: 'policy-mode', class: 'tag mode', text: p.mode || 'tunnel' }), ' ',
+					h('span', { testid: 'policy-flags', class: 'muted', text: flagsText(p, specs).join(' · ') })] : null),
 				h('td', { class: 'mono', text: (p.peer || '') + (p.ike_peer ? ` (IKE ${p.ike_peer})` : '') }),
 				h('td', { testid: 'policy-packets', class: 'num', text: '0' }),
 				h('td', { testid: 'policy-bytes', class: 'num', text: '0' }),
@@ -51,7 +57,7 @@ export function render(root, life) {
 						text: 'Delete' })));
 		});
 		clear(list).append(table('policy-table',
-			['#', 'Name', 'Prio', 'Action', 'Dir', 'Source', 'Destination', 'Proto/ports', 'Peer', 'Packets', 'Bytes', ''],
+			['#', 'Name', 'Prio', 'Action', 'Dir', 'Source', 'Destination', 'Proto/ports', 'Mode/options', 'Peer', 'Packets', 'Bytes', ''],
 			rows, 'No policies: every packet gets the default action.'));
 		counters(lastStats);
 	}
@@ -100,7 +106,7 @@ export function render(root, life) {
 		} catch {
 			// offered without IKE fields
 		}
-		clear(formSlot).append(policyForm(p, ikePeers, () => clear(formSlot), () => {
+		clear(formSlot).append(policyForm(p, ikePeers, props, () => clear(formSlot), () => {
 			clear(formSlot);
 			load();
 		}));
@@ -124,7 +130,7 @@ function protoText(p) {
 	return proto + ports;
 }
 
-function policyForm(p, ikePeers, onCancel, onSaved) {
+function policyForm(p, ikePeers, props, onCancel, onSaved) {
 	const v = p || { priority: 4, action: 'protect', direction: 'both', src: 'any', dst: 'any', src_port: 'any',
 		dst_port: 'any', protocol: 'any', mode: 'tunnel', peer: '', mss_clamp: true };
 	const f = spec => field('policy', spec);
@@ -147,7 +153,8 @@ function policyForm(p, ikePeers, onCancel, onSaved) {
 		peer: f({ name: 'peer', label: 'Peer', value: v.peer, placeholder: '203.0.113.2',
 			check: s => (isIP(s.trim()) ? '' : 'the remote gateway\'s IPv4 or IPv6 address'),
 			help: 'the remote bitw or IPsec gateway' }),
-		mode: f({ name: 'mode', label: 'Mode', type: 'select', options: ['tunnel'], value: v.mode || 'tunnel' }),
+		mode: f({ name: 'mode', label: 'Mode', type: 'select', options: modeOptions(props), value: v.mode || 'tunnel',
+			help: modeHelp(props) }),
 		mss_clamp: f({ name: 'mss_clamp', label: 'Clamp TCP MSS', type: 'checkbox', value: v.mss_clamp !== false }),
 	};
 	if (ikePeers) {
@@ -160,7 +167,9 @@ function policyForm(p, ikePeers, onCancel, onSaved) {
 			value: v.child_lifetime || '', placeholder: 'the peer\'s',
 			check: s => (s === '' || /^\d+$/.test(s) ? '' : 'seconds, or empty for the peer\'s') });
 	}
-	const protectOnly = [rows.peer, rows.mode, rows.mss_clamp, rows.ike_peer].filter(Boolean);
+	const specs = advancedSpecs(props);
+	const adv = specs.length ? advancedSection(specs, v, false) : null;
+	const protectOnly = [rows.peer, rows.mode, rows.mss_clamp, rows.ike_peer, adv && adv.fold].filter(Boolean);
 	const sync = () => {
 		const protect = rows.action.input.value === 'protect';
 		for (const r of protectOnly)
@@ -177,7 +186,7 @@ function policyForm(p, ikePeers, onCancel, onSaved) {
 	const form = h('form', { testid: 'policy-form', class: 'card form-grid', novalidate: true },
 		h('h2', { text: p ? `Edit policy ${p.name}` : 'New policy' }),
 		h('datalist', { id: 'policy-protocols' }, PROTOCOLS.map(x => h('option', { value: x }))),
-		Object.values(rows), err,
+		Object.values(rows), adv && adv.fold, err,
 		h('div', { class: 'actions' },
 			h('button', { testid: 'policy-cancel', type: 'button', class: 'secondary', onclick: onCancel, text: 'Cancel' }),
 			save));
@@ -196,6 +205,8 @@ function policyForm(p, ikePeers, onCancel, onSaved) {
 			body.peer = val('peer');
 			body.mode = val('mode');
 			body.mss_clamp = rows.mss_clamp.input.checked;
+			if (adv)
+				Object.assign(body, adv.read());
 			if (rows.ike_peer) {
 				body.ike_peer = val('ike_peer') || null;
 				if (body.ike_peer) {

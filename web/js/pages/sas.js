@@ -1,5 +1,5 @@
 // sas.js: manual SAs (stored, keys write-only) joined with the live SAD; create, delete, flush with confirmation.
-import { api, change, readonly, errorText, ApiError } from '../api.js';
+import { api, change, readonly, errorText, ApiError, schemaProps } from '../api.js';
 import { h, clear, table, card, toast, num, bytes, confirmDialog } from '../dom.js';
 import { field, formError, clearErrors, validate, showProblem, isIP } from '../form.js';
 import { POLL_MS } from '../live.js';
@@ -10,6 +10,18 @@ const ENC = ['aes-gcm-128', 'aes-gcm-256', 'chacha20-poly1305', 'aes-cbc-128', '
 	'aes-gmac-128', 'aes-gmac-256', ['3des-cbc', '3des-cbc (legacy)'], 'null'];
 const INTEG = ['none', 'hmac-sha1-96', 'hmac-sha256-128', 'hmac-sha384-192', 'hmac-sha512-256', 'aes-xcbc-96',
 	['hmac-md5-96', 'hmac-md5-96 (legacy)']];
+const LEGACY = new Set(['3des-cbc', 'hmac-md5-96']);
+
+// A select's options: the schema's enum when this bitwd has one (new algorithms appear by themselves), else ours.
+function choices(prop, fallback) {
+	if (!prop || !Array.isArray(prop.enum))
+		return fallback;
+	return prop.enum.map(x => (LEGACY.has(x) ? [x, `${x} (legacy)`] : x));
+}
+
+// Fields of the form below; any other property of the SA schema is offered as the schema describes it.
+const FORM_FIELDS = new Set(['id', 'spi', 'direction', 'policy', 'peer', 'local', 'encap', 'encap_sport', 'encap_dport',
+	'enc', 'enc_key', 'integ', 'integ_key', 'replay_window', 'esn', 'lifetime']);
 
 const key = (spi, dir) => `${spi}/${dir}`;
 
@@ -29,13 +41,16 @@ export function render(root, life) {
 	const ro = readonly();
 	const stored = h('div'), sad = h('div'), formSlot = h('div');
 	const sadNote = h('p', { class: 'muted' });
-	let sas = [], live = new Map(), policies = [];
+	let sas = [], live = new Map(), policies = [], modes = new Map(), dummies = false;
 
 	async function loadStored() {
 		try {
-			const page = await api('GET', '/sas?limit=1000');
+			const [page, pols] = await Promise.all([api('GET', '/sas?limit=1000'),
+				api('GET', '/policies?limit=1000').catch(() => null)]);
 			if (!life.alive)
 				return;
+			if (pols)
+				modes = new Map((pols.items || []).map(p => [p.name, p.mode || 'tunnel']));
 			sas = page.items || [];
 			drawStored();
 		} catch (e) {
@@ -49,6 +64,10 @@ export function render(root, life) {
 			if (!life.alive)
 				return;
 			live = new Map((page.items || []).map(s => [key(s.spi, s.direction), s]));
+			if (!dummies && (page.items || []).some(s => s.dummy_packets !== undefined)) {
+				dummies = true;   // this bitw-wire counts dummy packets: show the column
+				drawStored();
+			}
 			sadNote.textContent = `${page.total} SAs in bitw-wire, manual and negotiated.`;
 			drawLive(page.items || []);
 		} catch (e) {
@@ -68,15 +87,16 @@ export function render(root, life) {
 			h('td', { text: sa.policy }),
 			h('td', { class: 'mono', text: sa.peer || '(policy\'s)' }),
 			h('td', { text: algos(sa) }),
-			h('td', { text: sa.encap === 'udp' ? 'tunnel, UDP' : 'tunnel' }),
+			h('td', { testid: 'sa-mode', text: (modes.get(sa.policy) || 'tunnel') + (sa.encap === 'udp' ? ', UDP' : '') }),
 			h('td', { testid: 'sa-state', text: '-' }),
 			h('td', { testid: 'sa-packets', class: 'num', text: '0' }),
 			h('td', { testid: 'sa-bytes', class: 'num', text: '0' }),
 			h('td', { testid: 'sa-lifetime', class: 'num', text: '-' }),
+			dummies ? h('td', { testid: 'sa-dummy', class: 'num', text: '0' }) : null,
 			h('td', { class: 'row-actions' }, h('button', { testid: 'sa-delete', class: 'danger small', disabled: ro,
 				onclick: () => remove(sa), text: 'Delete' }))));
 		clear(stored).append(table('sa-table', ['SPI', 'hex', 'Dir', 'Policy', 'Peer', 'Algorithms', 'Mode', 'State',
-			'Packets', 'Bytes', 'Hard left (s)', ''], rows, 'No manual SAs.'));
+			'Packets', 'Bytes', 'Hard left (s)', ...(dummies ? ['Dummies'] : []), ''], rows, 'No manual SAs.'));
 		updateCounters();
 	}
 
@@ -89,6 +109,9 @@ export function render(root, life) {
 			b.textContent = l ? String(l.bytes || 0) : '0';
 			b.title = bytes(l ? l.bytes : 0);
 			row.querySelector('[data-testid="sa-lifetime"]').textContent = remaining(l);
+			const d = row.querySelector('[data-testid="sa-dummy"]');
+			if (d)
+				d.textContent = l ? String(l.dummy_packets || 0) : '0';
 		}
 	}
 
@@ -104,9 +127,11 @@ export function render(root, life) {
 			h('td', { class: 'num', text: num(s.bytes) }),
 			h('td', { class: 'num', text: num((s.replay_drops || 0) + (s.auth_drops || 0) + (s.errors || 0)) }),
 			h('td', { class: 'num', text: num(s.age) }),
-			h('td', { class: 'num', text: remaining(s) })));
+			h('td', { class: 'num', text: remaining(s) }),
+			dummies ? h('td', { testid: 'sad-dummy', class: 'num', text: num(s.dummy_packets || 0),
+				title: s.direction === 'in' ? 'dummy packets received and discarded' : 'dummy packets sent' }) : null));
 		clear(sad).append(table('sad-table', ['SPI', 'Dir', 'Policy', 'Tunnel', 'Algorithms', 'State', 'Packets',
-			'Bytes', 'Drops', 'Age (s)', 'Hard left (s)'], rows, 'The SAD is empty.'));
+			'Bytes', 'Drops', 'Age (s)', 'Hard left (s)', ...(dummies ? ['Dummies'] : [])], rows, 'The SAD is empty.'));
 	}
 
 	async function remove(sa) {
@@ -140,7 +165,8 @@ export function render(root, life) {
 		} catch (e) {
 			toast(errorText(e), 'error');
 		}
-		clear(formSlot).append(saForm(policies, () => clear(formSlot), () => {
+		const props = await schemaProps('SA');
+		clear(formSlot).append(saForm(policies, props, () => clear(formSlot), () => {
 			clear(formSlot);
 			loadStored();
 			loadLive();
@@ -163,7 +189,7 @@ export function render(root, life) {
 	loadLive();
 }
 
-function saForm(policies, onCancel, onSaved) {
+function saForm(policies, props, onCancel, onSaved) {
 	const f = spec => field('sa', spec);
 	const hex = s => (s.replace(/^0x/i, '').replace(/:/g, '').match(/^([0-9a-fA-F]{2})*$/) ? '' :
 		'hex digits (optional 0x prefix and : separators), an even number of them');
@@ -174,17 +200,21 @@ function saForm(policies, onCancel, onSaved) {
 				Number(s.trim()) <= 0xffffffff ? '' : 'a number 256 .. 4294967295, decimal or 0x hex') }),
 		f({ name: 'direction', label: 'Direction', type: 'select', options: [['out', 'out (we encrypt)'],
 			['in', 'in (we decrypt)']] }),
-		f({ name: 'policy', label: 'Policy', type: 'select', options: policies.map(p => [p.name, `${p.name} (peer ${p.peer})`]),
-			help: policies.length ? 'the protect policy this SA serves' : 'create a protect policy first' }),
+		f({ name: 'policy', label: 'Policy', type: 'select', options: policies.map(p => [p.name,
+			`${p.name} (peer ${p.peer}${p.mode && p.mode !== 'tunnel' ? ', ' + p.mode : ''})`]),
+			help: policies.length ? 'the protect policy this SA serves; its mode (tunnel or transport) is the SA\'s' :
+				'create a protect policy first' }),
 		f({ name: 'peer', label: 'Peer', placeholder: 'the policy\'s peer', help: 'remote tunnel endpoint; empty: the policy\'s',
 			check: s => (s.trim() === '' || isIP(s.trim()) ? '' : 'an IPv4 or IPv6 address') }),
-		f({ name: 'local', label: 'Local', placeholder: 'first black address', help: 'one of the black port\'s addresses',
+		f({ name: 'local', label: 'Local', placeholder: 'first black address',
+			help: 'one of the black port\'s addresses; transport mode: the host\'s address (the default)',
 			check: s => (s.trim() === '' || isIP(s.trim()) ? '' : 'an IPv4 or IPv6 address') }),
 		f({ name: 'encap', label: 'Encapsulation', type: 'select', options: [['none', 'ESP'], ['udp', 'ESP in UDP (NAT-T)']] }),
-		f({ name: 'enc', label: 'Encryption', type: 'select', options: ENC }),
+		f({ name: 'enc', label: 'Encryption', type: 'select', options: choices(props.enc, ENC) }),
 		f({ name: 'enc_key', label: 'Encryption key', type: 'password', help: 'hex; AEAD: key + 4-byte salt. Never shown again.',
 			check: hex }),
-		f({ name: 'integ', label: 'Integrity', type: 'select', options: INTEG, help: 'none with GCM, ChaCha20, CCM and GMAC' }),
+		f({ name: 'integ', label: 'Integrity', type: 'select', options: choices(props.integ, INTEG),
+			help: 'none with GCM, ChaCha20, CCM and GMAC' }),
 		f({ name: 'integ_key', label: 'Integrity key', type: 'password', help: 'hex; never shown again', check: hex }),
 		f({ name: 'replay_window', label: 'Replay window', type: 'number', placeholder: 'default',
 			help: '0 or 64..4096; empty: the option\'s default', check: count }),
@@ -194,10 +224,15 @@ function saForm(policies, onCancel, onSaved) {
 		f({ name: 'lifetime.soft.bytes', label: 'Soft lifetime (bytes)', type: 'number', placeholder: 'none', check: count }),
 		f({ name: 'lifetime.hard.bytes', label: 'Hard lifetime (bytes)', type: 'number', placeholder: 'none', check: count }),
 	];
+	const extra = extraFields(props);
+	rows.splice(rows.findIndex(r => r.dataset.field === 'encap') + 1, 0, ...extra.map(x => x.row));
 	const byName = Object.fromEntries(rows.map(r => [r.dataset.field, r.input]));
 	const wipeKeys = () => {
 		byName.enc_key.value = '';
 		byName.integ_key.value = '';
+		for (const x of extra)
+			if (x.secret)
+				x.row.input.value = '';
 	};
 	const save = h('button', { testid: 'sa-save', type: 'submit', text: 'Create' });
 	const form = h('form', { testid: 'sa-form', class: 'card form-grid', novalidate: true, autocomplete: 'off' },
@@ -221,6 +256,11 @@ function saForm(policies, onCancel, onSaved) {
 		for (const n of ['peer', 'local', 'enc_key', 'integ_key'])
 			if (v(n))
 				body[n] = v(n);
+		for (const x of extra) {
+			const val = x.read();
+			if (val !== undefined)
+				body[x.name] = val;
+		}
 		if (v('replay_window'))
 			body.replay_window = Number(v('replay_window'));
 		for (const kind of ['soft', 'hard'])
@@ -245,4 +285,31 @@ function saForm(policies, onCancel, onSaved) {
 		}
 	});
 	return form;
+}
+
+// The SA schema's properties this form does not know (the wire's newer SA kinds), as the schema describes them;
+// a *_key is a secret like the others (password input, never filled, wiped after use).
+function extraFields(props) {
+	const out = [];
+	for (const [name, s] of Object.entries(props)) {
+		if (FORM_FIELDS.has(name) || s.readOnly)
+			continue;
+		const secret = /_key$/.test(name);
+		const type = Array.isArray(s.enum) ? 'select' : s.type === 'boolean' ? 'checkbox' :
+			s.type === 'integer' ? 'number' : s.type === 'string' ? (secret ? 'password' : 'text') : null;
+		if (!type)
+			continue;
+		const row = field('sa', { name, label: name, type, options: choices(s, []), value: s.default,
+			help: s.description || '' });
+		const read = () => {
+			if (type === 'checkbox')
+				return row.input.checked;
+			const t = row.input.value.trim();
+			if (t === '')
+				return undefined;
+			return type === 'number' ? Number(t) : t;
+		};
+		out.push({ name, row, read, secret });
+	}
+	return out;
 }

@@ -1,0 +1,113 @@
+// policyopts.mjs: a protect policy's advanced options (ECN, DF, TFC padding, dummy packets, 96-bit ICV) set through the
+// form's "Advanced" section, seen in the table and in GET /api/v1/policies/{id}, edited; the SA pages count dummy packets.
+import { Rest, Run, expect, go, login, setField, tid, until, world } from './lib.mjs';
+
+const run = new Run('policyopts');
+const A = world.sites.A;
+const rest = new Rest(A);
+await run.launch();
+const page = await run.page({ label: 'A' });
+const row = (name) => tid(page, 'policy-table').locator(`[data-testid="policy-row"][data-name="${name}"]`);
+const NAME = 'web-opts';
+let id = 0;
+
+await run.step('the form offers the advanced options, folded, with their help', async () => {
+	await login(page, A);
+	await go(page, 'policies');
+	await row('lan4').waitFor({ timeout: 10000 });
+	await tid(page, 'policy-new').click();
+	await tid(page, 'policy-form').waitFor({ timeout: 5000 });
+	expect(!(await tid(page, 'policy-field-tfc_pad').isVisible()), 'the advanced options start folded');
+	await tid(page, 'policy-advanced-toggle').click();
+	for (const f of ['ecn', 'df', 'pad_check', 'tfc_pad', 'dummy_interval_ms', 'icv_96'])
+		await tid(page, `policy-field-${f}`).waitFor({ state: 'visible', timeout: 3000 });
+	expect(true, 'ecn, df, pad_check, tfc_pad, dummy_interval_ms and icv_96 are offered');
+	const help = (await tid(page, 'policy-advanced').textContent()) || '';
+	expect(/RFC 6040/.test(help) && /dummy/i.test(help), 'with inline help');
+	const defaults = { ecn: await tid(page, 'policy-field-ecn').isChecked(),
+		pad_check: await tid(page, 'policy-field-pad_check').isChecked(), df: await tid(page, 'policy-field-df').inputValue() };
+	expect(defaults.ecn && defaults.pad_check && defaults.df === 'clear', `the defaults are shown: ${JSON.stringify(defaults)}`);
+	await setField(page, 'policy-field-action', 'bypass');
+	expect(!(await tid(page, 'policy-advanced').isVisible()), 'a bypass policy has no advanced options');
+	await setField(page, 'policy-field-action', 'protect');
+	expect(await tid(page, 'policy-advanced').isVisible(), 'back for protect');
+});
+
+await run.step('create a protect policy with options: GET /api/v1/policies/{id} has them, the row shows them', async () => {
+	await setField(page, 'policy-field-name', NAME);
+	await setField(page, 'policy-field-src', '198.18.1.0/24');
+	await setField(page, 'policy-field-dst', '198.18.3.0/24');
+	await setField(page, 'policy-field-peer', world.wan.B);
+	await setField(page, 'policy-field-ecn', false);
+	await setField(page, 'policy-field-df', 'copy');
+	await setField(page, 'policy-field-tfc_pad', '200');
+	await setField(page, 'policy-field-dummy_interval_ms', '50');
+	await setField(page, 'policy-field-icv_96', true);
+	await tid(page, 'policy-save').click();
+	await row(NAME).waitFor({ timeout: 10000 });
+	id = Number(await row(NAME).getAttribute('data-id'));
+	const p = await rest.get(`/api/v1/policies/${id}`);
+	expect(p.ecn === false && p.df === 'copy' && p.tfc_pad === 200 && p.dummy_interval_ms === 50 && p.icv_96 === true &&
+		p.pad_check === true && p.mode === 'tunnel', `REST has the options as entered: ${JSON.stringify(p)}`);
+	const flags = (await row(NAME).getByTestId('policy-flags').textContent()) || '';
+	for (const f of ['no ECN', 'DF copy', 'TFC ≤200', 'dummy ~50 ms', 'ICV-96'])
+		expect(flags.includes(f), `the row's options say "${f}" ("${flags}")`);
+	expect(!flags.includes('pad check'), 'an option left at its default is not listed');
+	expect(((await row(NAME).getByTestId('policy-mode').textContent()) || '') === 'tunnel', 'the row shows the mode');
+	expect(((await row('gw4').getByTestId('policy-flags').count())) === 0, 'a bypass policy shows no mode or options');
+});
+
+await run.step('edit it: the fold opens with the stored values; one change reaches REST, the others stay', async () => {
+	await row(NAME).getByTestId('policy-edit').click();
+	await tid(page, 'policy-form').waitFor({ timeout: 5000 });
+	expect(await tid(page, 'policy-field-tfc_pad').isVisible(), 'the advanced options are unfolded (they differ from the defaults)');
+	expect((await tid(page, 'policy-field-tfc_pad').inputValue()) === '200' &&
+		!(await tid(page, 'policy-field-ecn').isChecked()) &&
+		(await tid(page, 'policy-field-df').inputValue()) === 'copy', 'the form shows the stored options');
+	await setField(page, 'policy-field-tfc_pad', '0');
+	await setField(page, 'policy-field-pad_check', false);
+	await tid(page, 'policy-save').click();
+	await until(async () => !((await row(NAME).getByTestId('policy-flags').textContent()) || '').includes('TFC'),
+		'the row no longer lists TFC padding');
+	const p = await rest.get(`/api/v1/policies/${id}`);
+	expect(p.tfc_pad === 0 && p.pad_check === false && p.ecn === false && p.df === 'copy' && p.dummy_interval_ms === 50 &&
+		p.icv_96 === true, `REST has the edit and kept the rest: ${JSON.stringify(p)}`);
+	expect(((await row(NAME).getByTestId('policy-flags').textContent()) || '').includes('no pad check'), 'the row lists no pad check');
+});
+
+await run.step('values out of range are refused next to their field (by the form, by the server) and nothing changes', async () => {
+	await row(NAME).getByTestId('policy-edit').click();
+	await tid(page, 'policy-form').waitFor({ timeout: 5000 });
+	await setField(page, 'policy-field-tfc_pad', '5000');
+	await tid(page, 'policy-save').click();
+	const err = tid(page, 'field-error-tfc_pad');
+	await until(async () => ((await err.textContent()) || '').trim() !== '', 'field-error-tfc_pad says why');
+	expect((await rest.get(`/api/v1/policies/${id}`)).tfc_pad === 0, 'REST still has 0');
+	await setField(page, 'policy-field-tfc_pad', '0');
+	await setField(page, 'policy-field-dummy_interval_ms', '5');
+	await tid(page, 'policy-save').click();
+	const derr = tid(page, 'field-error-dummy_interval_ms');
+	await until(async () => ((await derr.textContent()) || '').trim() !== '', 'the server\'s refusal of 5 ms is shown beside its field');
+	console.log(`# server says: ${await derr.textContent()}`);
+	expect((await rest.get(`/api/v1/policies/${id}`)).dummy_interval_ms === 50, 'REST still has 50 ms');
+	await tid(page, 'policy-cancel').click();
+});
+
+await run.step('an outbound SA of the policy sends dummy packets: the SA pages count them', async () => {
+	await rest.call('POST', '/api/v1/sas', { spi: 5001, direction: 'out', policy: NAME, enc: 'aes-cbc-128',
+		enc_key: '22'.repeat(16), integ: 'hmac-sha256-128', integ_key: '33'.repeat(32) }, [201, 503]);
+	await go(page, 'sas');
+	const sad = tid(page, 'sad-table').locator('[data-testid="sad-row"][data-spi="5001"]');
+	await sad.waitFor({ timeout: 10000 });
+	const n = await until(async () => {
+		const t = ((await sad.getByTestId('sad-dummy').textContent()) || '').trim();
+		return /^\d+$/.test(t) && Number(t) > 0 ? Number(t) : 0;
+	}, 'the SAD row counts dummy packets', 15000);
+	const live = (await rest.items('/api/v1/sad')).find((s) => s.spi === 5001);
+	expect(live && live.dummy_packets >= n, `GET /api/v1/sad agrees (${live && live.dummy_packets} >= ${n})`);
+	const stored = tid(page, 'sa-table').locator('[data-testid="sa-row"][data-spi="5001"]');
+	await until(async () => Number(((await stored.getByTestId('sa-dummy').textContent()) || '0').trim()) > 0,
+		'the manual SA row counts them too');
+});
+
+await run.done();
