@@ -649,6 +649,26 @@ static int sa_opts_parse(struct perr *e, const char *path, const json_t *obj, st
 	return 0;
 }
 
+/*
+ * Transport mode protects one host behind bitw talking to one peer host: the
+ * SA's outer addresses are the packets' own, so src is that host alone and the
+ * peer is a destination the policy covers.
+ */
+static int transport_check(struct perr *e, const char *path, const struct policy_conf *p)
+{
+	const struct sel_addr *src = &p->sel.src, *dst = &p->sel.dst;
+	size_t n = p->peer.family == 4 ? 4 : 16;
+	char fp[PATH_LEN];
+
+	subpath(fp, path, "src");
+	if (src->family != p->peer.family || memcmp(src->lo, src->hi, 16) != 0)
+		return bad(e, fp, "transport mode needs one host address of the peer's family");
+	subpath(fp, path, "peer");
+	if (dst->family != p->peer.family || memcmp(p->peer.a, dst->lo, n) < 0 || memcmp(p->peer.a, dst->hi, n) > 0)
+		return bad(e, fp, "transport mode: the peer must be inside dst (the peer host is the other end)");
+	return 0;
+}
+
 /* Fields that only make sense with action protect. */
 static int protect_fields(struct perr *e, const char *path, const json_t *obj, struct policy_conf *p)
 {
@@ -669,10 +689,7 @@ static int protect_fields(struct perr *e, const char *path, const json_t *obj, s
 	    (rc = get_enum(e, path, obj, "mode", mode_names, ENUM_COUNT(mode_names), &p->mode)) ||
 	    (rc = get_bool(e, path, obj, "mss_clamp", &p->mss_clamp)) || (rc = sa_opts_parse(e, path, obj, &p->opts)))
 		return rc;
-	subpath(fp, path, "mode");
-	if (p->mode == MODE_TRANSPORT)
-		return bad(e, fp, "transport mode not supported (yet)");
-	return 0;
+	return p->mode == MODE_TRANSPORT ? transport_check(e, path, p) : 0;
 }
 
 static int policy_parse(struct perr *e, const char *path, const json_t *obj, struct policy_conf *p,
@@ -1038,6 +1055,23 @@ static int local_pick(struct perr *e, const char *path, struct sa_conf *s, const
 	return bad(e, fp, "no IPv%u address in ports.black.addresses to use", s->peer.family);
 }
 
+/* A transport SA's local end is the protected host itself: bitw speaks ESP with its address. */
+static int transport_local(struct perr *e, const char *path, struct sa_conf *s, const struct policy_conf *p)
+{
+	struct bw_addr host = { .family = p->sel.src.family };
+	char fp[PATH_LEN];
+
+	memcpy(host.a, p->sel.src.lo, 16);
+	subpath(fp, path, "local");
+	if (s->local.family && !bw_addr_eq(&s->local, &host))
+		return bad(e, fp, "a transport SA's local address is its policy's src host");
+	s->local = host;
+	subpath(fp, path, "encap");
+	if (s->encap != ENCAP_NONE)
+		return bad(e, fp, "udp encapsulation is not supported in transport mode");
+	return 0;
+}
+
 static int sa_resolve_at(struct perr *e, const char *path, struct sa_conf *s, const struct policy_conf *pol,
                          uint32_t npol, const struct port_conf *black, uint16_t default_replay)
 {
@@ -1062,7 +1096,7 @@ static int sa_resolve_at(struct perr *e, const char *path, struct sa_conf *s, co
 	subpath(fp, path, "direction");
 	if (s->dir != DIR_OUT && s->dir != DIR_IN)
 		return bad(e, fp, "must be in or out");
-	if ((rc = local_pick(e, path, s, black)))
+	if ((rc = p->mode == MODE_TRANSPORT ? transport_local(e, path, s, p) : local_pick(e, path, s, black)))
 		return rc;
 	subpath(fp, path, "peer");
 	if (s->peer.family != s->local.family)

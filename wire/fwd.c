@@ -442,6 +442,46 @@ static void out_fragmented(struct worker *wk, struct sa *sa, const struct bw_add
 		count_drop(wk, n);
 }
 
+/*
+ * Transport mode on a host's behalf: its frame keeps its own Ethernet and IP
+ * headers (the host addressed its router; the addresses are the SA's) and only
+ * gains ESP; too big ones are fragmented or refused as in tunnel mode.
+ */
+static void out_transport(struct worker *wk, const struct spd_policy *p, struct sa *sa, uint8_t *frame,
+                          const struct pkt_info *pi)
+{
+	uint32_t iph = ip_hdr_len(pi->family), fit = inner_mtu(sa, wk->w->black.mtu) + iph;
+	struct bw_addr nh;
+	uint8_t *slot;
+	int n;
+
+	if (p->conf.mss_clamp && pi->proto == IPPROTO_TCP_ && fit > iph + 20)
+		tcp_mss_clamp(frame, pi, (uint16_t)(fit - iph - 20));
+	if (pi->ip_len > fit && (pi->family == 6 || pi->df)) {
+		too_big(wk, frame, pi, fit);
+		count_drop(wk, XE_MTU_EXCEEDED);
+		return;
+	}
+	if (sa_account(sa, pi->ip_len) < 0) {
+		count_drop(wk, XE_SA_EXPIRED);
+		return;
+	}
+	slot = pi->ip_len > fit ? wk->scratch + TXQ_BUF : txq_slot(&wk->tx_black);
+	n = transport_encap(sa, slot, TXQ_BUF, frame, pi);
+	if (n < 0) {
+		count_drop(wk, n);
+		return;
+	}
+	stat_add(&p->stats->packets[0], 1);
+	stat_add(&p->stats->bytes[0], pi->ip_len);
+	if (pi->ip_len <= fit)
+		txq_commit(&wk->tx_black, (uint32_t)n);
+	else if (black_next_hop(wk->snap, &sa->conf.peer, &nh))
+		out_fragmented(wk, sa, &nh, slot, (uint32_t)n);
+	else
+		count_drop(wk, XE_NO_ROUTE);
+}
+
 static void out_protect(struct worker *wk, const struct spd_policy *p, uint8_t *frame, uint32_t len,
                         const struct pkt_info *pi)
 {
@@ -456,6 +496,10 @@ static void out_protect(struct worker *wk, const struct spd_policy *p, uint8_t *
 
 	if (!sa || atomic_load_explicit(&sa->state, memory_order_relaxed) == SA_DEAD) {
 		acquire(wk, p, frame, len, pi);
+		return;
+	}
+	if (sa->conf.mode == MODE_TRANSPORT) {
+		out_transport(wk, p, sa, frame, pi);
 		return;
 	}
 	fit = inner_mtu(sa, w->black.mtu);
@@ -973,6 +1017,45 @@ static void in_ip(struct worker *wk, uint8_t *frame, uint32_t len, const struct 
 	}
 }
 
+/* ESP addressed to a protected host on one of our transport SAs: bitw decrypts it on the host's behalf. */
+static bool in_transport(struct worker *wk, uint8_t *frame, const struct pkt_info *pi)
+{
+	const struct snapshot *s = wk->snap;
+	const struct spd_policy *p;
+	struct pkt_info ipi;
+	uint32_t out_len;
+	uint8_t *out;
+	struct sa *sa;
+	int rc;
+
+	if (!pi->l4_off || pi->frag != PKT_FRAG_NONE || pi->l3_off + pi->ip_len < pi->l4_off + 8u)
+		return false;
+	sa = sad_lookup(s->sad, rd32(frame + pi->l4_off));
+	if (!sa || sa->conf.mode != MODE_TRANSPORT || !bw_addr_eq(&sa->conf.local, &pi->dst))
+		return false;
+	if (s->opt.admin_state == ADMIN_DROP || atomic_load_explicit(&sa->state, memory_order_relaxed) == SA_DEAD) {
+		count_drop(wk, s->opt.admin_state == ADMIN_DROP ? XE_ADMIN_DROP : XE_SA_EXPIRED);
+		return true;
+	}
+	rc = transport_decap(sa, frame, pi, &out, &out_len);
+	if (rc == 0 && sa_account(sa, out_len - pi->l3_off) < 0)
+		rc = -XE_SA_EXPIRED;
+	if (rc < 0) {
+		count_drop(wk, rc);
+		return true;
+	}
+	/* RFC 4301 §5.2: what comes out of an SA must be what its policy protects. */
+	p = spd_by_id(s->spd, sa->conf.policy_id);
+	if (pkt_parse(out, out_len, &ipi) < 0 || !p || !selector_match(&p->conf.sel, DIR_IN, &ipi)) {
+		count_drop(wk, XE_INBOUND_POLICY_FAILURE);
+		return true;
+	}
+	stat_add(&p->stats->packets[1], 1);
+	stat_add(&p->stats->bytes[1], ipi.ip_len);
+	bridge(wk, &wk->tx_red, out, out_len);
+	return true;
+}
+
 static void in_frame(void *ctx, uint8_t *frame, uint32_t len)
 {
 	struct worker *wk = ctx;
@@ -1002,6 +1085,8 @@ static void in_frame(void *ctx, uint8_t *frame, uint32_t len)
 		in_local(wk, frame, &pi);
 		return;
 	}
+	if (pi.proto == IPPROTO_ESP_ && in_transport(wk, frame, &pi))
+		return;
 	if (pi.ip_len > wk->w->black.mtu) {
 		oversize(wk, frame, len, &pi, wk->w->black.mtu, in_frame);
 		return;

@@ -121,4 +121,16 @@ struct sad *sad_build(struct sa *const *in_sas, uint32_t n);
 void sad_free(struct sad *sad);  /* frees the table, not the SAs */
 struct sa *sad_lookup(const struct sad *sad, uint32_t spi);
 
+/*
+ * Transport mode (transport.c). Outbound: the host's whole frame at frame
+ * (parsed in pi) written to out with ESP between its IP header and payload;
+ * the frame's Ethernet and IP headers are kept, length, protocol and checksum
+ * fixed. Returns the new frame's length or -XE_* (-XE_NOT_SUPPORTED for
+ * fragments and IPv6 extension headers). Inbound: ESP addressed to the host
+ * decrypted in place and the host's packet restored; *out points into frame.
+ * Returns 0 or -XE_* as esp_decap, -XE_DUMMY_PACKET for next header 59.
+ */
+int transport_encap(struct sa *sa, uint8_t *out, uint32_t cap, const uint8_t *frame, const struct pkt_info *pi);
+int transport_decap(struct sa *sa, uint8_t *frame, const struct pkt_info *pi, uint8_t **out, uint32_t *out_len);
+
 #endif

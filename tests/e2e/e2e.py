@@ -10,7 +10,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bitwtopo import (  # noqa: E402
-	GW_A4, HOST_A4, HOST_A6, HOST_B4, HOST_B6, LAN_A4, LAN_B4, SPI, WAN, Fail, Keys, Skip, Topo,
+	ALGS, GW_A4, HOST_A4, HOST_A6, HOST_B4, HOST_B6, LAN_A4, LAN_B4, SPI, WAN, Fail, Keys, Skip, Topo,
 	cleanup_stale, counter, events_seen, frames_with, list_netns, log, main, pid_alive, policy_stats,
 	sa_stats, sh, site_config, wait_event,
 )
@@ -1159,6 +1159,63 @@ def red_probe():
 		t.stop_bitw('B')
 
 
+HOSTS = {'A': {4: HOST_A4, 6: HOST_A6}, 'B': {4: HOST_B4, 6: HOST_B6}}
+
+
+def transport_sites(side):
+	"""site_config's override: host-to-host transport policies (t4, t6) and their SAs instead of lan4/lan6."""
+	peer = 'B' if side == 'A' else 'A'
+
+	def override(cfg):
+		cfg['policies'] = [p for p in cfg['policies'] if not p['name'].startswith('lan')]
+		for fam in (4, 6):
+			cfg['policies'].append({'name': f't{fam}', 'priority': 3, 'action': 'protect', 'mode': 'transport',
+			                        'src': HOSTS[side][fam], 'dst': HOSTS[peer][fam], 'peer': HOSTS[peer][fam]})
+		for sa in cfg['sas']:
+			fam = 4 if sa['policy'] == 'lan4' else 6
+			sa['policy'] = f't{fam}'
+			sa['peer'] = HOSTS[peer][fam]
+			del sa['local']  # a transport SA's local end is its policy's host
+	return override
+
+
+def transport_mode():
+	"""ESP transport mode on the hosts' behalf: the WAN carries ESP between the hosts' own addresses (no bitw
+	address), scapy's transport-mode SA decrypts it to the marked pings, and both hosts get their replies."""
+	from scapy.layers.inet import IP
+	from scapy.layers.inet6 import IPv6
+	from scapy.layers.ipsec import ESP, SecurityAssociation
+	keys = Keys('aes-cbc-256+hmac-sha256-128')
+	marker = new_marker()
+	with Topo('transport') as t:
+		need_bitw(t)
+		t.start_both(keys, a={'override': transport_sites('A')}, b={'override': transport_sites('B')})
+		cap = t.capture('r', 'to-a', 'wan')
+		pings_both_ways(t, marker)
+		pkts = cap.stop()
+		expect(not frames_with(pkts, marker.encode()), 'the plaintext marker never appears on the WAN')
+		esp = esp_frames(pkts)
+		expect(len(esp) >= 24 and {s for _, s, _, _ in esp} == set(SPI.values()),
+		       f'ESP carried all the pings on the four SAs ({len(esp)} frames)')
+		hosts = {HOST_A4, HOST_B4, HOST_A6, HOST_B6}
+		ends = {(ip.src, ip.dst) for _, _, _, ip in esp}
+		expect(all({a, b} <= hosts for a, b in ends), f'the outer addresses are the hosts\' own ({ends})')
+		_, _, crypt, auth = ALGS[keys.alg]
+		good = 0
+		for _, spi, raw, ip in esp:
+			sa = SecurityAssociation(ESP, spi=spi, crypt_algo=crypt, crypt_key=keys.enc[spi], auth_algo=auth,
+			                         auth_key=keys.integ[spi])
+			outer = IP(bytes(ip)) if ip.version == 4 else IPv6(bytes(ip))
+			inner = sa.decrypt(outer)
+			good += (marker.encode() in bytes(inner) and inner.src == ip.src and inner.dst == ip.dst and
+			         (inner.proto if ip.version == 4 else inner.nh) in (1, 58))
+		expect(good == len(esp), f'scapy (transport mode) decrypts all {len(esp)} to the hosts\' own pings ({good})')
+		st = policy_stats(t.stats('A'), 't4')
+		expect(st and st['out_packets'] >= 6 and st['in_packets'] >= 6, f'bitw A counts them on the transport policy ({st})')
+		for side in 'AB':
+			t.stop_bitw(side)
+
+
 TESTS = {
 	'ping': ping_test,
 	'policy-options': policy_options,
@@ -1181,6 +1238,7 @@ TESTS = {
 	'vlan-tagged': vlan_tagged,
 	'lifetime': lifetime,
 	'red-probe': red_probe,
+	'transport': transport_mode,
 }
 
 if __name__ == '__main__':

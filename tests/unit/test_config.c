@@ -224,7 +224,16 @@ static void test_errors(void)
 	reject("{'policies': [{'name': 'a', 'action': 'bypass', 'peer': '198.51.100.1'}]}",
 	       "policies[0].peer: only allowed with action protect", "peer on bypass");
 	reject("{'policies': [{'name': 'a', 'action': 'protect', 'peer': '198.51.100.1', 'mode': 'transport'}]}",
-	       "policies[0].mode: transport mode not supported", "transport mode");
+	       "policies[0].src: transport mode needs one host address", "transport mode for a whole range");
+	reject("{'policies': [{'name': 'a', 'action': 'protect', 'peer': '198.51.100.1', 'mode': 'transport',"
+	       " 'src': '198.18.1.10', 'dst': '198.18.2.0/24'}]}",
+	       "policies[0].peer: transport mode: the peer must be inside dst", "transport peer outside dst");
+	reject("{" BLACK ", 'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'mode': 'transport',"
+	       " 'src': '198.18.1.10', 'dst': '198.51.100.1'}], 'sas': [" SA(", 'local': '192.0.2.10'") "]}",
+	       "sas[0].local: a transport SA's local address is its policy's src host", "transport SA on bitw's address");
+	reject("{" BLACK ", 'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'mode': 'transport',"
+	       " 'src': '198.18.1.10', 'dst': '198.51.100.1'}], 'sas': [" SA(", 'encap': 'udp'") "]}",
+	       "sas[0].encap: udp encapsulation is not supported in transport mode", "transport SA in UDP");
 	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [" SA("") ", " SA("") "]}",
 	       "sas[1].spi: duplicate SPI 0x0000012c for direction out (also sas[0])", "duplicate SPI");
 	reject("{" BLACK ", 'policies': [" P_PROT ", " P_BYP "], 'sas': [" SA(", 'policy': 'by'") "]}",
