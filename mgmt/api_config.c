@@ -144,7 +144,7 @@ void ports_put(struct req *r)
 		change_abort(r);
 		return;
 	}
-	snprintf(object, sizeof object, "port/%s", role);
+	snprintf(object, sizeof object, "port/%.16s", role);
 	change_finish(r, 200, body, "port.update", object, port_row_to_json(&row));
 }
 
