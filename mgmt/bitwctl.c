@@ -2206,11 +2206,13 @@ static int admin_state(struct ctl *c, const struct args *a)
 
 	if ((rc = verb_opts(a, "admin-state", "")) || (rc = verb_args(a, 1, 0, 1, "admin-state")))
 		return rc;
-	if (a->npos < 2)
-		return show_result(c, call(c, "GET", API "/admin-state", NULL, &out), out, admin_state_human);
-	body = json_pack("{s:s}", "state", a->pos[1]);
-	rc = call(c, "PUT", API "/admin-state", body, &out);
-	json_decref(body);
+	if (a->npos < 2) {
+		rc = call(c, "GET", API "/admin-state", NULL, &out);
+	} else {
+		body = json_pack("{s:s}", "state", a->pos[1]);
+		rc = call(c, "PUT", API "/admin-state", body, &out);
+		json_decref(body);
+	}
 	return show_result(c, rc, out, admin_state_human);
 }
 

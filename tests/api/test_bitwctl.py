@@ -244,6 +244,19 @@ def test_netstat(ctl):
 	check(rc == 0 and st and st.get('wire') == 'down' and 'bitwd' in st, f'--json netstat is GET /stats as is ({st})')
 
 
+def test_admin_state(ctl):
+	rc, out, err = ctl.run('admin-state')
+	check(rc == 0 and out.strip() == 'secure', f'admin-state shows secure by default ({rc} {out.strip()} {err.strip()})')
+	stored(ctl.run('admin-state', 'bypass'), 'admin-state bypass')
+	rc, out, err = ctl.run('admin-state')
+	check(rc == 0 and out.startswith('bypass') and 'WARNING' in out and 'clear text' in out,
+	      f'admin-state shows bypass with a warning ({out.strip()})')
+	refused(ctl.run('admin-state', 'off'), 'state', 'BAD_FIELD', 'admin-state off')
+	stored(ctl.run('admin-state', 'secure'), 'admin-state secure')
+	rc, st, _ = ctl.json('admin-state')
+	check(rc == 0 and st == {'state': 'secure'}, f'--json admin-state is GET /admin-state as is ({st})')
+
+
 def test_config_round_trip(ctl):
 	exp = os.path.join(ctl.dir, 'export.json')
 	rc, out, err = ctl.run('config', 'export', '-o', exp)
@@ -388,6 +401,7 @@ def main():
 		test_policies(ctl)
 		test_sas(ctl)
 		test_netstat(ctl)
+		test_admin_state(ctl)
 		test_config_round_trip(ctl)
 		test_events(ctl)
 		test_users_and_roles(ctl)
