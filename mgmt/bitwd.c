@@ -69,6 +69,8 @@ static void usage(FILE *f)
 		"  --web-root DIR            the web UI's files (default " BITW_WEB_ROOT ");\n"
 		"                            \"\" serves the API only\n"
 		"  --session-ttl S           lifetime of a login session in seconds (default 3600)\n"
+		"  --sse-heartbeat S         an idle event stream gets a comment every S seconds, so a\n"
+		"                            client that vanished is noticed (default 15)\n"
 		"  --log-level L             error, warn, info (default) or debug (shows control messages)\n"
 		"  --user NAME               started as root: once the database, the key and the listening\n"
 		"                            socket are open, run as NAME with no capabilities\n"
@@ -113,7 +115,7 @@ static void list_routes(void)
 static int parse_flags(int argc, char **argv, struct bitwd_opts *o)
 {
 	enum { O_DB = 256, O_WIRE, O_LISTEN, O_PORT, O_HTTP, O_CERT, O_KEY, O_ADMINPW, O_WEB, O_TTL, O_LOG, O_ROUTES,
-	       O_USER, O_CONFIG, O_KEYLOG };
+	       O_USER, O_CONFIG, O_KEYLOG, O_HEARTBEAT };
 	static const struct option opts[] = {
 		{ "db", required_argument, NULL, O_DB },
 		{ "wire-socket", required_argument, NULL, O_WIRE },
@@ -125,6 +127,7 @@ static int parse_flags(int argc, char **argv, struct bitwd_opts *o)
 		{ "admin-password-file", required_argument, NULL, O_ADMINPW },
 		{ "web-root", required_argument, NULL, O_WEB },
 		{ "session-ttl", required_argument, NULL, O_TTL },
+		{ "sse-heartbeat", required_argument, NULL, O_HEARTBEAT },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "list-routes", no_argument, NULL, O_ROUTES },   /* hidden: for the OpenAPI coverage test */
 		{ "user", required_argument, NULL, O_USER },
@@ -139,6 +142,7 @@ static int parse_flags(int argc, char **argv, struct bitwd_opts *o)
 		.listen_addr = "127.0.0.1",
 		.web_root = BITW_WEB_ROOT,
 		.session_ttl = 3600,
+		.sse_heartbeat_ms = 15000,
 		.log_level = WLOG_INFO,
 	};
 	unsigned long v;
@@ -171,6 +175,13 @@ static int parse_flags(int argc, char **argv, struct bitwd_opts *o)
 				return -1;
 			}
 			o->session_ttl = (int)v;
+			break;
+		case O_HEARTBEAT:
+			if (!parse_uint(optarg, 3600, &v) || v == 0) {
+				fprintf(stderr, "bitwd: --sse-heartbeat %s: seconds, 1 .. 3600\n", optarg);
+				return -1;
+			}
+			o->sse_heartbeat_ms = (int)v * 1000;
 			break;
 		case O_LOG:
 			o->log_level = wlog_level_parse(optarg);

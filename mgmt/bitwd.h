@@ -24,6 +24,7 @@ struct bitwd_opts {
 	const char *admin_password_file; /* --admin-password-file: first start creates "admin" with it */
 	const char *web_root;         /* --web-root: static files for the UI (issue 5), may be NULL */
 	int session_ttl;              /* seconds (default 3600) */
+	int sse_heartbeat_ms;         /* --sse-heartbeat: idle event streams get a comment this often (15 s) */
 	int log_level;
 	const char *user;             /* --user: started as root, run as this user after start-up */
 	bool ike_keylog;              /* --ike-keylog: IKE/ESP keys in Wireshark's formats to ike-keys.log (0600) */

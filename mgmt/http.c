@@ -16,8 +16,8 @@
 #include <openssl/crypto.h>
 
 #include "bitwd.h"
+#include "events.h"
 
-#define HEARTBEAT_MS 15000
 #define STREAM_BUF_MAX (1u << 20)   /* a client this far behind is dropped rather than buffered without end */
 #define CONN_TIMEOUT_S 60           /* above the heartbeat, so idle event streams stay open */
 #define JOBS_MAX 16                 /* offloaded requests waiting or running; more get 503 */
@@ -72,6 +72,7 @@ static struct {
 	struct stream *streams;
 	struct conn_req *held;   /* replies waiting for their time, connections suspended */
 	bool tls;
+	bool stopping;
 } H;
 
 /* ---- replies ---- */
@@ -353,6 +354,11 @@ static void stream_mhd_done(void *cls)
 	struct stream *s = cls;
 	s->mhd_done = true;
 	s->conn = NULL;
+	/* the client is gone: its subscription ends now, not at the next event (events are freed before a stop) */
+	if (!s->owner_done && !H.stopping) {
+		events_unsubscribe(H.d->ev, s);
+		s->owner_done = true;
+	}
 	if (s->owner_done)
 		stream_unlink_free(s);
 }
@@ -417,9 +423,9 @@ int stream_send(struct stream *s, const char *event, const char *data, uint64_t 
 
 static void streams_heartbeat(void)
 {
-	uint64_t now = bitwd_now_ms();
+	uint64_t now = bitwd_now_ms(), every = H.d->opt.sse_heartbeat_ms > 0 ? (uint64_t)H.d->opt.sse_heartbeat_ms : 15000;
 	for (struct stream *s = H.streams; s; s = s->next) {
-		if (s->mhd_done || now - s->last_ms < HEARTBEAT_MS)
+		if (s->mhd_done || now - s->last_ms < every)
 			continue;
 		/* also how a vanished client is noticed: suspended connections see no disconnects */
 		static const char ping[] = ": ping\n\n";
@@ -936,6 +942,7 @@ int http_start(struct bitwd *d, char *err, size_t errlen)
 void http_stop(struct bitwd *d)
 {
 	if (d->mhd) {
+		H.stopping = true;
 		/* MHD must not be stopped with suspended connections */
 		for (struct stream *s = H.streams; s; s = s->next)
 			stream_wake(s);

@@ -270,6 +270,30 @@ def test_stream(d, s):
 	check(rc == 0 and 'Sanitizer' not in d.log(), f'SIGTERM with an open event stream: clean exit ({rc})')
 
 
+def test_stream_reaped(d, pw):
+	"""--sse-heartbeat: the comment comes at that pace, and a client that vanished is dropped without any event."""
+	d.start(['--http', '--sse-heartbeat', '1'])
+	s = session()
+	check(s.post(d.url + f'{API}/login', json={'user': 'admin', 'password': pw}).status_code == 200, 'logged in again')
+	streams = lambda: s.get(d.url + f'{API}/stats', timeout=5).json()['bitwd']['event_streams']
+	r = s.get(d.url + f'{API}/events', stream=True, timeout=10)
+	lines = r.iter_lines(decode_unicode=True)
+	t0 = time.time()
+	ping = next((line for line in lines if line.startswith(':') or time.time() - t0 > 5), '')
+	check(ping.startswith(': ping') and time.time() - t0 < 3, f'with --sse-heartbeat 1 the comment comes within a second or two ({time.time() - t0:.1f} s)')
+	check(streams() == 1, 'one event stream open')
+	r.close()   # the client vanishes without a word
+	gone = False
+	for _ in range(50):
+		if streams() == 0:
+			gone = True
+			break
+		time.sleep(0.1)
+	check(gone, 'the vanished client\'s stream is dropped within seconds, with no event published meanwhile')
+	rc = d.stop()
+	check(rc == 0 and 'Sanitizer' not in d.log(), f'clean exit after a reaped stream ({rc})')
+
+
 def main():
 	bitwd = sys.argv[1]
 	work = tempfile.mkdtemp(prefix='bitw-core-')
@@ -281,6 +305,7 @@ def main():
 		test_https_configured(d)
 		s = test_http(d, pw)
 		test_stream(d, s)
+		test_stream_reaped(d, pw)
 	except Exception as e:
 		check(False, f'unexpected {type(e).__name__}: {e}')
 		if d.p:
