@@ -128,7 +128,7 @@ class BitwGw:
 		t = self.t
 		body = {'name': 'swan' if t.kind[other_side] == 'swan' else 'bitw', 'address': t.public(other_side),
 		        'local': t.wan(self.side), 'local_id': local_id or t.public(self.side),
-		        'remote_id': remote_id or t.public(other_side), 'auth': auth, 'ike_proposals': ike,
+		        'remote_id': remote_id or t.public(other_side), 'auth': 'psk' if auth == 'psk' else 'pubkey', 'ike_proposals': ike,
 		        'esp_proposals': esp, 'start': start}
 		if auth == 'psk':
 			body['psk'] = psk
