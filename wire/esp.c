@@ -5,6 +5,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
@@ -31,6 +32,7 @@ enum mac_kind { MAC_NONE, MAC_HMAC, MAC_XCBC };
 struct esp_crypto {
 	uint8_t kind, mac_kind;
 	uint8_t salt_len;
+	bool gcm_nonce_param;       /* AES-GCM takes its nonce as a parameter (set_nonce) */
 	uint8_t salt[SALT_MAX];
 	EVP_CIPHER_CTX *enc, *dec;  /* keyed once; per packet only the IV changes */
 	EVP_CIPHER_CTX *ivgen;      /* CBC: AES-ECB under a random key turns a counter into IVs */
@@ -161,6 +163,50 @@ static EVP_CIPHER_CTX *cipher_ctx(EVP_CIPHER *cipher, const uint8_t *key, int en
 	return ctx;
 }
 
+/*
+ * A new nonce on a keyed context. OpenSSL 3.0's EVP_CipherInit_ex2 asks the
+ * provider for the IV length by name on every call (about 600 instructions
+ * of OSSL_PARAM_locate and strcmp, twice per packet and SA pair). AES-GCM
+ * also takes the whole 12-byte nonce as its "tlsivfixed" parameter with
+ * length -1 (the special case of EVP_CTRL_GCM_SET_IV_FIXED that restores the
+ * whole IV), which skips that lookup; the expected tag, if any, goes in the
+ * same call. Every other cipher takes the ordinary path.
+ */
+static bool set_nonce(const struct esp_crypto *c, EVP_CIPHER_CTX *ctx, int enc, uint8_t *nonce,
+                      const OSSL_PARAM *tag)
+{
+	OSSL_PARAM p[3] = { OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED, nonce, (size_t)-1),
+	                    OSSL_PARAM_END, OSSL_PARAM_END };
+
+	if (!c->gcm_nonce_param)
+		return EVP_CipherInit_ex2(ctx, NULL, NULL, nonce, enc, tag);
+	if (tag != NULL)
+		p[1] = tag[0];
+	return EVP_CIPHER_CTX_set_params(ctx, p);
+}
+
+/* Once per SA: the parameter path must give the same tag as EVP_CipherInit_ex2, or it is not used. */
+static bool gcm_nonce_param_works(EVP_CIPHER_CTX *enc)
+{
+	struct esp_crypto probe = { .gcm_nonce_param = true };
+	uint8_t nonce[12] = { 0x62, 0x69, 0x74, 0x77 }, tag[2][AEAD_ICV], aad[1] = { 0 };
+	bool ok = true;
+	int l;
+
+	for (int i = 0; i < 2 && ok; i++) {
+		OSSL_PARAM get[2] = { OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag[i], AEAD_ICV),
+		                      OSSL_PARAM_END };
+
+		probe.gcm_nonce_param = i == 1;
+		ok = set_nonce(&probe, enc, 1, nonce, NULL) && EVP_EncryptUpdate(enc, NULL, &l, aad, 1) &&
+		     EVP_EncryptFinal_ex(enc, aad, &l) && EVP_CIPHER_CTX_get_params(enc, get);
+	}
+	ok = ok && memcmp(tag[0], tag[1], AEAD_ICV) == 0;
+	OPENSSL_cleanse(tag, sizeof(tag));
+	ERR_clear_error();  /* a provider that refuses the parameter leaves an error behind */
+	return ok;
+}
+
 static int setup_cipher(struct esp_crypto *c, const struct sa_conf *conf)
 {
 	const struct enc_alg *e = &enc_algs[conf->enc];
@@ -179,6 +225,7 @@ static int setup_cipher(struct esp_crypto *c, const struct sa_conf *conf)
 		return -XE_NOMEM;
 	c->salt_len = e->salt_len;
 	memcpy(c->salt, conf->enc_key + e->key_len - e->salt_len, e->salt_len);
+	c->gcm_nonce_param = strstr(e->ossl, "-GCM") != NULL && gcm_nonce_param_works(c->enc);
 	return 0;
 }
 
@@ -442,8 +489,7 @@ static int aead_seal(struct sa *sa, uint8_t *esp, const uint8_t *inner, uint32_t
 	                      OSSL_PARAM_END };
 
 	make_nonce(c, esp + ESP_HDR, nonce);
-	if (!EVP_CipherInit_ex2(c->enc, NULL, NULL, nonce, 1, NULL) ||
-	    !EVP_EncryptUpdate(c->enc, NULL, &l1, aad, aad_len) ||
+	if (!set_nonce(c, c->enc, 1, nonce, NULL) || !EVP_EncryptUpdate(c->enc, NULL, &l1, aad, aad_len) ||
 	    !EVP_EncryptUpdate(c->enc, ct, &l1, inner, (int)inner_len) ||
 	    !EVP_EncryptUpdate(c->enc, ct + l1, &l2, trailer, (int)trailer_len) ||
 	    !EVP_EncryptFinal_ex(c->enc, ct + l1 + l2, &l3) || !EVP_CIPHER_CTX_get_params(c->enc, tag))
@@ -484,7 +530,7 @@ static int gmac_tag(struct sa *sa, EVP_CIPHER_CTX *ctx, int enc, uint8_t *esp, u
 	OSSL_PARAM tag[2] = { OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, icv, sa->icv_len), OSSL_PARAM_END };
 
 	make_nonce(c, esp + ESP_HDR, nonce);
-	if (!EVP_CipherInit_ex2(ctx, NULL, NULL, nonce, enc, enc ? NULL : tag) ||
+	if (!set_nonce(c, ctx, enc, nonce, enc ? NULL : tag) ||
 	    !EVP_CipherUpdate(ctx, NULL, &l, aad, aad_len) ||
 	    !EVP_CipherUpdate(ctx, NULL, &l, esp + ESP_HDR, (int)(AEAD_IV + pt_len)) ||
 	    EVP_CipherFinal_ex(ctx, nonce, &l) <= 0 || (enc && !EVP_CIPHER_CTX_get_params(ctx, tag)))
@@ -636,7 +682,7 @@ static int aead_open(struct sa *sa, uint8_t *esp, uint32_t ct_len, uint64_t seq)
 	                      OSSL_PARAM_END };
 
 	make_nonce(c, esp + ESP_HDR, nonce);
-	if (!EVP_CipherInit_ex2(c->dec, NULL, NULL, nonce, 0, tag))
+	if (!set_nonce(c, c->dec, 0, nonce, tag))
 		return -XE_ESP_DIGEST_MISMATCH;
 	if (c->kind == KIND_CCM)  /* length first, then AAD, then everything in one call, which verifies */
 		return EVP_DecryptUpdate(c->dec, NULL, &l1, NULL, (int)ct_len) &&
