@@ -1,5 +1,6 @@
 // policyopts.mjs: a protect policy's advanced options (ECN, DF, TFC padding, dummy packets, 96-bit ICV) set through the
-// form's "Advanced" section, seen in the table and in GET /api/v1/policies/{id}, edited; the SA pages count dummy packets.
+// form's "Advanced" section, seen in the table and in GET /api/v1/policies/{id}, edited; the SA pages count dummy packets;
+// a transport-mode policy and its SA entered through the forms.
 import { Rest, Run, expect, go, login, setField, tid, until, world } from './lib.mjs';
 
 const run = new Run('policyopts');
@@ -20,7 +21,7 @@ await run.step('the form offers the advanced options, folded, with their help', 
 	expect(!(await tid(page, 'policy-field-tfc_pad').isVisible()), 'the advanced options start folded');
 	await tid(page, 'policy-advanced-toggle').click();
 	for (const f of ['ecn', 'df', 'pad_check', 'tfc_pad', 'dummy_interval_ms', 'icv_96'])
-		await tid(page, `policy-field-${f}`).waitFor({ state: 'visible', timeout: 3000 });
+		await tid(page, `policy-field-${f}`).waitFor({ state: 'visible', timeout: 10000 });
 	expect(true, 'ecn, df, pad_check, tfc_pad, dummy_interval_ms and icv_96 are offered');
 	const help = (await tid(page, 'policy-advanced').textContent()) || '';
 	expect(/RFC 6040/.test(help) && /dummy/i.test(help), 'with inline help');
@@ -108,6 +109,51 @@ await run.step('an outbound SA of the policy sends dummy packets: the SA pages c
 	const stored = tid(page, 'sa-table').locator('[data-testid="sa-row"][data-spi="5001"]');
 	await until(async () => Number(((await stored.getByTestId('sa-dummy').textContent()) || '0').trim()) > 0,
 		'the manual SA row counts them too');
+});
+
+await run.step('transport mode: a policy for one host and its SA through the forms, shown as transport', async () => {
+	await go(page, 'policies');
+	await row(NAME).waitFor({ timeout: 10000 });
+	await tid(page, 'policy-new').click();
+	await tid(page, 'policy-form').waitFor({ timeout: 5000 });
+	const modes = await tid(page, 'policy-field-mode').evaluate((el) => [...el.options].map((o) => o.value));
+	expect(JSON.stringify(modes) === '["tunnel","transport"]', `the mode select offers tunnel and transport (${modes})`);
+	const help = (await page.locator('#policy-mode-help').textContent()) || '';
+	expect(/one host/.test(help), `with help on what transport means ("${help}")`);
+	await setField(page, 'policy-field-name', 'web-host');
+	await setField(page, 'policy-field-priority', '2');
+	await setField(page, 'policy-field-src', world.hosts.A4);
+	await setField(page, 'policy-field-dst', '198.18.2.0/24');
+	await setField(page, 'policy-field-peer', world.hosts.B4);
+	await setField(page, 'policy-field-mode', 'transport');
+	await tid(page, 'policy-save').click();
+	await row('web-host').waitFor({ timeout: 10000 });
+	const p = (await rest.items('/api/v1/policies')).find((x) => x.name === 'web-host');
+	expect(p && p.mode === 'transport' && p.src === world.hosts.A4 && p.peer === world.hosts.B4,
+		`REST has a transport policy: ${JSON.stringify(p)}`);
+	expect(((await row('web-host').getByTestId('policy-mode').textContent()) || '') === 'transport', 'the row says transport');
+
+	await go(page, 'sas');
+	await tid(page, 'sa-new').click();
+	await tid(page, 'sa-form').waitFor({ timeout: 5000 });
+	const label = await tid(page, 'sa-field-policy').locator('option[value="web-host"]').textContent();
+	expect(/transport/.test(label || ''), `the SA form's policy choice names the mode ("${label}")`);
+	await setField(page, 'sa-field-spi', '5002');
+	await setField(page, 'sa-field-direction', 'out');
+	await setField(page, 'sa-field-policy', 'web-host');
+	await setField(page, 'sa-field-enc', 'aes-gcm-128');
+	await setField(page, 'sa-field-enc_key', '44'.repeat(20));
+	await setField(page, 'sa-field-integ', 'none');
+	await tid(page, 'sa-save').click();
+	const sa = tid(page, 'sa-table').locator('[data-testid="sa-row"][data-spi="5002"]');
+	await sa.waitFor({ timeout: 10000 });
+	expect(((await sa.getByTestId('sa-mode').textContent()) || '') === 'transport', 'its row says transport');
+	const stored = (await rest.items('/api/v1/sas')).find((x) => x.spi === 5002);
+	expect(stored && stored.policy === 'web-host', `REST has the SA: ${JSON.stringify(stored)}`);
+	const live = tid(page, 'sad-table').locator('[data-testid="sad-row"][data-spi="5002"]');
+	await live.waitFor({ timeout: 10000 });
+	const tunnel = (await live.locator('td').nth(3).textContent()) || '';
+	expect(tunnel.startsWith(world.hosts.A4), `the wire's SA starts at the host, not at bitw ("${tunnel}")`);
 });
 
 await run.done();
