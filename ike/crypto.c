@@ -485,14 +485,31 @@ static uint16_t encr_key_bits(uint16_t encr, uint16_t key_bits)
 {
 	if (encr == IKE_ENCR_CHACHA20_POLY1305)
 		return key_bits == 0 || key_bits == 256 ? 256 : 0;
-	if (encr == IKE_ENCR_AES_CBC || encr == IKE_ENCR_AES_GCM_16)
+	if (encr == IKE_ENCR_3DES)
+		return key_bits == 0 || key_bits == 192 ? 192 : 0;
+	if (encr == IKE_ENCR_AES_CBC || encr == IKE_ENCR_AES_GCM_16 || encr == IKE_ENCR_AES_CTR ||
+		encr == IKE_ENCR_NULL_AUTH_AES_GMAC || ike_encr_is_ccm(encr))
 		return key_bits == 128 || key_bits == 256 ? key_bits : 0;
 	return 0;
 }
 
+bool ike_encr_is_ccm(uint16_t encr)
+{
+	return encr == IKE_ENCR_AES_CCM_8 || encr == IKE_ENCR_AES_CCM_12 || encr == IKE_ENCR_AES_CCM_16;
+}
+
 bool ike_encr_is_aead(uint16_t encr)
 {
-	return encr == IKE_ENCR_AES_GCM_16 || encr == IKE_ENCR_CHACHA20_POLY1305;
+	return encr == IKE_ENCR_AES_GCM_16 || encr == IKE_ENCR_CHACHA20_POLY1305 || ike_encr_is_ccm(encr) ||
+		encr == IKE_ENCR_NULL_AUTH_AES_GMAC;
+}
+
+/* Bytes of KEYMAT after the key: RFC 4106/4543/7634 salt 4, RFC 3686 nonce 4, RFC 4309 salt 3. */
+static unsigned encr_salt_len(uint16_t encr)
+{
+	if (ike_encr_is_ccm(encr))
+		return 3;
+	return ike_encr_is_aead(encr) || encr == IKE_ENCR_AES_CTR ? 4 : 0;
 }
 
 size_t ike_encr_keymat_len(uint16_t encr, uint16_t key_bits)
@@ -500,8 +517,7 @@ size_t ike_encr_keymat_len(uint16_t encr, uint16_t key_bits)
 	uint16_t bits = encr_key_bits(encr, key_bits);
 	if (!bits)
 		return 0;
-	/* RFC 5282 / RFC 7634: an AEAD takes a 4-byte salt from KEYMAT right after its key. */
-	return bits / 8u + (ike_encr_is_aead(encr) ? 4u : 0u);
+	return bits / 8u + encr_salt_len(encr);
 }
 
 static const char *integ_digest(uint16_t integ)
@@ -518,7 +534,9 @@ static const char *integ_digest(uint16_t integ)
 size_t ike_integ_key_len(uint16_t integ)
 {
 	switch (integ) {
+	case IKE_INTEG_HMAC_MD5_96: return 16;
 	case IKE_INTEG_HMAC_SHA1_96: return 20;
+	case IKE_INTEG_AES_XCBC_96: return 16;
 	case IKE_INTEG_HMAC_SHA2_256_128: return 32;
 	case IKE_INTEG_HMAC_SHA2_384_192: return 48;
 	case IKE_INTEG_HMAC_SHA2_512_256: return 64;
@@ -529,7 +547,9 @@ size_t ike_integ_key_len(uint16_t integ)
 size_t ike_integ_icv_len(uint16_t integ)
 {
 	switch (integ) {
+	case IKE_INTEG_HMAC_MD5_96: return 12;
 	case IKE_INTEG_HMAC_SHA1_96: return 12;
+	case IKE_INTEG_AES_XCBC_96: return 12;
 	case IKE_INTEG_HMAC_SHA2_256_128: return 16;
 	case IKE_INTEG_HMAC_SHA2_384_192: return 24;
 	case IKE_INTEG_HMAC_SHA2_512_256: return 32;
@@ -740,6 +760,10 @@ int ike_sk_new(const struct ike_suite *suite, const uint8_t *encr_key, size_t en
 	*out = NULL;
 	if (rc < 0)
 		return rc;
+	/* The child-only algorithms (CTR, CCM, GMAC, 3DES, MD5, XCBC) never protect IKE messages here. */
+	if (!cipher_name(suite->encr, encr_key_bits(suite->encr, suite->key_bits)) ||
+		(!ike_encr_is_aead(suite->encr) && !integ_digest(suite->integ)))
+		return -XE_NOT_SUPPORTED;
 	if (encr_len != want_e || integ_len != want_i)
 		return -XE_BAD_PARAM;
 	if (!(sk = OPENSSL_zalloc(sizeof *sk)))

@@ -11,7 +11,7 @@
 /* Largest values the derivations below produce, for callers' fixed buffers. */
 #define IKE_PRF_MAX       64   /* HMAC-SHA2-512 output */
 #define IKE_INTEG_KEY_MAX 64
-#define IKE_ENCR_KEY_MAX  36   /* 32-byte key + 4-byte AEAD salt */
+#define IKE_ENCR_KEY_MAX  36   /* 32-byte key + 4-byte AEAD salt / CTR nonce */
 #define IKE_DH_PUB_MAX    1024 /* MODP 8192 */
 
 /* A byte range, so a PRF input can be the concatenation of several without copying. */
@@ -58,7 +58,9 @@ int ike_prf_plus(uint16_t prf, const uint8_t *key, size_t key_len,
 
 /* Keying material an encryption transform takes from prf+: key plus AEAD salt. 0 if unknown. */
 size_t ike_encr_keymat_len(uint16_t encr, uint16_t key_bits);
+/* AEADs and integrity-only GMAC take no integrity transform; CCM is one of them. */
 bool ike_encr_is_aead(uint16_t encr);
+bool ike_encr_is_ccm(uint16_t encr);
 size_t ike_integ_key_len(uint16_t integ);
 size_t ike_integ_icv_len(uint16_t integ);
 

@@ -59,8 +59,14 @@ uint16_t ike_err_notify(int err);
  * the functions themselves are in ike/crypto.h) ---- */
 
 enum ike_encr_id {                       /* Transform type 1 */
+	IKE_ENCR_3DES = 3,                   /* child SAs only, legacy (RFC 2451; no key length attribute) */
 	IKE_ENCR_AES_CBC = 12,               /* key length attribute 128/256 */
+	IKE_ENCR_AES_CTR = 13,               /* child SAs only (RFC 3686): key || 4-byte nonce */
+	IKE_ENCR_AES_CCM_8 = 14,             /* child SAs only (RFC 4309, 8/12/16-byte ICV): key || 3-byte salt */
+	IKE_ENCR_AES_CCM_12 = 15,
+	IKE_ENCR_AES_CCM_16 = 16,
 	IKE_ENCR_AES_GCM_16 = 20,            /* RFC 5282, 16-byte ICV */
+	IKE_ENCR_NULL_AUTH_AES_GMAC = 21,    /* child SAs only (RFC 4543, integrity only): key || 4-byte salt */
 	IKE_ENCR_CHACHA20_POLY1305 = 28,     /* RFC 7634 */
 };
 enum ike_prf_id {                        /* Transform type 2 */
@@ -71,7 +77,9 @@ enum ike_prf_id {                        /* Transform type 2 */
 };
 enum ike_integ_id {                      /* Transform type 3 */
 	IKE_INTEG_NONE = 0,
+	IKE_INTEG_HMAC_MD5_96 = 1,           /* child SAs only, legacy (RFC 2403) */
 	IKE_INTEG_HMAC_SHA1_96 = 2,
+	IKE_INTEG_AES_XCBC_96 = 5,           /* child SAs only (RFC 3566) */
 	IKE_INTEG_HMAC_SHA2_256_128 = 12,
 	IKE_INTEG_HMAC_SHA2_384_192 = 13,
 	IKE_INTEG_HMAC_SHA2_512_256 = 14,
@@ -264,8 +272,12 @@ struct ike_proposal_conf {
  * Tokens: aes128 aes256 aes128gcm16 aes256gcm16 (also aes*gcm = gcm16) chacha20poly1305, sha1 sha256 sha384 sha512
  * (integrity; in IKE proposals also the PRF unless prf* is given), prfsha1 prfsha256 prfsha384 prfsha512,
  * modp768 modp1024 modp1536 (only with legacy) modp2048..modp8192 ecp256 ecp384 ecp521 curve25519 x25519
- * curve448 x448, esn noesn. Returns the number of proposals written (<= max) or -IKE_E_BAD_PARAM with err
- * naming the bad token ("unknown algorithm 'aes999'", "proposal 2 has no encryption"). */
+ * curve448 x448, esn noesn. Child proposals only (the wire has them; IKE messages never use them): aes128ctr
+ * aes256ctr (RFC 3686, with an integrity algorithm), aes128ccm8/12/16 aes256ccm8/12/16 (also ccm64/96/128, ccm =
+ * ccm16; RFC 4309), aes128gmac aes256gmac (RFC 4543, integrity-only ESP: no integrity token), aesxcbc (RFC 3566),
+ * and with legacy only 3des and md5 (HMAC-MD5-96). legacy also admits modp768/1024/1536. Returns the number of
+ * proposals written (<= max) or -IKE_E_BAD_PARAM with err naming the bad token ("unknown algorithm 'aes999'",
+ * "proposal 2 has no encryption", "'3des' is a legacy algorithm"). */
 int ike_proposals_parse(const char *text, bool child, bool legacy, struct ike_proposal_conf *out, size_t max,
 	char *err, size_t err_len);
 /* The inverse, for REST: "aes256gcm16-prfsha384-curve25519". Returns what snprintf would. */
@@ -334,7 +346,8 @@ struct ike_child_sa {
 	uint16_t encr, key_bits, integ;     /* IKE_ENCR_*, IKE_INTEG_* (NONE with AEADs) */
 	bool esn, transport, encap;         /* encap: ESP in UDP 4500 (RFC 3948) between local and remote */
 	struct ike_addr local, remote;      /* outer endpoints; ports meaningful when encap */
-	uint8_t key_in[36], key_out[36];    /* encryption key (|| 4-byte salt for AEADs), encr_len bytes */
+	uint8_t key_in[36], key_out[36];    /* encryption key || salt/nonce from KEYMAT (4 bytes GCM, GMAC, ChaCha,
+	                                       CTR; 3 bytes CCM), encr_len bytes */
 	uint8_t integ_in[64], integ_out[64]; /* integ_len bytes */
 	uint8_t encr_len, integ_len;
 	struct ike_ts_conf local_ts[IKE_MAX_TS_CONF], remote_ts[IKE_MAX_TS_CONF]; /* as negotiated (narrowed) */

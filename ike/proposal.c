@@ -7,51 +7,75 @@
 
 enum tok_kind { T_ENCR, T_INTEG, T_PRF, T_DH, T_ESN };
 
+enum { F_CHILD = 1, F_LEGACY = 2 };   /* child SAs only (the wire has it, our IKE SK code not); legacy: opt-in */
+
 struct tok {
 	const char *name;
 	uint8_t kind;
 	uint16_t id, bits;
+	uint8_t flags;
 };
 
 /* Names as strongSwan spells them (and the aliases it accepts), in the order format() prefers. */
 static const struct tok toks[] = {
-	{ "aes128", T_ENCR, IKE_ENCR_AES_CBC, 128 },
-	{ "aes256", T_ENCR, IKE_ENCR_AES_CBC, 256 },
-	{ "aes128gcm16", T_ENCR, IKE_ENCR_AES_GCM_16, 128 },
-	{ "aes256gcm16", T_ENCR, IKE_ENCR_AES_GCM_16, 256 },
-	{ "aes128gcm128", T_ENCR, IKE_ENCR_AES_GCM_16, 128 },
-	{ "aes256gcm128", T_ENCR, IKE_ENCR_AES_GCM_16, 256 },
-	{ "aes128gcm", T_ENCR, IKE_ENCR_AES_GCM_16, 128 },
-	{ "aes256gcm", T_ENCR, IKE_ENCR_AES_GCM_16, 256 },
-	{ "chacha20poly1305", T_ENCR, IKE_ENCR_CHACHA20_POLY1305, 256 },
-	{ "sha1", T_INTEG, IKE_INTEG_HMAC_SHA1_96, 0 },
-	{ "sha256", T_INTEG, IKE_INTEG_HMAC_SHA2_256_128, 0 },
-	{ "sha384", T_INTEG, IKE_INTEG_HMAC_SHA2_384_192, 0 },
-	{ "sha512", T_INTEG, IKE_INTEG_HMAC_SHA2_512_256, 0 },
-	{ "sha2_256", T_INTEG, IKE_INTEG_HMAC_SHA2_256_128, 0 },
-	{ "sha2_384", T_INTEG, IKE_INTEG_HMAC_SHA2_384_192, 0 },
-	{ "sha2_512", T_INTEG, IKE_INTEG_HMAC_SHA2_512_256, 0 },
-	{ "prfsha1", T_PRF, IKE_PRF_HMAC_SHA1, 0 },
-	{ "prfsha256", T_PRF, IKE_PRF_HMAC_SHA2_256, 0 },
-	{ "prfsha384", T_PRF, IKE_PRF_HMAC_SHA2_384, 0 },
-	{ "prfsha512", T_PRF, IKE_PRF_HMAC_SHA2_512, 0 },
-	{ "modp768", T_DH, IKE_DH_MODP768, 0 },
-	{ "modp1024", T_DH, IKE_DH_MODP1024, 0 },
-	{ "modp1536", T_DH, IKE_DH_MODP1536, 0 },
-	{ "modp2048", T_DH, IKE_DH_MODP2048, 0 },
-	{ "modp3072", T_DH, IKE_DH_MODP3072, 0 },
-	{ "modp4096", T_DH, IKE_DH_MODP4096, 0 },
-	{ "modp6144", T_DH, IKE_DH_MODP6144, 0 },
-	{ "modp8192", T_DH, IKE_DH_MODP8192, 0 },
-	{ "ecp256", T_DH, IKE_DH_ECP256, 0 },
-	{ "ecp384", T_DH, IKE_DH_ECP384, 0 },
-	{ "ecp521", T_DH, IKE_DH_ECP521, 0 },
-	{ "curve25519", T_DH, IKE_DH_CURVE25519, 0 },
-	{ "x25519", T_DH, IKE_DH_CURVE25519, 0 },
-	{ "curve448", T_DH, IKE_DH_CURVE448, 0 },
-	{ "x448", T_DH, IKE_DH_CURVE448, 0 },
-	{ "noesn", T_ESN, 0, 0 },
-	{ "esn", T_ESN, 1, 0 },
+	{ "aes128", T_ENCR, IKE_ENCR_AES_CBC, 128, 0 },
+	{ "aes256", T_ENCR, IKE_ENCR_AES_CBC, 256, 0 },
+	{ "aes128gcm16", T_ENCR, IKE_ENCR_AES_GCM_16, 128, 0 },
+	{ "aes256gcm16", T_ENCR, IKE_ENCR_AES_GCM_16, 256, 0 },
+	{ "aes128gcm128", T_ENCR, IKE_ENCR_AES_GCM_16, 128, 0 },
+	{ "aes256gcm128", T_ENCR, IKE_ENCR_AES_GCM_16, 256, 0 },
+	{ "aes128gcm", T_ENCR, IKE_ENCR_AES_GCM_16, 128, 0 },
+	{ "aes256gcm", T_ENCR, IKE_ENCR_AES_GCM_16, 256, 0 },
+	{ "chacha20poly1305", T_ENCR, IKE_ENCR_CHACHA20_POLY1305, 256, 0 },
+	{ "aes128ctr", T_ENCR, IKE_ENCR_AES_CTR, 128, F_CHILD },
+	{ "aes256ctr", T_ENCR, IKE_ENCR_AES_CTR, 256, F_CHILD },
+	{ "aes128ccm8", T_ENCR, IKE_ENCR_AES_CCM_8, 128, F_CHILD },
+	{ "aes128ccm12", T_ENCR, IKE_ENCR_AES_CCM_12, 128, F_CHILD },
+	{ "aes128ccm16", T_ENCR, IKE_ENCR_AES_CCM_16, 128, F_CHILD },
+	{ "aes256ccm8", T_ENCR, IKE_ENCR_AES_CCM_8, 256, F_CHILD },
+	{ "aes256ccm12", T_ENCR, IKE_ENCR_AES_CCM_12, 256, F_CHILD },
+	{ "aes256ccm16", T_ENCR, IKE_ENCR_AES_CCM_16, 256, F_CHILD },
+	{ "aes128ccm64", T_ENCR, IKE_ENCR_AES_CCM_8, 128, F_CHILD },
+	{ "aes128ccm96", T_ENCR, IKE_ENCR_AES_CCM_12, 128, F_CHILD },
+	{ "aes128ccm128", T_ENCR, IKE_ENCR_AES_CCM_16, 128, F_CHILD },
+	{ "aes256ccm64", T_ENCR, IKE_ENCR_AES_CCM_8, 256, F_CHILD },
+	{ "aes256ccm96", T_ENCR, IKE_ENCR_AES_CCM_12, 256, F_CHILD },
+	{ "aes256ccm128", T_ENCR, IKE_ENCR_AES_CCM_16, 256, F_CHILD },
+	{ "aes128ccm", T_ENCR, IKE_ENCR_AES_CCM_16, 128, F_CHILD },
+	{ "aes256ccm", T_ENCR, IKE_ENCR_AES_CCM_16, 256, F_CHILD },
+	{ "aes128gmac", T_ENCR, IKE_ENCR_NULL_AUTH_AES_GMAC, 128, F_CHILD },
+	{ "aes256gmac", T_ENCR, IKE_ENCR_NULL_AUTH_AES_GMAC, 256, F_CHILD },
+	{ "3des", T_ENCR, IKE_ENCR_3DES, 192, F_CHILD | F_LEGACY },
+	{ "sha1", T_INTEG, IKE_INTEG_HMAC_SHA1_96, 0, 0 },
+	{ "sha256", T_INTEG, IKE_INTEG_HMAC_SHA2_256_128, 0, 0 },
+	{ "sha384", T_INTEG, IKE_INTEG_HMAC_SHA2_384_192, 0, 0 },
+	{ "sha512", T_INTEG, IKE_INTEG_HMAC_SHA2_512_256, 0, 0 },
+	{ "sha2_256", T_INTEG, IKE_INTEG_HMAC_SHA2_256_128, 0, 0 },
+	{ "sha2_384", T_INTEG, IKE_INTEG_HMAC_SHA2_384_192, 0, 0 },
+	{ "sha2_512", T_INTEG, IKE_INTEG_HMAC_SHA2_512_256, 0, 0 },
+	{ "aesxcbc", T_INTEG, IKE_INTEG_AES_XCBC_96, 0, F_CHILD },
+	{ "md5", T_INTEG, IKE_INTEG_HMAC_MD5_96, 0, F_CHILD | F_LEGACY },
+	{ "prfsha1", T_PRF, IKE_PRF_HMAC_SHA1, 0, 0 },
+	{ "prfsha256", T_PRF, IKE_PRF_HMAC_SHA2_256, 0, 0 },
+	{ "prfsha384", T_PRF, IKE_PRF_HMAC_SHA2_384, 0, 0 },
+	{ "prfsha512", T_PRF, IKE_PRF_HMAC_SHA2_512, 0, 0 },
+	{ "modp768", T_DH, IKE_DH_MODP768, 0, 0 },
+	{ "modp1024", T_DH, IKE_DH_MODP1024, 0, 0 },
+	{ "modp1536", T_DH, IKE_DH_MODP1536, 0, 0 },
+	{ "modp2048", T_DH, IKE_DH_MODP2048, 0, 0 },
+	{ "modp3072", T_DH, IKE_DH_MODP3072, 0, 0 },
+	{ "modp4096", T_DH, IKE_DH_MODP4096, 0, 0 },
+	{ "modp6144", T_DH, IKE_DH_MODP6144, 0, 0 },
+	{ "modp8192", T_DH, IKE_DH_MODP8192, 0, 0 },
+	{ "ecp256", T_DH, IKE_DH_ECP256, 0, 0 },
+	{ "ecp384", T_DH, IKE_DH_ECP384, 0, 0 },
+	{ "ecp521", T_DH, IKE_DH_ECP521, 0, 0 },
+	{ "curve25519", T_DH, IKE_DH_CURVE25519, 0, 0 },
+	{ "x25519", T_DH, IKE_DH_CURVE25519, 0, 0 },
+	{ "curve448", T_DH, IKE_DH_CURVE448, 0, 0 },
+	{ "x448", T_DH, IKE_DH_CURVE448, 0, 0 },
+	{ "noesn", T_ESN, 0, 0, 0 },
+	{ "esn", T_ESN, 1, 0, 0 },
 };
 
 static const struct tok *tok_find(const char *s, size_t len)
@@ -91,8 +115,12 @@ static int add_u16(uint16_t *arr, uint8_t *n, uint16_t v)
 	return 0;
 }
 
-static int add_tok(struct ike_proposal_conf *p, const struct tok *t, bool child)
+static int add_tok(struct ike_proposal_conf *p, const struct tok *t, bool child, bool legacy)
 {
+	if ((t->flags & F_CHILD) && !child)
+		return -IKE_E_BAD_PARAM;
+	if ((t->flags & F_LEGACY) && !legacy)
+		return -IKE_E_NOT_SUPPORTED;
 	switch (t->kind) {
 	case T_ENCR:
 		if (p->n_encr >= IKE_PROP_MAX_ALGS)
@@ -160,8 +188,11 @@ static int parse_one(const char *s, size_t len, bool child, bool legacy, struct 
 		const char *dash = memchr(s, '-', (size_t)(end - s));
 		size_t n = (size_t)((dash ? dash : end) - s);
 		const struct tok *t = tok_find(s, n);
-		int rc = t ? add_tok(p, t, child) : -IKE_E_BAD_PARAM;
+		int rc = t ? add_tok(p, t, child, legacy) : -IKE_E_BAD_PARAM;
 
+		if (rc == -IKE_E_NOT_SUPPORTED)
+			return snprintf(err, err_len, "proposal %d: '%s' is a legacy algorithm (not enabled: "
+				"options.legacy_algorithms)", num, t->name), -IKE_E_BAD_PARAM;
 		if (rc < 0)
 			return snprintf(err, err_len, "%s algorithm '%.*s' in proposal %d",
 				rc == -IKE_E_TOO_MANY ? "too many of" : t ? "misplaced" : "unknown", (int)(n > 40 ? 40 : n),
@@ -300,9 +331,10 @@ static int tr_add(struct ike_msg *m, struct ike_proposal *p, uint8_t type, uint1
 	return 0;
 }
 
+/* RFC 7296 3.3.5: the Key Length attribute only for ciphers with variable key lengths (not ChaCha20, not 3DES). */
 static uint16_t key_len_attr(uint16_t encr, uint16_t bits)
 {
-	return encr == IKE_ENCR_CHACHA20_POLY1305 ? 0 : bits;
+	return encr == IKE_ENCR_CHACHA20_POLY1305 || encr == IKE_ENCR_3DES ? 0 : bits;
 }
 
 static int proposal_fill(struct ike_msg *m, struct ike_proposal *p, const struct ike_proposal_conf *c,

@@ -142,7 +142,9 @@ static int check_proposals(struct req *r, const char *key, const char *text, boo
 
 	if (!strcmp(text, "default") || (may_be_empty && !*text))
 		return 0;
-	if (ike_proposals_parse(text, child, false, p, IKE_MAX_PROPOSAL_CONF, err, sizeof err) > 0)
+	/* Child SAs may use what the wire allows: 3DES and HMAC-MD5-96 with options.legacy_algorithms. */
+	if (ike_proposals_parse(text, child, child && conf_legacy_algorithms(r->d), p, IKE_MAX_PROPOSAL_CONF, err,
+	                        sizeof err) > 0)
 		return 0;
 	reply_problem(r, 422, "BAD_FIELD", key, "%s: %s", key, err[0] ? err : "no proposal");
 	return -1;

@@ -104,8 +104,8 @@ static int ike_keying_from_body(struct req *r, struct db_policy *row)
 		const char *t = json_string_value(esp);
 
 		if (!t || json_string_length(esp) >= sizeof row->esp_proposals ||
-		    (t[0] && strcmp(t, "default") && ike_proposals_parse(t, true, false, p, IKE_MAX_PROPOSAL_CONF, err,
-		                                                        sizeof err) <= 0)) {
+		    (t[0] && strcmp(t, "default") && ike_proposals_parse(t, true, conf_legacy_algorithms(r->d), p,
+		                                                        IKE_MAX_PROPOSAL_CONF, err, sizeof err) <= 0)) {
 			reply_problem(r, 422, "BAD_FIELD", "esp_proposals", "esp_proposals: %s",
 			              err[0] ? err : "a proposal list like \"aes256gcm16-curve25519\"");
 			return -1;

@@ -315,6 +315,8 @@ int port_json_to_row(json_t *j, const char *role, struct db_port *out, char *err
 int conf_options_store(struct bitwd *d, json_t *options);
 /* The stored options object as the client gave it (a new empty object if none): the caller owns it. */
 json_t *conf_options_raw(struct bitwd *d);
+/* options.legacy_algorithms is on (3DES, HMAC-MD5-96 and the legacy MODP groups may be negotiated by IKE). */
+bool conf_legacy_algorithms(struct bitwd *d);
 /* The stored administrative state (enum admin_state of wire/config.h); secure when unset or unreadable. */
 int conf_admin_state(struct bitwd *d);
 

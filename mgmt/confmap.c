@@ -170,6 +170,15 @@ json_t *conf_options_raw(struct bitwd *d)
 	return json_object();
 }
 
+bool conf_legacy_algorithms(struct bitwd *d)
+{
+	json_t *opt = options_load(d);
+	bool on = json_is_true(json_object_get(opt, "legacy_algorithms"));
+
+	json_decref(opt);
+	return on;
+}
+
 int conf_admin_state(struct bitwd *d)
 {
 	json_t *opt = options_load(d);

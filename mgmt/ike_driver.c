@@ -219,7 +219,7 @@ static void ts_of(const struct sel_addr *a, const struct sel_port *p, int16_t pr
 	memcpy(ts->hi, a->hi, 16);
 }
 
-static int child_conf(const struct db_policy *pol, const struct db_peer *peer, struct ike_child_conf *c)
+static int child_conf(const struct db_policy *pol, const struct db_peer *peer, bool legacy, struct ike_child_conf *c)
 {
 	json_t *j = policy_row_to_json(pol);
 	struct policy_conf pc;
@@ -242,7 +242,7 @@ static int child_conf(const struct db_policy *pol, const struct db_peer *peer, s
 	ts_of(&pc.sel.dst, &pc.sel.dport, pc.sel.proto, &c->remote_ts[0]);
 	c->n_local_ts = c->n_remote_ts = 1;
 	if (strcmp(esp, "default") != 0 && esp[0]) {
-		n = ike_proposals_parse(esp, true, false, c->esp, IKE_MAX_PROPOSAL_CONF, err, sizeof err);
+		n = ike_proposals_parse(esp, true, legacy, c->esp, IKE_MAX_PROPOSAL_CONF, err, sizeof err);
 		if (n < 0) {
 			mlog(WLOG_WARN, "ike: policy %s: esp_proposals: %s; not keyed", pol->name, err);
 			return -1;
@@ -257,12 +257,21 @@ static int child_conf(const struct db_policy *pol, const struct db_peer *peer, s
 
 /* ---- the wire ---- */
 
+/* The wire's names (docs/config.md); its key lengths match the engine's KEYMAT (key || salt or nonce). */
 static const char *enc_of(const struct ike_child_sa *sa)
 {
+	bool b128 = sa->key_bits == 128;
+
 	switch (sa->encr) {
-	case IKE_ENCR_AES_GCM_16: return sa->key_bits == 128 ? "aes-gcm-128" : "aes-gcm-256";
+	case IKE_ENCR_AES_GCM_16: return b128 ? "aes-gcm-128" : "aes-gcm-256";
 	case IKE_ENCR_CHACHA20_POLY1305: return "chacha20-poly1305";
-	case IKE_ENCR_AES_CBC: return sa->key_bits == 128 ? "aes-cbc-128" : "aes-cbc-256";
+	case IKE_ENCR_AES_CBC: return b128 ? "aes-cbc-128" : "aes-cbc-256";
+	case IKE_ENCR_AES_CTR: return b128 ? "aes-ctr-128" : "aes-ctr-256";
+	case IKE_ENCR_AES_CCM_8: return b128 ? "aes-ccm8-128" : "aes-ccm8-256";
+	case IKE_ENCR_AES_CCM_12: return b128 ? "aes-ccm12-128" : "aes-ccm12-256";
+	case IKE_ENCR_AES_CCM_16: return b128 ? "aes-ccm16-128" : "aes-ccm16-256";
+	case IKE_ENCR_NULL_AUTH_AES_GMAC: return b128 ? "aes-gmac-128" : "aes-gmac-256";
+	case IKE_ENCR_3DES: return "3des-cbc";
 	default: return NULL;
 	}
 }
@@ -272,6 +281,8 @@ static const char *integ_of(uint16_t integ)
 	switch (integ) {
 	case IKE_INTEG_NONE: return "none";
 	case IKE_INTEG_HMAC_SHA1_96: return "hmac-sha1-96";
+	case IKE_INTEG_AES_XCBC_96: return "aes-xcbc-96";
+	case IKE_INTEG_HMAC_MD5_96: return "hmac-md5-96";
 	case IKE_INTEG_HMAC_SHA2_256_128: return "hmac-sha256-128";
 	case IKE_INTEG_HMAC_SHA2_384_192: return "hmac-sha384-192";
 	case IKE_INTEG_HMAC_SHA2_512_256: return "hmac-sha512-256";
@@ -548,6 +559,7 @@ int ike_driver_reload(struct bitwd *d)
 	size_t nnp = 0, nnc = 0;
 	int np = -1, npol = -1, rc = -1;
 	uint64_t now = now_ms();
+	bool legacy;
 
 	if (!k)
 		return 0;
@@ -571,6 +583,7 @@ int ike_driver_reload(struct bitwd *d)
 		goto out;
 	for (int i = 0; i < np; i++)
 		valid[i] = peer_conf(d, &peers[i], &confs[i], &secrets[i]) == 0;
+	legacy = conf_legacy_algorithms(d);
 	for (int i = 0; i < npol; i++) {
 		struct ike_child_conf c;
 		int j = 0;
@@ -579,7 +592,7 @@ int ike_driver_reload(struct bitwd *d)
 			continue;
 		while (j < np && !(peers[j].id == pol[i].ike_peer_id && valid[j]))
 			j++;
-		if (j == np || child_conf(&pol[i], &peers[j], &c) < 0)
+		if (j == np || child_conf(&pol[i], &peers[j], legacy, &c) < 0)
 			continue;
 		int e = ike_child_set(k->e, now, &c);
 		if (e < 0) {

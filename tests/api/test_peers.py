@@ -142,6 +142,21 @@ def test_policy_keying(admin, pid):
 	check(problem(r, 422, 'ike_peer'), f'an unknown ike_peer: 422 naming it ({r.text[:160]})')
 	r = admin.req('POST', '/policies', {'name': 'bp', 'action': 'bypass', 'ike_peer': 'site-b'})
 	check(problem(r, 422, 'ike_peer'), 'a bypass policy cannot be keyed by IKE')
+	r = admin.req('POST', '/policies', {**pol, 'name': 'lan3', 'src': '192.0.2.128/26',
+	                                    'esp_proposals': 'aes128ccm16,aes256ctr-aesxcbc,aes128gmac'})
+	check(r.status_code in (201, 503), f'CCM, CTR with XCBC and GMAC child proposals ({r.status_code} {r.text[:160]})')
+	legacy = {**pol, 'name': 'lan4', 'src': '192.0.2.192/26', 'esp_proposals': '3des-md5'}
+	r = admin.req('POST', '/policies', legacy)
+	check(problem(r, 422, 'esp_proposals') and 'legacy' in r.text,
+	      f'3DES/MD5 without options.legacy_algorithms: 422 naming esp_proposals ({r.text[:200]})')
+	r = admin.req('PUT', '/options', {'legacy_algorithms': True})
+	check(r.status_code in (200, 503), f'legacy algorithms enabled ({r.status_code})')
+	r = admin.req('POST', '/policies', legacy)
+	check(r.status_code in (201, 503), f'then 3DES/MD5 child proposals are taken ({r.status_code} {r.text[:160]})')
+	admin.req('PUT', '/options', {})
+	for p in admin.req('GET', '/policies').json().get('items', []):
+		if p.get('name') in ('lan3', 'lan4'):
+			admin.req('DELETE', f'/policies/{p["id"]}')
 	r = admin.req('DELETE', f'/peers/{pid}')
 	check(problem(r, 409, 'peer'), f'a peer in use by a policy cannot be deleted ({r.status_code} {r.text[:160]})')
 	if lan.get('id'):

@@ -47,6 +47,39 @@ static void test_proposals(void)
 	n = ike_proposals_parse("aes256-prfsha256-curve25519", true, false, p, 8, err, sizeof err);
 	CHECK(n == -IKE_E_BAD_PARAM && strstr(err, "prfsha256"), "PRF in an ESP proposal refused: %s", err);
 	CHECK_EQ(ike_proposals_parse("", false, false, p, 8, err, sizeof err), -IKE_E_BAD_PARAM, "empty refused");
+
+	n = ike_proposals_parse("aes128ctr-aesxcbc,aes256ccm8,aes128ccm16-esn,aes256gmac", true, false, p, 8, err,
+		sizeof err);
+	CHECK(n == 4 && p[0].encr[0].id == IKE_ENCR_AES_CTR && p[0].encr[0].key_bits == 128 &&
+	      p[0].integ[0] == IKE_INTEG_AES_XCBC_96 && p[1].encr[0].id == IKE_ENCR_AES_CCM_8 &&
+	      p[1].encr[0].key_bits == 256 && p[1].n_integ == 0 && p[2].encr[0].id == IKE_ENCR_AES_CCM_16 &&
+	      p[3].encr[0].id == IKE_ENCR_NULL_AUTH_AES_GMAC && p[3].n_integ == 0,
+	      "ESP: AES-CTR + AES-XCBC, CCM-8/16, GMAC (%s)", err);
+	ike_proposal_format(&p[0], true, text, sizeof text);
+	CHECK(strcmp(text, "aes128ctr-aesxcbc") == 0, "formatted back: %s", text);
+	n = ike_proposals_parse("aes256ccm128,aes128ccm96,aes128ccm64,aes128ccm", true, false, p, 8, err, sizeof err);
+	CHECK(n == 4 && p[0].encr[0].id == IKE_ENCR_AES_CCM_16 && p[1].encr[0].id == IKE_ENCR_AES_CCM_12 &&
+	      p[2].encr[0].id == IKE_ENCR_AES_CCM_8 && p[3].encr[0].id == IKE_ENCR_AES_CCM_16,
+	      "strongSwan's CCM aliases (ICV bits; plain ccm = 16 bytes)");
+	n = ike_proposals_parse("aes128ctr", true, false, p, 8, err, sizeof err);
+	CHECK(n == -IKE_E_BAD_PARAM && strstr(err, "integrity"), "CTR needs an integrity algorithm: %s", err);
+	n = ike_proposals_parse("aes128gmac-sha256", true, false, p, 8, err, sizeof err);
+	CHECK(n == -IKE_E_BAD_PARAM, "GMAC takes no integrity algorithm: %s", err);
+	n = ike_proposals_parse("3des-sha1", true, false, p, 8, err, sizeof err);
+	CHECK(n == -IKE_E_BAD_PARAM && strstr(err, "'3des'") && strstr(err, "legacy"), "3DES refused without legacy: %s",
+	      err);
+	n = ike_proposals_parse("aes128-md5", true, false, p, 8, err, sizeof err);
+	CHECK(n == -IKE_E_BAD_PARAM && strstr(err, "'md5'") && strstr(err, "legacy"), "MD5 refused without legacy: %s",
+	      err);
+	n = ike_proposals_parse("3des-md5", true, true, p, 8, err, sizeof err);
+	CHECK(n == 1 && p[0].encr[0].id == IKE_ENCR_3DES && p[0].integ[0] == IKE_INTEG_HMAC_MD5_96,
+	      "3DES + HMAC-MD5-96 with legacy (%s)", err);
+	ike_proposal_format(&p[0], true, text, sizeof text);
+	CHECK(strcmp(text, "3des-md5") == 0, "formatted back: %s", text);
+	n = ike_proposals_parse("aes128ctr-sha256-prfsha256-curve25519", false, false, p, 8, err, sizeof err);
+	CHECK(n == -IKE_E_BAD_PARAM && strstr(err, "aes128ctr"), "CTR is for child SAs only: %s", err);
+	n = ike_proposals_parse("aes256-aesxcbc-prfsha256-curve25519", false, true, p, 8, err, sizeof err);
+	CHECK(n == -IKE_E_BAD_PARAM && strstr(err, "aesxcbc"), "XCBC is for child SAs only: %s", err);
 }
 
 
@@ -71,6 +104,7 @@ struct side {
 	int ev[16];                         /* counts per IKE_EV_* */
 	char last_text[128];
 	uint64_t rnd;
+	size_t sent_no_proposal;            /* messages sent with a NO_PROPOSAL_CHOSEN notify (from the decoded trace) */
 };
 
 static struct dgram q[MAX_Q];
@@ -151,6 +185,8 @@ static void cb_log(void *ctx, int level, const char *text)
 {
 	struct side *s = ctx;
 
+	if (level == 7 && !strncmp(text, "send", 4) && strstr(text, "N NO_PROPOSAL_CHOSEN (14)"))
+		s->sent_no_proposal++;
 	if (verbose || level <= 3)
 		printf("# [%s] %d %s\n", s->name, level, text);
 }
@@ -188,6 +224,7 @@ struct setup {
 	const char *id_a, *id_b;            /* local identities */
 	const char *expect_b;               /* A's remote_id */
 	bool frag;                          /* RFC 7383 on both */
+	bool legacy_a, legacy_b;            /* ESP proposals parsed with legacy algorithms allowed */
 };
 
 static void side_init(struct side *s, const char *name, uint8_t last, uint32_t spi_base, const struct setup *st)
@@ -236,7 +273,7 @@ static void peer_conf(struct side *s, struct side *other, const char *psk, const
 }
 
 static void policy_conf(struct side *s, struct ike_ts_conf local, struct ike_ts_conf remote, const char *esp,
-	bool transport)
+	bool transport, bool legacy)
 {
 	struct ike_child_conf c = { .id = 70, .peer_id = 7, .n_local_ts = 1, .n_remote_ts = 1, .transport = transport,
 		.lifetime_s = 3600, .rekey_margin_s = 300 };
@@ -245,8 +282,9 @@ static void policy_conf(struct side *s, struct ike_ts_conf local, struct ike_ts_
 	c.local_ts[0] = local;
 	c.remote_ts[0] = remote;
 	if (esp) {
-		int n = ike_proposals_parse(esp, true, false, c.esp, 8, err, sizeof err);
+		int n = ike_proposals_parse(esp, true, legacy, c.esp, 8, err, sizeof err);
 
+		CHECK(n > 0, "%s: ESP proposals '%s' (%s)", s->name, esp, err);
 		c.n_esp = n > 0 ? (size_t)n : 0;
 	}
 	CHECK_EQ(ike_child_set(s->e, now, &c), 0, "%s: policy set", s->name);
@@ -262,9 +300,9 @@ static void setup(const struct setup *st)
 	side_init(&B, "B", 2, 0xb0000001, st);
 	peer_conf(&A, &B, st->psk_a ? st->psk_a : "correct horse", st->ike_a, st);
 	peer_conf(&B, &A, st->psk_b ? st->psk_b : "correct horse", st->ike_b, st);
-	policy_conf(&A, net_a, net_b, st->esp_a, st->transport_a);
+	policy_conf(&A, net_a, net_b, st->esp_a, st->transport_a, st->legacy_a);
 	policy_conf(&B, st->b_local.family ? st->b_local : net_b, st->b_remote.family ? st->b_remote : net_a, st->esp_b,
-		st->transport_b);
+		st->transport_b, st->legacy_b);
 }
 
 static void teardown(void)
@@ -379,11 +417,11 @@ static void test_start_always(void)
 	side_init(&A, "A", 1, 0xa0000001, &st);
 	side_init(&B, "B", 2, 0xb0000001, &st);
 	peer_conf(&B, &A, "correct horse", NULL, &st);
-	policy_conf(&B, net_b, net_a, NULL, false);
+	policy_conf(&B, net_b, net_a, NULL, false, false);
 	peer_conf(&A, &B, "correct horse", NULL, &st);
 	run_until(now + 1000);
 	CHECK(ike_sa_list(A.e, NULL, 0) == 0 && q_len == 0, "start ALWAYS without a policy: nothing starts yet");
-	policy_conf(&A, net_a, net_b, NULL, false);
+	policy_conf(&A, net_a, net_b, NULL, false, false);
 	run_until(now + 100);
 	CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && sa_count(&B, IKE_SA_ESTABLISHED) == 1,
 	      "start ALWAYS: the policy brought the IKE SA up without ike_initiate");
@@ -549,6 +587,70 @@ static void test_negotiation(void)
 	teardown();
 }
 
+/* One child negotiated with these ESP proposals on both sides: algorithms and KEYMAT lengths as the RFCs say. */
+static void child_algs(const char *esp_a, const char *esp_b, bool legacy, uint16_t encr, uint16_t bits, uint16_t integ,
+	size_t encr_len, size_t integ_len, const char *what)
+{
+	struct ike_sa_info info;
+
+	setup(&(struct setup){ .esp_a = esp_a, .esp_b = esp_b, .legacy_a = legacy, .legacy_b = legacy });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(children_pair() && A.child[0].encr == encr && B.child[0].encr == encr && A.child[0].key_bits == bits &&
+	      A.child[0].integ == integ && B.child[0].integ == integ && A.child[0].encr_len == encr_len &&
+	      A.child[0].integ_len == integ_len && B.child[0].integ_len == integ_len &&
+	      !memcmp(A.child[0].integ_in, B.child[0].integ_out, integ_len), "%s: keys %zu+%zu bytes, both sides agree",
+	      what, encr_len, integ_len);
+	CHECK(ike_sa_list(A.e, &info, 1) == 1 && info.n_children == 1, "%s: listed as %s", what,
+	      info.children[0].algs);
+	teardown();
+}
+
+static void test_child_algorithms(void)
+{
+	/* RFC 3686 5.1: key || 4-byte nonce; RFC 3566: 16-byte XCBC key */
+	child_algs("aes128ctr-aesxcbc", "aes128ctr-aesxcbc", false, IKE_ENCR_AES_CTR, 128, IKE_INTEG_AES_XCBC_96, 20,
+		16, "AES-CTR-128 + AES-XCBC-96");
+	child_algs("aes256ctr-sha256", "aes256ctr-sha256", false, IKE_ENCR_AES_CTR, 256, IKE_INTEG_HMAC_SHA2_256_128,
+		36, 32, "AES-CTR-256 + HMAC-SHA2-256");
+	/* RFC 4309 7.1: key || 3-byte salt, no integrity transform */
+	child_algs("aes128ccm16", "aes128ccm16", false, IKE_ENCR_AES_CCM_16, 128, IKE_INTEG_NONE, 19, 0,
+		"AES-CCM-16-128");
+	child_algs("aes256ccm8", "aes256gcm16,aes256ccm8", false, IKE_ENCR_AES_CCM_8, 256, IKE_INTEG_NONE, 35, 0,
+		"AES-CCM-8-256 (B also has GCM)");
+	child_algs("aes128ccm12", "aes128ccm12", false, IKE_ENCR_AES_CCM_12, 128, IKE_INTEG_NONE, 19, 0,
+		"AES-CCM-12-128");
+	/* RFC 4543 8.1: key || 4-byte salt, integrity only */
+	child_algs("aes128gmac", "aes128gmac", false, IKE_ENCR_NULL_AUTH_AES_GMAC, 128, IKE_INTEG_NONE, 20, 0,
+		"AES-GMAC-128");
+	child_algs("3des-md5", "3des-md5", true, IKE_ENCR_3DES, 192, IKE_INTEG_HMAC_MD5_96, 24, 16,
+		"legacy 3DES + HMAC-MD5-96");
+	child_algs("aes256-sha256,aes128-md5", "aes128-md5,aes256-sha256", true, IKE_ENCR_AES_CBC, 128,
+		IKE_INTEG_HMAC_MD5_96, 16, 16, "responder's first choice among shared ones");
+
+	/* Nothing shared: the child is refused with NO_PROPOSAL_CHOSEN (the IKE SA stays). */
+	setup(&(struct setup){ .esp_a = "aes128ccm16", .esp_b = "aes128ccm8" });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && A.installs == 0 && B.installs == 0 &&
+	      B.sent_no_proposal == 1 && strstr(A.last_text, "no proposal"), "CCM-16 vs CCM-8: NO_PROPOSAL_CHOSEN (%s)",
+	      A.last_text);
+	teardown();
+	setup(&(struct setup){ .esp_a = "aes128ctr-sha256", .esp_b = "aes256ctr-sha256" });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && A.installs == 0 && B.sent_no_proposal == 1,
+	      "CTR-128 vs CTR-256 (key length attribute): NO_PROPOSAL_CHOSEN (%s)", A.last_text);
+	teardown();
+	/* A legacy initiator against a box without legacy (defaults): 3DES is not taken. */
+	setup(&(struct setup){ .esp_a = "3des-md5", .legacy_a = true });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && A.installs == 0 && B.sent_no_proposal == 1,
+	      "3DES offered to a responder without legacy: NO_PROPOSAL_CHOSEN (%s)", A.last_text);
+	teardown();
+}
+
 static void test_dpd(void)
 {
 	struct ike_sa_info info;
@@ -600,7 +702,7 @@ static void test_cookies(void)
 	ike_engine_free(old);
 	A.rnd ^= 0x5555;
 	peer_conf(&A, &B, "correct horse", NULL, &(struct setup){ 0 });
-	policy_conf(&A, ts4("192.0.2.0", "192.0.2.255"), ts4("203.0.113.0", "203.0.113.255"), NULL, false);
+	policy_conf(&A, ts4("192.0.2.0", "192.0.2.255"), ts4("203.0.113.0", "203.0.113.255"), NULL, false, false);
 	deliveries = 0;
 	ike_initiate(A.e, now, 7);
 	run_until(now + 100);
@@ -893,6 +995,7 @@ int main(int argc, char **argv)
 	test_lost_and_duplicated();
 	test_failures();
 	test_negotiation();
+	test_child_algorithms();
 	test_dpd();
 	test_cookies();
 	test_create_child();
