@@ -5,6 +5,9 @@
 #   as origin "ike", the SSE backlog has the acquire and the ike.* events, and --ike-keylog wrote the keys.
 # wire-restart: A's bitw-wire is killed and started again: bitwd restarts the IKE SA whose child SAs the wire
 #   lost, and traffic flows again without anyone touching the configuration.
+# algs: both peers offer only AES-CCM-16-256: the child negotiated on traffic is installed on both wires as
+#   aes-ccm16-256 and carries pings both ways; then both switch to AES-CTR-128 with AES-XCBC-96, A terminates
+#   the IKE SA, and the next ACQUIRE's child is aes-ctr-128/aes-xcbc-96 and carries pings too.
 
 import os
 import secrets
@@ -24,11 +27,11 @@ def need_bitwd():
 		raise Skip('bitwd is not built (meson option mgmt)')
 
 
-def pair(t, start_a):
+def pair(t, start_a, **extra):
 	psk = secrets.token_urlsafe(24)
 	a, b = BitwGw(t, 'A'), BitwGw(t, 'B')
-	b.add_peer('A', 'gcm', psk=psk, start='never')
-	a.add_peer('B', 'gcm', psk=psk, start=start_a)
+	b.add_peer('A', 'gcm', psk=psk, start='never', **extra)
+	a.add_peer('B', 'gcm', psk=psk, start=start_a, **extra)
 	return a, b
 
 
@@ -97,7 +100,38 @@ def wire_restart():
 		b.d.stop()
 
 
+def child_carries(t, a, b, marker, enc, integ):
+	t.ping('hA', HOST_B4, count=4, marker=marker, wait=1)
+	sa_a = a.wait_up()
+	b.wait_up()
+	for gw in (a, b):
+		on_wire = wire_ike_sas(gw)
+		expect(len(on_wire) == 2 and all(s.get('enc') == enc and s.get('integ') == integ for s in on_wire),
+		       f'{gw.side}\'s wire holds the negotiated child as {enc}/{integ} ({on_wire})')
+	for src, dst in (('hA', HOST_B4), ('hB', HOST_A4)):
+		r = t.ping(src, dst, count=3, marker=marker)
+		expect(r.received == 3, f'{enc}: ping {src} -> {dst} over the negotiated SAs ({r.received}/3)')
+	return sa_a
+
+
+def algs():
+	need_bitwd()
+	marker = new_marker()
+	with SwanTopo('ikealg', 'bitw', 'bitw') as t:
+		a, b = pair(t, 'traffic', esp_proposals='aes256ccm16')
+		sa = child_carries(t, a, b, marker, 'aes-ccm16-256', 'none')
+		for gw in (a, b):
+			gw.api.call('PUT', f'{API}/peers/{gw.peer["id"]}', {'esp_proposals': 'aes128ctr-aesxcbc'}, ok=(200,))
+		a.api.call('DELETE', f'{API}/ike-sas/{sa["id"]}', None, ok=(200, 202, 204))
+		gone = wait_for(lambda: not a.sas() and not b.sas() and not wire_ike_sas(a) and not wire_ike_sas(b), 15)
+		expect(gone, f'the terminated IKE SA and its child are gone on both sides ({a.sas()}, {b.sas()})')
+		child_carries(t, a, b, marker, 'aes-ctr-128', 'aes-xcbc-96')
+		a.d.stop()
+		b.d.stop()
+
+
 TESTS = {
+	'algs': algs,
 	'acquire': acquire,
 	'wire-restart': wire_restart,
 }
