@@ -38,7 +38,7 @@ await run.step('drop all: asks a confirmation, then badge, banner and REST say d
 	expect(banner.includes('DROP ALL'), `the banner says DROP ALL ("${banner}")`);
 });
 
-await run.step('bypass all: cancelled, then refused until BYPASS is typed, then badge, banner and REST say bypass', async () => {
+await run.step('bypass all: cancelled, then refused until BYPASS is typed (then Enter confirms), badge, banner and REST say bypass', async () => {
 	await tid(page, 'admin-state-bypass').click();
 	await tid(page, 'confirm-input').waitFor({ state: 'visible', timeout: 5000 });
 	const warning = (await page.locator('[data-testid="confirm-dialog"] .confirm-text').textContent()) || '';
@@ -54,7 +54,7 @@ await run.step('bypass all: cancelled, then refused until BYPASS is typed, then 
 	expect(await tid(page, 'confirm-ok').isDisabled(), 'OK stays disabled for a wrong word (lower case)');
 	await tid(page, 'confirm-input').fill('BYPASS');
 	expect(!(await tid(page, 'confirm-ok').isDisabled()), 'OK is enabled once BYPASS is typed');
-	await tid(page, 'confirm-ok').click();
+	await tid(page, 'confirm-input').press('Enter');
 	await agree('bypass', 'BYPASS ALL');
 	const banner = (await tid(page, 'admin-state-banner').textContent()) || '';
 	expect(/BYPASS ALL/.test(banner) && /clear text/i.test(banner), `the banner warns in clear words ("${banner}")`);

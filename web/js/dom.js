@@ -108,14 +108,20 @@ export function confirmDialog(message, okLabel = 'OK', typed = '') {
 	input.value = '';
 	input.closest('label').hidden = !typed;
 	dlg.querySelector('.confirm-word').textContent = typed;
-	const check = () => {
+	const check = ev => {
 		ok.disabled = !!typed && input.value.trim() !== typed;
+		if (ev && ev.key === 'Enter' && !ok.disabled) {
+			// no default: the Enter would otherwise reach the button focus returns to and open the dialog again
+			ev.preventDefault();
+			dlg.close('ok');
+		}
 	};
 	check();
 	return new Promise(resolve => {
 		const done = yes => {
 			dlg.removeEventListener('close', onClose);
 			input.removeEventListener('input', check);
+			input.removeEventListener('keydown', check);
 			if (dlg.open)
 				dlg.close();
 			input.value = '';
@@ -126,6 +132,7 @@ export function confirmDialog(message, okLabel = 'OK', typed = '') {
 		dlg.returnValue = '';
 		dlg.addEventListener('close', onClose);
 		input.addEventListener('input', check);
+		input.addEventListener('keydown', check);
 		dlg.showModal();
 		if (typed)
 			input.focus();
