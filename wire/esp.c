@@ -710,11 +710,22 @@ static int mac_open(struct sa *sa, uint8_t *esp, uint32_t ct_len, uint64_t seq)
 		return gmac_tag(sa, c->dec, 0, esp, ct_len, seq, esp + signed_len);
 	if (integ_icv(sa, esp, signed_len, seq, icv) < 0 || CRYPTO_memcmp(icv, esp + signed_len, sa->icv_len) != 0)
 		return -XE_ESP_DIGEST_MISMATCH;
+	/*
+	 * CBC: the IV block goes through the cipher with the ciphertext, so the
+	 * context's IV need not be set (EVP_CipherInit_ex2 looks up the IV length
+	 * by name in OpenSSL 3.0). Each plaintext block is D(C[i]) xor C[i-1],
+	 * C[0] being the IV; only the IV's own block comes out as garbage, over
+	 * the IV, which nothing reads after decryption.
+	 */
+	if (c->kind == KIND_CBC)
+		return EVP_DecryptUpdate(c->dec, esp + ESP_HDR, &len, esp + ESP_HDR, (int)(sa->iv_len + ct_len))
+		           ? 0
+		           : -XE_MALFORMED_PACKET;
 	if (c->kind == KIND_CTR) {
 		make_nonce(c, esp + ESP_HDR, nonce);
 		iv = nonce;
 	}
-	if ((c->kind == KIND_CBC || c->kind == KIND_CTR) &&
+	if (c->kind == KIND_CTR &&
 	    (!EVP_CipherInit_ex2(c->dec, NULL, NULL, iv, 0, NULL) ||
 	     !EVP_DecryptUpdate(c->dec, ct, &len, ct, (int)ct_len)))
 		return -XE_MALFORMED_PACKET;
