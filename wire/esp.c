@@ -551,24 +551,38 @@ static int gmac_seal(struct sa *sa, uint8_t *esp, const uint8_t *inner, uint32_t
 
 /* CBC and CTR: encrypt, then the ICV over SPI..ciphertext. */
 static int cipher_seal(struct sa *sa, uint8_t *esp, const uint8_t *inner, uint32_t inner_len, const uint8_t *trailer,
-                       uint32_t trailer_len, uint64_t seq)
+                       uint32_t trailer_len, uint64_t seq, bool fixed_iv)
 {
 	struct esp_crypto *c = sa->crypto;
 	uint32_t ct_len = inner_len + trailer_len;
 	uint8_t *ct = esp + ESP_HDR + sa->iv_len, nonce[16];
 	const uint8_t *iv = esp + ESP_HDR;
-	int l1, l2, l3;
+	int l0, l1, l2, l3;
 
 	if (c->kind == KIND_CTR) {
 		make_nonce(c, esp + ESP_HDR, nonce);
 		iv = nonce;
 	}
-	/* Two updates: the inner packet need not be copied next to its trailer first. */
-	if (!EVP_CipherInit_ex2(c->enc, NULL, NULL, iv, 1, NULL) ||
-	    !EVP_EncryptUpdate(c->enc, ct, &l1, inner, (int)inner_len) ||
-	    !EVP_EncryptUpdate(c->enc, ct + l1, &l2, trailer, (int)trailer_len) ||
-	    !EVP_EncryptFinal_ex(c->enc, ct + l1 + l2, &l3))
+	/*
+	 * CBC with a generated IV: the context chains on from the last packet and
+	 * the secret block make_iv wrote is encrypted first, in place; what comes
+	 * out, E(previous block xor secret), is the packet's IV, as unpredictable
+	 * as the secret, and the rest chains on from it. No IV is set per packet
+	 * (EVP_CipherInit_ex2 looks the IV length up by name in OpenSSL 3.0).
+	 */
+	if (c->kind == KIND_CBC && !fixed_iv) {
+		if (!EVP_EncryptUpdate(c->enc, esp + ESP_HDR, &l0, esp + ESP_HDR, (int)sa->iv_len))
+			return -XE_NOT_SUPPORTED;
+	} else if (!EVP_CipherInit_ex2(c->enc, NULL, NULL, iv, 1, NULL)) {
 		return -XE_NOT_SUPPORTED;
+	}
+	/* Two updates: the inner packet need not be copied next to its trailer first. */
+	if (!EVP_EncryptUpdate(c->enc, ct, &l1, inner, (int)inner_len) ||
+	    !EVP_EncryptUpdate(c->enc, ct + l1, &l2, trailer, (int)trailer_len) ||
+	    !EVP_EncryptFinal_ex(c->enc, ct + l1 + l2, &l3)) {
+		(void)EVP_CipherInit_ex2(c->enc, NULL, NULL, NULL, 1, NULL);  /* no half block left for the next packet */
+		return -XE_NOT_SUPPORTED;
+	}
 	return integ_icv(sa, esp, ESP_HDR + sa->iv_len + ct_len, seq, ct + ct_len);
 }
 
@@ -638,7 +652,7 @@ static int esp_build(struct sa *sa, uint8_t *out, uint32_t out_cap, const uint8_
 	case KIND_CCM: rc = ccm_seal(sa, out, inner, inner_len, trailer, pad + 2, seq); break;
 	case KIND_GMAC: rc = gmac_seal(sa, out, inner, inner_len, trailer, pad + 2, seq); break;
 	case KIND_CBC:
-	case KIND_CTR: rc = cipher_seal(sa, out, inner, inner_len, trailer, pad + 2, seq); break;
+	case KIND_CTR: rc = cipher_seal(sa, out, inner, inner_len, trailer, pad + 2, seq, iv != NULL); break;
 	default: rc = null_seal(sa, out, inner, inner_len, trailer, pad + 2, seq); break;
 	}
 	return rc < 0 ? rc : (int)total;
