@@ -193,12 +193,39 @@ static bool other_sa_with(struct ike_engine *e, const struct ike_sa *sa)
 	return false;
 }
 
-/* INITIAL_CONTACT: the peer restarted; whatever we still hold with it is stale. */
+/* The identities this SA authenticated: ours as sent, the peer's as received (its ID payload of type id_type). */
+static void remember_ids(struct ike_engine *e, struct ike_sa *sa, const struct id_buf *local, uint8_t id_type)
+{
+	const struct ike_payload *id = ike_msg_find(&e->msg, id_type, 0, 0);
+
+	sa->local_ident.type = local->body[0];
+	sa->local_ident.len = (uint16_t)(local->len - 4);
+	memcpy(sa->local_ident.data, local->body + 4, local->len - 4);
+	if (!id || id->u.id.data.len > IKE_IDENT_MAX)
+		return; /* auth_check refused that already */
+	sa->remote_ident.type = id->u.id.type;
+	sa->remote_ident.len = (uint16_t)id->u.id.data.len;
+	memcpy(sa->remote_ident.data, id->u.id.data.p, id->u.id.data.len);
+}
+
+static bool same_ident(const struct ike_ident *a, const struct ike_ident *b)
+{
+	return a->type == b->type && a->len == b->len && !memcmp(a->data, b->data, a->len);
+}
+
+/* INITIAL_CONTACT: the peer restarted, so the SAs between the same two authenticated identities are stale
+ * (RFC 7296 2.4). Other identities behind the same peer configuration (a %any responder) keep theirs. Our own
+ * start towards that peer, not yet authenticated, crossed this one (both ends restarted it, e.g. after DPD):
+ * it goes too, so one SA is left. */
 static void initial_contact(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 {
 	for (struct ike_sa *o = e->sas, *next; o; o = next) {
 		next = o->next;
-		if (o != sa && o->peer_id == sa->peer_id)
+		if (o == sa)
+			continue;
+		if ((o->remote_ident.len && same_ident(&o->remote_ident, &sa->remote_ident) &&
+		     same_ident(&o->local_ident, &sa->local_ident)) ||
+		    (!o->remote_ident.len && o->initiator && o->peer_id == sa->peer_id))
 			ike_sa_fail(e, now_ms, o, IKE_EV_SA_DOWN, "replaced (INITIAL_CONTACT)");
 	}
 }
@@ -406,6 +433,7 @@ void ike_auth_request(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 		auth_fail_response(e, now_ms, sa);
 		return;
 	}
+	remember_ids(e, sa, &id, IKE_PL_IDI);
 	if (ike_msg_find(&e->msg, IKE_PL_NOTIFY, IKE_N_INITIAL_CONTACT, 0))
 		initial_contact(e, now_ms, sa);
 	ike_sa_established(e, now_ms, sa);
@@ -460,6 +488,7 @@ int ike_child_accept(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, b
 void ike_auth_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 {
 	const struct ike_peer *p = ike_sa_peer(e, sa);
+	struct id_buf id;
 	int rc;
 
 	if (sa->req.kind != REQ_AUTH || !p)
@@ -472,6 +501,8 @@ void ike_auth_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 		ike_sa_fail(e, now_ms, sa, IKE_EV_AUTH_FAILED, "the responder's AUTH does not verify");
 		return;
 	}
+	if (local_id(p, sa, &id) == 0)
+		remember_ids(e, sa, &id, IKE_PL_IDR);
 	ike_sa_established(e, now_ms, sa);
 	if (sa->req.policy_id) {
 		rc = ike_child_accept(e, now_ms, sa, false, NULL, 0, sa->ni, sa->ni_len, sa->nr, sa->nr_len, 0);

@@ -100,6 +100,7 @@ struct ike_sa {
 	struct ike_child *children;
 	size_t n_children, cap_children;
 	uint32_t first_policy;              /* initiator: the child negotiated in IKE_AUTH */
+	struct ike_ident local_ident, remote_ident; /* as authenticated in IKE_AUTH; remote_ident.len 0 before */
 	struct {                            /* a child rekey collision (RFC 7296 2.8.1) */
 		uint32_t old_spi_in, their_new_spi_in;
 		uint8_t min_nonce[IKE_NONCE_MAX];  /* the lower nonce of the peer's exchange */

@@ -191,6 +191,8 @@ void ike_sa_move_children(struct ike_sa *from, struct ike_sa *to)
 	to->nat_local = from->nat_local;
 	to->nat_remote = from->nat_remote;
 	to->peer_frag = from->peer_frag;
+	to->local_ident = from->local_ident;
+	to->remote_ident = from->remote_ident;
 }
 
 /* ---- operator commands and inputs ---- */

@@ -110,7 +110,7 @@ struct side {
 static struct dgram q[MAX_Q];
 static size_t q_len;
 static size_t sent_total;
-static struct side A, B;
+static struct side A, B, C;                 /* C: a second initiator, only where a test makes it */
 static uint64_t now;
 
 static void cb_send(void *ctx, const struct ike_addr *src, const struct ike_addr *dst, const uint8_t *msg, size_t len)
@@ -314,7 +314,8 @@ static void teardown(void)
 
 static struct side *side_at(const struct ike_addr *a)
 {
-	return !memcmp(a->addr, A.addr, 4) ? &A : !memcmp(a->addr, B.addr, 4) ? &B : NULL;
+	return !memcmp(a->addr, A.addr, 4) ? &A : !memcmp(a->addr, B.addr, 4) ? &B :
+	       C.e && !memcmp(a->addr, C.addr, 4) ? &C : NULL;
 }
 
 /* Delivers queued datagrams (and what they cause) until quiet. drop(i) drops the i-th delivery, dup duplicates. */
@@ -348,12 +349,16 @@ static void run_until(uint64_t until)
 	while (now < until) {
 		uint64_t da = ike_next_deadline(A.e), db = ike_next_deadline(B.e), d = da < db ? da : db;
 
+		if (C.e && ike_next_deadline(C.e) < d)
+			d = ike_next_deadline(C.e);
 		if (d > until)
 			d = until;
 		if (d > now)
 			now = d;
 		ike_tick(A.e, now);
 		ike_tick(B.e, now);
+		if (C.e)
+			ike_tick(C.e, now);
 		pump();
 		if (d == until)
 			break;
@@ -986,6 +991,62 @@ static void test_certificates(void)
 	EVP_PKEY_free(ca_key), EVP_PKEY_free(ka), EVP_PKEY_free(kb), EVP_PKEY_free(k_other);
 }
 
+/* An initiator with identity id at side s, to B, with A's selectors; a fresh engine (a restarted host). */
+static void initiator_as(struct side *s, const char *name, uint8_t last, const char *id)
+{
+	struct ike_peer_conf p = { .id = 7, .auth = IKE_AUTH_PSK, .psk = (const uint8_t *)"correct horse",
+		.psk_len = 13 };
+
+	side_init(s, name, last, (uint32_t)last << 28 | 1, &(struct setup){ 0 });
+	s->rnd ^= (uint64_t)now;
+	snprintf(p.name, sizeof p.name, "to-B");
+	snprintf(p.local_id, sizeof p.local_id, "%s", id);
+	p.local = addr_of(s, 500);
+	p.remote = addr_of(&B, 500);
+	CHECK_EQ(ike_peer_set(s->e, now, &p), 0, "%s: peer set as %s", name, id);
+	policy_conf(s, ts4("192.0.2.0", "192.0.2.255"), ts4("203.0.113.0", "203.0.113.255"), NULL, false);
+}
+
+/* RFC 7296 2.4: INITIAL_CONTACT replaces the SAs between the same two identities, not every SA of a %any
+ * responder's peer (before, each new road warrior dropped all the others: 1 of 300 SAs left in the bench). */
+static void test_initial_contact(void)
+{
+	struct ike_peer_conf any = { .id = 7, .auth = IKE_AUTH_PSK, .psk = (const uint8_t *)"correct horse",
+		.psk_len = 13 };
+	struct ike_engine *old;
+
+	setup(&(struct setup){ .id_a = "alice.example.org" });
+	snprintf(any.name, sizeof any.name, "anyone");
+	snprintf(any.remote_id, sizeof any.remote_id, "%%any");
+	any.local = addr_of(&B, 500);
+	CHECK_EQ(ike_peer_set(B.e, now, &any), 0, "B: a %%any responder peer");
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	initiator_as(&C, "C", 3, "carol.example.org");
+	ike_initiate(C.e, now, 7);
+	run_until(now + 100);
+	CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && sa_count(&C, IKE_SA_ESTABLISHED) == 1,
+	      "alice and carol both have their IKE SA");
+	CHECK(sa_count(&B, IKE_SA_ESTABLISHED) == 2 && B.ev[IKE_EV_SA_DOWN] == 0 && B.n_child == 2,
+	      "B keeps both: carol's INITIAL_CONTACT did not drop alice's SA (%zu up, %d down)",
+	      sa_count(&B, IKE_SA_ESTABLISHED), B.ev[IKE_EV_SA_DOWN]);
+	/* alice restarts: a new engine with nothing in it, so its IKE_AUTH carries INITIAL_CONTACT */
+	old = A.e;
+	A.e = NULL;
+	ike_engine_free(old);
+	initiator_as(&A, "A", 1, "alice.example.org");
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && sa_count(&B, IKE_SA_ESTABLISHED) == 2 &&
+	      B.ev[IKE_EV_SA_DOWN] == 1,
+	      "alice again: her old SA on B is replaced, carol's stays (%zu up, %d down)",
+	      sa_count(&B, IKE_SA_ESTABLISHED), B.ev[IKE_EV_SA_DOWN]);
+	CHECK(B.n_child == 2 && sa_count(&C, IKE_SA_ESTABLISHED) == 1, "B: one child each for alice and carol");
+	ike_engine_free(C.e);
+	C.e = NULL;
+	teardown();
+}
+
 int main(int argc, char **argv)
 {
 	verbose = argc > 1 && !strcmp(argv[1], "-v");
@@ -998,6 +1059,7 @@ int main(int argc, char **argv)
 	test_child_algorithms();
 	test_dpd();
 	test_cookies();
+	test_initial_contact();
 	test_create_child();
 	test_ike_rekey();
 	test_certificates();
