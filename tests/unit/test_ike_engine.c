@@ -1004,7 +1004,7 @@ static void initiator_as(struct side *s, const char *name, uint8_t last, const c
 	p.local = addr_of(s, 500);
 	p.remote = addr_of(&B, 500);
 	CHECK_EQ(ike_peer_set(s->e, now, &p), 0, "%s: peer set as %s", name, id);
-	policy_conf(s, ts4("192.0.2.0", "192.0.2.255"), ts4("203.0.113.0", "203.0.113.255"), NULL, false);
+	policy_conf(s, ts4("192.0.2.0", "192.0.2.255"), ts4("203.0.113.0", "203.0.113.255"), NULL, false, false);
 }
 
 /* RFC 7296 2.4: INITIAL_CONTACT replaces the SAs between the same two identities, not every SA of a %any
