@@ -56,7 +56,8 @@ static void detect_nat(struct ike_engine *e, struct ike_sa *sa, const struct ike
 	sa->nat_local = !d || d->u.notify.data.len != 20 || memcmp(d->u.notify.data.p, h, 20) != 0;
 	if (sa->nat_local || sa->nat_remote)
 		ike_log(e, 6, "IKE SA %llu: NAT detected (%s%s)", (unsigned long long)sa->id,
-			sa->nat_local ? "we are behind one" : "", sa->nat_remote ? " the peer is behind one" : "");
+			sa->nat_local ? "we are behind one" : "",
+			!sa->nat_remote ? "" : sa->nat_local ? ", the peer is behind one" : "the peer is behind one");
 }
 
 static int keep_copy(uint8_t **dst, size_t *dst_len, const uint8_t *src, size_t len)

@@ -500,6 +500,21 @@ static void keylog(struct ike_driver *k, const char *line)
 		mlog(WLOG_WARN, "ike: key log: %s", strerror(errno));
 }
 
+/* One line per event; policy and SPIs only for the events about a child (an IKE SA event has none). */
+static void log_event(const struct ike_event *ev, const char *name)
+{
+	char child[80] = "";
+
+	if (ev->child_id)
+		snprintf(child, sizeof child, " policy %" PRIu32, ev->child_id);
+	if (ev->spi_in || ev->spi_out)
+		snprintf(child + strlen(child), sizeof child - strlen(child), " SPIs 0x%08" PRIx32 "/0x%08" PRIx32,
+			 ev->spi_in, ev->spi_out);
+	mlog(ev->kind == IKE_EV_AUTH_FAILED || ev->kind == IKE_EV_NEGOTIATION_FAILED ? WLOG_WARN : WLOG_INFO,
+	     "ike: %s: IKE SA %" PRIu64 " peer %" PRIu32 "%s%s%s", name, ev->ike_sa_id, ev->peer_id, child,
+	     ev->text ? ": " : "", ev->text ? ev->text : "");
+}
+
 static void cb_event(void *ctx, const struct ike_event *ev)
 {
 	struct ike_driver *k = ctx;
@@ -522,10 +537,7 @@ static void cb_event(void *ctx, const struct ike_event *ev)
 	}
 	if (ev->text)
 		json_object_set_new(o, "text", json_string(ev->text));
-	mlog(ev->kind == IKE_EV_AUTH_FAILED || ev->kind == IKE_EV_NEGOTIATION_FAILED ? WLOG_WARN : WLOG_INFO,
-	     "ike: %s: IKE SA %" PRIu64 " peer %" PRIu32 " policy %" PRIu32 " SPIs 0x%08" PRIx32 "/0x%08" PRIx32 "%s%s",
-	     name, ev->ike_sa_id, ev->peer_id, ev->child_id, ev->spi_in, ev->spi_out, ev->text ? ": " : "",
-	     ev->text ? ev->text : "");
+	log_event(ev, name);
 	events_publish(k->d, name, o);
 }
 
