@@ -219,7 +219,8 @@ static void ts_of(const struct sel_addr *a, const struct sel_port *p, int16_t pr
 	memcpy(ts->hi, a->hi, 16);
 }
 
-static int child_conf(const struct db_policy *pol, const struct db_peer *peer, bool legacy, struct ike_child_conf *c)
+static int child_conf(const struct db_policy *pol, const struct db_peer *peer, bool legacy, struct ike_child_conf *c,
+	struct ike_addr *host)
 {
 	json_t *j = policy_row_to_json(pol);
 	struct policy_conf pc;
@@ -250,6 +251,13 @@ static int child_conf(const struct db_policy *pol, const struct db_peer *peer, b
 		c->n_esp = (size_t)n;
 	}
 	c->transport = !strcmp(pol->mode, "transport");
+	/* Transport mode: bitw speaks IKE as the host (its single src address), which is the SAs' local end. */
+	memset(host, 0, sizeof *host);
+	if (c->transport) {
+		host->family = pc.sel.src.family;
+		host->port = 500;
+		memcpy(host->addr, pc.sel.src.lo, 16);
+	}
 	c->lifetime_s = clamp_u32(pol->child_lifetime ? pol->child_lifetime : peer->child_lifetime);
 	c->rekey_margin_s = peer->rekey_margin < c->lifetime_s ? clamp_u32(peer->rekey_margin) : 0;
 	return 0;
@@ -598,14 +606,23 @@ int ike_driver_reload(struct bitwd *d)
 	legacy = conf_legacy_algorithms(d);
 	for (int i = 0; i < npol; i++) {
 		struct ike_child_conf c;
+		struct ike_addr host;
 		int j = 0;
 
 		if (pol[i].ike_peer_id <= 0 || strcmp(pol[i].action, "protect") != 0)
 			continue;
 		while (j < np && !(peers[j].id == pol[i].ike_peer_id && valid[j]))
 			j++;
-		if (j == np || child_conf(&pol[i], &peers[j], legacy, &c) < 0)
+		if (j == np || child_conf(&pol[i], &peers[j], legacy, &c, &host) < 0)
 			continue;
+		if (host.family && (host.family != confs[j].local.family ||
+		                    (peers[j].local[0] && memcmp(host.addr, confs[j].local.addr, 16)))) {
+			mlog(WLOG_WARN, "ike: transport policy %s: peer %s must have the host's address as local (or none); "
+			     "not keyed", pol[i].name, peers[j].name);
+			continue;
+		}
+		if (host.family)
+			confs[j].local = host;
 		int e = ike_child_set(k->e, now, &c);
 		if (e < 0) {
 			mlog(WLOG_WARN, "ike: policy %s: %s", pol[i].name, ike_strerror(e));

@@ -1056,6 +1056,30 @@ static bool in_transport(struct worker *wk, uint8_t *frame, const struct pkt_inf
 	return true;
 }
 
+/* IKE (UDP 500, or 4500 with the non-ESP marker) for a transport-mode host: bitwd answers on its behalf. */
+static bool in_host_ike(struct worker *wk, uint8_t *frame, const struct pkt_info *pi)
+{
+	uint8_t *data = frame + pi->l4_off + 8;
+	uint32_t l4len = pi->ip_len - (uint32_t)(pi->l4_off - pi->l3_off), ulen;
+
+	if ((pi->dport != 500 && pi->dport != 4500) || pi->frag != PKT_FRAG_NONE || l4len < 8 ||
+	    !transport_is_host(wk->snap->spd, &pi->dst))
+		return false;
+	ulen = (uint32_t)frame[pi->l4_off + 4] << 8 | frame[pi->l4_off + 5];
+	if (ulen < 8 || ulen > l4len) {
+		count_drop(wk, XE_MALFORMED_PACKET);
+		return true;
+	}
+	ulen -= 8;
+	if (pi->dport == 500)
+		to_control(wk, pi, data, ulen);
+	else if (ulen >= 4 && rd32(data) == 0)
+		to_control(wk, pi, data + 4, ulen - 4);
+	else
+		count_drop(wk, XE_NOT_SUPPORTED);  /* ESP in UDP: transport SAs are not encapsulated */
+	return true;
+}
+
 static void in_frame(void *ctx, uint8_t *frame, uint32_t len)
 {
 	struct worker *wk = ctx;
@@ -1086,6 +1110,8 @@ static void in_frame(void *ctx, uint8_t *frame, uint32_t len)
 		return;
 	}
 	if (pi.proto == IPPROTO_ESP_ && in_transport(wk, frame, &pi))
+		return;
+	if (pi.proto == IPPROTO_UDP_ && in_host_ike(wk, frame, &pi))
 		return;
 	if (pi.ip_len > wk->w->black.mtu) {
 		oversize(wk, frame, len, &pi, wk->w->black.mtu, in_frame);

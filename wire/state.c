@@ -600,6 +600,9 @@ int wire_ike_send(struct wire *w, const struct ctl_ike_dgram *d, const uint8_t *
 	for (uint8_t i = 0; i < s->black.naddr; i++)
 		if (bw_addr_eq(&s->black.addr[i], &src))
 			goto ok;
+	/* IKE for a transport-mode host goes out from the host's own address. */
+	if (transport_is_host(s->spd, &src))
+		goto ok;
 	return -XE_BAD_PARAM;
 ok:
 	rc = wire_send_udp(w, &w->ctl_tx_black, s, &src, d->sport, &dst, d->dport, data, len,

@@ -8,6 +8,9 @@
 # algs: both peers offer only AES-CCM-16-256: the child negotiated on traffic is installed on both wires as
 #   aes-ccm16-256 and carries pings both ways; then both switch to AES-CTR-128 with AES-XCBC-96, A terminates
 #   the IKE SA, and the next ACQUIRE's child is aes-ctr-128/aes-xcbc-96 and carries pings too.
+# transport: host-to-host transport policies keyed by IKE on both sides, the peers being the remote hosts (no
+#   local given): A's ping's ACQUIRE makes bitw A speak IKE as hostA to hostB's address, bitw B answers as hostB;
+#   the child is installed as a transport SA whose local end is the host, and pings pass both ways.
 
 import os
 import secrets
@@ -130,7 +133,41 @@ def algs():
 		b.d.stop()
 
 
+def transport():
+	need_bitwd()
+	marker = new_marker()
+	with SwanTopo('iketr', 'bitw', 'bitw') as t:
+		psk = secrets.token_urlsafe(24)
+		a, b = BitwGw(t, 'A'), BitwGw(t, 'B')
+		hosts = {'A': HOST_A4, 'B': HOST_B4}
+		for gw, other, start in ((a, 'B', 'traffic'), (b, 'A', 'never')):
+			me = gw.side
+			gw.peer = gw.api.call('POST', f'{API}/peers', {
+				'name': 'host', 'address': hosts[other], 'local_id': hosts[me], 'remote_id': hosts[other],
+				'auth': 'psk', 'psk': psk, 'ike_proposals': 'aes256gcm16-prfsha256-curve25519',
+				'esp_proposals': 'aes256gcm16', 'start': start}, ok=(201,))
+			gw.api.call('POST', f'{API}/policies', {
+				'name': 'host', 'priority': 3, 'action': 'protect', 'mode': 'transport', 'src': hosts[me],
+				'dst': hosts[other], 'peer': hosts[other], 'ike_peer': gw.peer['id']}, ok=(201,))
+		t.ping('hA', HOST_B4, count=4, marker=marker, wait=1)
+		sa_a, sa_b = a.wait_up(), b.wait_up()
+		expect(sa_a['local'].startswith(HOST_A4) and sa_b['local'].startswith(HOST_B4),
+		       f'the IKE SA runs between the hosts\' own addresses ({sa_a["local"]} / {sa_b["local"]})')
+		kids = sa_a['child_sas']
+		expect(kids and kids[0].get('transport') is True, f'the child is a transport-mode one ({kids})')
+		for gw, me in ((a, HOST_A4), (b, HOST_B4)):
+			on_wire = wire_ike_sas(gw)
+			expect(len(on_wire) == 2 and all(s.get('local') == me and s.get('policy') == 'host' for s in on_wire),
+			       f'{gw.side}\'s wire holds the child for the transport policy, local end the host ({on_wire})')
+		for src, dst in (('hA', HOST_B4), ('hB', HOST_A4)):
+			r = t.ping(src, dst, count=3, marker=marker)
+			expect(r.received == 3, f'transport: ping {src} -> {dst} over the negotiated SAs ({r.received}/3)')
+		a.d.stop()
+		b.d.stop()
+
+
 TESTS = {
+	'transport': transport,
 	'algs': algs,
 	'acquire': acquire,
 	'wire-restart': wire_restart,
