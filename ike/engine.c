@@ -65,6 +65,8 @@ int ike_engine_new(const struct ike_engine_conf *conf, const struct ike_callback
 		e->conf.retransmit_base_ms = 1000;
 	if (!e->conf.retransmit_tries)
 		e->conf.retransmit_tries = 5;
+	if (!e->conf.dpd_timeout_ms)
+		e->conf.dpd_timeout_ms = 10000;
 	e->cb = *cb;
 	e->next_sa_id = 1;
 	ike_random(e, e->cookie_secret, sizeof e->cookie_secret);

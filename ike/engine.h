@@ -45,6 +45,7 @@ enum ike_req_kind {
 	REQ_DELETE_CHILD, REQ_DPD,
 };
 
+#define IKE_DPD_SENDS 4                   /* a liveness check and its retransmissions, over conf.dpd_timeout_ms */
 #define IKE_FRAG_SEND_MAX 16              /* fragments of one message we send */
 #define IKE_FRAG_MSG_MAX 1280            /* IP datagram size of our fragments, strongSwan's default */
 

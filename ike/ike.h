@@ -398,6 +398,8 @@ struct ike_engine_conf {
 	uint32_t max_sas;                    /* all IKE SAs; 0 = 65536 */
 	uint32_t retransmit_base_ms;         /* first retransmission; doubles each time; 0 = 1000 */
 	uint32_t retransmit_tries;           /* give up after this many retransmissions; 0 = 5 */
+	uint32_t dpd_timeout_ms;             /* a liveness check unanswered this long means dead (sent 4 times
+	                                      * evenly over it, not on the back-off above); 0 = 10000 */
 	bool keyexport;                      /* Wireshark key lines as IKE_EV_KEYS; admin-only, off by default */
 };
 

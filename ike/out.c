@@ -163,7 +163,9 @@ int ike_out_send(struct ike_engine *e, struct ike_sa *sa, uint64_t now_ms, bool 
 		sa->req.kind = req_kind;
 		sa->req.msg_id = e->out.msg_id;
 		sa->req.tries = 0;
-		sa->req.next_ms = now_ms + e->conf.retransmit_base_ms;
+		/* a dead peer should be noticed soon after dpd_interval, not after the whole back-off */
+		sa->req.next_ms = now_ms + (req_kind == REQ_DPD ? e->conf.dpd_timeout_ms / IKE_DPD_SENDS :
+						e->conf.retransmit_base_ms);
 	}
 	if (n_frags)
 		ike_log(e, 7, "IKE SA %llu: sent as %u fragments", (unsigned long long)sa->id, n_frags);

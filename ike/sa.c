@@ -373,14 +373,20 @@ static void dead_peer(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 /* Retransmits the outstanding request; false when the SA is gone. */
 static bool retransmit(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 {
+	bool dpd = sa->req.kind == REQ_DPD;
+
 	if (!sa->req.kind || now_ms < sa->req.next_ms)
 		return true;
-	if (sa->req.tries >= e->conf.retransmit_tries) {
+	if (sa->req.tries >= (dpd ? IKE_DPD_SENDS - 1 : e->conf.retransmit_tries)) {
 		dead_peer(e, now_ms, sa);
 		return false;
 	}
 	sa->req.tries++;
-	sa->req.next_ms = now_ms + ((uint64_t)e->conf.retransmit_base_ms << (sa->req.tries < 16 ? sa->req.tries : 16));
+	if (dpd)
+		sa->req.next_ms = now_ms + e->conf.dpd_timeout_ms / IKE_DPD_SENDS;
+	else
+		sa->req.next_ms = now_ms +
+			((uint64_t)e->conf.retransmit_base_ms << (sa->req.tries < 16 ? sa->req.tries : 16));
 	ike_out_resend(e, sa, sa->req.buf, sa->req.len, sa->req.frag_len, sa->req.n_frags);
 	return true;
 }

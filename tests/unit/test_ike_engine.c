@@ -103,6 +103,7 @@ struct side {
 	uint32_t next_spi;
 	int ev[16];                         /* counts per IKE_EV_* */
 	char last_text[128];
+	uint64_t dead_ms;                   /* when IKE_EV_DPD_DEAD came */
 	uint64_t rnd;
 	size_t sent_no_proposal;            /* messages sent with a NO_PROPOSAL_CHOSEN notify (from the decoded trace) */
 };
@@ -163,6 +164,8 @@ static void cb_event(void *ctx, const struct ike_event *ev)
 
 	if (ev->kind < 16)
 		s->ev[ev->kind]++;
+	if (ev->kind == IKE_EV_DPD_DEAD)
+		s->dead_ms = now;
 	snprintf(s->last_text, sizeof s->last_text, "%s", ev->text);
 }
 
@@ -224,6 +227,7 @@ struct setup {
 	const char *id_a, *id_b;            /* local identities */
 	const char *expect_b;               /* A's remote_id */
 	bool frag;                          /* RFC 7383 on both */
+	bool default_retransmit;            /* the engine's own schedule instead of the quick one below */
 	bool legacy_a, legacy_b;            /* ESP proposals parsed with legacy algorithms allowed */
 };
 
@@ -231,7 +235,8 @@ static void side_init(struct side *s, const char *name, uint8_t last, uint32_t s
 {
 	struct ike_callbacks cb = { .ctx = s, .send = cb_send, .spi_alloc = cb_spi, .child_install = cb_install,
 		.child_delete = cb_delete, .event = cb_event, .random = cb_random, .log = cb_log };
-	struct ike_engine_conf conf = { .retransmit_base_ms = 500, .retransmit_tries = 3,
+	struct ike_engine_conf conf = { .retransmit_base_ms = st->default_retransmit ? 0 : 500,
+		.retransmit_tries = st->default_retransmit ? 0 : 3,
 		.half_open_cookie_threshold = st->cookie_threshold };
 
 	memset(s, 0, sizeof *s);
@@ -682,6 +687,24 @@ static void test_dpd(void)
 	run_until(now + 10000);
 	CHECK(A.ev[IKE_EV_DPD_DEAD] == 1 && sa_count(&A, IKE_SA_ESTABLISHED) == 1 && A.n_child == 1,
 	      "dpd_action restart: A builds a new IKE SA and child");
+	teardown();
+
+	/* The engine's default back-off (1 s doubling, 5 retransmissions) would take 63 s to give up; a liveness
+	 * check is sent 4 times over dpd_timeout (10 s) instead. */
+	setup(&(struct setup){ .dpd_s = 2, .default_retransmit = true });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	{
+		uint64_t t0 = now;
+
+		drop_fn = drop_all;
+		sent_total = 0;
+		run_until(now + 30000);
+		drop_fn = NULL;
+		CHECK(A.ev[IKE_EV_DPD_DEAD] == 1 && A.dead_ms >= t0 + 11500 && A.dead_ms <= t0 + 12200,
+		      "default schedule: dead 2 s + 10 s after the last answer (%.1f s)",
+		      (double)(A.dead_ms - t0) / 1000);
+	}
 	teardown();
 }
 
