@@ -132,6 +132,7 @@ static const char *const dir_names[] = { NULL, "out", "in", "both", NULL };
 static const char *const sa_dir_names[] = { NULL, "out", "in", NULL };
 static const char *const mode_names[] = { "tunnel", "transport", NULL };
 static const char *const encap_names[] = { "none", "udp", NULL };
+static const char *const sa_proto_names[] = { "esp", "ah", NULL };
 static const char *const df_names[] = { "clear", "set", "copy", NULL };
 static const char *const origin_names[] = { "manual", "ike", NULL };
 static const char *const default_action_names[] = { "discard", "bypass", NULL };
@@ -153,7 +154,7 @@ static const char *const policy_fields[] = {
 };
 static const char *const sa_fields[] = {
 	"spi", "direction", "policy", "peer", "local", "encap", "encap_sport", "encap_dport",
-	"enc", "enc_key", "integ", "integ_key", "replay_window", "esn", "lifetime", "origin", NULL
+	"enc", "enc_key", "integ", "integ_key", "replay_window", "esn", "lifetime", "origin", "protocol", NULL
 };
 static const char *const lifetime_fields[] = { "soft", "hard", NULL };
 static const char *const limit_fields[] = { "seconds", "bytes", "packets", NULL };
@@ -950,6 +951,8 @@ static int sa_check_algs(struct perr *e, const char *path, const struct sa_conf 
 	subpath(fp, path, "enc");
 	if (s->enc >= ENC__COUNT)
 		return bad(e, fp, "unknown algorithm");
+	if (s->proto == PROTO_AH && s->enc != ENC_NULL)
+		return bad(e, fp, "must be null for an AH SA (AH does not encrypt)");
 	subpath(fp, path, "integ");
 	if (s->integ >= INTEG__COUNT)
 		return bad(e, fp, "unknown algorithm");
@@ -1001,7 +1004,8 @@ static int sa_parse(struct perr *e, const char *path, const json_t *obj, struct 
 	sa_default(s);
 	if ((rc = check_object(e, path, obj, sa_fields)) || (rc = need(e, path, obj, "spi")) ||
 	    (rc = need(e, path, obj, "direction")) || (rc = need(e, path, obj, "policy")) ||
-	    (rc = need(e, path, obj, "enc")) || (rc = spi_get(e, path, obj, &s->spi)) ||
+	    (rc = get_enum(e, path, obj, "protocol", sa_proto_names, ENUM_COUNT(sa_proto_names), &s->proto)) ||
+	    (s->proto == PROTO_ESP && (rc = need(e, path, obj, "enc"))) || (rc = spi_get(e, path, obj, &s->spi)) ||
 	    (rc = get_enum(e, path, obj, "direction", sa_dir_names, ENUM_COUNT(sa_dir_names), &s->dir)) ||
 	    (rc = name_get(e, path, obj, "policy", s->policy)) || (rc = get_addr(e, path, obj, "peer", &s->peer)) ||
 	    (rc = get_addr(e, path, obj, "local", &s->local)) ||
@@ -1072,6 +1076,21 @@ static int transport_local(struct perr *e, const char *path, struct sa_conf *s, 
 	return 0;
 }
 
+/* AH (RFC 4302) here: tunnel mode, IP protocol 51 only (NAT traversal is ESP's, RFC 3948). */
+static int ah_check(struct perr *e, const char *path, const struct sa_conf *s)
+{
+	char fp[PATH_LEN];
+
+	if (s->proto != PROTO_AH)
+		return 0;
+	subpath(fp, path, "protocol");
+	if (s->mode != MODE_TUNNEL)
+		return bad(e, fp, "ah is supported in tunnel mode only");
+	if (s->encap != ENCAP_NONE)
+		return bad(e, fp, "ah cannot be udp-encapsulated");
+	return 0;
+}
+
 static int sa_resolve_at(struct perr *e, const char *path, struct sa_conf *s, const struct policy_conf *pol,
                          uint32_t npol, const struct port_conf *black, uint16_t default_replay)
 {
@@ -1097,6 +1116,8 @@ static int sa_resolve_at(struct perr *e, const char *path, struct sa_conf *s, co
 	if (s->dir != DIR_OUT && s->dir != DIR_IN)
 		return bad(e, fp, "must be in or out");
 	if ((rc = p->mode == MODE_TRANSPORT ? transport_local(e, path, s, p) : local_pick(e, path, s, black)))
+		return rc;
+	if ((rc = ah_check(e, path, s)))
 		return rc;
 	subpath(fp, path, "peer");
 	if (s->peer.family != s->local.family)
@@ -1430,6 +1451,8 @@ json_t *sa_to_json(const struct sa_conf *s)
 		json_object_set_new(o, "peer", addr_json(&s->peer));
 	if (s->local.family)
 		json_object_set_new(o, "local", addr_json(&s->local));
+	if (s->proto != PROTO_ESP)
+		json_object_set_new(o, "protocol", json_string(enum_str(sa_proto_names, ENUM_COUNT(sa_proto_names), s->proto)));
 	json_object_set_new(o, "encap", json_string(enum_str(encap_names, ENUM_COUNT(encap_names), s->encap)));
 	json_object_set_new(o, "encap_sport", json_integer(s->encap_sport));
 	json_object_set_new(o, "encap_dport", json_integer(s->encap_dport));

@@ -13,6 +13,7 @@ struct json_t;
 enum pol_action { ACT_DISCARD = 0, ACT_BYPASS = 1, ACT_PROTECT = 2 };
 enum pol_dir { DIR_OUT = 1, DIR_IN = 2, DIR_BOTH = 3 };  /* out = red -> black */
 enum sa_mode { MODE_TUNNEL = 0, MODE_TRANSPORT = 1 };
+enum sa_proto { PROTO_ESP = 0, PROTO_AH = 1 };        /* RFC 4303 ESP or RFC 4302 AH (integrity only) */
 enum sa_encap { ENCAP_NONE = 0, ENCAP_UDP = 1 };         /* ESP or ESP-in-UDP (RFC 3948) */
 /* Who keyed an SA: a configuration push replaces manual SAs only; IKE SAs stay while their policy does. */
 enum sa_origin { ORIGIN_MANUAL = 0, ORIGIN_IKE = 1 };
@@ -120,6 +121,7 @@ struct sa_conf {
 	struct bw_addr local;   /* our tunnel endpoint; default: our black address of peer's family */
 	struct bw_addr peer;    /* default: the policy's peer */
 	uint8_t mode;           /* enum sa_mode */
+	uint8_t proto;          /* enum sa_proto */
 	uint8_t encap;          /* enum sa_encap */
 	uint16_t encap_sport;   /* UDP ports for ESP-in-UDP (default 4500/4500) */
 	uint16_t encap_dport;

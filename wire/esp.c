@@ -114,6 +114,10 @@ static int check_algs(const struct sa_conf *conf, char *err, size_t errlen)
 	}
 	e = &enc_algs[conf->enc];
 	i = &integ_algs[conf->integ];
+	if (conf->proto == PROTO_AH && (conf->enc != ENC_NULL || conf->integ == INTEG_NONE)) {
+		snprintf(err, errlen, "enc: an AH SA takes enc null and an integrity algorithm");
+		return -XE_BAD_PARAM;
+	}
 	if (self_authenticating(e->kind) && conf->integ != INTEG_NONE) {
 		snprintf(err, errlen, "integ: %s authenticates itself and takes integ none, not %s", e->name, i->name);
 		return -XE_BAD_PARAM;
@@ -363,7 +367,7 @@ int sa_create(const struct sa_conf *conf, struct sa **out, char *err, size_t err
 		sa->icv_len = 12;  /* truncated HMAC-SHA2, as some peers configure it */
 	if (RAND_bytes((uint8_t *)&sa->rng, sizeof(sa->rng)) != 1 || sa->rng == 0)
 		sa->rng = (uint64_t)(uintptr_t)sa | 1;
-	sa->block = e->block;
+	sa->block = conf->proto == PROTO_AH ? 1 : e->block;  /* AH has no trailer to pad */
 	replay_init(&sa->replay, conf->replay_window);
 	sa->created = sa_clock_s();
 	rc = setup_crypto(sa);
@@ -385,6 +389,8 @@ static uint32_t pad_len(const struct sa *sa, uint32_t inner_len)
 
 uint32_t esp_overhead(const struct sa *sa, uint32_t inner_len)
 {
+	if (sa->conf.proto == PROTO_AH)
+		return ah_hdr_len(sa, sa->conf.peer.family);
 	return ESP_HDR + sa->iv_len + pad_len(sa, inner_len) + 2 + sa->icv_len;
 }
 
@@ -433,8 +439,8 @@ static int xcbc_icv(struct esp_crypto *c, const uint8_t *data, uint32_t len, con
 	return 0;
 }
 
-/* The ICV over SPI..ciphertext, then the ESN high half that is not on the wire (RFC 4303 3.3.2.1). */
-static int integ_icv(const struct sa *sa, const uint8_t *data, uint32_t len, uint64_t seq, uint8_t *icv)
+/* The ICV over SPI..ciphertext (AH: the whole packet), then the ESN high half that is not on the wire (RFC 4303 3.3.2.1). */
+int sa_integ_icv(const struct sa *sa, const uint8_t *data, uint32_t len, uint64_t seq, uint8_t *icv)
 {
 	struct esp_crypto *c = sa->crypto;
 	uint8_t full[EVP_MAX_MD_SIZE], hi[4];
@@ -583,7 +589,7 @@ static int cipher_seal(struct sa *sa, uint8_t *esp, const uint8_t *inner, uint32
 		(void)EVP_CipherInit_ex2(c->enc, NULL, NULL, NULL, 1, NULL);  /* no half block left for the next packet */
 		return -XE_NOT_SUPPORTED;
 	}
-	return integ_icv(sa, esp, ESP_HDR + sa->iv_len + ct_len, seq, ct + ct_len);
+	return sa_integ_icv(sa, esp, ESP_HDR + sa->iv_len + ct_len, seq, ct + ct_len);
 }
 
 static int null_seal(struct sa *sa, uint8_t *esp, const uint8_t *inner, uint32_t inner_len, const uint8_t *trailer,
@@ -593,7 +599,7 @@ static int null_seal(struct sa *sa, uint8_t *esp, const uint8_t *inner, uint32_t
 
 	memmove(pt, inner, inner_len);
 	memcpy(pt + inner_len, trailer, trailer_len);
-	return integ_icv(sa, esp, ESP_HDR + inner_len + trailer_len, seq, pt + inner_len + trailer_len);
+	return sa_integ_icv(sa, esp, ESP_HDR + inner_len + trailer_len, seq, pt + inner_len + trailer_len);
 }
 
 static int make_iv(struct sa *sa, uint64_t seq, uint8_t *iv)
@@ -722,7 +728,7 @@ static int mac_open(struct sa *sa, uint8_t *esp, uint32_t ct_len, uint64_t seq)
 
 	if (c->kind == KIND_GMAC)
 		return gmac_tag(sa, c->dec, 0, esp, ct_len, seq, esp + signed_len);
-	if (integ_icv(sa, esp, signed_len, seq, icv) < 0 || CRYPTO_memcmp(icv, esp + signed_len, sa->icv_len) != 0)
+	if (sa_integ_icv(sa, esp, signed_len, seq, icv) < 0 || CRYPTO_memcmp(icv, esp + signed_len, sa->icv_len) != 0)
 		return -XE_ESP_DIGEST_MISMATCH;
 	/*
 	 * CBC: the IV block goes through the cipher with the ciphertext, so the

@@ -10,6 +10,7 @@
 #include "log.h"
 
 #define IPPROTO_ESP_ 50
+#define IPPROTO_AH_ 51
 #define IPPROTO_UDP_ 17
 #define IPPROTO_TCP_ 6
 #define IPPROTO_ICMPV6_ 58
@@ -237,6 +238,25 @@ struct outer_hints {
 	uint32_t tfc;
 };
 
+/* AH tunnel mode: outer IP header, AH, the inner packet; the ICV covers the outer header too, so it comes last. */
+static int outer_build_ah(struct worker *wk, struct sa *sa, uint8_t *buf, uint32_t cap, const uint8_t *inner,
+                          uint32_t inner_len, uint8_t next_header, const struct outer_hints *h)
+{
+	const struct sa_conf *c = &sa->conf;
+	uint32_t iph = ip_hdr_len(c->peer.family), ah_len = ah_hdr_len(sa, c->peer.family);
+	uint32_t total = ETH_HLEN_ + iph + ah_len + inner_len;
+	int rc;
+
+	if (total > cap)
+		return -XE_MTU_EXCEEDED;
+	memmove(buf + ETH_HLEN_ + iph + ah_len, inner, inner_len);
+	eth_write(buf, NULL, wk->w->black.mac, c->peer.family == 4 ? ETHERTYPE_IPV4_ : ETHERTYPE_IPV6_);
+	ip_header_write(buf + ETH_HLEN_, &c->local, &c->peer, IPPROTO_AH_, ah_len + inner_len, h->tos, wk->ip_ident++,
+	                h->df);
+	rc = ah_encap(sa, buf + ETH_HLEN_, iph + ah_len + inner_len, iph, next_header);
+	return rc < 0 ? rc : (int)total;
+}
+
 /* Write the whole outer frame (destination MAC unset) into buf; returns its length or -XE_*. */
 static int outer_build(struct worker *wk, struct sa *sa, uint8_t *buf, uint32_t cap, const uint8_t *inner,
                        uint32_t inner_len, uint8_t next_header, const struct outer_hints *h)
@@ -245,6 +265,8 @@ static int outer_build(struct worker *wk, struct sa *sa, uint8_t *buf, uint32_t 
 	uint32_t iph = ip_hdr_len(c->peer.family), off = ETH_HLEN_ + iph + (c->encap == ENCAP_UDP ? 8 : 0);
 	int n;
 
+	if (c->proto == PROTO_AH)
+		return outer_build_ah(wk, sa, buf, cap, inner, inner_len, next_header, h);
 	if (cap <= off)
 		return -XE_MTU_EXCEEDED;
 	n = esp_encap_tfc(sa, buf + off, cap - off, inner, inner_len, next_header, h->tfc);
@@ -524,7 +546,7 @@ static void out_protect(struct worker *wk, const struct spd_policy *p, uint8_t *
 	stat_add(&p->stats->packets[0], 1);
 	stat_add(&p->stats->bytes[0], inner_len);
 	/* RFC 4303 2.7: TFC padding only where the inner header tells the real length (tunnel mode), within the MTU. */
-	if (sa->conf.opts.tfc_pad && sa->conf.mode == MODE_TUNNEL && inner_len < fit) {
+	if (sa->conf.opts.tfc_pad && sa->conf.mode == MODE_TUNNEL && sa->conf.proto == PROTO_ESP && inner_len < fit) {
 		uint32_t room = fit - inner_len < sa->conf.opts.tfc_pad ? fit - inner_len : sa->conf.opts.tfc_pad;
 
 		h.tfc = sa_random(sa) % (room + 1);
@@ -594,7 +616,7 @@ static bool dummy_service(struct worker *wk)
 		struct sa *sa = s->out_sa[spd_at(s->spd, i)->index];
 		uint32_t mean;
 
-		if (!sa || !sa->conf.opts.dummy_ms || sa->conf.mode != MODE_TUNNEL ||
+		if (!sa || !sa->conf.opts.dummy_ms || sa->conf.mode != MODE_TUNNEL || sa->conf.proto != PROTO_ESP ||
 		    atomic_load_explicit(&sa->state, memory_order_relaxed) == SA_DEAD)
 			continue;
 		any = true;
@@ -818,39 +840,15 @@ static int ecn_decap(uint8_t *ip, int family, uint8_t outer)
 	return 0;
 }
 
-static void in_esp(struct worker *wk, uint8_t *frame, uint8_t *esp, uint32_t esp_len, uint8_t outer_ecn)
+/* The inner packet of a verified tunnel-mode SA: dummy, policy and ECN checks, then to red. */
+static void in_inner(struct worker *wk, struct sa *sa, uint8_t *frame, uint8_t *inner, uint32_t inner_len, uint8_t nh,
+                     uint8_t outer_ecn)
 {
 	const struct snapshot *s = wk->snap;
 	const struct spd_policy *p;
 	struct pkt_info ipi;
-	struct sa *sa;
-	uint8_t *inner, nh;
-	uint32_t inner_len;
 	int rc;
 
-	if (esp_len < 8 || esp - frame < ETH_HLEN_ + 8) {
-		count_drop(wk, XE_MALFORMED_PACKET);
-		return;
-	}
-	/* Drop all stops protected traffic too; bypass all still delivers what arrives protected. */
-	if (s->opt.admin_state == ADMIN_DROP) {
-		count_drop(wk, XE_ADMIN_DROP);
-		return;
-	}
-	sa = sad_lookup(s->sad, rd32(esp));
-	if (!sa) {
-		count_drop(wk, XE_BAD_ESP_SPI);
-		return;
-	}
-	if (atomic_load_explicit(&sa->state, memory_order_relaxed) == SA_DEAD) {
-		count_drop(wk, XE_SA_EXPIRED);
-		return;
-	}
-	rc = esp_decap(sa, esp, esp_len, &inner, &inner_len, &nh);
-	if (rc < 0) {
-		count_drop(wk, rc);
-		return;
-	}
 	if (nh == NH_DUMMY) {
 		stat_add(&sa->st.dummies, 1);
 		count_drop(wk, XE_DUMMY_PACKET);
@@ -864,7 +862,7 @@ static void in_esp(struct worker *wk, uint8_t *frame, uint8_t *esp, uint32_t esp
 		count_drop(wk, XE_SA_EXPIRED);
 		return;
 	}
-	/* The ESP header and IV sit right before the inner packet: room for its Ethernet header. */
+	/* The ESP header and IV (or the AH header) sit right before the inner packet: room for its Ethernet header. */
 	inner -= ETH_HLEN_;
 	eth_write(inner, NULL, wk->w->red.mac, nh == NH_IPV4 ? ETHERTYPE_IPV4_ : ETHERTYPE_IPV6_);
 	rc = pkt_parse(inner, inner_len + ETH_HLEN_, &ipi);
@@ -885,6 +883,73 @@ static void in_esp(struct worker *wk, uint8_t *frame, uint8_t *esp, uint32_t esp
 	stat_add(&p->stats->packets[1], 1);
 	stat_add(&p->stats->bytes[1], ipi.ip_len);
 	deliver_red(wk, inner, &ipi);
+}
+
+static void in_esp(struct worker *wk, uint8_t *frame, uint8_t *esp, uint32_t esp_len, uint8_t outer_ecn)
+{
+	const struct snapshot *s = wk->snap;
+	struct sa *sa;
+	uint8_t *inner, nh;
+	uint32_t inner_len;
+	int rc;
+
+	if (esp_len < 8 || esp - frame < ETH_HLEN_ + 8) {
+		count_drop(wk, XE_MALFORMED_PACKET);
+		return;
+	}
+	/* Drop all stops protected traffic too; bypass all still delivers what arrives protected. */
+	if (s->opt.admin_state == ADMIN_DROP) {
+		count_drop(wk, XE_ADMIN_DROP);
+		return;
+	}
+	sa = sad_lookup(s->sad, rd32(esp));
+	if (!sa || sa->conf.proto != PROTO_ESP) {
+		count_drop(wk, XE_BAD_ESP_SPI);
+		return;
+	}
+	if (atomic_load_explicit(&sa->state, memory_order_relaxed) == SA_DEAD) {
+		count_drop(wk, XE_SA_EXPIRED);
+		return;
+	}
+	rc = esp_decap(sa, esp, esp_len, &inner, &inner_len, &nh);
+	if (rc < 0) {
+		count_drop(wk, rc);
+		return;
+	}
+	in_inner(wk, sa, frame, inner, inner_len, nh, outer_ecn);
+}
+
+/* AH (RFC 4302) to our black address: verified in place, then delivered as ESP's inner packets are. */
+static void in_ah(struct worker *wk, uint8_t *frame, const struct pkt_info *pi)
+{
+	uint8_t *ip = frame + pi->l3_off, *inner, nh;
+	uint32_t ah_off = (uint32_t)((pi->ah_off ? pi->ah_off : pi->l4_off) - pi->l3_off), inner_len;
+	struct sa *sa;
+	int rc;
+
+	if (pi->ip_len < ah_off + 12) {
+		count_drop(wk, XE_MALFORMED_PACKET);
+		return;
+	}
+	if (wk->snap->opt.admin_state == ADMIN_DROP) {
+		count_drop(wk, XE_ADMIN_DROP);
+		return;
+	}
+	sa = sad_lookup(wk->snap->sad, rd32(ip + ah_off + 4));
+	if (!sa || sa->conf.proto != PROTO_AH) {
+		count_drop(wk, XE_BAD_AH_SPI);
+		return;
+	}
+	if (atomic_load_explicit(&sa->state, memory_order_relaxed) == SA_DEAD) {
+		count_drop(wk, XE_SA_EXPIRED);
+		return;
+	}
+	rc = ah_decap(sa, ip, pi->ip_len, ah_off, &inner, &inner_len, &nh);
+	if (rc < 0) {
+		count_drop(wk, rc);
+		return;
+	}
+	in_inner(wk, sa, frame, inner, inner_len, nh, pi->tos & 3);
 }
 
 static void to_control(struct worker *wk, const struct pkt_info *pi, const uint8_t *data, uint32_t len)
@@ -951,6 +1016,8 @@ static void in_local_whole(struct worker *wk, uint8_t *frame, const struct pkt_i
 
 	if (pi->proto == IPPROTO_ESP_) {
 		in_esp(wk, frame, frame + pi->l4_off, pi->ip_len - (uint32_t)(pi->l4_off - pi->l3_off), pi->tos & 3);
+	} else if (pi->proto == IPPROTO_AH_ || pi->ah_off) {
+		in_ah(wk, frame, pi);
 	} else if (pi->proto == IPPROTO_UDP_) {
 		in_udp(wk, frame, pi);
 	} else if ((n = icmp_build_echo_reply(txq_slot(&wk->tx_black), TXQ_BUF, frame, pi, wk->w->black.mac)) > 0) {

@@ -105,6 +105,8 @@ static int walk_ipv6_ext(const uint8_t *frame, uint32_t end, uint8_t nh, struct 
 		case 51: /* AH */
 			if (end - off < 2)
 				return MALFORMED;
+			if (!pi->ah_off)
+				pi->ah_off = (uint16_t)off;
 			hlen = ((uint32_t)h[1] + 2) * 4;
 			break;
 		case 44: { /* fragment */

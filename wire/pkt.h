@@ -52,7 +52,7 @@ struct pkt_info {
 	uint16_t l3_off;   /* IP header offset in the frame */
 	uint16_t l4_off;   /* upper-layer header offset; 0 if not present (non-first fragment) */
 	uint8_t family;    /* 4, 6, 0 for not IP */
-	uint8_t proto;     /* upper-layer protocol, after IPv6 extension headers */
+	uint8_t proto;     /* upper-layer protocol, after IPv6 extension headers (AH included) */
 	uint8_t frag;      /* PKT_FRAG_* */
 	uint8_t df;        /* IPv4 DF bit set */
 	uint8_t tos;       /* DSCP+ECN (v4 TOS, v6 traffic class) */
@@ -61,6 +61,7 @@ struct pkt_info {
 	uint16_t dport;
 	uint32_t ip_len;   /* IP packet length per its header (<= captured - l3_off) */
 	struct bw_addr src, dst;
+	uint16_t ah_off;   /* IPv6: offset of the first AH header the walk passed, 0 = none (IPv4: proto 51) */
 };
 
 enum {

@@ -66,7 +66,7 @@ uint64_t sa_clock_s(void);
 /* Frees and wipes sa->crypto (esp.c's part of sa_destroy). */
 void esp_crypto_free(struct sa *sa);
 
-/* Bytes esp_encap adds around an inner packet of inner_len (header, IV, pad, trailer, ICV). */
+/* Bytes esp_encap adds around an inner packet of inner_len (header, IV, pad, trailer, ICV); for AH its header. */
 uint32_t esp_overhead(const struct sa *sa, uint32_t inner_len);
 
 /*
@@ -105,6 +105,28 @@ int esp_encap_fixed(struct sa *sa, uint8_t *out, uint32_t out_cap, const uint8_t
  */
 int esp_decap(struct sa *sa, uint8_t *esp, uint32_t esp_len, uint8_t **inner, uint32_t *inner_len,
               uint8_t *next_header);
+
+/* The SA's integrity ICV (sa->icv_len bytes) over data, with the ESN high half appended when esn is on. */
+int sa_integ_icv(const struct sa *sa, const uint8_t *data, uint32_t len, uint64_t seq, uint8_t *icv);
+
+/*
+ * AH (RFC 4302, ah.c), tunnel mode. The AH header is 12 bytes + ICV, padded
+ * to 4 (IPv4) or 8 (IPv6) bytes. Outbound: ip holds the outer IP packet,
+ * header complete (protocol 51, lengths), ah_len bytes reserved at ip + ah_off
+ * and the inner packet after them; ah_encap takes the next sequence number and
+ * fills the AH header and ICV, computed with the mutable fields zeroed.
+ * Returns 0, -XE_SEQUENCE_OVERFLOW or -XE_NOT_SUPPORTED. Inbound: ah_decap
+ * checks replay, verifies the ICV, updates the window; *inner points after
+ * the AH header. Returns 0, -XE_BAD_SEQUENCE_NUMBER, -XE_AH_DIGEST_MISMATCH,
+ * -XE_MALFORMED_PACKET or -XE_NOT_SUPPORTED (IPv6 routing header). Nothing
+ * is allocated.
+ */
+uint32_t ah_hdr_len(const struct sa *sa, int family);
+int ah_encap(struct sa *sa, uint8_t *ip, uint32_t ip_len, uint32_t ah_off, uint8_t next_header);
+/* The same with a given sequence number, sa->seq left alone: known-answer tests. */
+int ah_encap_fixed(struct sa *sa, uint8_t *ip, uint32_t ip_len, uint32_t ah_off, uint8_t next_header, uint64_t seq);
+int ah_decap(struct sa *sa, uint8_t *ip, uint32_t ip_len, uint32_t ah_off, uint8_t **inner, uint32_t *inner_len,
+             uint8_t *next_header);
 
 /*
  * Account a packet against the SA's lifetimes (called by the data thread).

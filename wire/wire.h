@@ -106,6 +106,8 @@ struct ctl_ike_dgram {
 	X(XE_TAGGED_IP_BLOCKED, "IP inside an 802.1Q/802.1ad tag (never classified), dropped") \
 	X(XE_ADMIN_DROP, "administrative state drop (drop all)") \
 	X(XE_ECN_CE_NOT_ECT, "outer ECN CE over a not-ECT inner packet (RFC 6040 4.2)") \
+	X(XE_AH_DIGEST_MISMATCH, "AH integrity check failed") \
+	X(XE_BAD_AH_SPI, "unknown AH SPI") \
 	X(XE__COUNT, "")
 
 #define XE_ENUM_(name, text) name,

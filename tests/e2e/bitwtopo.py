@@ -48,6 +48,10 @@ ALGS = {
 	'aes-ccm16-128': (19, 0, 'AES-CCM', 'NULL'),
 	'aes-ccm8-256': (35, 0, 'AES-CCM', 'NULL'),
 	'aes-gmac-256': (36, 0, None, 'NULL'),  # scapy 2.5 has no GMAC: e2e.decrypt checks it by hand
+	# integrity only: AH SAs (e2e.py ah) and ESP with NULL encryption
+	'null+hmac-sha256-128': (0, 32, 'NULL', 'SHA2-256-128'),
+	'null+hmac-sha1-96': (0, 20, 'NULL', 'HMAC-SHA1-96'),
+	'null+hmac-sha512-256': (0, 64, 'NULL', 'SHA2-512-256'),
 }
 
 

@@ -1,4 +1,4 @@
-/* esp_kat.c: esp-kat, ESP from fixed inputs and back, so an independent implementation can check us byte for byte. */
+/* esp_kat.c: esp-kat, ESP (or AH) from fixed inputs and back, so an independent implementation can check us byte for byte. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +20,9 @@ static void usage(void)
 	        "encap prints the ESP packet (SPI .. ICV) in hex; decap prints the inner packet in hex and\n"
 	        "'nh N', or the XE_* error name and exits 1. decap --seq N: the receiver has seen N-1\n"
 	        "(with --esn this places the window so the high half of N is inferred).\n"
-	        "enc and integ: the names of docs/config.md\n");
+	        "enc and integ: the names of docs/config.md\n"
+	        "--ah N: AH (enc null) with the AH header at byte N of the IP packet; encap's --inner and\n"
+	        "decap's --esp are then the whole outer IP packet, encap prints it with AH filled in.\n");
 	exit(2);
 }
 
@@ -95,6 +97,7 @@ struct args {
 	uint8_t data[MAX_PKT];
 	size_t data_len;
 	int has_data;
+	uint32_t ah_off;  /* AH: where its header starts in the IP packet */
 };
 
 static void parse_args(int argc, char **argv, struct args *a, int decap)
@@ -105,7 +108,7 @@ static void parse_args(int argc, char **argv, struct args *a, int decap)
 		{ "spi", required_argument, NULL, 's' }, { "seq", required_argument, NULL, 'q' },
 		{ "iv", required_argument, NULL, 'v' }, { "nh", required_argument, NULL, 'n' },
 		{ "esn", no_argument, NULL, 'E' }, { "inner", required_argument, NULL, 'I' },
-		{ "esp", required_argument, NULL, 'P' }, { NULL, 0, NULL, 0 },
+		{ "esp", required_argument, NULL, 'P' }, { "ah", required_argument, NULL, 'A' }, { NULL, 0, NULL, 0 },
 	};
 	int c;
 
@@ -133,6 +136,10 @@ static void parse_args(int argc, char **argv, struct args *a, int decap)
 			break;
 		case 'n': a->nh = (uint8_t)parse_num(optarg, 255, "nh"); break;
 		case 'E': a->conf.esn = 1; break;
+		case 'A':
+			a->conf.proto = PROTO_AH;
+			a->ah_off = (uint32_t)parse_num(optarg, MAX_PKT, "ah");
+			break;
 		case 'I':
 		case 'P':
 			a->data_len = parse_hex(optarg, a->data, sizeof(a->data), c == 'I' ? "inner" : "esp");
@@ -150,6 +157,16 @@ static int do_encap(struct sa *sa, const struct args *a)
 	static uint8_t out[MAX_PKT + 256];
 	int len;
 
+	if (sa->conf.proto == PROTO_AH) {
+		memcpy(out, a->data, a->data_len);
+		len = ah_encap_fixed(sa, out, (uint32_t)a->data_len, a->ah_off, a->nh, a->seq);
+		if (len < 0) {
+			printf("%s\n", xe_name(len));
+			return 1;
+		}
+		print_hex(out, a->data_len);
+		return 0;
+	}
 	if (a->has_iv && a->iv_len != sa->iv_len) {
 		fprintf(stderr, "esp-kat: this cipher takes a %u-byte IV\n", sa->iv_len);
 		return 2;
@@ -172,7 +189,10 @@ static int do_decap(struct sa *sa, struct args *a)
 
 	if (a->seq > 1)
 		replay_update(&sa->replay, a->seq - 1);
-	rc = esp_decap(sa, a->data, (uint32_t)a->data_len, &inner, &inner_len, &nh);
+	if (sa->conf.proto == PROTO_AH)
+		rc = ah_decap(sa, a->data, (uint32_t)a->data_len, a->ah_off, &inner, &inner_len, &nh);
+	else
+		rc = esp_decap(sa, a->data, (uint32_t)a->data_len, &inner, &inner_len, &nh);
 	if (rc < 0) {
 		printf("%s\n", xe_name(rc));
 		return 1;

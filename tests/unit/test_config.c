@@ -548,6 +548,41 @@ static void test_load_file(void)
 }
 
 /* Every field name the parser accepts appears in docs/config.schema.json. */
+/* protocol ah: integrity only, tunnel mode, no UDP; shown again by sa_to_json. */
+static void test_ah(void)
+{
+	struct wire_config c;
+	char err[256] = "";
+	json_t *j = J("{" BLACK ", 'policies': [" P_PROT "], 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p',"
+	              " 'protocol': 'ah', 'integ': 'hmac-sha256-128', 'integ_key': '" SHA256_KEY "'}]}"), *o;
+	int rc = config_from_json(j, &c, err, sizeof(err));
+
+	CHECK(rc == 0 && c.sa[0].proto == PROTO_AH && c.sa[0].enc == ENC_NULL && c.sa[0].integ == INTEG_HMAC_SHA256_128,
+	      "an AH SA without enc parses: %s", err);
+	if (rc == 0) {
+		o = sa_to_json(&c.sa[0]);
+		CHECK(!strcmp(json_string_value(json_object_get(o, "protocol")), "ah"), "sa_to_json says protocol ah");
+		json_decref(o);
+		c.sa[0].proto = PROTO_ESP;
+		o = sa_to_json(&c.sa[0]);
+		CHECK(json_object_get(o, "protocol") == NULL, "an ESP SA's JSON leaves protocol out (the default)");
+		json_decref(o);
+		config_free(&c);
+	}
+	json_decref(j);
+	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [" SA(", 'protocol': 'ah'") "]}",
+	       "sas[0].enc: must be null for an AH SA", "AH with a cipher");
+	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p',"
+	       " 'protocol': 'ah'}]}", "sas[0].integ: null needs an integrity algorithm", "AH without integrity");
+	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p',"
+	       " 'protocol': 'ah', 'encap': 'udp', 'integ': 'hmac-sha256-128', 'integ_key': '" SHA256_KEY "'}]}",
+	       "sas[0].protocol: ah cannot be udp-encapsulated", "AH in UDP");
+	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [" SA(", 'protocol': 'gre'") "]}", "sas[0].protocol",
+	       "an unknown protocol");
+	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p'}]}",
+	       "sas[0].enc", "an ESP SA still needs enc");
+}
+
 static void test_schema_covers_fields(void)
 {
 	const char *root = getenv("MESON_SOURCE_ROOT");
@@ -598,6 +633,7 @@ int main(void)
 	test_single_objects();
 	test_names();
 	test_load_file();
+	test_ah();
 	test_schema_covers_fields();
 	return check_done();
 }
