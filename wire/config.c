@@ -135,6 +135,7 @@ static const char *const encap_names[] = { "none", "udp", NULL };
 static const char *const sa_proto_names[] = { "esp", "ah", NULL };
 static const char *const df_names[] = { "clear", "set", "copy", NULL };
 static const char *const origin_names[] = { "manual", "ike", NULL };
+static const char *const clone_names[] = { "none", "src", "dst", NULL };
 static const char *const default_action_names[] = { "discard", "bypass", NULL };
 static const char *const admin_state_names[] = { "secure", "bypass", "drop", NULL };
 
@@ -150,11 +151,12 @@ static const char *const options_fields[] = {
 static const char *const policy_fields[] = {
 	"id", "name", "priority", "order", "action", "direction", "src", "dst", "src_port",
 	"dst_port", "protocol", "mode", "peer", "mss_clamp", "ecn", "df", "pad_check", "tfc_pad", "dummy_interval_ms",
-	"icv_96", NULL
+	"icv_96", "clone", NULL
 };
 static const char *const sa_fields[] = {
 	"spi", "direction", "policy", "peer", "local", "encap", "encap_sport", "encap_dport",
-	"enc", "enc_key", "integ", "integ_key", "replay_window", "esn", "lifetime", "origin", "protocol", NULL
+	"enc", "enc_key", "integ", "integ_key", "replay_window", "esn", "lifetime", "origin", "protocol",
+	"clone_host", NULL
 };
 static const char *const lifetime_fields[] = { "soft", "hard", NULL };
 static const char *const limit_fields[] = { "seconds", "bytes", "packets", NULL };
@@ -674,7 +676,7 @@ static int transport_check(struct perr *e, const char *path, const struct policy
 static int protect_fields(struct perr *e, const char *path, const json_t *obj, struct policy_conf *p)
 {
 	static const char *const only[] = { "peer", "mode", "mss_clamp", "ecn", "df", "pad_check", "tfc_pad",
-		                            "dummy_interval_ms", "icv_96" };
+		                            "dummy_interval_ms", "icv_96", "clone" };
 	char fp[PATH_LEN];
 	int rc;
 
@@ -688,8 +690,12 @@ static int protect_fields(struct perr *e, const char *path, const json_t *obj, s
 	}
 	if ((rc = need(e, path, obj, "peer")) || (rc = get_addr(e, path, obj, "peer", &p->peer)) ||
 	    (rc = get_enum(e, path, obj, "mode", mode_names, ENUM_COUNT(mode_names), &p->mode)) ||
-	    (rc = get_bool(e, path, obj, "mss_clamp", &p->mss_clamp)) || (rc = sa_opts_parse(e, path, obj, &p->opts)))
+	    (rc = get_bool(e, path, obj, "mss_clamp", &p->mss_clamp)) || (rc = sa_opts_parse(e, path, obj, &p->opts)) ||
+	    (rc = get_enum(e, path, obj, "clone", clone_names, ENUM_COUNT(clone_names), &p->clone)))
 		return rc;
+	subpath(fp, path, "clone");
+	if (p->clone != CLONE_NONE && p->mode == MODE_TRANSPORT)
+		return bad(e, fp, "transport mode already serves one host: clone needs tunnel mode");
 	return p->mode == MODE_TRANSPORT ? transport_check(e, path, p) : 0;
 }
 
@@ -1017,7 +1023,8 @@ static int sa_parse(struct perr *e, const char *path, const json_t *obj, struct 
 	    (rc = key_get(e, path, obj, "enc_key", s->enc_key, sizeof(s->enc_key), &s->enc_key_len)) ||
 	    (rc = key_get(e, path, obj, "integ_key", s->integ_key, sizeof(s->integ_key), &s->integ_key_len)) ||
 	    (rc = replay_window_get(e, path, obj, &s->replay_window)) || (rc = get_bool(e, path, obj, "esn", &s->esn)) ||
-	    (rc = get_enum(e, path, obj, "origin", origin_names, ENUM_COUNT(origin_names), &s->origin)))
+	    (rc = get_enum(e, path, obj, "origin", origin_names, ENUM_COUNT(origin_names), &s->origin)) ||
+	    (rc = get_addr(e, path, obj, "clone_host", &s->clone_host)))
 		return rc;
 	{
 		char fp[PATH_LEN];
@@ -1091,6 +1098,24 @@ static int ah_check(struct perr *e, const char *path, const struct sa_conf *s)
 	return 0;
 }
 
+/* A clone policy's SA serves one host inside the selector its clone names; other SAs serve no host. */
+static int clone_host_check(struct perr *e, const char *path, const struct sa_conf *s, const struct policy_conf *p)
+{
+	const struct sel_addr *range = p->clone == CLONE_DST ? &p->sel.dst : &p->sel.src;
+	const struct bw_addr *h = &s->clone_host;
+	char fp[PATH_LEN];
+
+	subpath(fp, path, "clone_host");
+	if (p->clone == CLONE_NONE)
+		return h->family ? bad(e, fp, "only for SAs of a policy with clone src or dst") : 0;
+	if (!h->family)
+		return bad(e, fp, "policy \"%s\" clones per %s host: the SA must name its host", p->name,
+		           clone_names[p->clone]);
+	if (h->family != range->family || memcmp(h->a, range->lo, 16) < 0 || memcmp(h->a, range->hi, 16) > 0)
+		return bad(e, fp, "not inside the policy's %s selector", clone_names[p->clone]);
+	return 0;
+}
+
 static int sa_resolve_at(struct perr *e, const char *path, struct sa_conf *s, const struct policy_conf *pol,
                          uint32_t npol, const struct port_conf *black, uint16_t default_replay)
 {
@@ -1115,7 +1140,8 @@ static int sa_resolve_at(struct perr *e, const char *path, struct sa_conf *s, co
 	subpath(fp, path, "direction");
 	if (s->dir != DIR_OUT && s->dir != DIR_IN)
 		return bad(e, fp, "must be in or out");
-	if ((rc = p->mode == MODE_TRANSPORT ? transport_local(e, path, s, p) : local_pick(e, path, s, black)))
+	if ((rc = p->mode == MODE_TRANSPORT ? transport_local(e, path, s, p) : local_pick(e, path, s, black)) ||
+	    (rc = clone_host_check(e, path, s, p)))
 		return rc;
 	if ((rc = ah_check(e, path, s)))
 		return rc;
@@ -1426,6 +1452,7 @@ json_t *policy_to_json(const struct policy_conf *p)
 		json_object_set_new(o, "tfc_pad", json_integer(p->opts.tfc_pad));
 		json_object_set_new(o, "dummy_interval_ms", json_integer(p->opts.dummy_ms));
 		json_object_set_new(o, "icv_96", json_boolean(p->opts.icv96));
+		json_object_set_new(o, "clone", json_string(enum_str(clone_names, ENUM_COUNT(clone_names), p->clone)));
 	}
 	return o;
 }
@@ -1466,6 +1493,8 @@ json_t *sa_to_json(const struct sa_conf *s)
 	json_object_set_new(o, "lifetime", lt);
 	if (s->origin == ORIGIN_IKE)
 		json_object_set_new(o, "origin", json_string("ike"));
+	if (s->clone_host.family)
+		json_object_set_new(o, "clone_host", addr_json(&s->clone_host));
 	return o;
 }
 

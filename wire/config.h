@@ -19,6 +19,8 @@ enum sa_encap { ENCAP_NONE = 0, ENCAP_UDP = 1 };         /* ESP or ESP-in-UDP (R
 enum sa_origin { ORIGIN_MANUAL = 0, ORIGIN_IKE = 1 };
 /* The whole box: normal, or the seeds' maintenance states "bypass all" (clear text both ways) and "drop all". */
 enum admin_state { ADMIN_SECURE = 0, ADMIN_BYPASS = 1, ADMIN_DROP = 2 };
+/* Policy cloning: one SA pair per distinct source (or destination) host the policy covers. */
+enum clone_mode { CLONE_NONE = 0, CLONE_SRC = 1, CLONE_DST = 2 };
 
 enum sa_enc {
 	ENC_NULL = 0,
@@ -106,6 +108,7 @@ struct policy_conf {
 	uint8_t mode;           /* enum sa_mode */
 	struct bw_addr peer;    /* remote gateway (tunnel endpoint) */
 	uint8_t mss_clamp;      /* clamp TCP MSS of SYNs (default on) */
+	uint8_t clone;          /* enum clone_mode: tunnel only; its SAs each carry a clone_host */
 	struct sa_opts opts;    /* for its SAs */
 };
 
@@ -136,6 +139,11 @@ struct sa_conf {
 	struct sa_lifetime soft, hard;
 	struct sa_opts opts;    /* from the policy (sa_resolve) */
 	uint8_t origin;         /* enum sa_origin */
+	/*
+	 * Clone policies only: the host (outbound src or dst per the policy's
+	 * clone, outbound point of view) this SA serves; family 0 = none.
+	 */
+	struct bw_addr clone_host;
 };
 
 #define PORT_MAX_ADDRS 8

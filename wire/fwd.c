@@ -364,19 +364,29 @@ static void too_big(struct worker *wk, const uint8_t *frame, const struct pkt_in
 		txq_commit(&wk->tx_red, n);
 }
 
+/* The outbound SA of policy p for this packet: its own, or for a clone policy its host's. */
+static struct sa *out_sa_for(const struct snapshot *s, const struct spd_policy *p, const struct pkt_info *pi)
+{
+	const struct bw_addr *host = clone_value(p->conf.clone, DIR_OUT, pi);
+
+	return host ? clone_index_lookup(s->clones, p->conf.id, host) : s->out_sa[p->index];
+}
+
 static void acquire_event(struct worker *wk, const struct spd_policy *p, const struct pkt_info *pi)
 {
-	uint32_t h = p->conf.id % ACQ_RATE_SLOTS;
+	const struct bw_addr *host = clone_value(p->conf.clone, DIR_OUT, pi);
+	uint64_t key = host ? clone_key_hash(p->conf.id, host) | 1ull << 63 : p->conf.id;
+	uint32_t h = (uint32_t)(key % ACQ_RATE_SLOTS);
 	struct ring_msg *m;
 	uint64_t one = 1;
 
-	/* One ACQUIRE per policy per second is plenty for bitwd to start a negotiation. */
-	if (wk->acq_rate_id[h] == p->conf.id && wk->now - wk->acq_rate_ms[h] < 1000)
+	/* One ACQUIRE per policy (per host of a clone policy) per second is plenty to start a negotiation. */
+	if (wk->acq_rate_key[h] == key && wk->now - wk->acq_rate_ms[h] < 1000)
 		return;
 	m = ring_reserve(&wk->events);
 	if (!m)
 		return;
-	wk->acq_rate_id[h] = p->conf.id;
+	wk->acq_rate_key[h] = key;
 	wk->acq_rate_ms[h] = wk->now;
 	m->type = CTL_EV_ACQUIRE;
 	m->policy_id = p->conf.id;
@@ -428,7 +438,7 @@ static void acquire_service(struct worker *wk)
 		if (!q->policy_id)
 			continue;
 		p = new_snap ? spd_by_id(s->spd, q->policy_id) : NULL;
-		if (p && p->conf.action == ACT_PROTECT && s->out_sa[p->index] && pkt_parse(q->frame, q->len, &pi) == 0) {
+		if (p && p->conf.action == ACT_PROTECT && pkt_parse(q->frame, q->len, &pi) == 0 && out_sa_for(s, p, &pi)) {
 			q->policy_id = 0;
 			wk->acq_used--;
 			out_protect(wk, p, q->frame, q->len, &pi);
@@ -508,7 +518,7 @@ static void out_protect(struct worker *wk, const struct spd_policy *p, uint8_t *
                         const struct pkt_info *pi)
 {
 	struct wire *w = wk->w;
-	struct sa *sa = wk->snap->out_sa[p->index];
+	struct sa *sa = out_sa_for(wk->snap, p, pi);
 	const uint8_t *inner = frame + pi->l3_off;
 	uint32_t inner_len = pi->ip_len, fit;
 	struct outer_hints h = { 0 };
@@ -747,7 +757,7 @@ static uint32_t segment_mtu(struct worker *wk, const struct pkt_info *pi)
 	uint32_t mtu = wk->w->red.mtu, fit;
 	struct sa *sa;
 
-	if (!p || p->conf.action != ACT_PROTECT || !(sa = wk->snap->out_sa[p->index]))
+	if (!p || p->conf.action != ACT_PROTECT || !(sa = out_sa_for(wk->snap, p, pi)))
 		return mtu;
 	fit = inner_mtu(sa, wk->w->black.mtu);
 	return fit && fit < mtu ? fit : mtu;
@@ -840,6 +850,16 @@ static int ecn_decap(uint8_t *ip, int family, uint8_t outer)
 	return 0;
 }
 
+/* A clone policy's SA carries one host's traffic only: another host's inner packet is outside it. */
+static bool clone_host_match(const struct sa *sa, const struct spd_policy *p, const struct pkt_info *ipi)
+{
+	const struct bw_addr *host = clone_value(p->conf.clone, DIR_IN, ipi);
+
+	if (!host)
+		return !sa->conf.clone_host.family;
+	return bw_addr_eq(host, &sa->conf.clone_host);
+}
+
 /* The inner packet of a verified tunnel-mode SA: dummy, policy and ECN checks, then to red. */
 static void in_inner(struct worker *wk, struct sa *sa, uint8_t *frame, uint8_t *inner, uint32_t inner_len, uint8_t nh,
                      uint8_t outer_ecn)
@@ -872,7 +892,7 @@ static void in_inner(struct worker *wk, struct sa *sa, uint8_t *frame, uint8_t *
 	}
 	/* RFC 4301 §5.2: what comes out of an SA must be what its policy protects. */
 	p = spd_by_id(s->spd, sa->conf.policy_id);
-	if (!p || !selector_match(&p->conf.sel, DIR_IN, &ipi)) {
+	if (!p || !selector_match(&p->conf.sel, DIR_IN, &ipi) || !clone_host_match(sa, p, &ipi)) {
 		count_drop(wk, XE_INBOUND_POLICY_FAILURE);
 		return;
 	}

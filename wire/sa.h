@@ -144,6 +144,21 @@ void sad_free(struct sad *sad);  /* frees the table, not the SAs */
 struct sa *sad_lookup(const struct sad *sad, uint32_t spi);
 
 /*
+ * Clone policies (clone.c): their outbound SAs by (policy id, clone_host).
+ * Built by the control thread from the live outbound SAs in install order
+ * (SAs without clone_host are skipped; for one host the last wins), read-only
+ * afterwards; a lookup allocates nothing. NULL: no SA for that host yet.
+ */
+struct clone_index;
+struct clone_index *clone_index_build(struct sa *const *out_sas, uint32_t n);
+void clone_index_free(struct clone_index *ci);
+struct sa *clone_index_lookup(const struct clone_index *ci, uint32_t policy_id, const struct bw_addr *host);
+/* The packet's clone value under a policy's clone mode seen in dir (DIR_OUT/DIR_IN); NULL for CLONE_NONE. */
+const struct bw_addr *clone_value(uint8_t clone, int dir, const struct pkt_info *pi);
+/* A hash of (policy, host): the clone index's and the per-host ACQUIRE rate limit's. */
+uint64_t clone_key_hash(uint32_t policy_id, const struct bw_addr *host);
+
+/*
  * Transport mode (transport.c). Outbound: the host's whole frame at frame
  * (parsed in pi) written to out with ESP between its IP header and payload;
  * the frame's Ethernet and IP headers are kept, length, protocol and checksum

@@ -83,6 +83,7 @@ static void snapshot_free(struct snapshot *s, bool free_spd)
 	if (free_spd)
 		spd_free(s->spd);
 	sad_free(s->sad);
+	clone_index_free(s->clones);
 	free(s->out_sa);
 	free(s);
 }
@@ -127,11 +128,12 @@ static void snapshot_add_udp_port(struct snapshot *s, const struct sa *sa)
 static struct snapshot *snapshot_build(struct wire *w, struct spd *spd, char *err, size_t errlen)
 {
 	struct snapshot *s = calloc(1, sizeof *s);
-	uint32_t n = spd_count(spd), nin = 0;
-	struct sa **in;
+	uint32_t n = spd_count(spd), nin = 0, nout = 0;
+	struct sa **in, **out;
 
 	in = calloc(w->nsas ? w->nsas : 1, sizeof *in);
-	if (!s || !in)
+	out = calloc(w->nsas ? w->nsas : 1, sizeof *out);
+	if (!s || !in || !out)
 		goto nomem;
 	s->out_sa = calloc(n ? n : 1, sizeof *s->out_sa);
 	if (!s->out_sa)
@@ -154,13 +156,17 @@ static struct snapshot *snapshot_build(struct wire *w, struct spd *spd, char *er
 			continue;
 		}
 		p = spd_by_id(spd, sa->conf.policy_id);
-		if (p)
+		if (sa->conf.clone_host.family)
+			out[nout++] = sa;
+		else if (p)
 			s->out_sa[p->index] = sa;
 		s->any_dummy |= sa->conf.opts.dummy_ms != 0;
 	}
 	s->sad = sad_build(in, nin);
+	s->clones = clone_index_build(out, nout);
 	free(in);
-	if (!s->sad) {
+	free(out);
+	if (!s->sad || !s->clones) {
 		snapshot_free(s, false);
 		snprintf(err, errlen, "out of memory building the SAD");
 		return NULL;
@@ -169,6 +175,7 @@ static struct snapshot *snapshot_build(struct wire *w, struct spd *spd, char *er
 	return s;
 nomem:
 	free(in);
+	free(out);
 	if (s)
 		free(s->out_sa);
 	free(s);
@@ -637,7 +644,11 @@ static void drain_ring(struct wire *w, struct ring *r)
 			if (p) {
 				char a[64];
 
+				const struct bw_addr *host = clone_value(p->conf.clone, DIR_OUT, &m->pi);
+
 				json_object_set_new(ev, "peer", json_string(bw_addr_str(&p->conf.peer, a, sizeof a)));
+				if (host)
+					json_object_set_new(ev, "clone_host", json_string(bw_addr_str(host, a, sizeof a)));
 			}
 			wlog(WLOG_INFO, "acquire for policy %s", p ? p->conf.name : "?");
 			ctl_server_event(w->ctl, CTL_EV_ACQUIRE, ev);

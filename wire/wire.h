@@ -24,7 +24,8 @@
 enum ctl_type {
 	CTL_HELLO = 1,        /* {"version":1} -> {"version":1,"name":"bitw-wire",...} */
 	CTL_SPD_SET,          /* {"policies":[...], "default_action":...} whole table */
-	CTL_SA_ADD,           /* {"sa": {...}} or {"sas": [...]}; "origin":"ike" for SAs bitwd's IKE keyed */
+	CTL_SA_ADD,           /* {"sa": {...}} or {"sas": [...]}; "origin":"ike" for SAs bitwd's IKE keyed;
+	                         an SA of a clone policy carries "clone_host": "addr" (the host it serves) */
 	CTL_SA_DEL,           /* {"spi": n, "direction": "in"|"out"} */
 	CTL_SA_FLUSH,         /* {} or {"policy": "name"} */
 	CTL_GET_SPI,          /* {} -> {"spi": n} an unused inbound SPI, reserved */
@@ -37,7 +38,9 @@ enum ctl_type {
 	                         applied atomically like SIGHUP: unchanged SAs keep their state; it replaces
 	                         manual SAs only: IKE SAs stay while their policy (name, id, mode) does */
 
-	CTL_EV_ACQUIRE = 64,  /* {"policy": name, "policy_id": n, "src":..., "dst":...} */
+	CTL_EV_ACQUIRE = 64,  /* {"policy": name, "policy_id": n, "src":..., "dst":..., "peer":...}; a clone
+	                         policy's adds "clone_host": the host (src or dst per its clone) without an SA;
+	                         at most one a second per policy, or per host of a clone policy */
 	CTL_EV_SA_SOFT_EXPIRE,/* {"spi": n, "dir": ..., "reason": "bytes"|...} */
 	CTL_EV_SA_HARD_EXPIRE,
 	CTL_EV_IKE_RECV,      /* struct ctl_ike_dgram + datagram */

@@ -25,6 +25,7 @@ struct snapshot {
 	struct spd *spd;
 	struct sad *sad;               /* inbound SPI -> SA */
 	struct sa **out_sa;            /* by policy evaluation index: newest live outbound SA or NULL */
+	struct clone_index *clones;    /* clone policies: (policy, host) -> newest live outbound SA */
 	struct port_conf red, black;   /* our addresses and gateways */
 	struct wire_options opt;
 	uint16_t udp_ports[8];         /* our ESP-in-UDP ports: 4500 and those SAs name */
@@ -86,7 +87,7 @@ struct worker {
 	uint64_t acq_gen;              /* snapshot gen the acquire queue was last checked against */
 	uint32_t acq_used;
 	struct acq_slot *acq;          /* ACQ_SLOTS */
-	uint32_t acq_rate_id[ACQ_RATE_SLOTS];
+	uint64_t acq_rate_key[ACQ_RATE_SLOTS];  /* policy id, or clone_key_hash for clone policies */
 	uint64_t acq_rate_ms[ACQ_RATE_SLOTS];
 	uint16_t ip_ident;
 	uint8_t *scratch;              /* 2 * TXQ_BUF: reassembly output, segments, fragments */

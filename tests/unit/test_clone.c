@@ -1,0 +1,188 @@
+/* test_clone.c: policy cloning: the per-host SA index, the clone value of a packet, and the schema's rules. */
+#include <arpa/inet.h>
+#include <jansson.h>
+
+#include "check.h"
+#include "sa.h"
+#include "wire.h"
+
+static struct bw_addr addr(const char *text)
+{
+	struct bw_addr a = { 0 };
+
+	a.family = strchr(text, ':') ? 6 : 4;
+	inet_pton(a.family == 6 ? AF_INET6 : AF_INET, text, a.a);
+	return a;
+}
+
+static struct sa *out_sa(uint32_t spi, uint32_t policy_id, const char *host)
+{
+	struct sa *sa = calloc(1, sizeof *sa);
+
+	sa->conf.spi = spi;
+	sa->conf.dir = DIR_OUT;
+	sa->conf.policy_id = policy_id;
+	if (host)
+		sa->conf.clone_host = addr(host);
+	return sa;
+}
+
+static void test_index(void)
+{
+	struct sa *sas[] = {
+		out_sa(0x101, 1, "198.18.1.10"), out_sa(0x102, 1, "198.18.1.11"), out_sa(0x201, 2, "198.18.1.10"),
+		out_sa(0x601, 1, "2001:db8:1::10"), out_sa(0x999, 1, NULL), out_sa(0x103, 1, "198.18.1.11"),
+	};
+	uint32_t n = sizeof sas / sizeof sas[0];
+	struct clone_index *ci = clone_index_build(sas, n);
+	struct bw_addr a10 = addr("198.18.1.10"), a11 = addr("198.18.1.11"), a12 = addr("198.18.1.12");
+	struct bw_addr v6 = addr("2001:db8:1::10"), v4in6 = { .family = 6 };
+	struct sa *got;
+
+	CHECK(ci != NULL, "the index builds");
+	got = clone_index_lookup(ci, 1, &a10);
+	CHECK(got && got->conf.spi == 0x101, "host .10 of policy 1 gets its own SA");
+	got = clone_index_lookup(ci, 2, &a10);
+	CHECK(got && got->conf.spi == 0x201, "the same host under another policy gets that policy's SA");
+	got = clone_index_lookup(ci, 1, &a11);
+	CHECK(got && got->conf.spi == 0x103, "host .11: the newer of its two SAs (make-before-break)");
+	CHECK(clone_index_lookup(ci, 1, &a12) == NULL, "host .12 without an SA: none (the caller raises an ACQUIRE)");
+	got = clone_index_lookup(ci, 1, &v6);
+	CHECK(got && got->conf.spi == 0x601, "an IPv6 host");
+	memcpy(v4in6.a, a10.a, 16);
+	CHECK(clone_index_lookup(ci, 1, &v4in6) == NULL, "the family is part of the key");
+	CHECK(clone_index_lookup(ci, 3, &a10) == NULL, "a policy without SAs: none");
+	clone_index_free(ci);
+
+	/* Many hosts: every one finds its own SA in the open-addressing table. */
+	enum { MANY = 1000 };
+	struct sa **many = calloc(MANY, sizeof *many);
+	bool all = true;
+
+	for (uint32_t i = 0; i < MANY; i++) {
+		char h[32];
+
+		snprintf(h, sizeof h, "198.18.%u.%u", i / 250, i % 250 + 1);
+		many[i] = out_sa(0x1000 + i, 7, h);
+	}
+	ci = clone_index_build(many, MANY);
+	for (uint32_t i = 0; i < MANY && ci; i++) {
+		got = clone_index_lookup(ci, 7, &many[i]->conf.clone_host);
+		all &= got == many[i];
+	}
+	CHECK(ci && all, "%d hosts each find their own SA", MANY);
+	clone_index_free(ci);
+	for (uint32_t i = 0; i < MANY; i++)
+		free(many[i]);
+	free(many);
+	for (uint32_t i = 0; i < n; i++)
+		free(sas[i]);
+}
+
+static void test_value(void)
+{
+	struct pkt_info pi = { 0 };
+
+	pi.src = addr("198.18.1.10");
+	pi.dst = addr("198.18.2.20");
+	CHECK(clone_value(CLONE_NONE, DIR_OUT, &pi) == NULL, "clone none: no value");
+	CHECK(clone_value(CLONE_SRC, DIR_OUT, &pi) == &pi.src, "clone src, outbound: the source host");
+	CHECK(clone_value(CLONE_DST, DIR_OUT, &pi) == &pi.dst, "clone dst, outbound: the destination host");
+	CHECK(clone_value(CLONE_SRC, DIR_IN, &pi) == &pi.dst, "clone src, inbound: the destination (mirror image)");
+	CHECK(clone_value(CLONE_DST, DIR_IN, &pi) == &pi.src, "clone dst, inbound: the source");
+	CHECK(clone_key_hash(1, &pi.src) != clone_key_hash(1, &pi.dst) &&
+	      clone_key_hash(1, &pi.src) != clone_key_hash(2, &pi.src), "the rate-limit key tells hosts and policies apart");
+}
+
+static json_t *J(const char *text)
+{
+	char *s = strdup(text);
+	json_error_t e;
+	json_t *j;
+
+	for (char *p = s; *p; p++)
+		if (*p == '\'')
+			*p = '"';
+	j = json_loads(s, 0, &e);
+	if (!j)
+		printf("# test JSON broken at %d:%d: %s\n", e.line, e.column, e.text);
+	free(s);
+	return j;
+}
+
+#define KEY "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff01020304"
+#define DOC(pol, sa)                                                                                    \
+	"{'ports': {'black': {'interface': 'b', 'addresses': ['192.0.2.10/24']}},"                     \
+	" 'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'src': '198.18.1.0/24'," \
+	"   'dst': '198.18.2.0/24'" pol "}],"                                                            \
+	" 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p', 'enc': 'aes-gcm-256', 'enc_key': '" KEY "'" sa "}]}"
+
+static int parse(const char *doc, struct wire_config *c, char *err, size_t errlen)
+{
+	json_t *j = J(doc);
+	int rc = config_from_json(j, c, err, errlen);
+
+	json_decref(j);
+	return rc;
+}
+
+static void reject(const char *doc, const char *want, const char *what)
+{
+	struct wire_config c;
+	char err[256] = "";
+	int rc = parse(doc, &c, err, sizeof err);
+
+	CHECK(rc == -XE_BAD_PARAM && strstr(err, want), "%s: \"%s\"", what, err);
+	if (!rc)
+		config_free(&c);
+}
+
+static void test_schema(void)
+{
+	struct wire_config c;
+	char err[256] = "";
+	int rc = parse(DOC(", 'clone': 'src'", ", 'clone_host': '198.18.1.10'"), &c, err, sizeof err);
+	json_t *pj, *sj;
+
+	CHECK_EQ(rc, 0, "a clone policy with a per-host SA parses: %s", err);
+	if (rc)
+		return;
+	CHECK(c.pol[0].clone == CLONE_SRC, "clone src");
+	CHECK(c.sa[0].clone_host.family == 4 && c.sa[0].clone_host.a[3] == 10, "the SA's clone_host");
+	pj = policy_to_json(&c.pol[0]);
+	sj = sa_to_json(&c.sa[0]);
+	CHECK(!strcmp(json_string_value(json_object_get(pj, "clone")), "src"), "the policy says clone src back");
+	CHECK(!strcmp(json_string_value(json_object_get(sj, "clone_host")), "198.18.1.10"), "the SA says its host back");
+	json_decref(pj);
+	json_decref(sj);
+	config_free(&c);
+	rc = parse(DOC("", ""), &c, err, sizeof err);
+	CHECK(!rc && c.pol[0].clone == CLONE_NONE, "clone defaults to none");
+	if (!rc) {
+		pj = policy_to_json(&c.pol[0]);
+		CHECK(!strcmp(json_string_value(json_object_get(pj, "clone")), "none"), "and says none");
+		json_decref(pj);
+		config_free(&c);
+	}
+	rc = parse(DOC(", 'clone': 'dst'", ", 'clone_host': '198.18.2.7'"), &c, err, sizeof err);
+	CHECK(!rc && c.pol[0].clone == CLONE_DST, "clone dst with a host inside dst: %s", err);
+	if (!rc)
+		config_free(&c);
+	reject(DOC(", 'clone': 'src'", ""), "sas[0].clone_host", "an SA of a clone policy must name its host");
+	reject(DOC(", 'clone': 'src'", ", 'clone_host': '198.18.2.7'"), "sas[0].clone_host",
+	       "a host outside the cloned selector");
+	reject(DOC(", 'clone': 'dst'", ", 'clone_host': '198.18.1.10'"), "sas[0].clone_host",
+	       "clone dst: the host must be inside dst");
+	reject(DOC("", ", 'clone_host': '198.18.1.10'"), "sas[0].clone_host", "clone_host without a clone policy");
+	reject(DOC(", 'clone': 'both'", ""), "policies[0].clone", "an unknown clone value");
+	reject("{'policies': [{'name': 'b', 'action': 'bypass', 'clone': 'src'}]}", "policies[0].clone",
+	       "clone on a bypass policy");
+}
+
+int main(void)
+{
+	test_index();
+	test_value();
+	test_schema();
+	return check_done();
+}

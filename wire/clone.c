@@ -1,0 +1,86 @@
+/* clone.c: the outbound SAs of clone policies, (policy, host) -> SA, built once per snapshot and only read afterwards. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sa.h"
+
+struct clone_index {
+	uint32_t mask;  /* slots - 1; slots is a power of two at least twice the SAs */
+	struct clone_slot {
+		uint32_t policy_id;
+		struct bw_addr host;
+		struct sa *sa;  /* NULL: empty */
+	} slot[];
+};
+
+uint64_t clone_key_hash(uint32_t policy_id, const struct bw_addr *host)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ policy_id;
+
+	/* FNV-1a over the address: hosts of one subnet differ in their last bytes only. */
+	h = (h ^ host->family) * 0x100000001b3ull;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ host->a[i]) * 0x100000001b3ull;
+	return h ^ (h >> 29);
+}
+
+static bool slot_is(const struct clone_slot *s, uint32_t policy_id, const struct bw_addr *host)
+{
+	return s->policy_id == policy_id && s->host.family == host->family && !memcmp(s->host.a, host->a, 16);
+}
+
+struct clone_index *clone_index_build(struct sa *const *out_sas, uint32_t n)
+{
+	uint32_t slots = 4;
+	struct clone_index *ci;
+
+	while (slots < 2ull * n)
+		slots <<= 1;
+	ci = calloc(1, sizeof(*ci) + (size_t)slots * sizeof(ci->slot[0]));
+	if (ci == NULL)
+		return NULL;
+	ci->mask = slots - 1;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct sa_conf *c = &out_sas[i]->conf;
+		uint32_t h;
+
+		if (!c->clone_host.family)
+			continue;
+		h = (uint32_t)clone_key_hash(c->policy_id, &c->clone_host) & ci->mask;
+		/* The same host twice: the later SA (the newer, make-before-break) wins. */
+		while (ci->slot[h].sa != NULL && !slot_is(&ci->slot[h], c->policy_id, &c->clone_host))
+			h = (h + 1) & ci->mask;
+		ci->slot[h].policy_id = c->policy_id;
+		ci->slot[h].host = c->clone_host;
+		ci->slot[h].sa = out_sas[i];
+	}
+	return ci;
+}
+
+void clone_index_free(struct clone_index *ci)
+{
+	free(ci);
+}
+
+struct sa *clone_index_lookup(const struct clone_index *ci, uint32_t policy_id, const struct bw_addr *host)
+{
+	uint32_t h = (uint32_t)clone_key_hash(policy_id, host) & ci->mask;
+
+	for (;;) {
+		const struct clone_slot *s = &ci->slot[h];
+
+		if (s->sa == NULL || slot_is(s, policy_id, host))
+			return s->sa;
+		h = (h + 1) & ci->mask;
+	}
+}
+
+const struct bw_addr *clone_value(uint8_t clone, int dir, const struct pkt_info *pi)
+{
+	if (clone == CLONE_NONE)
+		return NULL;
+	/* Selectors speak outbound; inbound packets travel the mirror image. */
+	if (dir == DIR_IN)
+		return clone == CLONE_SRC ? &pi->dst : &pi->src;
+	return clone == CLONE_SRC ? &pi->src : &pi->dst;
+}
