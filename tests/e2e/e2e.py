@@ -1118,6 +1118,71 @@ def lifetime():
 		t.stop_bitw('B')
 
 
+
+def clone():
+	"""Policy cloning: lan4 is clone src on A (clone dst on B), each of two hosts behind A has its own manual SA
+	pair; each host's traffic crosses the WAN under its own SPIs, and a third host without SAs raises an
+	ACQUIRE carrying its address while nothing of it leaks."""
+	keys = Keys()
+	nenc, ninteg, _, _ = ALGS[keys.alg]
+	enc, integ = keys.bitw_algs()
+	hosts = {'198.18.1.10': (0x3010, 0x4010), '198.18.1.11': (0x3011, 0x4011)}
+	third = '198.18.1.12'
+	for out_spi, in_spi in hosts.values():
+		for spi in (out_spi, in_spi):
+			keys.enc[spi], keys.integ[spi] = os.urandom(nenc), os.urandom(ninteg)
+
+	def cloned(side):
+		def override(c):
+			for p in c['policies']:
+				if p['name'] == 'lan4':
+					p['clone'] = 'src' if side == 'A' else 'dst'
+			c['sas'] = [s for s in c['sas'] if s['policy'] != 'lan4']
+			peer = WAN['B' if side == 'A' else 'A'][4]
+			for host, (a_out, b_out) in hosts.items():
+				for direction, spi in (('out', a_out if side == 'A' else b_out),
+				                       ('in', b_out if side == 'A' else a_out)):
+					c['sas'].append({'spi': f'0x{spi:08x}', 'direction': direction, 'policy': 'lan4',
+					                 'peer': peer, 'clone_host': host, 'enc': enc,
+					                 'enc_key': keys.enc[spi].hex(), 'integ': integ,
+					                 'integ_key': keys.integ[spi].hex()})
+		return override
+
+	with Topo('clone') as t:
+		need_bitw(t)
+		t.addr('hA', 'eth0', ['198.18.1.11/24', third + '/24'])
+		t.start_both(keys, a={'override': cloned('A')}, b={'override': cloned('B')})
+		ev = t.events('A')
+		cap = t.capture('r', 'to-a', 'wan')
+		marker = new_marker()
+		for host in hosts:
+			r = t.run('hA', ['ping', '-n', '-c', '3', '-i', '0.2', '-W', '3', '-I', host, HOST_B4], check=False)
+			expect(' 0% packet loss' in r.stdout, f'{host} reaches hostB through its own SA pair ({r.stdout[-120:]})')
+		r = t.run('hA', ['ping', '-n', '-c', '3', '-i', '0.2', '-W', '1', '-I', third, '-p',
+		                 marker.encode().hex()[:32], HOST_B4], check=False)
+		e = wait_event(ev, lambda e: e.get('event') == 'ACQUIRE' and e.get('policy') == 'lan4')
+		pkts = cap.stop()
+		expect(' 0 received' in r.stdout, f'{third} without SAs gets nothing through ({r.stdout[-120:]})')
+		expect(e and e.get('clone_host') == third and e.get('src') == third,
+		       f'an ACQUIRE for lan4 carries clone_host {third} ({e})')
+		acq = [x for x in events_seen(ev) if x.get('event') == 'ACQUIRE']
+		expect(all(x.get('clone_host') == third for x in acq), f'no ACQUIRE for the hosts with SAs ({acq})')
+		for host, (a_out, b_out) in hosts.items():
+			fwd = esp_frames(pkts, a_out)
+			back = esp_frames(pkts, b_out)
+			inner = [decrypt(keys, a_out, raw, outer) for _, _, raw, outer in fwd[:3]]
+			expect(len(fwd) >= 3 and len(back) >= 3,
+			       f'{host}: its echo requests under SPI {a_out:#x}, replies under {b_out:#x} ({len(fwd)}/{len(back)})')
+			expect(all(ip_layer(i).src == host for i in inner),
+			       f'{host}: SPI {a_out:#x} decrypts (scapy) to packets of {host} only')
+		spis = {spi for _, spi, _, _ in esp_frames(pkts)}
+		expect(spis <= {x for pair in hosts.values() for x in pair},
+		       f'only the per-host SPIs on the WAN ({sorted(hex(x) for x in spis)})')
+		expect(not frames_with(pkts, marker.encode()) and not cleartext_between_lans(pkts),
+		       f'nothing of {third} leaks in clear on the WAN')
+		t.stop_bitw('A')
+		t.stop_bitw('B')
+
 def red_probe():
 	"""bitwB finds a silent hostB on its red side by itself: an ARP probe (sender 0.0.0.0) for IPv4, a
 	neighbour solicitation for IPv6, and the first packets A -> B are delivered."""
@@ -1332,6 +1397,7 @@ TESTS = {
 	'pmtu-mss': pmtu_mss,
 	'config': config_errors,
 	'acquire': acquire,
+	'clone': clone,
 	'ike-origin': ike_origin,
 	'demo': demo,
 	'harness-bridge': harness_bridge,
