@@ -279,7 +279,8 @@ int ike_child_offer(struct ike_engine *e, struct ike_sa *sa, const struct ike_po
 	r->n_ts_r = n;
 	if (pol->conf.transport)
 		ike_out_notify(&e->inner, IKE_N_USE_TRANSPORT_MODE, 0, NULL, 0, NULL, 0);
-	if (ike_sa_payload_add(&e->inner, pol->conf.esp, pol->conf.n_esp, IKE_PROTO_ESP, spi, 4, with_dh) < 0)
+	if (ike_sa_payload_add(&e->inner, pol->conf.esp, pol->conf.n_esp, IKE_CHILD_PROTO(pol->conf), spi, 4,
+		with_dh) < 0)
 		return -IKE_E_TOO_MANY;
 	if (ike_ts_payload_add(&e->inner, IKE_PL_TSI, r->ts_i, r->n_ts_i) < 0 ||
 	    ike_ts_payload_add(&e->inner, IKE_PL_TSR, r->ts_r, r->n_ts_r) < 0)
@@ -383,7 +384,7 @@ uint16_t ike_child_answer(struct ike_engine *e, uint64_t now_ms, struct ike_sa *
 
 	if (!pol)
 		return IKE_N_TS_UNACCEPTABLE;
-	if (ike_proposal_choose(&e->msg, pol->conf.esp, pol->conf.n_esp, IKE_PROTO_ESP, p->conf.legacy_groups,
+	if (ike_proposal_choose(&e->msg, pol->conf.esp, pol->conf.n_esp, IKE_CHILD_PROTO(pol->conf), p->conf.legacy_groups,
 		with_dh, chosen) < 0)
 		return IKE_N_NO_PROPOSAL_CHOSEN;
 	err = child_dh(e, ke, chosen, p->conf.legacy_groups, &gir_len);
@@ -400,7 +401,7 @@ uint16_t ike_child_answer(struct ike_engine *e, uint64_t now_ms, struct ike_sa *
 	spi[3] = (uint8_t)spi_in;
 	if (chosen->transport)
 		ike_out_notify(&e->inner, IKE_N_USE_TRANSPORT_MODE, 0, NULL, 0, NULL, 0);
-	ike_choice_add(&e->inner, chosen, IKE_PROTO_ESP, spi, 4);
+	ike_choice_add(&e->inner, chosen, IKE_CHILD_PROTO(pol->conf), spi, 4);
 	ike_ts_payload_add(&e->inner, IKE_PL_TSI, ts_i, n_i);
 	ike_ts_payload_add(&e->inner, IKE_PL_TSR, ts_r, n_r);
 	return 0;
@@ -472,8 +473,8 @@ int ike_child_accept(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, b
 			return pl->u.notify.type == IKE_N_TS_UNACCEPTABLE ? -IKE_E_TS_UNACCEPTABLE :
 			       pl->u.notify.type == IKE_N_NO_PROPOSAL_CHOSEN ? -IKE_E_NO_PROPOSAL_CHOSEN : -IKE_E_STATE;
 	}
-	if (ike_proposal_accept(&e->msg, pol->conf.esp, pol->conf.n_esp, IKE_PROTO_ESP, p->conf.legacy_groups, with_dh,
-		&c) < 0 || c.spi_len != 4)
+	if (ike_proposal_accept(&e->msg, pol->conf.esp, pol->conf.n_esp, IKE_CHILD_PROTO(pol->conf),
+		p->conf.legacy_groups, with_dh, &c) < 0 || c.spi_len != 4)
 		return -IKE_E_NO_PROPOSAL_CHOSEN;
 	if (!ike_ts_within(ti, nti, sa->req.ts_i, sa->req.n_ts_i) || !ike_ts_within(tr, ntr, sa->req.ts_r, sa->req.n_ts_r))
 		return -IKE_E_TS_UNACCEPTABLE;

@@ -57,7 +57,7 @@ static int child_request(struct ike_engine *e, uint64_t now_ms, struct ike_sa *s
 		group = ike_proposals_first_dh(pol->conf.esp, pol->conf.n_esp, true);
 	ike_out_begin(e, sa, IKE_CREATE_CHILD_SA, false, sa->next_msg_id++);
 	if (old_spi_in)
-		ike_out_notify(&e->inner, IKE_N_REKEY_SA, IKE_PROTO_ESP, be32(spi, old_spi_in), 4, NULL, 0);
+		ike_out_notify(&e->inner, IKE_N_REKEY_SA, IKE_CHILD_PROTO(pol->conf), be32(spi, old_spi_in), 4, NULL, 0);
 	rc = ike_child_offer(e, sa, pol, group != 0, ike_new_spi(e));
 	if (rc == 0)
 		rc = nonce_and_ke(e, sa, group, p->conf.legacy_groups);

@@ -92,6 +92,7 @@ static void child_record(struct ike_engine *e, uint64_t now_ms, struct ike_child
 	ch->dh = c->dh;
 	ch->esn = c->esn;
 	ch->transport = cs->transport;
+	ch->ah = cs->ah;
 	ch->encap = cs->encap;
 	memcpy(ch->local_ts, cs->local_ts, sizeof ch->local_ts);
 	memcpy(ch->remote_ts, cs->remote_ts, sizeof ch->remote_ts);
@@ -111,7 +112,7 @@ int ike_child_establish(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa
 		.ike_sa_id = sa->id, .peer_id = sa->peer_id, .child_id = pol->conf.id, .spi_in = spi_in,
 		.spi_out = spi_host(c->spi), .replaces_spi_in = replaces, .encr = c->suite.encr,
 		.key_bits = c->suite.key_bits, .integ = c->suite.integ, .esn = c->esn, .transport = c->transport,
-		.encap = sa->encap, .local = sa->local, .remote = sa->remote, .lifetime_s = pol->conf.lifetime_s,
+		.encap = sa->encap, .ah = pol->conf.ah, .local = sa->local, .remote = sa->remote, .lifetime_s = pol->conf.lifetime_s,
 		.lifetime_bytes = pol->conf.lifetime_bytes, .lifetime_packets = pol->conf.lifetime_packets,
 		.replay_window = pol->conf.replay_window,
 	};

@@ -537,6 +537,8 @@ size_t ike_integ_key_len(uint16_t integ)
 	case IKE_INTEG_HMAC_MD5_96: return 16;
 	case IKE_INTEG_HMAC_SHA1_96: return 20;
 	case IKE_INTEG_AES_XCBC_96: return 16;
+	case IKE_INTEG_AES_128_GMAC: return 20;
+	case IKE_INTEG_AES_256_GMAC: return 36;
 	case IKE_INTEG_HMAC_SHA2_256_128: return 32;
 	case IKE_INTEG_HMAC_SHA2_384_192: return 48;
 	case IKE_INTEG_HMAC_SHA2_512_256: return 64;
@@ -550,6 +552,8 @@ size_t ike_integ_icv_len(uint16_t integ)
 	case IKE_INTEG_HMAC_MD5_96: return 12;
 	case IKE_INTEG_HMAC_SHA1_96: return 12;
 	case IKE_INTEG_AES_XCBC_96: return 12;
+	case IKE_INTEG_AES_128_GMAC: return 16;
+	case IKE_INTEG_AES_256_GMAC: return 16;
 	case IKE_INTEG_HMAC_SHA2_256_128: return 16;
 	case IKE_INTEG_HMAC_SHA2_384_192: return 24;
 	case IKE_INTEG_HMAC_SHA2_512_256: return 32;
@@ -562,6 +566,8 @@ static int suite_lengths(const struct ike_suite *s, size_t *encr_len, size_t *in
 {
 	*encr_len = ike_encr_keymat_len(s->encr, s->key_bits);
 	*integ_len = ike_encr_is_aead(s->encr) ? 0 : ike_integ_key_len(s->integ);
+	if (!s->encr)  /* AH: integrity keys only */
+		return *integ_len ? 0 : -XE_NOT_SUPPORTED;
 	if (!*encr_len || (ike_encr_is_aead(s->encr) ? s->integ != IKE_INTEG_NONE : !*integ_len))
 		return -XE_NOT_SUPPORTED;
 	return 0;

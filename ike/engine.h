@@ -33,7 +33,7 @@ struct ike_child {
 	uint32_t spi_in, spi_out;
 	struct ike_suite suite;
 	uint16_t dh;
-	bool esn, transport, encap;
+	bool esn, transport, encap, ah;
 	struct ike_ts_conf local_ts[IKE_MAX_TS_CONF], remote_ts[IKE_MAX_TS_CONF];
 	size_t n_local_ts, n_remote_ts;
 	uint64_t established_ms, rekey_at_ms, expire_at_ms, delete_at_ms;
@@ -145,6 +145,9 @@ struct ike_choice {
 	uint8_t spi_len;
 	bool transport;                     /* child SAs: USE_TRANSPORT_MODE agreed */
 };
+
+/* The IPsec protocol of a policy's child SAs (RFC 7296 3.3.1: one per child SA). */
+#define IKE_CHILD_PROTO(conf) ((conf).ah ? IKE_PROTO_AH : IKE_PROTO_ESP)
 
 /* engine.c */
 void ike_log(struct ike_engine *e, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

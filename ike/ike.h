@@ -83,6 +83,8 @@ enum ike_integ_id {                      /* Transform type 3 */
 	IKE_INTEG_HMAC_SHA2_256_128 = 12,
 	IKE_INTEG_HMAC_SHA2_384_192 = 13,
 	IKE_INTEG_HMAC_SHA2_512_256 = 14,
+	IKE_INTEG_AES_128_GMAC = 18,         /* AH only (RFC 4543): key || 4-byte salt */
+	IKE_INTEG_AES_256_GMAC = 20,
 };
 enum ike_dh_id {                         /* Transform type 4 */
 	IKE_DH_NONE = 0,
@@ -280,6 +282,10 @@ struct ike_proposal_conf {
  * "proposal 2 has no encryption", "'3des' is a legacy algorithm"). */
 int ike_proposals_parse(const char *text, bool child, bool legacy, struct ike_proposal_conf *out, size_t max,
 	char *err, size_t err_len);
+/* AH child proposals (protocol 2): integrity only, "sha256-sha1", "aesxcbc", "aes128gmac"/"aes256gmac" (AH's
+ * AES-GMAC integrity 18/20), PFS groups and esn as for ESP; no encryption token. */
+int ike_ah_proposals_parse(const char *text, bool legacy, struct ike_proposal_conf *out, size_t max, char *err,
+	size_t err_len);
 /* The inverse, for REST: "aes256gcm16-prfsha384-curve25519". Returns what snprintf would. */
 int ike_proposal_format(const struct ike_proposal_conf *p, bool child, char *buf, size_t len);
 
@@ -331,6 +337,8 @@ struct ike_child_conf {
 	struct ike_proposal_conf esp[IKE_MAX_PROPOSAL_CONF]; /* n_esp = 0: the engine's defaults (no PFS) */
 	size_t n_esp;
 	bool transport;                     /* USE_TRANSPORT_MODE */
+	bool ah;                            /* AH (protocol 2) child SAs: esp[] holds AH proposals (integrity only,
+	                                       ike_ah_proposals_parse; n_esp = 0: HMAC-SHA2-256) */
 	uint32_t lifetime_s;                /* hard; 0 = 3600 */
 	uint32_t rekey_margin_s;            /* 0 = lifetime/10 */
 	uint64_t lifetime_bytes, lifetime_packets; /* hard, enforced by the wire (soft = 90%); 0 = none */
@@ -345,6 +353,7 @@ struct ike_child_sa {
 	uint32_t replaces_spi_in;           /* a rekey: the old pair (spi_in) stays until child_delete; 0 = new */
 	uint16_t encr, key_bits, integ;     /* IKE_ENCR_*, IKE_INTEG_* (NONE with AEADs) */
 	bool esn, transport, encap;         /* encap: ESP in UDP 4500 (RFC 3948) between local and remote */
+	bool ah;                            /* AH: encr = 0, no encryption key */
 	struct ike_addr local, remote;      /* outer endpoints; ports meaningful when encap */
 	uint8_t key_in[36], key_out[36];    /* encryption key || salt/nonce from KEYMAT (4 bytes GCM, GMAC, ChaCha,
 	                                       CTR; 3 bytes CCM), encr_len bytes */

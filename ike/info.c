@@ -23,7 +23,8 @@ int ike_info_send_delete(struct ike_engine *e, uint64_t now_ms, struct ike_sa *s
 	if (c) {
 		spi[0] = (uint8_t)(c->spi_in >> 24), spi[1] = (uint8_t)(c->spi_in >> 16);
 		spi[2] = (uint8_t)(c->spi_in >> 8), spi[3] = (uint8_t)c->spi_in;
-		pl->u.del = (struct ike_delete){ .protocol = IKE_PROTO_ESP, .spi_size = 4, .n_spis = 1, .spis = spi };
+		pl->u.del = (struct ike_delete){ .protocol = c->ah ? IKE_PROTO_AH : IKE_PROTO_ESP, .spi_size = 4,
+			.n_spis = 1, .spis = spi };
 		sa->req.spi_in = c->spi_in;
 	} else {
 		pl->u.del = (struct ike_delete){ .protocol = IKE_PROTO_IKE };
@@ -68,24 +69,28 @@ static void delete_children(struct ike_engine *e, struct ike_sa *sa, const struc
 
 void ike_info_request(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 {
-	uint8_t *ours = e->octets;
-	uint16_t n_ours = 0;
+	uint8_t *ours[2] = { e->octets, e->octets + 1024 };  /* our SPIs of deleted ESP, AH children (256 each) */
+	uint16_t n_ours[2] = { 0, 0 };
 	bool delete_ike = false;
 
 	for (size_t i = 0; i < e->msg.n_payloads; i++) {
 		const struct ike_payload *pl = &e->msg.payloads[i];
+		int ah;
 
 		if (pl->type != IKE_PL_DELETE)
 			continue;
+		ah = pl->u.del.protocol == IKE_PROTO_AH;
 		if (pl->u.del.protocol == IKE_PROTO_IKE)
 			delete_ike = true;
-		else if (pl->u.del.protocol == IKE_PROTO_ESP && pl->u.del.spi_size == 4)
-			delete_children(e, sa, &pl->u.del, ours, &n_ours);
+		else if ((ah || pl->u.del.protocol == IKE_PROTO_ESP) && pl->u.del.spi_size == 4)
+			delete_children(e, sa, &pl->u.del, ours[ah], &n_ours[ah]);
 	}
 	ike_out_begin(e, sa, IKE_INFORMATIONAL, true, e->msg.msg_id);
-	if (n_ours && !delete_ike)
-		ike_msg_add(&e->inner, IKE_PL_DELETE)->u.del = (struct ike_delete){ .protocol = IKE_PROTO_ESP,
-			.spi_size = 4, .n_spis = n_ours, .spis = ours };
+	for (int ah = 0; ah < 2 && !delete_ike; ah++)
+		if (n_ours[ah])
+			ike_msg_add(&e->inner, IKE_PL_DELETE)->u.del = (struct ike_delete){
+				.protocol = ah ? IKE_PROTO_AH : IKE_PROTO_ESP, .spi_size = 4, .n_spis = n_ours[ah],
+				.spis = ours[ah] };
 	ike_out_send(e, sa, now_ms, true, REQ_NONE);
 	if (delete_ike)
 		ike_sa_fail(e, now_ms, sa, IKE_EV_SA_DOWN, "deleted by the peer");

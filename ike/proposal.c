@@ -55,6 +55,9 @@ static const struct tok toks[] = {
 	{ "sha2_512", T_INTEG, IKE_INTEG_HMAC_SHA2_512_256, 0, 0 },
 	{ "aesxcbc", T_INTEG, IKE_INTEG_AES_XCBC_96, 0, F_CHILD },
 	{ "md5", T_INTEG, IKE_INTEG_HMAC_MD5_96, 0, F_CHILD | F_LEGACY },
+	/* only reached by format(): in AH proposals the gmac tokens above become these */
+	{ "aes128gmac", T_INTEG, IKE_INTEG_AES_128_GMAC, 0, F_CHILD },
+	{ "aes256gmac", T_INTEG, IKE_INTEG_AES_256_GMAC, 0, F_CHILD },
 	{ "prfsha1", T_PRF, IKE_PRF_HMAC_SHA1, 0, 0 },
 	{ "prfsha256", T_PRF, IKE_PRF_HMAC_SHA2_256, 0, 0 },
 	{ "prfsha384", T_PRF, IKE_PRF_HMAC_SHA2_384, 0, 0 },
@@ -153,11 +156,12 @@ static bool has_aead(const struct ike_proposal_conf *p, bool *mixed)
 	return aead;
 }
 
-static int check_one(struct ike_proposal_conf *p, bool child, bool legacy, int num, char *err, size_t err_len)
+static int check_one(struct ike_proposal_conf *p, bool child, bool ah, bool legacy, int num, char *err,
+	size_t err_len)
 {
 	bool mixed, aead = has_aead(p, &mixed);
 
-	if (!p->n_encr)
+	if (!p->n_encr && !(ah && p->n_integ))
 		return snprintf(err, err_len, "proposal %d has no encryption algorithm", num), -IKE_E_BAD_PARAM;
 	if (mixed)
 		return snprintf(err, err_len, "proposal %d mixes AEAD and non-AEAD encryption", num), -IKE_E_BAD_PARAM;
@@ -178,8 +182,8 @@ static int check_one(struct ike_proposal_conf *p, bool child, bool legacy, int n
 	return 0;
 }
 
-static int parse_one(const char *s, size_t len, bool child, bool legacy, struct ike_proposal_conf *p, int num,
-	char *err, size_t err_len)
+static int parse_one(const char *s, size_t len, bool child, bool ah, bool legacy, struct ike_proposal_conf *p,
+	int num, char *err, size_t err_len)
 {
 	const char *end = s + len;
 
@@ -203,11 +207,11 @@ static int parse_one(const char *s, size_t len, bool child, bool legacy, struct 
 	if (!child && !p->n_prf)
 		for (uint8_t i = 0; i < p->n_integ; i++)
 			add_u16(p->prf, &p->n_prf, prf_for_integ(p->integ[i]));
-	return check_one(p, child, legacy, num, err, err_len);
+	return check_one(p, child, ah, legacy, num, err, err_len);
 }
 
-int ike_proposals_parse(const char *text, bool child, bool legacy, struct ike_proposal_conf *out, size_t max,
-	char *err, size_t err_len)
+static int parse_list(const char *text, bool child, bool ah, bool legacy, struct ike_proposal_conf *out,
+	size_t max, char *err, size_t err_len)
 {
 	size_t n = 0;
 
@@ -227,7 +231,7 @@ int ike_proposals_parse(const char *text, bool child, bool legacy, struct ike_pr
 			len--;
 		if (n >= max)
 			return snprintf(err, err_len, "more than %zu proposals", max), -IKE_E_BAD_PARAM;
-		rc = parse_one(text, len, child, legacy, &out[n], (int)n + 1, err, err_len);
+		rc = parse_one(text, len, child, ah, legacy, &out[n], (int)n + 1, err, err_len);
 		if (rc < 0)
 			return rc;
 		n++;
@@ -238,6 +242,43 @@ int ike_proposals_parse(const char *text, bool child, bool legacy, struct ike_pr
 	if (!n)
 		return snprintf(err, err_len, "no proposal"), -IKE_E_BAD_PARAM;
 	return (int)n;
+}
+
+int ike_proposals_parse(const char *text, bool child, bool legacy, struct ike_proposal_conf *out, size_t max,
+	char *err, size_t err_len)
+{
+	return parse_list(text, child, false, legacy, out, max, err, err_len);
+}
+
+/* GMAC named in an AH proposal is AH's AES-GMAC integrity (18/20), not ESP's null-cipher GMAC. */
+static int ah_one(struct ike_proposal_conf *p, int num, char *err, size_t err_len)
+{
+	for (uint8_t i = 0; i < p->n_encr; i++) {
+		if (p->encr[i].id != IKE_ENCR_NULL_AUTH_AES_GMAC)
+			return snprintf(err, err_len, "AH proposal %d has an encryption algorithm (AH only authenticates)",
+				num), -IKE_E_BAD_PARAM;
+		if (add_u16(p->integ, &p->n_integ, p->encr[i].key_bits == 128 ? IKE_INTEG_AES_128_GMAC :
+			IKE_INTEG_AES_256_GMAC) < 0)
+			return snprintf(err, err_len, "too many algorithms in AH proposal %d", num), -IKE_E_BAD_PARAM;
+	}
+	p->n_encr = 0;
+	if (!p->n_integ)
+		return snprintf(err, err_len, "AH proposal %d has no integrity algorithm", num), -IKE_E_BAD_PARAM;
+	return 0;
+}
+
+int ike_ah_proposals_parse(const char *text, bool legacy, struct ike_proposal_conf *out, size_t max, char *err,
+	size_t err_len)
+{
+	int n = parse_list(text, true, true, legacy, out, max, err, err_len);
+
+	for (int i = 0; i < n; i++) {
+		int rc = ah_one(&out[i], i + 1, err, err_len);
+
+		if (rc < 0)
+			return rc;
+	}
+	return n;
 }
 
 static size_t put(char *buf, size_t len, size_t at, const char *name)
@@ -279,6 +320,21 @@ static const struct ike_proposal_conf def_esp[] = {
 	{ .n_encr = 1, .encr = { { IKE_ENCR_AES_CBC, 256 } }, .n_integ = 1, .integ = { IKE_INTEG_HMAC_SHA2_256_128 },
 	  .n_esn = 1 },
 };
+
+static const struct ike_proposal_conf def_ah[] = {
+	{ .n_integ = 1, .integ = { IKE_INTEG_HMAC_SHA2_256_128 }, .n_esn = 1 },
+};
+
+static const struct ike_proposal_conf *defaults(uint8_t protocol, size_t *n)
+{
+	if (protocol == IKE_PROTO_IKE)
+		return ike_default_ike(n);
+	if (protocol == IKE_PROTO_AH) {
+		*n = sizeof def_ah / sizeof def_ah[0];
+		return def_ah;
+	}
+	return ike_default_esp(n);
+}
 
 const struct ike_proposal_conf *ike_default_ike(size_t *n)
 {
@@ -363,7 +419,7 @@ int ike_sa_payload_add(struct ike_msg *m, const struct ike_proposal_conf *confs,
 	struct ike_payload *pl;
 
 	if (!n)
-		confs = protocol == IKE_PROTO_IKE ? ike_default_ike(&n) : ike_default_esp(&n);
+		confs = defaults(protocol, &n);
 	pl = ike_msg_add(m, IKE_PL_SA);
 	if (!pl || m->n_proposals_used + n > IKE_MAX_PROPOSALS)
 		return -IKE_E_TOO_MANY;
@@ -469,8 +525,12 @@ static bool proposal_match(const struct ike_proposal *p, const struct ike_propos
 	memset(out, 0, sizeof *out);
 	if (p->protocol != protocol || (p->spi.len != want_spi && !(protocol == IKE_PROTO_IKE && p->spi.len == 8)))
 		return false;
-	if (!pick_encr(p, c, out) || !pick_integ(p, c, out))
+	if (protocol == IKE_PROTO_AH) {
+		if (tr_count(p, IKE_TR_ENCR) || !pick_u16(p, IKE_TR_INTEG, c->integ, c->n_integ, &out->suite.integ))
+			return false;
+	} else if (!c->n_encr || !pick_encr(p, c, out) || !pick_integ(p, c, out)) {
 		return false;
+	}
 	if (protocol == IKE_PROTO_IKE && !pick_u16(p, IKE_TR_PRF, c->prf, c->n_prf, &out->suite.prf))
 		return false;
 	if (with_dh && !pick_dh(p, c, legacy, out))
@@ -496,7 +556,7 @@ int ike_proposal_choose(const struct ike_msg *m, const struct ike_proposal_conf 
 	const struct ike_sa_payload *sa = sa_payload(m);
 
 	if (!n)
-		confs = protocol == IKE_PROTO_IKE ? ike_default_ike(&n) : ike_default_esp(&n);
+		confs = defaults(protocol, &n);
 	for (size_t i = 0; sa && i < n; i++)
 		for (uint8_t j = 0; j < sa->n_proposals; j++)
 			if (proposal_match(&sa->proposals[j], &confs[i], protocol, legacy, with_dh, out))
@@ -520,7 +580,8 @@ int ike_proposal_accept(const struct ike_msg *m, const struct ike_proposal_conf 
 int ike_choice_add(struct ike_msg *m, const struct ike_choice *c, uint8_t protocol, const uint8_t *spi,
 	size_t spi_len)
 {
-	struct ike_proposal_conf one = { .n_encr = 1, .encr = { { c->suite.encr, c->suite.key_bits } } };
+	struct ike_proposal_conf one = { .n_encr = c->suite.encr ? 1 : 0,
+		.encr = { { c->suite.encr, c->suite.key_bits } } };
 	int rc;
 
 	if (c->suite.integ)
@@ -538,7 +599,8 @@ int ike_choice_add(struct ike_msg *m, const struct ike_choice *c, uint8_t protoc
 
 int ike_choice_format(const struct ike_choice *c, bool child, char *buf, size_t len)
 {
-	struct ike_proposal_conf one = { .n_encr = 1, .encr = { { c->suite.encr, c->suite.key_bits } } };
+	struct ike_proposal_conf one = { .n_encr = c->suite.encr ? 1 : 0,
+		.encr = { { c->suite.encr, c->suite.key_bits } } };
 
 	if (c->suite.integ)
 		one.integ[one.n_integ++] = c->suite.integ;

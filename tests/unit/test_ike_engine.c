@@ -229,6 +229,7 @@ struct setup {
 	bool frag;                          /* RFC 7383 on both */
 	bool default_retransmit;            /* the engine's own schedule instead of the quick one below */
 	bool legacy_a, legacy_b;            /* ESP proposals parsed with legacy algorithms allowed */
+	bool ah_a, ah_b;                    /* AH children: esp_* are AH proposals */
 };
 
 static void side_init(struct side *s, const char *name, uint8_t last, uint32_t spi_base, const struct setup *st)
@@ -277,19 +278,22 @@ static void peer_conf(struct side *s, struct side *other, const char *psk, const
 	CHECK_EQ(ike_peer_set(s->e, now, &p), 0, "%s: peer set", s->name);
 }
 
+static bool policy_ah;                  /* the next policy_conf sets AH children */
+
 static void policy_conf(struct side *s, struct ike_ts_conf local, struct ike_ts_conf remote, const char *esp,
 	bool transport, bool legacy)
 {
 	struct ike_child_conf c = { .id = 70, .peer_id = 7, .n_local_ts = 1, .n_remote_ts = 1, .transport = transport,
-		.lifetime_s = 3600, .rekey_margin_s = 300 };
+		.lifetime_s = 3600, .rekey_margin_s = 300, .ah = policy_ah };
 	char err[128];
 
 	c.local_ts[0] = local;
 	c.remote_ts[0] = remote;
 	if (esp) {
-		int n = ike_proposals_parse(esp, true, legacy, c.esp, 8, err, sizeof err);
+		int n = policy_ah ? ike_ah_proposals_parse(esp, legacy, c.esp, 8, err, sizeof err) :
+			ike_proposals_parse(esp, true, legacy, c.esp, 8, err, sizeof err);
 
-		CHECK(n > 0, "%s: ESP proposals '%s' (%s)", s->name, esp, err);
+		CHECK(n > 0, "%s: %s proposals '%s' (%s)", s->name, policy_ah ? "AH" : "ESP", esp, err);
 		c.n_esp = n > 0 ? (size_t)n : 0;
 	}
 	CHECK_EQ(ike_child_set(s->e, now, &c), 0, "%s: policy set", s->name);
@@ -305,9 +309,12 @@ static void setup(const struct setup *st)
 	side_init(&B, "B", 2, 0xb0000001, st);
 	peer_conf(&A, &B, st->psk_a ? st->psk_a : "correct horse", st->ike_a, st);
 	peer_conf(&B, &A, st->psk_b ? st->psk_b : "correct horse", st->ike_b, st);
+	policy_ah = st->ah_a;
 	policy_conf(&A, net_a, net_b, st->esp_a, st->transport_a, st->legacy_a);
+	policy_ah = st->ah_b;
 	policy_conf(&B, st->b_local.family ? st->b_local : net_b, st->b_remote.family ? st->b_remote : net_a, st->esp_b,
 		st->transport_b, st->legacy_b);
+	policy_ah = false;
 }
 
 static void teardown(void)
@@ -658,6 +665,58 @@ static void test_child_algorithms(void)
 	run_until(now + 100);
 	CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && A.installs == 0 && B.sent_no_proposal == 1,
 	      "3DES offered to a responder without legacy: NO_PROPOSAL_CHOSEN (%s)", A.last_text);
+	teardown();
+}
+
+/* One AH child on each side, mirrored: SPIs and integrity keys (AH has no encryption key). */
+static bool ah_pair(void)
+{
+	return A.n_child == 1 && B.n_child == 1 && A.child[0].ah && B.child[0].ah && A.child[0].encr == 0 &&
+	       A.child[0].encr_len == 0 && A.child[0].spi_in == B.child[0].spi_out &&
+	       A.child[0].spi_out == B.child[0].spi_in && A.child[0].integ_len == B.child[0].integ_len &&
+	       !memcmp(A.child[0].integ_out, B.child[0].integ_in, A.child[0].integ_len) &&
+	       !memcmp(A.child[0].integ_in, B.child[0].integ_out, A.child[0].integ_len);
+}
+
+static void test_ah(void)
+{
+	struct ike_proposal_conf p[4];
+	char err[128], text[64];
+	int n = ike_ah_proposals_parse("sha256-sha1,aesxcbc,aes256gmac", false, p, 4, err, sizeof err);
+
+	CHECK(n == 3 && p[0].n_encr == 0 && p[0].integ[0] == IKE_INTEG_HMAC_SHA2_256_128 &&
+	      p[1].integ[0] == IKE_INTEG_AES_XCBC_96 && p[2].n_encr == 0 && p[2].integ[0] == IKE_INTEG_AES_256_GMAC,
+	      "AH proposals: HMAC, XCBC, AES-GMAC as AH integrity 20 (%s)", err);
+	ike_proposal_format(&p[2], true, text, sizeof text);
+	CHECK(!strcmp(text, "aes256gmac"), "formatted back: %s", text);
+	n = ike_ah_proposals_parse("aes256gcm16", false, p, 4, err, sizeof err);
+	CHECK(n == -IKE_E_BAD_PARAM && strstr(err, "AH"), "a cipher in an AH proposal refused: %s", err);
+	CHECK(ike_proposals_parse("sha256", true, false, p, 4, err, sizeof err) == -IKE_E_BAD_PARAM,
+	      "an ESP proposal still needs a cipher: %s", err);
+
+	setup(&(struct setup){ .esp_a = "sha512,sha256", .esp_b = "sha256", .ah_a = true, .ah_b = true });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(ah_pair() && A.child[0].integ == IKE_INTEG_HMAC_SHA2_256_128 && A.child[0].integ_len == 32,
+	      "AH child SA negotiated: the responder's HMAC-SHA2-256, 32-byte keys");
+	ike_child_del(A.e, now, 70);
+	run_until(now + 100);
+	CHECK(A.n_child == 0 && B.n_child == 0 && A.deletes == 1 && B.deletes == 1,
+	      "the AH child is deleted on both sides (DELETE for protocol AH)");
+	teardown();
+
+	setup(&(struct setup){ .esp_a = "aes128gmac", .esp_b = "aes128gmac", .ah_a = true, .ah_b = true });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(ah_pair() && A.child[0].integ == IKE_INTEG_AES_128_GMAC && A.child[0].integ_len == 20,
+	      "AH with AES-128-GMAC: key || 4-byte salt (RFC 4543)");
+	teardown();
+
+	setup(&(struct setup){ .ah_b = true });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && A.installs == 0 && B.installs == 0 && B.sent_no_proposal == 1,
+	      "ESP offered to an AH policy: NO_PROPOSAL_CHOSEN (%s)", A.last_text);
 	teardown();
 }
 
@@ -1080,6 +1139,7 @@ int main(int argc, char **argv)
 	test_failures();
 	test_negotiation();
 	test_child_algorithms();
+	test_ah();
 	test_dpd();
 	test_cookies();
 	test_initial_contact();
