@@ -156,6 +156,24 @@ void options_get(struct req *r)
 		reply_json(r, 200, opt);
 }
 
+/*
+ * PUT /options replaces the options, but the administrative state has its own
+ * resource with its own audit entry and warnings: a body that doesn't name it
+ * keeps the stored one rather than silently returning the box to secure (or,
+ * from a stale copy, to bypass).
+ */
+static void keep_admin_state(struct bitwd *d, json_t *body)
+{
+	json_t *opt;
+
+	if (json_object_get(body, "admin_state"))
+		return;
+	opt = conf_options_raw(d);
+	if (opt && json_object_get(opt, "admin_state"))
+		json_object_set(body, "admin_state", json_object_get(opt, "admin_state"));
+	json_decref(opt);
+}
+
 void options_put(struct req *r)
 {
 	json_t *body;
@@ -164,6 +182,7 @@ void options_put(struct req *r)
 	if (req_body_object(r, option_fields) < 0 ||
 	    check_section(r, json_pack("{s:O}", "options", r->body), "options") || change_begin(r))
 		return;
+	keep_admin_state(r->d, r->body);
 	if ((rc = conf_options_store(r->d, r->body)) < 0) {
 		reply_db_error(r, rc);
 		change_abort(r);

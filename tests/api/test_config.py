@@ -276,6 +276,12 @@ def test_ports_options(env, api):
     j = api.get('/options').json()
     check(j.get('replay_window') == 128 and j.get('default_action') == 'discard' and j.get('neigh_timeout') == 300,
           f'GET /options: the window rounded up to 128, defaults filled in ({j})')
+    not_applied(api.put('/admin-state', {'state': 'drop'}), 'PUT /admin-state drop without the wire')
+    not_applied(api.put('/options', {'replay_window': 100}), 'PUT /options that does not name admin_state')
+    r = api.get('/admin-state')
+    check(r.status_code == 200 and r.json().get('state') == 'drop',
+          f'PUT /options without admin_state keeps the stored state ({r.text})')
+    not_applied(api.put('/admin-state', {'state': 'secure'}), 'PUT /admin-state back to secure')
 
     problem(api.get('/ports/green'), 404, 'NOT_FOUND', what='GET /ports/green')
     problem(api.put('/ports/green', {'mtu': 1500}), 404, 'NOT_FOUND', what='PUT /ports/green')
