@@ -246,23 +246,25 @@ uint32_t ike_new_spi(struct ike_engine *e)
 	return spi;
 }
 
-/* The child part of a request: SA, TSi, TSr (and USE_TRANSPORT_MODE) for policy pol; context into sa->req. */
-int ike_child_offer(struct ike_engine *e, struct ike_sa *sa, const struct ike_policy *pol, bool with_dh,
-	uint32_t spi_in)
+/* The child part of a request: SA, TSi, TSr (and USE_TRANSPORT_MODE) for child key of policy pol; context into
+ * sa->req. A clone child's selectors on the cloned side are its host's alone. */
+int ike_child_offer(struct ike_engine *e, struct ike_sa *sa, const struct ike_policy *pol,
+	const struct ike_child_key *key, bool with_dh, uint32_t spi_in)
 {
 	struct ike_req *r = &sa->req;
 	uint8_t *spi = e->octets; /* lives until the message is encoded */
-	size_t n;
+	const struct ike_proposal_conf *props;
+	size_t n, n_props, first = 0;
 
 	if (!spi_in)
 		return -IKE_E_LIMIT;
 	spi[0] = (uint8_t)(spi_in >> 24), spi[1] = (uint8_t)(spi_in >> 16), spi[2] = (uint8_t)(spi_in >> 8);
 	spi[3] = (uint8_t)spi_in;
-	r->policy_id = pol->conf.id;
+	r->child = *key;
 	r->spi_in = spi_in;
-	n = 0;
-	if (sa->acq_family && sa->first_policy == pol->conf.id) {
-		struct ike_ts_conf *t = &r->ts_i[n++];
+	if (sa->acq_family && sa->first.policy_id == key->policy_id && sa->first.host_family == key->host_family &&
+	    !memcmp(sa->first.host, key->host, sizeof key->host)) {
+		struct ike_ts_conf *t = &r->ts_i[first++];
 
 		*t = (struct ike_ts_conf){ .family = sa->acq_family, .port_hi = 65535 };
 		memcpy(t->lo, sa->acq_src, 16), memcpy(t->hi, sa->acq_src, 16);
@@ -270,17 +272,18 @@ int ike_child_offer(struct ike_engine *e, struct ike_sa *sa, const struct ike_po
 		*t = (struct ike_ts_conf){ .family = sa->acq_family, .port_hi = 65535 };
 		memcpy(t->lo, sa->acq_dst, 16), memcpy(t->hi, sa->acq_dst, 16);
 	}
-	for (size_t i = 0; i < pol->conf.n_local_ts && n < IKE_MAX_TS_CONF; i++)
-		r->ts_i[n++] = pol->conf.local_ts[i];
-	r->n_ts_i = n;
-	n = r->n_ts_i - pol->conf.n_local_ts;
-	for (size_t i = 0; i < pol->conf.n_remote_ts && n < IKE_MAX_TS_CONF; i++)
-		r->ts_r[n++] = pol->conf.remote_ts[i];
-	r->n_ts_r = n;
+	n = ike_ts_to_host(pol->conf.local_ts, pol->conf.n_local_ts, pol->conf.clone == IKE_CLONE_SRC ? key : NULL,
+		r->ts_i + first, IKE_MAX_TS_CONF - first);
+	r->n_ts_i = first + n;
+	n = ike_ts_to_host(pol->conf.remote_ts, pol->conf.n_remote_ts, pol->conf.clone == IKE_CLONE_DST ? key : NULL,
+		r->ts_r + first, IKE_MAX_TS_CONF - first);
+	r->n_ts_r = first + n;
+	if (!r->n_ts_i || !r->n_ts_r)
+		return -IKE_E_TS_UNACCEPTABLE;
 	if (pol->conf.transport)
 		ike_out_notify(&e->inner, IKE_N_USE_TRANSPORT_MODE, 0, NULL, 0, NULL, 0);
-	if (ike_sa_payload_add(&e->inner, pol->conf.esp, pol->conf.n_esp, IKE_CHILD_PROTO(pol->conf), spi, 4,
-		with_dh) < 0)
+	props = ike_policy_props(pol, key->ah, &n_props);
+	if (ike_sa_payload_add(&e->inner, props, n_props, IKE_CHILD_PROTO(key->ah), spi, 4, with_dh) < 0)
 		return -IKE_E_TOO_MANY;
 	if (ike_ts_payload_add(&e->inner, IKE_PL_TSI, r->ts_i, r->n_ts_i) < 0 ||
 	    ike_ts_payload_add(&e->inner, IKE_PL_TSR, r->ts_r, r->n_ts_r) < 0)
@@ -288,13 +291,17 @@ int ike_child_offer(struct ike_engine *e, struct ike_sa *sa, const struct ike_po
 	return 0;
 }
 
+/* The child IKE_AUTH carries: the one that started the SA, else the peer's first policy that needs no clone
+ * host (a clone policy comes up for a host, from an ACQUIRE). */
 static const struct ike_policy *first_policy(struct ike_engine *e, struct ike_sa *sa)
 {
-	const struct ike_policy *pol = sa->first_policy ? ike_policy_find(e, sa->first_policy) : NULL;
+	const struct ike_policy *pol = sa->first.policy_id ? ike_policy_find(e, sa->first.policy_id) : NULL;
 
 	for (size_t i = 0; !pol && i < e->n_policies; i++)
-		if (e->policies[i].conf.peer_id == sa->peer_id)
+		if (e->policies[i].conf.peer_id == sa->peer_id && e->policies[i].conf.clone == IKE_CLONE_NONE) {
 			pol = &e->policies[i];
+			sa->first = (struct ike_child_key){ .policy_id = pol->conf.id, .ah = ike_policy_first_ah(pol) };
+		}
 	return pol;
 }
 
@@ -314,7 +321,7 @@ int ike_auth_start(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 	ike_out_begin(e, sa, IKE_AUTH, false, sa->next_msg_id++);
 	auth_payloads(e, p, IKE_PL_IDI, &id, &auth, !other_sa_with(e, sa));
 	if (pol) {
-		rc = ike_child_offer(e, sa, pol, false, ike_new_spi(e));
+		rc = ike_child_offer(e, sa, pol, &sa->first, false, ike_child_spi(e, sa, &sa->first));
 		if (rc < 0)
 			return rc;
 	}
@@ -323,9 +330,30 @@ int ike_auth_start(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 
 /* ---- the child SA: choose (responder) ---- */
 
-/* The first of the peer's policies whose selectors meet the request's; its narrowed selectors in ts_i/ts_r. */
+/* A clone policy's child is for one host: the narrowed selectors of its cloned side all name the same single
+ * address. That host into key; false when they do not. */
+static bool clone_host_of(const struct ike_child_conf *c, const struct ike_ts_conf *ts_i, size_t n_i,
+	const struct ike_ts_conf *ts_r, size_t n_r, struct ike_child_key *key)
+{
+	/* The initiator's TSi is our remote side: a clone dst policy here answers a clone src one there. */
+	const struct ike_ts_conf *ts = c->clone == IKE_CLONE_DST ? ts_i : ts_r;
+	size_t n = c->clone == IKE_CLONE_DST ? n_i : n_r, len;
+
+	if (c->clone == IKE_CLONE_NONE)
+		return true;
+	len = ts[0].family == 4 ? 4 : 16;
+	for (size_t i = 0; i < n; i++)
+		if (ts[i].family != ts[0].family || memcmp(ts[i].lo, ts[i].hi, len) || memcmp(ts[i].lo, ts[0].lo, len))
+			return false;
+	key->host_family = ts[0].family;
+	memcpy(key->host, ts[0].lo, len);
+	return true;
+}
+
+/* The first of the peer's policies whose selectors meet the request's (for a clone policy: one host's); its
+ * narrowed selectors in ts_i/ts_r, the child's policy and host in key. */
 static const struct ike_policy *policy_for(struct ike_engine *e, const struct ike_sa *sa, struct ike_ts_conf *ts_i,
-	size_t *n_i, struct ike_ts_conf *ts_r, size_t *n_r)
+	size_t *n_i, struct ike_ts_conf *ts_r, size_t *n_r, struct ike_child_key *key)
 {
 	const struct ike_ts *ti, *tr;
 	size_t nti = ike_ts_from_msg(&e->msg, IKE_PL_TSI, &ti), ntr = ike_ts_from_msg(&e->msg, IKE_PL_TSR, &tr);
@@ -333,12 +361,30 @@ static const struct ike_policy *policy_for(struct ike_engine *e, const struct ik
 	for (size_t i = 0; i < e->n_policies; i++) {
 		const struct ike_child_conf *c = &e->policies[i].conf;
 
+		memset(key, 0, sizeof *key);
 		if (c->peer_id == sa->peer_id &&
 		    ike_ts_narrow(ti, nti, c->remote_ts, c->n_remote_ts, ts_i, n_i) == 0 &&
-		    ike_ts_narrow(tr, ntr, c->local_ts, c->n_local_ts, ts_r, n_r) == 0)
+		    ike_ts_narrow(tr, ntr, c->local_ts, c->n_local_ts, ts_r, n_r) == 0 &&
+		    clone_host_of(c, ts_i, *n_i, ts_r, *n_r, key)) {
+			key->policy_id = c->id;
 			return &e->policies[i];
+		}
 	}
 	return NULL;
+}
+
+/* The protocol the request's proposals are for (RFC 7296 3.3.1: all proposals of a child SA name the same). */
+static bool request_ah(const struct ike_msg *m)
+{
+	const struct ike_payload *pl = ike_msg_find(m, IKE_PL_SA, 0, 0);
+
+	return pl && pl->u.sa.n_proposals && pl->u.sa.proposals[0].protocol == IKE_PROTO_AH;
+}
+
+/* The policy takes children of that protocol: ESP for esp, AH for ah, both for an AH+ESP bundle. */
+static bool policy_takes(const struct ike_policy *pol, bool ah)
+{
+	return pol->conf.sa_type == IKE_SA_TYPE_AHESP || (pol->conf.sa_type == IKE_SA_TYPE_AH) == ah;
 }
 
 /* Answers the child part of a request (IKE_AUTH or CREATE_CHILD_SA) into e->inner; installs it.
@@ -372,36 +418,43 @@ uint16_t ike_child_answer(struct ike_engine *e, uint64_t now_ms, struct ike_sa *
 	const struct ike_payload *ke, const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len,
 	uint32_t replaces, struct ike_choice *chosen)
 {
-	size_t gir_len = 0;
+	size_t gir_len = 0, n_props;
 	uint16_t err;
 	const struct ike_peer *p = ike_sa_peer(e, sa);
 	struct ike_ts_conf ts_i[IKE_MAX_TS_CONF], ts_r[IKE_MAX_TS_CONF];
 	size_t n_i = 0, n_r = 0;
-	const struct ike_policy *pol = policy_for(e, sa, ts_i, &n_i, ts_r, &n_r);
+	struct ike_child_key key;
+	const struct ike_policy *pol = policy_for(e, sa, ts_i, &n_i, ts_r, &n_r, &key);
+	const struct ike_proposal_conf *props;
 	bool transport = ike_msg_find(&e->msg, IKE_PL_NOTIFY, IKE_N_USE_TRANSPORT_MODE, 0);
 	uint8_t *spi = e->octets + sizeof e->octets - 4;
 	uint32_t spi_in;
 
+	memset(chosen, 0, sizeof *chosen);
 	if (!pol)
 		return IKE_N_TS_UNACCEPTABLE;
-	if (ike_proposal_choose(&e->msg, pol->conf.esp, pol->conf.n_esp, IKE_CHILD_PROTO(pol->conf), p->conf.legacy_groups,
-		with_dh, chosen) < 0)
+	key.ah = request_ah(&e->msg);
+	if (!policy_takes(pol, key.ah))
+		return IKE_N_NO_PROPOSAL_CHOSEN;   /* AH offered to an ESP policy or the reverse */
+	props = ike_policy_props(pol, key.ah, &n_props);
+	if (ike_proposal_choose(&e->msg, props, n_props, IKE_CHILD_PROTO(key.ah), p->conf.legacy_groups, with_dh,
+		chosen) < 0)
 		return IKE_N_NO_PROPOSAL_CHOSEN;
 	err = child_dh(e, ke, chosen, p->conf.legacy_groups, &gir_len);
 	if (err)
 		return err;
-	spi_in = ike_new_spi(e);
+	spi_in = ike_child_spi(e, sa, &key);
 	if (!spi_in)
 		return IKE_N_TEMPORARY_FAILURE;
 	chosen->transport = transport && pol->conf.transport;
-	if (ike_child_establish(e, now_ms, sa, pol, chosen, spi_in, ts_i, n_i, ts_r, n_r, gir_len ? e->gir : NULL,
-		gir_len, ni, ni_len, nr, nr_len, replaces, false) < 0)
+	if (ike_child_establish(e, now_ms, sa, pol, &key, chosen, spi_in, ts_i, n_i, ts_r, n_r,
+		gir_len ? e->gir : NULL, gir_len, ni, ni_len, nr, nr_len, replaces, false) < 0)
 		return IKE_N_TEMPORARY_FAILURE;
 	spi[0] = (uint8_t)(spi_in >> 24), spi[1] = (uint8_t)(spi_in >> 16), spi[2] = (uint8_t)(spi_in >> 8);
 	spi[3] = (uint8_t)spi_in;
 	if (chosen->transport)
 		ike_out_notify(&e->inner, IKE_N_USE_TRANSPORT_MODE, 0, NULL, 0, NULL, 0);
-	ike_choice_add(&e->inner, chosen, IKE_CHILD_PROTO(pol->conf), spi, 4);
+	ike_choice_add(&e->inner, chosen, IKE_CHILD_PROTO(key.ah), spi, 4);
 	ike_ts_payload_add(&e->inner, IKE_PL_TSI, ts_i, n_i);
 	ike_ts_payload_add(&e->inner, IKE_PL_TSR, ts_r, n_r);
 	return 0;
@@ -457,7 +510,9 @@ int ike_child_accept(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, b
 	size_t gir_len, const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len, uint32_t replaces)
 {
 	const struct ike_peer *p = ike_sa_peer(e, sa);
-	const struct ike_policy *pol = ike_policy_find(e, sa->req.policy_id);
+	const struct ike_policy *pol = ike_policy_find(e, sa->req.child.policy_id);
+	const struct ike_proposal_conf *props;
+	size_t n_props;
 	const struct ike_ts *ti, *tr;
 	size_t nti = ike_ts_from_msg(&e->msg, IKE_PL_TSI, &ti), ntr = ike_ts_from_msg(&e->msg, IKE_PL_TSR, &tr);
 	struct ike_ts_conf ts_i[IKE_MAX_TS_CONF], ts_r[IKE_MAX_TS_CONF];
@@ -473,8 +528,9 @@ int ike_child_accept(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, b
 			return pl->u.notify.type == IKE_N_TS_UNACCEPTABLE ? -IKE_E_TS_UNACCEPTABLE :
 			       pl->u.notify.type == IKE_N_NO_PROPOSAL_CHOSEN ? -IKE_E_NO_PROPOSAL_CHOSEN : -IKE_E_STATE;
 	}
-	if (ike_proposal_accept(&e->msg, pol->conf.esp, pol->conf.n_esp, IKE_CHILD_PROTO(pol->conf),
-		p->conf.legacy_groups, with_dh, &c) < 0 || c.spi_len != 4)
+	props = ike_policy_props(pol, sa->req.child.ah, &n_props);
+	if (ike_proposal_accept(&e->msg, props, n_props, IKE_CHILD_PROTO(sa->req.child.ah), p->conf.legacy_groups,
+		with_dh, &c) < 0 || c.spi_len != 4)
 		return -IKE_E_NO_PROPOSAL_CHOSEN;
 	if (!ike_ts_within(ti, nti, sa->req.ts_i, sa->req.n_ts_i) || !ike_ts_within(tr, ntr, sa->req.ts_r, sa->req.n_ts_r))
 		return -IKE_E_TS_UNACCEPTABLE;
@@ -482,7 +538,7 @@ int ike_child_accept(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, b
 	c.transport = pol->conf.transport && ike_msg_find(&e->msg, IKE_PL_NOTIFY, IKE_N_USE_TRANSPORT_MODE, 0);
 	ike_ts_from_wire(ti, nti, ts_i, &n_i);
 	ike_ts_from_wire(tr, ntr, ts_r, &n_r);
-	return ike_child_establish(e, now_ms, sa, pol, &c, sa->req.spi_in, ts_i, n_i, ts_r, n_r, gir, gir_len, ni,
+	return ike_child_establish(e, now_ms, sa, pol, &sa->req.child, &c, sa->req.spi_in, ts_i, n_i, ts_r, n_r, gir, gir_len, ni,
 		ni_len, nr, nr_len, replaces, true);
 }
 
@@ -505,13 +561,13 @@ void ike_auth_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 	if (local_id(p, sa, &id) == 0)
 		remember_ids(e, sa, &id, IKE_PL_IDR);
 	ike_sa_established(e, now_ms, sa);
-	if (sa->req.policy_id) {
+	if (sa->req.child.policy_id) {
 		rc = ike_child_accept(e, now_ms, sa, false, NULL, 0, sa->ni, sa->ni_len, sa->nr, sa->nr_len, 0);
 		if (rc < 0) {
 			char why[96];
 
-			snprintf(why, sizeof why, "child SA for policy %u: %s", sa->req.policy_id, ike_strerror(rc));
-			ike_emit(e, IKE_EV_NEGOTIATION_FAILED, sa, sa->req.policy_id, 0, 0, why);
+			snprintf(why, sizeof why, "child SA for policy %u: %s", sa->req.child.policy_id, ike_strerror(rc));
+			ike_emit(e, IKE_EV_NEGOTIATION_FAILED, sa, sa->req.child.policy_id, 0, 0, why);
 		}
 	}
 	ike_req_done(sa);

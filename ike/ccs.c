@@ -45,20 +45,23 @@ static int nonce_and_ke(struct ike_engine *e, struct ike_sa *sa, uint16_t group,
 /* ---- child SAs: initiator ---- */
 
 static int child_request(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, const struct ike_policy *pol,
-	uint32_t old_spi_in, uint16_t group)
+	const struct ike_child_key *key, uint32_t old_spi_in, uint16_t group)
 {
 	const struct ike_peer *p = ike_sa_peer(e, sa);
 	uint8_t *spi = e->octets + 64;
+	const struct ike_proposal_conf *props;
+	size_t n_props;
 	int rc;
 
 	if (sa->req.kind || sa->state != IKE_SA_ESTABLISHED || !p)
 		return -IKE_E_BUSY;
+	props = ike_policy_props(pol, key->ah, &n_props);
 	if (!group)
-		group = ike_proposals_first_dh(pol->conf.esp, pol->conf.n_esp, true);
+		group = ike_proposals_first_dh(props, n_props, true);
 	ike_out_begin(e, sa, IKE_CREATE_CHILD_SA, false, sa->next_msg_id++);
 	if (old_spi_in)
-		ike_out_notify(&e->inner, IKE_N_REKEY_SA, IKE_CHILD_PROTO(pol->conf), be32(spi, old_spi_in), 4, NULL, 0);
-	rc = ike_child_offer(e, sa, pol, group != 0, ike_new_spi(e));
+		ike_out_notify(&e->inner, IKE_N_REKEY_SA, IKE_CHILD_PROTO(key->ah), be32(spi, old_spi_in), 4, NULL, 0);
+	rc = ike_child_offer(e, sa, pol, key, group != 0, ike_child_spi(e, sa, key));
 	if (rc == 0)
 		rc = nonce_and_ke(e, sa, group, p->conf.legacy_groups);
 	sa->req.old_spi_in = old_spi_in;
@@ -69,39 +72,49 @@ static int child_request(struct ike_engine *e, uint64_t now_ms, struct ike_sa *s
 	return rc;
 }
 
-int ike_ccs_start_new(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, uint32_t policy_id)
+int ike_ccs_start_new(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, const struct ike_child_key *key)
 {
-	const struct ike_policy *pol = ike_policy_find(e, policy_id);
+	const struct ike_policy *pol = ike_policy_find(e, key->policy_id);
 
-	return pol ? child_request(e, now_ms, sa, pol, 0, 0) : -IKE_E_NOT_FOUND;
+	return pol ? child_request(e, now_ms, sa, pol, key, 0, 0) : -IKE_E_NOT_FOUND;
 }
 
 int ike_ccs_start_rekey(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, struct ike_child *c)
 {
 	const struct ike_policy *pol = ike_policy_find(e, c->policy_id);
+	struct ike_child *mate = ike_child_partner(e, sa, c);
+	struct ike_child_key key;
 
 	if (!pol)
 		return -IKE_E_NOT_FOUND;
+	ike_child_key_of(c, &key);
 	ike_log(e, 6, "IKE SA %llu: rekeying child SA %08x", (unsigned long long)sa->id, c->spi_in);
-	return child_request(e, now_ms, sa, pol, c->spi_in, c->dh);
+	/* A bundle is rekeyed as one: its other half right after (taking this one's new inbound SPI). */
+	if (mate && mate->state == CHILD_ACTIVE && mate->rekey_at_ms > now_ms)
+		mate->rekey_at_ms = now_ms;
+	return child_request(e, now_ms, sa, pol, &key, c->spi_in, c->dh);
 }
 
 /* The peer asks for another group: retry once with it if our proposals have it. True when retried. */
 static bool invalid_ke_retry(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 {
 	const struct ike_payload *n = ike_msg_find(&e->msg, IKE_PL_NOTIFY, IKE_N_INVALID_KE_PAYLOAD, 0);
-	const struct ike_policy *pol = ike_policy_find(e, sa->req.policy_id);
+	struct ike_child_key key = sa->req.child;
+	const struct ike_policy *pol = ike_policy_find(e, key.policy_id);
+	const struct ike_proposal_conf *props;
 	uint32_t old = sa->req.old_spi_in;
+	size_t n_props;
 	uint16_t g;
 
 	if (!n || n->u.notify.data.len != 2 || !pol)
 		return false;
 	g = (uint16_t)(n->u.notify.data.p[0] << 8 | n->u.notify.data.p[1]);
-	if (g == sa->req.dh_group || !pol->conf.n_esp || !ike_proposals_have_dh(pol->conf.esp, pol->conf.n_esp, g))
+	props = ike_policy_props(pol, key.ah, &n_props);
+	if (g == sa->req.dh_group || !n_props || !ike_proposals_have_dh(props, n_props, g))
 		return false;
 	ike_log(e, 6, "IKE SA %llu: peer wants group %u for the child SA, retrying", (unsigned long long)sa->id, g);
 	ike_req_done(sa);
-	return child_request(e, now_ms, sa, pol, old, g) == 0;
+	return child_request(e, now_ms, sa, pol, &key, old, g) == 0;
 }
 
 /* A collision: both rekeyed the same child. The exchange with the lowest of the four nonces made the redundant
@@ -116,9 +129,10 @@ static bool ours_redundant(struct ike_sa *sa, const uint8_t *nr, size_t nr_len)
 	return ike_nonce_cmp(lo, lo_len, sa->coll.min_nonce, sa->coll.min_len) < 0;
 }
 
-static void rekeyed(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, uint32_t old_spi_in, uint64_t grace)
+static void rekeyed(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, uint32_t old_spi_in, bool ah,
+	uint64_t grace)
 {
-	struct ike_child *old = ike_child_find_in(sa, old_spi_in);
+	struct ike_child *old = ike_child_find_proto(sa, old_spi_in, ah);
 
 	if (old && old->state == CHILD_ACTIVE) {
 		old->state = CHILD_REKEYED;
@@ -130,7 +144,8 @@ static void child_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa 
 {
 	const struct ike_payload *nr = ike_msg_find(&e->msg, IKE_PL_NONCE, 0, 0);
 	const struct ike_payload *ke = ike_msg_find(&e->msg, IKE_PL_KE, 0, 0);
-	uint32_t old = sa->req.old_spi_in, policy = sa->req.policy_id, spi_in = sa->req.spi_in;
+	uint32_t old = sa->req.old_spi_in, policy = sa->req.child.policy_id, spi_in = sa->req.spi_in;
+	bool ah = sa->req.child.ah;
 	int gl = 0, rc;
 
 	if (invalid_ke_retry(e, now_ms, sa))
@@ -148,16 +163,16 @@ static void child_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa 
 		rc = ike_child_accept(e, now_ms, sa, true, NULL, 0, NULL, 0, NULL, 0, old); /* reports the notify */
 	if (rc < 0) {
 		char why[96];
-		struct ike_child *c = old ? ike_child_find_in(sa, old) : NULL;
+		struct ike_child *c = old ? ike_child_find_proto(sa, old, ah) : NULL;
 
 		snprintf(why, sizeof why, "child SA for policy %u: %s", policy, ike_strerror(rc));
 		ike_emit(e, IKE_EV_NEGOTIATION_FAILED, sa, policy, 0, 0, why);
 		if (c)
 			c->rekey_at_ms = now_ms + RETRY_LATER_MS + ike_jitter(e, 30);
 	} else if (old) {
-		rekeyed(e, now_ms, sa, old, IKE_OLD_CHILD_GRACE_MS);
+		rekeyed(e, now_ms, sa, old, ah, IKE_OLD_CHILD_GRACE_MS);
 		if (sa->coll.old_spi_in == old && ours_redundant(sa, nr->u.nonce.p, nr->u.nonce.len)) {
-			struct ike_child *mine = ike_child_find_in(sa, spi_in);
+			struct ike_child *mine = ike_child_find_proto(sa, spi_in, ah);
 
 			ike_log(e, 6, "IKE SA %llu: rekey collision, our new child %08x is redundant",
 				(unsigned long long)sa->id, spi_in);
@@ -174,12 +189,12 @@ static void child_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa 
 
 /* ---- child SAs: responder ---- */
 
-static struct ike_child *child_by_out(struct ike_sa *sa, const uint8_t *spi)
+static struct ike_child *child_by_out(struct ike_sa *sa, const uint8_t *spi, bool ah)
 {
 	uint32_t v = (uint32_t)spi[0] << 24 | (uint32_t)spi[1] << 16 | (uint32_t)spi[2] << 8 | spi[3];
 
 	for (size_t i = 0; i < sa->n_children; i++)
-		if (sa->children[i].spi_out == v)
+		if (sa->children[i].spi_out == v && sa->children[i].ah == ah)
 			return &sa->children[i];
 	return NULL;
 }
@@ -192,6 +207,7 @@ static void child_request_in(struct ike_engine *e, uint64_t now_ms, struct ike_s
 	uint8_t nr[IKE_NONCE_LEN], g[2];
 	struct ike_choice chosen;
 	uint32_t old_spi = 0;
+	bool old_ah = false;
 	uint16_t err;
 
 	if (!ni || ni->u.nonce.len < IKE_NONCE_MIN) {
@@ -199,12 +215,14 @@ static void child_request_in(struct ike_engine *e, uint64_t now_ms, struct ike_s
 		return;
 	}
 	if (rk) {
-		old = rk->u.notify.spi.len == 4 ? child_by_out(sa, rk->u.notify.spi.p) : NULL;
+		old = rk->u.notify.spi.len == 4 ?
+			child_by_out(sa, rk->u.notify.spi.p, rk->u.notify.protocol == IKE_PROTO_AH) : NULL;
 		if (!old) {
 			ike_send_error(e, now_ms, sa, IKE_CREATE_CHILD_SA, IKE_N_CHILD_SA_NOT_FOUND, NULL, 0);
 			return;
 		}
 		old_spi = old->spi_in;
+		old_ah = old->ah;   /* old may move: the answer adds a child */
 	}
 	ike_random(e, nr, sizeof nr);
 	ike_out_begin(e, sa, IKE_CREATE_CHILD_SA, true, e->msg.msg_id);
@@ -221,7 +239,7 @@ static void child_request_in(struct ike_engine *e, uint64_t now_ms, struct ike_s
 	if (!old)
 		return;
 	/* Their exchange rekeys a child ours rekeys too: remember its lower nonce for the tie-break. */
-	if (sa->req.kind == REQ_CHILD_REKEY && sa->req.old_spi_in == old_spi) {
+	if (sa->req.kind == REQ_CHILD_REKEY && sa->req.old_spi_in == old_spi && sa->req.child.ah == old_ah) {
 		bool theirs_lower = ike_nonce_cmp(ni->u.nonce.p, ni->u.nonce.len, nr, sizeof nr) < 0;
 
 		sa->coll.old_spi_in = old_spi;
@@ -229,7 +247,7 @@ static void child_request_in(struct ike_engine *e, uint64_t now_ms, struct ike_s
 		memcpy(sa->coll.min_nonce, theirs_lower ? ni->u.nonce.p : nr, sa->coll.min_len);
 	}
 	/* The initiator of the rekey deletes the old pair; if it never does, we do, later. */
-	rekeyed(e, now_ms, sa, old_spi, 5 * IKE_OLD_CHILD_GRACE_MS);
+	rekeyed(e, now_ms, sa, old_spi, old_ah, 5 * IKE_OLD_CHILD_GRACE_MS);
 }
 
 /* ---- IKE SA rekey ---- */

@@ -7,6 +7,87 @@
 
 #include "sa.h"
 
+const struct ike_proposal_conf *ike_policy_props(const struct ike_policy *pol, bool ah, size_t *n)
+{
+	*n = ah ? pol->conf.n_ah : pol->conf.n_esp;
+	return ah ? pol->conf.ah : pol->conf.esp;
+}
+
+bool ike_policy_first_ah(const struct ike_policy *pol)
+{
+	return pol->conf.sa_type == IKE_SA_TYPE_AH;
+}
+
+static size_t alen(uint8_t family)
+{
+	return family == 6 ? 16 : 4;
+}
+
+bool ike_child_is(const struct ike_child *c, const struct ike_child_key *k)
+{
+	return c->policy_id == k->policy_id && c->ah == k->ah && c->host_family == k->host_family &&
+	       (!k->host_family || !memcmp(c->host, k->host, alen(k->host_family)));
+}
+
+void ike_child_key_of(const struct ike_child *c, struct ike_child_key *k)
+{
+	memset(k, 0, sizeof *k);
+	k->policy_id = c->policy_id;
+	k->ah = c->ah;
+	k->host_family = c->host_family;
+	memcpy(k->host, c->host, sizeof k->host);
+}
+
+static bool in_bundle(struct ike_engine *e, uint32_t policy_id)
+{
+	const struct ike_policy *pol = ike_policy_find(e, policy_id);
+
+	return pol && pol->conf.sa_type == IKE_SA_TYPE_AHESP;
+}
+
+struct ike_child *ike_child_unpaired(struct ike_engine *e, struct ike_sa *sa, const struct ike_child_key *k)
+{
+	struct ike_child_key other = *k;
+
+	if (!in_bundle(e, k->policy_id))
+		return NULL;
+	other.ah = !k->ah;
+	/* The newest first: after a rekey of one half, the new child is the one waiting for its partner. */
+	for (size_t i = sa->n_children; i-- > 0;) {
+		struct ike_child *c = &sa->children[i];
+		bool paired = false;
+
+		if (c->state != CHILD_ACTIVE || !ike_child_is(c, &other))
+			continue;
+		for (size_t j = 0; j < sa->n_children && !paired; j++)
+			paired = ike_child_is(&sa->children[j], k) && sa->children[j].spi_in == c->spi_in;
+		if (!paired)
+			return c;
+	}
+	return NULL;
+}
+
+struct ike_child *ike_child_partner(struct ike_engine *e, struct ike_sa *sa, const struct ike_child *c)
+{
+	struct ike_child_key other;
+
+	if (!in_bundle(e, c->policy_id))
+		return NULL;
+	ike_child_key_of(c, &other);
+	other.ah = !c->ah;
+	for (size_t i = 0; i < sa->n_children; i++)
+		if (ike_child_is(&sa->children[i], &other) && sa->children[i].spi_in == c->spi_in)
+			return &sa->children[i];
+	return NULL;
+}
+
+uint32_t ike_child_spi(struct ike_engine *e, struct ike_sa *sa, const struct ike_child_key *k)
+{
+	const struct ike_child *mate = ike_child_unpaired(e, sa, k);
+
+	return mate ? mate->spi_in : ike_new_spi(e);
+}
+
 struct ike_child *ike_child_add(struct ike_sa *sa)
 {
 	if (sa->n_children == sa->cap_children) {
@@ -23,6 +104,14 @@ struct ike_child *ike_child_add(struct ike_sa *sa)
 	}
 	memset(&sa->children[sa->n_children], 0, sizeof sa->children[0]);
 	return &sa->children[sa->n_children++];
+}
+
+struct ike_child *ike_child_find_proto(struct ike_sa *sa, uint32_t spi_in, bool ah)
+{
+	for (size_t i = 0; i < sa->n_children; i++)
+		if (sa->children[i].spi_in == spi_in && sa->children[i].ah == ah)
+			return &sa->children[i];
+	return NULL;
 }
 
 struct ike_child *ike_child_find_in(struct ike_sa *sa, uint32_t spi_in)
@@ -77,7 +166,7 @@ static void export_keys(struct ike_engine *e, const struct ike_sa *sa, const str
 }
 
 static void child_record(struct ike_engine *e, uint64_t now_ms, struct ike_child *ch, const struct ike_policy *pol,
-	const struct ike_choice *c, const struct ike_child_sa *cs)
+	const struct ike_child_key *key, const struct ike_choice *c, const struct ike_child_sa *cs)
 {
 	uint32_t life = pol->conf.lifetime_s ? pol->conf.lifetime_s : 3600;
 	uint32_t margin = pol->conf.rekey_margin_s ? pol->conf.rekey_margin_s : life / 10;
@@ -85,6 +174,8 @@ static void child_record(struct ike_engine *e, uint64_t now_ms, struct ike_child
 	if (margin >= life)
 		margin = life / 10;
 	ch->policy_id = pol->conf.id;
+	ch->host_family = key->host_family;
+	memcpy(ch->host, key->host, sizeof ch->host);
 	ch->state = CHILD_ACTIVE;
 	ch->spi_in = cs->spi_in;
 	ch->spi_out = cs->spi_out;
@@ -104,7 +195,7 @@ static void child_record(struct ike_engine *e, uint64_t now_ms, struct ike_child
 }
 
 int ike_child_establish(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, const struct ike_policy *pol,
-	const struct ike_choice *c, uint32_t spi_in, const struct ike_ts_conf *ts_i, size_t n_i,
+	const struct ike_child_key *key, const struct ike_choice *c, uint32_t spi_in, const struct ike_ts_conf *ts_i, size_t n_i,
 	const struct ike_ts_conf *ts_r, size_t n_r, const uint8_t *gir, size_t gir_len, const uint8_t *ni,
 	size_t ni_len, const uint8_t *nr, size_t nr_len, uint32_t replaces, bool exch_initiator)
 {
@@ -112,7 +203,8 @@ int ike_child_establish(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa
 		.ike_sa_id = sa->id, .peer_id = sa->peer_id, .child_id = pol->conf.id, .spi_in = spi_in,
 		.spi_out = spi_host(c->spi), .replaces_spi_in = replaces, .encr = c->suite.encr,
 		.key_bits = c->suite.key_bits, .integ = c->suite.integ, .esn = c->esn, .transport = c->transport,
-		.encap = sa->encap, .ah = pol->conf.ah, .local = sa->local, .remote = sa->remote, .lifetime_s = pol->conf.lifetime_s,
+		.encap = sa->encap, .ah = key->ah, .bundle = pol->conf.sa_type == IKE_SA_TYPE_AHESP,
+		.clone_family = key->host_family, .local = sa->local, .remote = sa->remote, .lifetime_s = pol->conf.lifetime_s,
 		.lifetime_bytes = pol->conf.lifetime_bytes, .lifetime_packets = pol->conf.lifetime_packets,
 		.replay_window = pol->conf.replay_window,
 	};
@@ -122,6 +214,7 @@ int ike_child_establish(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa
 
 	if (!cs.lifetime_s)
 		cs.lifetime_s = 3600;
+	memcpy(cs.clone_host, key->host, sizeof cs.clone_host);
 	rc = ike_child_keys_derive(sa->suite.prf, sa->keys.sk_d, sa->keys.prf_len, &c->suite, gir, gir_len, ni, ni_len,
 		nr, nr_len, &k);
 	if (rc < 0)
@@ -134,7 +227,7 @@ int ike_child_establish(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa
 	ch = ike_child_add(sa);
 	rc = !ch ? -IKE_E_LIMIT : e->cb.child_install ? e->cb.child_install(e->cb.ctx, &cs) : 0;
 	if (rc == 0) {
-		child_record(e, now_ms, ch, pol, c, &cs);
+		child_record(e, now_ms, ch, pol, key, c, &cs);
 		export_keys(e, sa, &cs);
 	} else if (ch) {
 		sa->n_children--;
@@ -145,8 +238,8 @@ int ike_child_establish(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa
 			pol->conf.id);
 		return rc < -IKE_E__COUNT ? -IKE_E_STATE : rc;
 	}
-	ike_log(e, 6, "IKE SA %llu: child SA for policy %u up, SPIs in %08x out %08x", (unsigned long long)sa->id,
-		pol->conf.id, spi_in, spi_host(c->spi));
+	ike_log(e, 6, "IKE SA %llu: %s child SA for policy %u up, SPIs in %08x out %08x", (unsigned long long)sa->id,
+		key->ah ? "AH" : "ESP", pol->conf.id, spi_in, spi_host(c->spi));
 	ike_emit(e, replaces ? IKE_EV_REKEYED : IKE_EV_CHILD_UP, sa, pol->conf.id, spi_in, spi_host(c->spi), NULL);
 	return 0;
 }
@@ -156,7 +249,7 @@ void ike_child_remove(struct ike_engine *e, struct ike_sa *sa, struct ike_child 
 	uint32_t policy = c->policy_id, in = c->spi_in, out = c->spi_out;
 
 	if (e->cb.child_delete)
-		e->cb.child_delete(e->cb.ctx, in, out);
+		e->cb.child_delete(e->cb.ctx, in, out, c->ah);
 	*c = sa->children[--sa->n_children];
 	ike_log(e, 6, "IKE SA %llu: child SA %08x/%08x of policy %u removed (%s)", (unsigned long long)sa->id, in, out,
 		policy, why);

@@ -266,9 +266,15 @@ int ike_child_set(struct ike_engine *e, uint64_t now_ms, const struct ike_child_
 	bool fresh;
 
 	for (size_t i = 0; i < c->n_esp && i < IKE_MAX_PROPOSAL_CONF; i++)
-		if (c->ah ? c->esp[i].n_encr != 0 : c->esp[i].n_encr == 0)
-			return -IKE_E_BAD_PARAM;  /* AH proposals authenticate only; ESP ones need a cipher */
-	if (!c->id || !c->peer_id || c->n_esp > IKE_MAX_PROPOSAL_CONF || !c->n_local_ts || !c->n_remote_ts ||
+		if (c->esp[i].n_encr == 0)
+			return -IKE_E_BAD_PARAM;  /* ESP proposals need a cipher */
+	for (size_t i = 0; i < c->n_ah && i < IKE_MAX_PROPOSAL_CONF; i++)
+		if (c->ah[i].n_encr != 0)
+			return -IKE_E_BAD_PARAM;  /* AH proposals authenticate only */
+	if (c->sa_type > IKE_SA_TYPE_AHESP || c->clone > IKE_CLONE_DST || (c->clone && c->transport))
+		return -IKE_E_BAD_PARAM;
+	if (!c->id || !c->peer_id || c->n_esp > IKE_MAX_PROPOSAL_CONF || c->n_ah > IKE_MAX_PROPOSAL_CONF ||
+	    !c->n_local_ts || !c->n_remote_ts ||
 	    ts_conf_check(c->local_ts, c->n_local_ts) < 0 || ts_conf_check(c->remote_ts, c->n_remote_ts) < 0)
 		return -IKE_E_BAD_PARAM;
 	pol = ike_policy_find(e, c->id);

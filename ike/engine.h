@@ -27,8 +27,17 @@ struct ike_policy {
 
 enum ike_child_state { CHILD_ACTIVE = 1, CHILD_REKEYED, CHILD_DELETING };
 
+/* What a child SA is for: a policy, the host of a clone policy, the protocol. Policy 0 = none. */
+struct ike_child_key {
+	uint32_t policy_id;
+	bool ah;                            /* AH (else ESP) */
+	uint8_t host_family;                /* clone host: 4|6, 0 = not a clone child */
+	uint8_t host[16];
+};
+
 struct ike_child {
 	uint32_t policy_id;
+	uint8_t host_family, host[16];      /* clone host, as in ike_child_key */
 	uint8_t state;
 	uint32_t spi_in, spi_out;
 	struct ike_suite suite;
@@ -59,7 +68,8 @@ struct ike_req {
 	uint32_t tries;
 	uint64_t next_ms;
 	/* context for the response */
-	uint32_t policy_id, spi_in, old_spi_in;
+	struct ike_child_key child;         /* REQ_CHILD_*, REQ_AUTH: the child offered (policy 0: none) */
+	uint32_t spi_in, old_spi_in;
 	struct ike_dh *dh;
 	uint8_t nonce[IKE_NONCE_LEN];
 	struct ike_ts_conf ts_i[IKE_MAX_TS_CONF], ts_r[IKE_MAX_TS_CONF];
@@ -100,14 +110,14 @@ struct ike_sa {
 	bool have_resp;
 	struct ike_child *children;
 	size_t n_children, cap_children;
-	uint32_t first_policy;              /* initiator: the child negotiated in IKE_AUTH */
+	struct ike_child_key first;         /* initiator: the child negotiated in IKE_AUTH */
 	struct ike_ident local_ident, remote_ident; /* as authenticated in IKE_AUTH; remote_ident.len 0 before */
 	struct {                            /* a child rekey collision (RFC 7296 2.8.1) */
 		uint32_t old_spi_in, their_new_spi_in;
 		uint8_t min_nonce[IKE_NONCE_MAX];  /* the lower nonce of the peer's exchange */
 		size_t min_len;
 	} coll;
-	uint32_t pending[16];               /* policies waiting for a CREATE_CHILD_SA once the SA is idle */
+	struct ike_child_key pending[16];   /* children waiting for a CREATE_CHILD_SA once the SA is idle */
 	size_t n_pending;
 	uint8_t acq_src[16], acq_dst[16], acq_family;
 	uint64_t created_ms, established_ms, rekey_at_ms, expire_at_ms, last_recv_ms, dpd_at_ms, delete_at_ms;
@@ -146,8 +156,8 @@ struct ike_choice {
 	bool transport;                     /* child SAs: USE_TRANSPORT_MODE agreed */
 };
 
-/* The IPsec protocol of a policy's child SAs (RFC 7296 3.3.1: one per child SA). */
-#define IKE_CHILD_PROTO(conf) ((conf).ah ? IKE_PROTO_AH : IKE_PROTO_ESP)
+/* The IPsec protocol of a child SA (RFC 7296 3.3.1: one per child SA). */
+#define IKE_CHILD_PROTO(ah) ((ah) ? IKE_PROTO_AH : IKE_PROTO_ESP)
 
 /* engine.c */
 void ike_log(struct ike_engine *e, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -204,6 +214,9 @@ int ike_ts_payload_add(struct ike_msg *m, uint8_t type, const struct ike_ts_conf
 /* The selectors of the first payload of this type, or 0 of them. */
 size_t ike_ts_from_msg(const struct ike_msg *m, uint8_t type, const struct ike_ts **out);
 void ike_ts_from_wire(const struct ike_ts *in, size_t n, struct ike_ts_conf *out, size_t *n_out);
+/* Copies selectors into out (at most max); with host, only those containing the clone host, narrowed to it. */
+size_t ike_ts_to_host(const struct ike_ts_conf *ts, size_t n, const struct ike_child_key *host, struct ike_ts_conf *out,
+	size_t max);
 
 /* init.c / auth.c / child.c / info.c: one handler per exchange and direction; m is decoded (and decrypted). */
 void ike_init_request(struct ike_engine *e, uint64_t now_ms, const struct ike_addr *src, const struct ike_addr *dst,
@@ -224,8 +237,8 @@ void ike_send_error(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, ui
 	const uint8_t *data, size_t len);
 
 /* auth.c: the child SA part of IKE_AUTH and CREATE_CHILD_SA */
-int ike_child_offer(struct ike_engine *e, struct ike_sa *sa, const struct ike_policy *pol, bool with_dh,
-	uint32_t spi_in);
+int ike_child_offer(struct ike_engine *e, struct ike_sa *sa, const struct ike_policy *pol,
+	const struct ike_child_key *key, bool with_dh, uint32_t spi_in);
 uint16_t ike_child_answer(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, bool with_dh,
 	const struct ike_payload *ke, const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len,
 	uint32_t replaces, struct ike_choice *chosen);
@@ -234,17 +247,32 @@ int ike_child_accept(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, b
 uint32_t ike_new_spi(struct ike_engine *e);
 
 /* child.c */
+/* The proposals of a policy for one protocol (defaults when *n is 0). */
+const struct ike_proposal_conf *ike_policy_props(const struct ike_policy *pol, bool ah, size_t *n);
+/* The first child a policy brings up: ESP, or AH for an AH-only policy. */
+bool ike_policy_first_ah(const struct ike_policy *pol);
+bool ike_child_is(const struct ike_child *c, const struct ike_child_key *k);
+void ike_child_key_of(const struct ike_child *c, struct ike_child_key *k);
+/* An AH+ESP bundle: the other protocol's child of the same policy and host that has no partner of this protocol
+ * yet (its inbound SPI is the one this one takes), or NULL. */
+struct ike_child *ike_child_unpaired(struct ike_engine *e, struct ike_sa *sa, const struct ike_child_key *k);
+/* The other child of c's bundle (same policy, host and inbound SPI, other protocol), or NULL. */
+struct ike_child *ike_child_partner(struct ike_engine *e, struct ike_sa *sa, const struct ike_child *c);
+/* An inbound SPI for a new child k: its bundle partner's, or a fresh one (0 when none is left). */
+uint32_t ike_child_spi(struct ike_engine *e, struct ike_sa *sa, const struct ike_child_key *k);
 struct ike_child *ike_child_add(struct ike_sa *sa);
+/* By inbound SPI: any protocol (either half of a bundle), or the one of ah. */
 struct ike_child *ike_child_find_in(struct ike_sa *sa, uint32_t spi_in);
+struct ike_child *ike_child_find_proto(struct ike_sa *sa, uint32_t spi_in, bool ah);
 /* Derives the keys, installs through the callback and records the child. gir NULL: no PFS. exch_initiator: we sent
  * this exchange's request (ni, ts_i are ours), whoever started the IKE SA. */
 int ike_child_establish(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, const struct ike_policy *pol,
-	const struct ike_choice *c, uint32_t spi_in, const struct ike_ts_conf *ts_i, size_t n_ts_i,
+	const struct ike_child_key *key, const struct ike_choice *c, uint32_t spi_in, const struct ike_ts_conf *ts_i, size_t n_ts_i,
 	const struct ike_ts_conf *ts_r, size_t n_ts_r, const uint8_t *gir, size_t gir_len, const uint8_t *ni,
 	size_t ni_len, const uint8_t *nr, size_t nr_len, uint32_t replaces, bool exch_initiator);
 void ike_child_remove(struct ike_engine *e, struct ike_sa *sa, struct ike_child *c, const char *why);
-/* Initiator: starts CREATE_CHILD_SA for a policy (new child), when the SA is idle. */
-int ike_ccs_start_new(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, uint32_t policy_id);
+/* Initiator: starts CREATE_CHILD_SA for a new child, when the SA is idle. */
+int ike_ccs_start_new(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, const struct ike_child_key *key);
 int ike_ccs_start_rekey(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, struct ike_child *c);
 int ike_ccs_start_ike_rekey(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa);
 

@@ -327,7 +327,14 @@ struct ike_ts_conf {
 	uint8_t lo[16], hi[16];
 };
 
-/* One policy keyed by a peer: its child SAs. */
+/* What a policy's child SAs protect with (the seed's SA types): ESP, AH, or an AH+ESP bundle, negotiated as two
+ * child SAs over the same selectors (RFC 7296 has no multi-protocol proposal), ESP first, each side's inbound SPI
+ * the same for both. */
+enum ike_sa_type { IKE_SA_TYPE_ESP = 0, IKE_SA_TYPE_AH = 1, IKE_SA_TYPE_AHESP = 2 };
+/* Policy cloning: one child SA pair per host of the local (src, red side) or remote (dst) selector. */
+enum ike_clone { IKE_CLONE_NONE = 0, IKE_CLONE_SRC = 1, IKE_CLONE_DST = 2 };
+
+/* One policy keyed by a peer: its child SAs, keyed by (policy, clone host, protocol). */
 struct ike_child_conf {
 	uint32_t id;                        /* non-zero: the policy's id */
 	char name[64];
@@ -336,9 +343,12 @@ struct ike_child_conf {
 	size_t n_local_ts, n_remote_ts;
 	struct ike_proposal_conf esp[IKE_MAX_PROPOSAL_CONF]; /* n_esp = 0: the engine's defaults (no PFS) */
 	size_t n_esp;
+	struct ike_proposal_conf ah[IKE_MAX_PROPOSAL_CONF];  /* AH (protocol 2) proposals: integrity only,
+	                                       ike_ah_proposals_parse; n_ah = 0: HMAC-SHA2-256 */
+	size_t n_ah;
+	uint8_t sa_type;                    /* enum ike_sa_type */
+	uint8_t clone;                      /* enum ike_clone; tunnel mode only */
 	bool transport;                     /* USE_TRANSPORT_MODE */
-	bool ah;                            /* AH (protocol 2) child SAs: esp[] holds AH proposals (integrity only,
-	                                       ike_ah_proposals_parse; n_esp = 0: HMAC-SHA2-256) */
 	uint32_t lifetime_s;                /* hard; 0 = 3600 */
 	uint32_t rekey_margin_s;            /* 0 = lifetime/10 */
 	uint64_t lifetime_bytes, lifetime_packets; /* hard, enforced by the wire (soft = 90%); 0 = none */
@@ -354,6 +364,9 @@ struct ike_child_sa {
 	uint16_t encr, key_bits, integ;     /* IKE_ENCR_*, IKE_INTEG_* (NONE with AEADs) */
 	bool esn, transport, encap;         /* encap: ESP in UDP 4500 (RFC 3948) between local and remote */
 	bool ah;                            /* AH: encr = 0, no encryption key */
+	bool bundle;                        /* one of an AH+ESP bundle: the other has the same spi_in */
+	uint8_t clone_family;               /* a clone policy's child: the host it serves (4|6; 0 = none) */
+	uint8_t clone_host[16];
 	struct ike_addr local, remote;      /* outer endpoints; ports meaningful when encap */
 	uint8_t key_in[36], key_out[36];    /* encryption key || salt/nonce from KEYMAT (4 bytes GCM, GMAC, ChaCha,
 	                                       CTR; 3 bytes CCM), encr_len bytes */
@@ -394,7 +407,7 @@ struct ike_callbacks {
 	void (*send)(void *ctx, const struct ike_addr *src, const struct ike_addr *dst, const uint8_t *msg, size_t len);
 	int (*spi_alloc)(void *ctx, uint32_t *spi);     /* an unused inbound SPI (CTL_GET_SPI); 0 or negative */
 	int (*child_install)(void *ctx, const struct ike_child_sa *sa); /* 0 or negative (the child is then deleted) */
-	void (*child_delete)(void *ctx, uint32_t spi_in, uint32_t spi_out);
+	void (*child_delete)(void *ctx, uint32_t spi_in, uint32_t spi_out, bool ah); /* ah: the AH child of that SPI */
 	void (*event)(void *ctx, const struct ike_event *ev);
 	void (*random)(void *ctx, uint8_t *buf, size_t len); /* NULL = RAND_bytes; tests make it deterministic */
 	void (*log)(void *ctx, int level, const char *text);  /* NULL = silent */
@@ -425,9 +438,11 @@ int ike_child_del(struct ike_engine *e, uint64_t now_ms, uint32_t child_id); /* 
 void ike_input(struct ike_engine *e, uint64_t now_ms, const struct ike_addr *src, const struct ike_addr *dst,
 	const uint8_t *msg, size_t len);
 /* Traffic for policy child_id without an SA: negotiate it (IKE SA first if needed). src/dst: the packet's
- * addresses (family 4|6, network order), sent as the first traffic selectors (RFC 7296 §2.9). */
+ * addresses (family 4|6, network order), sent as the first traffic selectors (RFC 7296 §2.9). clone_host (same
+ * family; NULL for a policy without cloning): the host of a clone policy the SA is for; the child's selectors are
+ * narrowed to it (-IKE_E_TS_UNACCEPTABLE when it lies outside the policy). An AH+ESP policy brings up both. */
 int ike_acquire(struct ike_engine *e, uint64_t now_ms, uint32_t child_id, const uint8_t *src, const uint8_t *dst,
-	uint8_t family);
+	uint8_t family, const uint8_t *clone_host);
 /* The wire's byte/packet lifetime for the child with inbound SPI spi_in: soft = rekey, hard = delete. */
 int ike_sa_expire(struct ike_engine *e, uint64_t now_ms, uint32_t spi_in, bool hard);
 /* Operator commands. ike_initiate brings up the peer's IKE SA and the child SAs of its policies. */
@@ -449,7 +464,8 @@ enum ike_sa_state {
 #define IKE_INFO_MAX_CHILDREN 16
 struct ike_child_info {
 	uint32_t child_id, spi_in, spi_out;
-	bool encap, transport;
+	bool encap, transport, ah;
+	uint8_t clone_family, clone_host[16]; /* a clone policy's child: its host */
 	char algs[64];                      /* "aes256gcm16-curve25519" */
 	uint64_t established_ms, rekey_at_ms, expire_at_ms;
 };

@@ -26,6 +26,7 @@ int ike_info_send_delete(struct ike_engine *e, uint64_t now_ms, struct ike_sa *s
 		pl->u.del = (struct ike_delete){ .protocol = c->ah ? IKE_PROTO_AH : IKE_PROTO_ESP, .spi_size = 4,
 			.n_spis = 1, .spis = spi };
 		sa->req.spi_in = c->spi_in;
+		sa->req.child.ah = c->ah;
 	} else {
 		pl->u.del = (struct ike_delete){ .protocol = IKE_PROTO_IKE };
 	}
@@ -40,10 +41,10 @@ int ike_info_send_dpd(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 	return ike_out_send(e, sa, now_ms, true, REQ_DPD);
 }
 
-static struct ike_child *child_by_out(struct ike_sa *sa, uint32_t spi_out)
+static struct ike_child *child_by_out(struct ike_sa *sa, uint32_t spi_out, bool ah)
 {
 	for (size_t i = 0; i < sa->n_children; i++)
-		if (sa->children[i].spi_out == spi_out)
+		if (sa->children[i].spi_out == spi_out && sa->children[i].ah == ah)
 			return &sa->children[i];
 	return NULL;
 }
@@ -55,7 +56,7 @@ static void delete_children(struct ike_engine *e, struct ike_sa *sa, const struc
 	for (uint16_t i = 0; i < d->n_spis && *n_ours < 256; i++) {
 		const uint8_t *p = d->spis + (size_t)i * 4;
 		uint32_t spi = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-		struct ike_child *c = child_by_out(sa, spi);
+		struct ike_child *c = child_by_out(sa, spi, d->protocol == IKE_PROTO_AH), *mate;
 
 		if (!c)
 			continue;
@@ -63,6 +64,11 @@ static void delete_children(struct ike_engine *e, struct ike_sa *sa, const struc
 		memcpy(ours + (size_t)*n_ours * 4, (uint8_t[4]){ (uint8_t)(c->spi_in >> 24), (uint8_t)(c->spi_in >> 16),
 			(uint8_t)(c->spi_in >> 8), (uint8_t)c->spi_in }, 4);
 		(*n_ours)++;
+		mate = c->state == CHILD_ACTIVE ? ike_child_partner(e, sa, c) : NULL;
+		if (mate && mate->state == CHILD_ACTIVE) {   /* a bundle goes as one: we delete its other half */
+			mate->state = CHILD_DELETING;
+			mate->delete_at_ms = 1;
+		}
 		ike_child_remove(e, sa, c, "deleted by the peer");
 	}
 }
@@ -105,7 +111,7 @@ void ike_info_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 		ike_sa_fail(e, now_ms, sa, IKE_EV_SA_DOWN, "deleted");
 		return;
 	case REQ_DELETE_CHILD:
-		c = ike_child_find_in(sa, sa->req.spi_in);
+		c = ike_child_find_proto(sa, sa->req.spi_in, sa->req.child.ah);
 		if (c)
 			ike_child_remove(e, sa, c, "deleted");
 		break;

@@ -197,32 +197,55 @@ void ike_sa_move_children(struct ike_sa *from, struct ike_sa *to)
 
 /* ---- operator commands and inputs ---- */
 
-static bool pending_has(const struct ike_sa *sa, uint32_t policy_id)
+static bool same_key(const struct ike_child_key *a, const struct ike_child_key *b)
+{
+	return a->policy_id == b->policy_id && a->ah == b->ah && a->host_family == b->host_family &&
+	       !memcmp(a->host, b->host, sizeof a->host);
+}
+
+static bool pending_has(const struct ike_sa *sa, const struct ike_child_key *k)
 {
 	for (size_t i = 0; i < sa->n_pending; i++)
-		if (sa->pending[i] == policy_id)
+		if (same_key(&sa->pending[i], k))
 			return true;
 	for (size_t i = 0; i < sa->n_children; i++)
-		if (sa->children[i].policy_id == policy_id && sa->children[i].state == CHILD_ACTIVE)
+		if (ike_child_is(&sa->children[i], k) && sa->children[i].state == CHILD_ACTIVE)
 			return true;
-	return sa->first_policy == policy_id && sa->state < IKE_SA_ESTABLISHED;
+	if (sa->req.kind == REQ_CHILD_NEW && same_key(&sa->req.child, k))
+		return true;
+	return same_key(&sa->first, k) && sa->state < IKE_SA_ESTABLISHED;
 }
 
-static void pending_add(struct ike_sa *sa, uint32_t policy_id)
+static void pending_add(struct ike_sa *sa, const struct ike_child_key *k)
 {
-	if (!pending_has(sa, policy_id) && sa->n_pending < sizeof sa->pending / sizeof sa->pending[0])
-		sa->pending[sa->n_pending++] = policy_id;
+	if (!pending_has(sa, k) && sa->n_pending < sizeof sa->pending / sizeof sa->pending[0])
+		sa->pending[sa->n_pending++] = *k;
 }
 
+/* The children a policy (for one clone host, or none) brings up: its protocol's, or ESP then AH for a bundle. */
+static void pending_policy(struct ike_sa *sa, const struct ike_policy *pol, const struct ike_child_key *host)
+{
+	struct ike_child_key k = *host;
+
+	k.policy_id = pol->conf.id;
+	k.ah = ike_policy_first_ah(pol);
+	pending_add(sa, &k);
+	if (pol->conf.sa_type == IKE_SA_TYPE_AHESP) {
+		k.ah = true;
+		pending_add(sa, &k);
+	}
+}
+
+/* Clone policies are left out: they come up per host, from ACQUIREs. */
 static void pending_all(struct ike_engine *e, struct ike_sa *sa)
 {
 	for (size_t i = 0; i < e->n_policies; i++)
-		if (e->policies[i].conf.peer_id == sa->peer_id)
-			pending_add(sa, e->policies[i].conf.id);
+		if (e->policies[i].conf.peer_id == sa->peer_id && e->policies[i].conf.clone == IKE_CLONE_NONE)
+			pending_policy(sa, &e->policies[i], &(struct ike_child_key){ 0 });
 }
 
-static int start_sa(struct ike_engine *e, uint64_t now_ms, const struct ike_peer *p, uint32_t first_policy,
-	struct ike_sa **out)
+static int start_sa(struct ike_engine *e, uint64_t now_ms, const struct ike_peer *p,
+	const struct ike_child_key *first, struct ike_sa **out)
 {
 	struct ike_sa *sa;
 	int rc;
@@ -239,7 +262,8 @@ static int start_sa(struct ike_engine *e, uint64_t now_ms, const struct ike_peer
 	if (!sa->remote.port || p->conf.force_encap)
 		sa->remote.port = p->conf.force_encap ? 4500 : 500;
 	sa->encap = p->conf.force_encap;
-	sa->first_policy = first_policy;
+	if (first)
+		sa->first = *first;
 	rc = ike_init_start(e, now_ms, sa);
 	if (rc < 0) {
 		ike_sa_fail(e, now_ms, sa, IKE_EV_NEGOTIATION_FAILED, ike_strerror(rc));
@@ -253,17 +277,19 @@ int ike_initiate(struct ike_engine *e, uint64_t now_ms, uint32_t peer_id)
 {
 	const struct ike_peer *p = ike_peer_find(e, peer_id);
 	struct ike_sa *sa;
-	uint32_t first = 0;
 	int rc;
 
 	if (!p)
 		return -IKE_E_NOT_FOUND;
 	sa = ike_sa_find_peer(e, peer_id);
 	if (!sa) {
-		for (size_t i = 0; i < e->n_policies && !first; i++)
-			if (e->policies[i].conf.peer_id == peer_id)
-				first = e->policies[i].conf.id;
-		rc = start_sa(e, now_ms, p, first, &sa);
+		struct ike_child_key first = { 0 };
+
+		for (size_t i = 0; i < e->n_policies && !first.policy_id; i++)
+			if (e->policies[i].conf.peer_id == peer_id && e->policies[i].conf.clone == IKE_CLONE_NONE)
+				first = (struct ike_child_key){ .policy_id = e->policies[i].conf.id,
+					.ah = ike_policy_first_ah(&e->policies[i]) };
+		rc = start_sa(e, now_ms, p, &first, &sa);
 		if (rc < 0)
 			return rc;
 	}
@@ -271,28 +297,53 @@ int ike_initiate(struct ike_engine *e, uint64_t now_ms, uint32_t peer_id)
 	return 0;
 }
 
+/* A clone policy's host lies inside its cloned side's selectors. */
+static bool clone_host_ok(const struct ike_policy *pol, const struct ike_child_key *k)
+{
+	struct ike_ts_conf one;
+
+	if (pol->conf.clone == IKE_CLONE_SRC)
+		return ike_ts_to_host(pol->conf.local_ts, pol->conf.n_local_ts, k, &one, 1) == 1;
+	return ike_ts_to_host(pol->conf.remote_ts, pol->conf.n_remote_ts, k, &one, 1) == 1;
+}
+
 int ike_acquire(struct ike_engine *e, uint64_t now_ms, uint32_t child_id, const uint8_t *src, const uint8_t *dst,
-	uint8_t family)
+	uint8_t family, const uint8_t *clone_host)
 {
 	const struct ike_policy *pol = ike_policy_find(e, child_id);
 	const struct ike_peer *p = pol ? ike_peer_find(e, pol->conf.peer_id) : NULL;
+	struct ike_child_key first = { .policy_id = child_id };
 	struct ike_sa *sa;
 	int rc;
 
 	if (!p)
 		return -IKE_E_NOT_FOUND;
+	if (pol->conf.clone != IKE_CLONE_NONE) {
+		if (!clone_host || (family != 4 && family != 6))
+			return -IKE_E_BAD_PARAM;
+		first.host_family = family;
+		memcpy(first.host, clone_host, family == 4 ? 4 : 16);
+		if (!clone_host_ok(pol, &first))
+			return -IKE_E_TS_UNACCEPTABLE;
+	}
+	first.ah = ike_policy_first_ah(pol);
 	sa = ike_sa_find_peer(e, p->conf.id);
 	if (sa) {
-		pending_add(sa, child_id);
+		pending_policy(sa, pol, &first);
 		return 0;
 	}
-	rc = start_sa(e, now_ms, p, child_id, &sa);
-	if (rc == 0 && src && dst && (family == 4 || family == 6)) {
+	rc = start_sa(e, now_ms, p, &first, &sa);
+	if (rc < 0)
+		return rc;
+	if (src && dst && (family == 4 || family == 6)) {
 		sa->acq_family = family;
 		memcpy(sa->acq_src, src, family == 4 ? 4 : 16);
 		memcpy(sa->acq_dst, dst, family == 4 ? 4 : 16);
 	}
-	return rc;
+	/* A bundle's AH half follows the ESP one IKE_AUTH carries. */
+	if (pol->conf.sa_type == IKE_SA_TYPE_AHESP)
+		pending_policy(sa, pol, &first);
+	return 0;
 }
 
 static struct ike_sa *sa_of_child(struct ike_engine *e, uint32_t spi_in, struct ike_child **c)
@@ -311,8 +362,14 @@ int ike_sa_expire(struct ike_engine *e, uint64_t now_ms, uint32_t spi_in, bool h
 	if (!sa)
 		return -IKE_E_NOT_FOUND;
 	if (hard) {
+		struct ike_child *mate = ike_child_partner(e, sa, c);
+
 		c->state = CHILD_DELETING;
 		c->delete_at_ms = now_ms;
+		if (mate && mate->state != CHILD_DELETING) {   /* a bundle goes as one */
+			mate->state = CHILD_DELETING;
+			mate->delete_at_ms = now_ms;
+		}
 		return 0;
 	}
 	c->rekey_at_ms = now_ms;
@@ -433,10 +490,10 @@ static void sa_timers(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 	if (!sa->req.kind && now_ms >= sa->rekey_at_ms && ike_ccs_start_ike_rekey(e, now_ms, sa) < 0)
 		sa->rekey_at_ms = UINT64_MAX;
 	while (!sa->req.kind && sa->n_pending) {
-		uint32_t policy = sa->pending[0];
+		struct ike_child_key k = sa->pending[0];
 
 		memmove(sa->pending, sa->pending + 1, --sa->n_pending * sizeof sa->pending[0]);
-		ike_ccs_start_new(e, now_ms, sa, policy);
+		ike_ccs_start_new(e, now_ms, sa, &k);
 	}
 	if (!sa->req.kind && p && p->conf.dpd_interval_s &&
 	    now_ms >= sa->last_recv_ms + (uint64_t)p->conf.dpd_interval_s * 1000)
@@ -497,6 +554,9 @@ static void child_info(const struct ike_child *c, struct ike_child_info *out)
 	out->spi_out = c->spi_out;
 	out->encap = c->encap;
 	out->transport = c->transport;
+	out->ah = c->ah;
+	out->clone_family = c->host_family;
+	memcpy(out->clone_host, c->host, sizeof out->clone_host);
 	ike_choice_format(&(struct ike_choice){ .suite = c->suite, .dh = c->dh, .esn = c->esn }, true, out->algs,
 		sizeof out->algs);
 	out->established_ms = c->established_ms;

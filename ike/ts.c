@@ -126,3 +126,24 @@ size_t ike_ts_from_msg(const struct ike_msg *m, uint8_t type, const struct ike_t
 	*out = pl ? pl->u.ts.ts : NULL;
 	return pl ? pl->u.ts.n_ts : 0;
 }
+
+size_t ike_ts_to_host(const struct ike_ts_conf *ts, size_t n, const struct ike_child_key *host, struct ike_ts_conf *out,
+	size_t max)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n && k < max; i++) {
+		struct ike_ts_conf h = ts[i];
+
+		if (host) {
+			if (host->host_family != ts[i].family)
+				continue;
+			memcpy(h.lo, host->host, alen(h.family));
+			memcpy(h.hi, host->host, alen(h.family));
+			if (!ts_inside(&h, &ts[i]))
+				continue;
+		}
+		out[k++] = h;
+	}
+	return k;
+}

@@ -270,6 +270,8 @@ static const char *enc_of(const struct ike_child_sa *sa)
 {
 	bool b128 = sa->key_bits == 128;
 
+	if (sa->ah)
+		return "null";   /* AH: integrity only */
 	switch (sa->encr) {
 	case IKE_ENCR_AES_GCM_16: return b128 ? "aes-gcm-128" : "aes-gcm-256";
 	case IKE_ENCR_CHACHA20_POLY1305: return "chacha20-poly1305";
@@ -331,7 +333,17 @@ static json_t *sa_json(const struct ike_child_sa *sa, const char *policy, bool i
 	if (!o)
 		return NULL;
 	json_object_set_new(o, "origin", json_string("ike"));
-	json_object_set_new(o, "enc_key", hex(in ? sa->key_in : sa->key_out, sa->encr_len));
+	if (sa->ah) {
+		json_object_set_new(o, "protocol", json_string("ah"));
+	} else {
+		json_object_set_new(o, "enc_key", hex(in ? sa->key_in : sa->key_out, sa->encr_len));
+	}
+	if (sa->clone_family) {
+		struct ike_addr h = { .family = sa->clone_family };
+
+		memcpy(h.addr, sa->clone_host, 16);
+		json_object_set_new(o, "clone_host", json_string(addr_text(&h, l, sizeof l)));
+	}
 	if (sa->integ_len)
 		json_object_set_new(o, "integ_key", hex(in ? sa->integ_in : sa->integ_out, sa->integ_len));
 	if (sa->encap) {
@@ -441,10 +453,10 @@ static int remember(struct ike_driver *k, const struct ike_child_sa *sa, const c
 	return 0;
 }
 
-static void forget(struct ike_driver *k, uint32_t spi_in)
+static void forget(struct ike_driver *k, uint32_t spi_in, bool ah)
 {
 	for (size_t i = 0; i < k->ninst; i++) {
-		if (k->inst[i].sa.spi_in != spi_in)
+		if (k->inst[i].sa.spi_in != spi_in || k->inst[i].sa.ah != ah)
 			continue;
 		k->inst[i] = k->inst[--k->ninst];
 		OPENSSL_cleanse(&k->inst[k->ninst], sizeof k->inst[k->ninst]);
@@ -473,11 +485,11 @@ static int cb_child_install(void *ctx, const struct ike_child_sa *sa)
 	return 0;
 }
 
-static void cb_child_delete(void *ctx, uint32_t spi_in, uint32_t spi_out)
+static void cb_child_delete(void *ctx, uint32_t spi_in, uint32_t spi_out, bool ah)
 {
 	struct ike_driver *k = ctx;
 
-	forget(k, spi_in);
+	forget(k, spi_in, ah);
 	wire_del(k->d, spi_in, "in");
 	wire_del(k->d, spi_out, "out");
 }
@@ -781,7 +793,8 @@ void ike_driver_recv(struct bitwd *d, const struct ctl_ike_dgram *dg, const uint
 static void on_acquire(struct bitwd *d, json_t *p)
 {
 	json_int_t id = json_integer_value(json_object_get(p, "policy_id"));
-	struct ike_addr src, dst;
+	const char *host_text = json_string_value(json_object_get(p, "clone_host"));
+	struct ike_addr src, dst, host;
 	int rc;
 
 	if (id <= 0 || !has_id(d->ike->children, d->ike->nchildren, (uint32_t)id))
@@ -791,7 +804,9 @@ static void on_acquire(struct bitwd *d, json_t *p)
 	    addr_parse(json_string_value(json_object_get(p, "dst")) ? json_string_value(json_object_get(p, "dst")) : "",
 	               &dst, 0) < 0 || src.family != dst.family)
 		return;
-	rc = ike_acquire(d->ike->e, now_ms(), (uint32_t)id, src.addr, dst.addr, src.family);
+	if (host_text && (addr_parse(host_text, &host, 0) < 0 || host.family != src.family))
+		return;
+	rc = ike_acquire(d->ike->e, now_ms(), (uint32_t)id, src.addr, dst.addr, src.family, host_text ? host.addr : NULL);
 	if (rc < 0 && rc != -IKE_E_BUSY)
 		mlog(WLOG_WARN, "ike: acquire for policy %lld: %s", (long long)id, ike_strerror(rc));
 }
@@ -800,12 +815,15 @@ static void on_expire(struct bitwd *d, json_t *p, bool hard)
 {
 	json_int_t spi = json_integer_value(json_object_get(p, "spi"));
 	const char *dir = json_string_value(json_object_get(p, "direction"));
-	bool ours = false;
+	const char *proto = json_string_value(json_object_get(p, "protocol"));
+	bool ours = false, ah = proto && !strcmp(proto, "ah");
 
 	/* The engine knows a child by its inbound SPI; an outbound expiry maps through our table. */
 	for (size_t i = 0; i < d->ike->ninst && !ours; i++) {
 		const struct ike_child_sa *sa = &d->ike->inst[i].sa;
 
+		if (sa->ah != ah)
+			continue;
 		if (dir && !strcmp(dir, "out") ? sa->spi_out == (uint32_t)spi : sa->spi_in == (uint32_t)spi) {
 			spi = sa->spi_in;
 			ours = true;
@@ -813,7 +831,7 @@ static void on_expire(struct bitwd *d, json_t *p, bool hard)
 	}
 	if (ours) {
 		if (hard)
-			forget(d->ike, (uint32_t)spi);
+			forget(d->ike, (uint32_t)spi, ah);
 		(void)ike_sa_expire(d->ike->e, now_ms(), (uint32_t)spi, hard);
 	}
 }

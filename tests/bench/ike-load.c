@@ -78,9 +78,9 @@ static int cb_child_install(void *ctx, const struct ike_child_sa *sa)
 	return 0;
 }
 
-static void cb_child_delete(void *ctx, uint32_t spi_in, uint32_t spi_out)
+static void cb_child_delete(void *ctx, uint32_t spi_in, uint32_t spi_out, bool ah)
 {
-	(void)ctx; (void)spi_in; (void)spi_out;
+	(void)ctx; (void)spi_in; (void)spi_out; (void)ah;
 }
 
 static void finish(struct load *l, uint32_t peer_id, enum peer_state st)

@@ -145,13 +145,13 @@ static int cb_install(void *ctx, const struct ike_child_sa *sa)
 	return 0;
 }
 
-static void cb_delete(void *ctx, uint32_t spi_in, uint32_t spi_out)
+static void cb_delete(void *ctx, uint32_t spi_in, uint32_t spi_out, bool ah)
 {
 	struct side *s = ctx;
 
 	s->deletes++;
 	for (size_t i = 0; i < s->n_child; i++) {
-		if (s->child[i].spi_in == spi_in && s->child[i].spi_out == spi_out) {
+		if (s->child[i].spi_in == spi_in && s->child[i].spi_out == spi_out && s->child[i].ah == ah) {
 			s->child[i] = s->child[--s->n_child];
 			return;
 		}
@@ -230,6 +230,9 @@ struct setup {
 	bool default_retransmit;            /* the engine's own schedule instead of the quick one below */
 	bool legacy_a, legacy_b;            /* ESP proposals parsed with legacy algorithms allowed */
 	bool ah_a, ah_b;                    /* AH children: esp_* are AH proposals */
+	uint8_t type_a, type_b;             /* enum ike_sa_type (AHESP: esp_* for ESP, default AH) */
+	uint8_t clone_a, clone_b;           /* enum ike_clone */
+	struct ike_ts_conf a_local;         /* A's local selector instead of 192.0.2.0/24 */
 };
 
 static void side_init(struct side *s, const char *name, uint8_t last, uint32_t spi_base, const struct setup *st)
@@ -279,22 +282,26 @@ static void peer_conf(struct side *s, struct side *other, const char *psk, const
 }
 
 static bool policy_ah;                  /* the next policy_conf sets AH children */
+static uint8_t policy_type, policy_clone; /* ... or this enum ike_sa_type (AH+ESP: esp is ESP, AH defaults); clone */
 
 static void policy_conf(struct side *s, struct ike_ts_conf local, struct ike_ts_conf remote, const char *esp,
 	bool transport, bool legacy)
 {
 	struct ike_child_conf c = { .id = 70, .peer_id = 7, .n_local_ts = 1, .n_remote_ts = 1, .transport = transport,
-		.lifetime_s = 3600, .rekey_margin_s = 300, .ah = policy_ah };
+		.lifetime_s = 3600, .rekey_margin_s = 300, .sa_type = policy_ah ? IKE_SA_TYPE_AH : IKE_SA_TYPE_ESP };
 	char err[128];
 
 	c.local_ts[0] = local;
 	c.remote_ts[0] = remote;
+	if (policy_type)
+		c.sa_type = policy_type;
+	c.clone = policy_clone;
 	if (esp) {
-		int n = policy_ah ? ike_ah_proposals_parse(esp, legacy, c.esp, 8, err, sizeof err) :
+		int n = policy_ah ? ike_ah_proposals_parse(esp, legacy, c.ah, 8, err, sizeof err) :
 			ike_proposals_parse(esp, true, legacy, c.esp, 8, err, sizeof err);
 
 		CHECK(n > 0, "%s: %s proposals '%s' (%s)", s->name, policy_ah ? "AH" : "ESP", esp, err);
-		c.n_esp = n > 0 ? (size_t)n : 0;
+		*(policy_ah ? &c.n_ah : &c.n_esp) = n > 0 ? (size_t)n : 0;
 	}
 	CHECK_EQ(ike_child_set(s->e, now, &c), 0, "%s: policy set", s->name);
 }
@@ -310,11 +317,14 @@ static void setup(const struct setup *st)
 	peer_conf(&A, &B, st->psk_a ? st->psk_a : "correct horse", st->ike_a, st);
 	peer_conf(&B, &A, st->psk_b ? st->psk_b : "correct horse", st->ike_b, st);
 	policy_ah = st->ah_a;
-	policy_conf(&A, net_a, net_b, st->esp_a, st->transport_a, st->legacy_a);
+	policy_type = st->type_a, policy_clone = st->clone_a;
+	policy_conf(&A, st->a_local.family ? st->a_local : net_a, net_b, st->esp_a, st->transport_a, st->legacy_a);
 	policy_ah = st->ah_b;
+	policy_type = st->type_b, policy_clone = st->clone_b;
 	policy_conf(&B, st->b_local.family ? st->b_local : net_b, st->b_remote.family ? st->b_remote : net_a, st->esp_b,
 		st->transport_b, st->legacy_b);
 	policy_ah = false;
+	policy_type = policy_clone = 0;
 }
 
 static void teardown(void)
@@ -816,6 +826,8 @@ static bool pairs_mirror(void)
 	for (size_t i = 0; i < A.n_child; i++)
 		for (size_t j = 0; j < B.n_child; j++)
 			matched += A.child[i].spi_in == B.child[j].spi_out && A.child[i].spi_out == B.child[j].spi_in &&
+				   A.child[i].ah == B.child[j].ah &&
+				   !memcmp(A.child[i].integ_out, B.child[j].integ_in, A.child[i].integ_len) &&
 				   !memcmp(A.child[i].key_out, B.child[j].key_in, A.child[i].encr_len) &&
 				   !memcmp(A.child[i].key_in, B.child[j].key_out, A.child[i].encr_len);
 	return matched == A.n_child && A.n_child == B.n_child;
@@ -891,6 +903,144 @@ static void test_create_child(void)
 	run_until(now + 3 * 3600 * 1000ull);
 	CHECK(A.n_child == 1 && B.n_child == 1 && pairs_mirror() && A.installs >= 4 && A.ev[IKE_EV_CHILD_DOWN] >= 3,
 	      "three hours: rekeyed each hour (%zu installs), one pair at a time", A.installs);
+	teardown();
+}
+
+
+static const struct ike_child_sa *child_of(const struct side *s, bool ah, uint8_t host_last)
+{
+	for (size_t i = 0; i < s->n_child; i++)
+		if (s->child[i].ah == ah && (!host_last || (s->child[i].clone_family == 4 &&
+		                                            s->child[i].clone_host[3] == host_last)))
+			return &s->child[i];
+	return NULL;
+}
+
+static const uint8_t host10[4] = { 192, 0, 2, 10 }, host11[4] = { 192, 0, 2, 11 }, host200[4] = { 192, 0, 2, 200 };
+static const uint8_t far5[4] = { 203, 0, 113, 5 };
+
+/* Clone policies (clone src on A, dst on B): one child pair per host behind A, each narrowed to its host. */
+static void test_clone(void)
+{
+	const struct ike_child_sa *a10, *a11, *b10, *b11;
+	uint32_t old;
+
+	setup(&(struct setup){ .clone_a = IKE_CLONE_SRC, .clone_b = IKE_CLONE_DST });
+	CHECK_EQ(ike_acquire(A.e, now, 70, host10, far5, 4, host10), 0, "A: ACQUIRE for host .10");
+	run_until(now + 100);
+	CHECK_EQ(ike_acquire(A.e, now, 70, host11, far5, 4, host11), 0, "A: ACQUIRE for host .11 (IKE SA up)");
+	run_until(now + 100);
+	a10 = child_of(&A, false, 10), a11 = child_of(&A, false, 11);
+	b10 = child_of(&B, false, 10), b11 = child_of(&B, false, 11);
+	CHECK(A.n_child == 2 && B.n_child == 2 && a10 && a11 && b10 && b11 && pairs_mirror(),
+	      "two child pairs, one per host, on both sides (clone_host set on each)");
+	CHECK(a10 && b10 && a10->spi_in == b10->spi_out && a10->spi_out == b10->spi_in && a11 && a10->spi_in != a11->spi_in,
+	      "each host's pair has its own SPIs, mirrored between the two sides");
+	CHECK(a10 && a10->n_local_ts >= 1 && !memcmp(a10->local_ts[a10->n_local_ts - 1].lo, host10, 4) &&
+	      !memcmp(a10->local_ts[a10->n_local_ts - 1].hi, host10, 4) && a10->remote_ts[a10->n_remote_ts - 1].lo[3] == 0 &&
+	      a10->remote_ts[a10->n_remote_ts - 1].hi[3] == 255, "A's selectors: the host <-> the whole remote net");
+	CHECK(b11 && b11->n_remote_ts == 1 && !memcmp(b11->remote_ts[0].lo, host11, 4) &&
+	      !memcmp(b11->remote_ts[0].hi, host11, 4), "B maps the narrowed TSi onto its clone dst policy's host");
+	CHECK_EQ(ike_acquire(A.e, now, 70, host10, far5, 4, host10), 0, "a repeated ACQUIRE for a host with an SA");
+	CHECK_EQ(ike_acquire(A.e, now, 70, (const uint8_t[4]){ 198, 18, 0, 1 }, far5, 4,
+		(const uint8_t[4]){ 198, 18, 0, 1 }), -IKE_E_TS_UNACCEPTABLE, "a host outside the policy is refused");
+	CHECK_EQ(ike_acquire(A.e, now, 70, host10, far5, 4, NULL), -IKE_E_BAD_PARAM,
+		"a clone policy's ACQUIRE needs the host");
+	run_until(now + 100);
+	CHECK(A.installs == 2 && B.installs == 2, "nothing more negotiated");
+	old = a10->spi_in;
+	CHECK_EQ(ike_rekey(A.e, now, sa_id(&A), old), 0, "A rekeys host .10's child");
+	run_until(now + 3000);
+	a10 = child_of(&A, false, 10), b10 = child_of(&B, false, 10);
+	CHECK(A.n_child == 2 && pairs_mirror() && a10 && a10->spi_in != old && b10 && b10->spi_out == a10->spi_in &&
+	      child_of(&A, false, 11), "rekeyed for the same host; the other host's pair untouched");
+	teardown();
+
+	/* B's clone policy covers only 192.0.2.0/25: a host above it is TS_UNACCEPTABLE. */
+	setup(&(struct setup){ .clone_a = IKE_CLONE_SRC, .clone_b = IKE_CLONE_DST,
+		.b_remote = ts4("192.0.2.0", "192.0.2.127") });
+	ike_acquire(A.e, now, 70, host200, far5, 4, host200);
+	run_until(now + 100);
+	CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && A.installs == 0 && B.installs == 0 &&
+	      strstr(A.last_text, "traffic selectors"), "clone host outside the responder's policy: TS_UNACCEPTABLE (%s)",
+	      A.last_text);
+	ike_acquire(A.e, now, 70, host10, far5, 4, host10);
+	run_until(now + 100);
+	CHECK(A.installs == 1 && B.installs == 1 && child_of(&B, false, 10), "a host inside it is keyed");
+	teardown();
+
+	/* A responder with a clone policy cannot key a whole subnet: it needs one host. */
+	setup(&(struct setup){ .clone_b = IKE_CLONE_DST });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && A.installs == 0 && B.installs == 0 &&
+	      strstr(A.last_text, "traffic selectors"), "the whole net offered to a clone policy: TS_UNACCEPTABLE (%s)",
+	      A.last_text);
+	teardown();
+}
+
+static bool bundle_of(const struct side *s)
+{
+	const struct ike_child_sa *esp = child_of(s, false, 0), *ah = child_of(s, true, 0);
+
+	return s->n_child == 2 && esp && ah && esp->spi_in == ah->spi_in && esp->bundle && ah->bundle &&
+	       esp->encr_len > 0 && ah->encr == 0 && ah->integ_len > 0;
+}
+
+/* AH+ESP bundles: two children over the same selectors, one inbound SPI per side for both. */
+static void test_bundle(void)
+{
+	uint32_t old;
+
+	setup(&(struct setup){ .type_a = IKE_SA_TYPE_AHESP, .type_b = IKE_SA_TYPE_AHESP });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(bundle_of(&A) && bundle_of(&B) && pairs_mirror(),
+	      "ESP (IKE_AUTH) then AH (CREATE_CHILD_SA): each side's inbound SPI shared by both, keys mirrored");
+	CHECK(A.installs == 2 && B.installs == 2 && child_of(&A, true, 0)->spi_out == child_of(&B, true, 0)->spi_in &&
+	      child_of(&A, true, 0)->integ == IKE_INTEG_HMAC_SHA2_256_128, "AH child: HMAC-SHA2-256 by default");
+	old = A.child[0].spi_in;
+	CHECK_EQ(ike_rekey(A.e, now, sa_id(&A), old), 0, "A rekeys the ESP half");
+	run_until(now + 100);
+	CHECK(A.installs == 4 && B.installs == 4, "the AH half is rekeyed with it");
+	run_until(now + 3000);
+	CHECK(bundle_of(&A) && bundle_of(&B) && pairs_mirror() && A.child[0].spi_in != old,
+	      "after the grace period: one new bundle, the old one deleted on both sides");
+	old = child_of(&B, true, 0)->spi_in;
+	CHECK_EQ(ike_sa_expire(B.e, now, old, false), 0, "B's wire: the bundle's soft expiry");
+	run_until(now + 3000);
+	CHECK(bundle_of(&A) && bundle_of(&B) && pairs_mirror() && B.installs == 6 && B.child[0].spi_in != old,
+	      "rekeyed as one from the IKE responder's side");
+	CHECK_EQ(ike_sa_expire(A.e, now, A.child[0].spi_in, true), 0, "A's wire: hard expiry of one half");
+	run_until(now + 100);
+	CHECK(A.n_child == 0 && B.n_child == 0, "a bundle goes as one: both halves deleted on both sides");
+	teardown();
+
+	/* RFC 7296 has no multi-protocol proposal: an AH+ESP initiator against an ESP-only responder gets ESP only. */
+	setup(&(struct setup){ .type_a = IKE_SA_TYPE_AHESP });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(A.n_child == 1 && B.n_child == 1 && !A.child[0].ah && B.sent_no_proposal == 1,
+	      "AH offered to an ESP policy: NO_PROPOSAL_CHOSEN for the AH half (%s)", A.last_text);
+	teardown();
+	setup(&(struct setup){ .ah_a = true });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(sa_count(&A, IKE_SA_ESTABLISHED) == 1 && A.installs == 0 && B.installs == 0 && B.sent_no_proposal == 1 &&
+	      strstr(A.last_text, "no proposal"), "AH offered to an ESP policy: NO_PROPOSAL_CHOSEN (%s)", A.last_text);
+	teardown();
+
+	/* A clone AH+ESP policy: a bundle per host. */
+	setup(&(struct setup){ .type_a = IKE_SA_TYPE_AHESP, .type_b = IKE_SA_TYPE_AHESP, .clone_a = IKE_CLONE_SRC,
+		.clone_b = IKE_CLONE_DST });
+	ike_acquire(A.e, now, 70, host10, far5, 4, host10);
+	run_until(now + 100);
+	ike_acquire(A.e, now, 70, host11, far5, 4, host11);
+	run_until(now + 100);
+	CHECK(A.n_child == 4 && B.n_child == 4 && pairs_mirror() && child_of(&A, true, 10) && child_of(&A, true, 11) &&
+	      child_of(&A, true, 10)->spi_in == child_of(&A, false, 10)->spi_in &&
+	      child_of(&B, true, 11)->spi_in == child_of(&B, false, 11)->spi_in &&
+	      child_of(&A, true, 10)->spi_in != child_of(&A, true, 11)->spi_in, "clone + bundle: an ESP+AH pair per host");
 	teardown();
 }
 
@@ -1145,6 +1295,8 @@ int main(int argc, char **argv)
 	test_initial_contact();
 	test_create_child();
 	test_ike_rekey();
+	test_clone();
+	test_bundle();
 	test_certificates();
 	return check_done();
 }
