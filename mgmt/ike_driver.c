@@ -822,10 +822,11 @@ static void on_expire(struct bitwd *d, json_t *p, bool hard)
 	for (size_t i = 0; i < d->ike->ninst && !ours; i++) {
 		const struct ike_child_sa *sa = &d->ike->inst[i].sa;
 
-		if (sa->ah != ah)
-			continue;
+		if (proto && sa->ah != ah)
+			continue;   /* an event without a protocol (an older wire) matches either */
 		if (dir && !strcmp(dir, "out") ? sa->spi_out == (uint32_t)spi : sa->spi_in == (uint32_t)spi) {
 			spi = sa->spi_in;
+			ah = sa->ah;
 			ours = true;
 		}
 	}
@@ -964,9 +965,16 @@ static json_t *sa_info_json(struct bitwd *d, const struct ike_sa_info *s, uint64
 	for (size_t i = 0; i < s->n_children && i < IKE_INFO_MAX_CHILDREN; i++) {
 		const struct ike_child_info *c = &s->children[i];
 
-		json_array_append_new(kids, json_pack("{s:I, s:I, s:I, s:b, s:b, s:s, s:o, s:o, s:o}", "policy_id",
-		                                      (json_int_t)c->child_id, "spi_in", (json_int_t)c->spi_in, "spi_out",
-		                                      (json_int_t)c->spi_out, "encap", c->encap, "transport", c->transport,
+		struct ike_addr host = { .family = c->clone_family };
+		char h[64];
+
+		memcpy(host.addr, c->clone_host, 16);
+		json_array_append_new(kids, json_pack("{s:I, s:I, s:I, s:b, s:b, s:s, s:o, s:s, s:o, s:o, s:o}",
+		                                      "policy_id", (json_int_t)c->child_id, "spi_in", (json_int_t)c->spi_in,
+		                                      "spi_out", (json_int_t)c->spi_out, "encap", c->encap, "transport",
+		                                      c->transport, "protocol", c->ah ? "ah" : "esp", "clone_host",
+		                                      c->clone_family ? json_string(addr_text(&host, h, sizeof h)) :
+		                                                        json_null(),
 		                                      "algorithms", c->algs, "age", age_s(c->established_ms, now),
 		                                      "rekey_in", in_s(c->rekey_at_ms, now), "expire_in",
 		                                      in_s(c->expire_at_ms, now)));
