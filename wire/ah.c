@@ -1,4 +1,4 @@
-/* ah.c: RFC 4302 AH in tunnel mode: the ICV over the whole outer packet with its mutable fields zeroed. */
+/* ah.c: RFC 4302 AH: the ICV over the whole IP packet with its mutable fields zeroed (tunnel and transport mode). */
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -8,7 +8,7 @@
 #include "wire.h"
 
 #define AH_FIXED 12u  /* next header, length, reserved, SPI, sequence number */
-#define HDRS_MAX 256  /* IP header, extension headers and AH that one packet may bring */
+#define HDRS_MAX 1024  /* IP header, extension headers and AH that one packet may bring */
 #define PROTO_AH_ 51
 
 static void stat_inc(_Atomic uint64_t *c)
@@ -21,13 +21,24 @@ uint32_t ah_hdr_len(const struct sa *sa, int family)
 {
 	uint32_t align = family == 6 ? 8 : 4;
 
-	return (AH_FIXED + sa->icv_len + align - 1) / align * align;
+	/* AES-GMAC (RFC 4543 5) carries its 8-byte IV in front of the ICV. */
+	return (AH_FIXED + sa->iv_len + sa->icv_len + align - 1) / align * align;
 }
 
 /* RFC 4302 A.1: options that do not change on the way are covered; the rest count as zeros. */
 static bool ipv4_opt_immutable(uint8_t type)
 {
 	return type == 0 || type == 1 || type == 130 || type == 133 || type == 134 || type == 148 || type == 149;
+}
+
+/*
+ * RFC 4302 3.3.3.1.1.1: with loose or strict source routing the destination
+ * address is mutable but predictable: the receiver sees the route's last one.
+ */
+static void ipv4_route_final(uint8_t *ip, const uint8_t *opt, uint32_t len)
+{
+	if ((opt[0] == 131 || opt[0] == 137) && len >= 7 && opt[2] <= len)
+		memcpy(ip + 16, opt + len - 4, 4);
 }
 
 static int zero_ipv4(uint8_t *ip, uint32_t ihl)
@@ -43,8 +54,10 @@ static int zero_ipv4(uint8_t *ip, uint32_t ihl)
 			break;
 		if (len < 1 || off + len > ihl)
 			return -XE_MALFORMED_PACKET;
-		if (!ipv4_opt_immutable(ip[off]))
+		if (!ipv4_opt_immutable(ip[off])) {
+			ipv4_route_final(ip, ip + off, len);
 			memset(ip + off, 0, len);
+		}
 		off += len;
 	}
 	return 0;
@@ -67,6 +80,42 @@ static int zero_ipv6_opts(uint8_t *h, uint32_t len)
 	return 0;
 }
 
+static void swap16(uint8_t *a, uint8_t *b)
+{
+	uint8_t t[16];
+
+	memcpy(t, a, 16);
+	memcpy(a, b, 16);
+	memcpy(b, t, 16);
+}
+
+/*
+ * RFC 4302 3.3.3.1.2.2: a routing header counts as it will be at the final
+ * destination. Types 0 and 2 swap the destination with each remaining
+ * address in turn; a segment routing header (RFC 8754) ends at its first
+ * list entry. Other types with segments left cannot be predicted.
+ */
+static int routing_as_final(uint8_t *ip, uint8_t *rh, uint32_t len)
+{
+	uint32_t n = (len - 8) / 16, left = rh[3];
+
+	if (left == 0)
+		return 0;
+	if (rh[2] == 0 || rh[2] == 2) {
+		if (left > n)
+			return -XE_MALFORMED_PACKET;
+		for (uint32_t i = n - left; i < n; i++)
+			swap16(ip + 24, rh + 8 + 16 * i);
+	} else if (rh[2] == 4 && n >= 1) {
+		memcpy(ip + 24, rh + 8, 16);
+	} else {
+		return -XE_NOT_SUPPORTED;
+	}
+	rh[3] = 0;
+	return 0;
+}
+
+/* The fixed header's mutable fields, then each extension header before AH as the receiver will see it. */
 static int zero_ipv6(uint8_t *ip, uint32_t ah_off)
 {
 	uint8_t nh = ip[6];
@@ -76,14 +125,18 @@ static int zero_ipv6(uint8_t *ip, uint32_t ah_off)
 	ip[1] = ip[2] = ip[3] = 0;     /* traffic class, flow label */
 	ip[7] = 0;                     /* hop limit */
 	while (off < ah_off) {
-		uint32_t len = 8u * (ip[off + 1] + 1u);
+		uint32_t len = off + 2 <= ah_off ? 8u * (ip[off + 1] + 1u) : 0;
 		int rc;
 
-		if (off + len > ah_off)
+		if (len == 0 || off + len > ah_off)
 			return -XE_MALFORMED_PACKET;
-		if (nh != 0 && nh != 60)  /* routing headers would need the final destination placed: not done */
-			return -XE_NOT_SUPPORTED;
-		if ((rc = zero_ipv6_opts(ip + off, len)) < 0)
+		if (nh == 0 || nh == 60)
+			rc = zero_ipv6_opts(ip + off, len);
+		else if (nh == 43)
+			rc = routing_as_final(ip, ip + off, len);
+		else  /* a fragment header: the ICV is over the reassembled packet; anything else is unknown */
+			rc = -XE_NOT_SUPPORTED;
+		if (rc < 0)
 			return rc;
 		nh = ip[off];
 		off += len;
@@ -106,18 +159,20 @@ static int ah_icv(const struct sa *sa, uint8_t *ip, uint32_t ip_len, uint32_t ah
 	if (hdrs > sizeof(saved) || hdrs > ip_len)
 		return -XE_NOT_SUPPORTED;
 	memcpy(saved, ip, hdrs);
-	memset(ip + ah_off + AH_FIXED, 0, ah_len - AH_FIXED);
+	/* GMAC's IV stays: it is authenticated with the rest (RFC 4543 5); only the ICV counts as zeros. */
+	memset(ip + ah_off + AH_FIXED + sa->iv_len, 0, ah_len - AH_FIXED - sa->iv_len);
 	rc = (ip[0] >> 4) == 4 ? zero_ipv4(ip, (ip[0] & 15u) * 4u) : zero_ipv6(ip, ah_off);
-	if (rc == 0)
+	if (rc == 0 && sa->iv_len)
+		rc = sa_gmac_icv(sa, ip + ah_off + AH_FIXED, ip, ip_len, seq, icv);
+	else if (rc == 0)
 		rc = sa_integ_icv(sa, ip, ip_len, seq, icv);
 	memcpy(ip, saved, hdrs);
-	OPENSSL_cleanse(saved, sizeof(saved));
 	return rc < 0 ? rc : 0;
 }
 
 static int ah_build(struct sa *sa, uint8_t *ip, uint32_t ip_len, uint32_t ah_off, uint8_t next_header, uint64_t seq)
 {
-	uint32_t ah_len = ah_hdr_len(sa, ip[0] >> 4 == 6 ? 6 : 4);
+	uint32_t ah_len = ah_hdr_len(sa, ip[0] >> 4 == 6 ? 6 : 4), icv_at = AH_FIXED + sa->iv_len;
 	uint8_t *ah = ip + ah_off, icv[EVP_MAX_MD_SIZE];
 	int rc;
 
@@ -128,11 +183,16 @@ static int ah_build(struct sa *sa, uint8_t *ip, uint32_t ip_len, uint32_t ah_off
 	ah[2] = ah[3] = 0;
 	wr32(ah + 4, sa->conf.spi);
 	wr32(ah + 8, (uint32_t)seq);
+	/* RFC 4543 3.1: a GMAC IV never repeats under one key; the sequence number never does either. */
+	if (sa->iv_len) {
+		wr32(ah + AH_FIXED, (uint32_t)(seq >> 32));
+		wr32(ah + AH_FIXED + 4, (uint32_t)seq);
+	}
 	rc = ah_icv(sa, ip, ip_len, ah_off, ah_len, seq, icv);
 	if (rc < 0)
 		return rc;
-	memset(ah + AH_FIXED, 0, ah_len - AH_FIXED);
-	memcpy(ah + AH_FIXED, icv, sa->icv_len);
+	memset(ah + icv_at, 0, ah_len - icv_at);
+	memcpy(ah + icv_at, icv, sa->icv_len);
 	OPENSSL_cleanse(icv, sizeof(icv));
 	return 0;
 }
@@ -164,7 +224,8 @@ int ah_decap(struct sa *sa, uint8_t *ip, uint32_t ip_len, uint32_t ah_off, uint8
 	uint64_t seq;
 	int rc;
 
-	if (ah_off + AH_FIXED > ip_len || (ah_len = (ah[1] + 2u) * 4u) < AH_FIXED + (uint32_t)sa->icv_len ||
+	if (ah_off + AH_FIXED > ip_len ||
+	    (ah_len = (ah[1] + 2u) * 4u) < AH_FIXED + (uint32_t)sa->iv_len + sa->icv_len ||
 	    ah_off + ah_len > ip_len) {
 		stat_inc(&sa->st.errors);
 		return -XE_MALFORMED_PACKET;
@@ -175,7 +236,7 @@ int ah_decap(struct sa *sa, uint8_t *ip, uint32_t ip_len, uint32_t ah_off, uint8
 		return rc;
 	}
 	rc = ah_icv(sa, ip, ip_len, ah_off, ah_len, seq, icv);
-	if (rc == 0 && CRYPTO_memcmp(icv, ah + AH_FIXED, sa->icv_len) != 0) {
+	if (rc == 0 && CRYPTO_memcmp(icv, ah + AH_FIXED + sa->iv_len, sa->icv_len) != 0) {
 		stat_inc(&sa->st.auth_drops);
 		return -XE_AH_DIGEST_MISMATCH;
 	}

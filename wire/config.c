@@ -83,6 +83,8 @@ static const struct {
 	[INTEG_HMAC_SHA512_256] = { "hmac-sha512-256", 64, false },
 	[INTEG_AES_XCBC_96] = { "aes-xcbc-96", 16, false },
 	[INTEG_HMAC_MD5_96] = { "hmac-md5-96", 16, true },
+	[INTEG_AES_GMAC_128] = { "aes-gmac-128", 16 + 4, false },
+	[INTEG_AES_GMAC_256] = { "aes-gmac-256", 32 + 4, false },
 };
 
 bool enc_is_aead(uint8_t enc)
@@ -966,6 +968,9 @@ static int sa_check_algs(struct perr *e, const char *path, const struct sa_conf 
 		return bad(e, fp, "must be none with %s (it authenticates itself)", enc_tab[s->enc].name);
 	if (!enc_tab[s->enc].aead && s->integ == INTEG_NONE)
 		return bad(e, fp, "%s needs an integrity algorithm", enc_tab[s->enc].name);
+	if ((s->integ == INTEG_AES_GMAC_128 || s->integ == INTEG_AES_GMAC_256) && s->proto != PROTO_AH)
+		return bad(e, fp, "%s is AH's integrity (RFC 4543); ESP names it as enc with integ none",
+		           integ_tab[s->integ].name);
 	subpath(fp, path, "enc_key");
 	if (s->enc_key_len != enc_tab[s->enc].key_len)
 		return bad(e, fp, "%s needs %u bytes (%u hex digits), got %u", enc_tab[s->enc].name,
@@ -1083,18 +1088,19 @@ static int transport_local(struct perr *e, const char *path, struct sa_conf *s, 
 	return 0;
 }
 
-/* AH (RFC 4302) here: tunnel mode, IP protocol 51 only (NAT traversal is ESP's, RFC 3948). */
-static int ah_check(struct perr *e, const char *path, const struct sa_conf *s)
+/* AH (RFC 4302) here: IP protocol 51 only (NAT traversal is ESP's, RFC 3948); padding and dummies are ESP's too. */
+static int ah_check(struct perr *e, const char *path, const struct sa_conf *s, const struct policy_conf *p)
 {
 	char fp[PATH_LEN];
 
 	if (s->proto != PROTO_AH)
 		return 0;
 	subpath(fp, path, "protocol");
-	if (s->mode != MODE_TUNNEL)
-		return bad(e, fp, "ah is supported in tunnel mode only");
 	if (s->encap != ENCAP_NONE)
 		return bad(e, fp, "ah cannot be udp-encapsulated");
+	if (p->opts.tfc_pad || p->opts.dummy_ms)
+		return bad(e, fp, "ah cannot carry policy \"%s\"'s %s (TFC padding and dummy packets are ESP's)",
+		           p->name, p->opts.tfc_pad ? "tfc_pad" : "dummy_interval_ms");
 	return 0;
 }
 
@@ -1143,7 +1149,7 @@ static int sa_resolve_at(struct perr *e, const char *path, struct sa_conf *s, co
 	if ((rc = p->mode == MODE_TRANSPORT ? transport_local(e, path, s, p) : local_pick(e, path, s, black)) ||
 	    (rc = clone_host_check(e, path, s, p)))
 		return rc;
-	if ((rc = ah_check(e, path, s)))
+	if ((rc = ah_check(e, path, s, p)))
 		return rc;
 	subpath(fp, path, "peer");
 	if (s->peer.family != s->local.family)

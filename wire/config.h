@@ -51,6 +51,8 @@ enum sa_integ {
 	INTEG_HMAC_SHA512_256,
 	INTEG_AES_XCBC_96,      /* RFC 3566 */
 	INTEG_HMAC_MD5_96,      /* RFC 2403; legacy: only with options.legacy_algorithms */
+	INTEG_AES_GMAC_128,     /* RFC 4543 AH integrity (IKE 18/20): AH SAs only; key + 4-byte salt */
+	INTEG_AES_GMAC_256,
 	INTEG__COUNT
 };
 

@@ -27,7 +27,7 @@
  * GMAC: RFC 4543, everything authenticated, nothing encrypted.
  */
 enum esp_kind { KIND_NULL, KIND_AEAD, KIND_CBC, KIND_CTR, KIND_CCM, KIND_GMAC };
-enum mac_kind { MAC_NONE, MAC_HMAC, MAC_XCBC };
+enum mac_kind { MAC_NONE, MAC_HMAC, MAC_XCBC, MAC_GMAC };
 
 struct esp_crypto {
 	uint8_t kind, mac_kind;
@@ -39,6 +39,7 @@ struct esp_crypto {
 	uint64_t iv_counter;
 	EVP_MAC_CTX *mac;           /* keyed HMAC, restarted per packet with the same key */
 	EVP_CIPHER_CTX *xcbc;       /* RFC 3566: AES-CBC keyed with K1; K2/K3 below */
+	EVP_CIPHER_CTX *gmac;       /* AH's AES-GMAC (RFC 4543 5): GCM with nothing to encrypt; salt in salt[] */
 	uint8_t xcbc_k2[16], xcbc_k3[16];
 };
 
@@ -70,7 +71,7 @@ static const struct enc_alg enc_algs[ENC__COUNT] = {
 };
 
 struct integ_alg {
-	const char *name, *digest;  /* digest NULL: AES-XCBC */
+	const char *name, *digest;  /* HMAC's digest, or GMAC's cipher */
 	uint8_t mac_kind, key_len, icv_len;
 };
 
@@ -82,6 +83,8 @@ static const struct integ_alg integ_algs[INTEG__COUNT] = {
 	[INTEG_HMAC_SHA512_256] = { "hmac-sha512-256", "SHA2-512", MAC_HMAC, 64, 32 },
 	[INTEG_AES_XCBC_96] = { "aes-xcbc-96", NULL, MAC_XCBC, 16, XCBC_ICV },
 	[INTEG_HMAC_MD5_96] = { "hmac-md5-96", "MD5", MAC_HMAC, 16, 12 },
+	[INTEG_AES_GMAC_128] = { "aes-gmac-128", "AES-128-GCM", MAC_GMAC, 16 + SALT_MAX, AEAD_ICV },
+	[INTEG_AES_GMAC_256] = { "aes-gmac-256", "AES-256-GCM", MAC_GMAC, 32 + SALT_MAX, AEAD_ICV },
 };
 
 static bool self_authenticating(uint8_t kind)
@@ -116,6 +119,10 @@ static int check_algs(const struct sa_conf *conf, char *err, size_t errlen)
 	i = &integ_algs[conf->integ];
 	if (conf->proto == PROTO_AH && (conf->enc != ENC_NULL || conf->integ == INTEG_NONE)) {
 		snprintf(err, errlen, "enc: an AH SA takes enc null and an integrity algorithm");
+		return -XE_BAD_PARAM;
+	}
+	if (conf->proto != PROTO_AH && i->mac_kind == MAC_GMAC) {
+		snprintf(err, errlen, "integ: %s is for AH; ESP takes enc %s with integ none", i->name, i->name);
 		return -XE_BAD_PARAM;
 	}
 	if (self_authenticating(e->kind) && conf->integ != INTEG_NONE) {
@@ -287,6 +294,21 @@ static int setup_xcbc(struct esp_crypto *c, const uint8_t *key)
 	return c->xcbc ? 0 : -XE_NOT_SUPPORTED;
 }
 
+/* AH's GMAC: a GCM context keyed once; the salt is the key's last 4 bytes, as for ESP's GMAC. */
+static int setup_gmac(struct esp_crypto *c, const struct integ_alg *i, const uint8_t *key, uint32_t key_len)
+{
+	EVP_CIPHER *gcm = EVP_CIPHER_fetch(NULL, i->digest, NULL);
+
+	c->gmac = gcm ? cipher_ctx(gcm, key, 1, false, NULL) : NULL;
+	EVP_CIPHER_free(gcm);
+	if (c->gmac == NULL)
+		return -XE_NOT_SUPPORTED;
+	c->salt_len = SALT_MAX;
+	memcpy(c->salt, key + key_len - SALT_MAX, SALT_MAX);
+	c->gcm_nonce_param = gcm_nonce_param_works(c->gmac);
+	return 0;
+}
+
 static int setup_mac(struct esp_crypto *c, const struct sa_conf *conf)
 {
 	const struct integ_alg *i = &integ_algs[conf->integ];
@@ -298,6 +320,8 @@ static int setup_mac(struct esp_crypto *c, const struct sa_conf *conf)
 		return 0;
 	if (i->mac_kind == MAC_XCBC)
 		return setup_xcbc(c, conf->integ_key);
+	if (i->mac_kind == MAC_GMAC)
+		return setup_gmac(c, i, conf->integ_key, conf->integ_key_len);
 	hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	if (hmac == NULL)
 		return -XE_NOT_SUPPORTED;
@@ -323,6 +347,7 @@ void esp_crypto_free(struct sa *sa)
 	EVP_CIPHER_CTX_free(c->dec);
 	EVP_CIPHER_CTX_free(c->ivgen);
 	EVP_CIPHER_CTX_free(c->xcbc);
+	EVP_CIPHER_CTX_free(c->gmac);
 	EVP_MAC_CTX_free(c->mac);
 	OPENSSL_cleanse(c, sizeof(*c));
 	free(c);
@@ -368,6 +393,8 @@ int sa_create(const struct sa_conf *conf, struct sa **out, char *err, size_t err
 	if (RAND_bytes((uint8_t *)&sa->rng, sizeof(sa->rng)) != 1 || sa->rng == 0)
 		sa->rng = (uint64_t)(uintptr_t)sa | 1;
 	sa->block = conf->proto == PROTO_AH ? 1 : e->block;  /* AH has no trailer to pad */
+	if (integ_algs[conf->integ].mac_kind == MAC_GMAC)
+		sa->iv_len = AEAD_IV;  /* in AH's ICV field, before the tag */
 	replay_init(&sa->replay, conf->replay_window);
 	sa->created = sa_clock_s();
 	rc = setup_crypto(sa);
@@ -457,6 +484,26 @@ int sa_integ_icv(const struct sa *sa, const uint8_t *data, uint32_t len, uint64_
 		memcpy(icv, full, sa->icv_len);
 	OPENSSL_cleanse(full, sizeof(full));
 	return ok ? 0 : -XE_ESP_DIGEST_MISMATCH;
+}
+
+/* AH's AES-GMAC (RFC 4543 5): the packet (and the ESN high half) is all AAD under nonce salt || iv. */
+int sa_gmac_icv(const struct sa *sa, const uint8_t *iv, const uint8_t *data, uint32_t len, uint64_t seq,
+                uint8_t *icv)
+{
+	struct esp_crypto *c = sa->crypto;
+	uint8_t nonce[SALT_MAX + AEAD_IV], hi[4], none[AEAD_ICV];
+	OSSL_PARAM tag[2] = { OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, icv, sa->icv_len), OSSL_PARAM_END };
+	int l;
+
+	wr32(hi, (uint32_t)(seq >> 32));
+	memcpy(nonce, c->salt, SALT_MAX);
+	memcpy(nonce + SALT_MAX, iv, AEAD_IV);
+	if (c->gmac == NULL || !set_nonce(c, c->gmac, 1, nonce, NULL) ||
+	    !EVP_EncryptUpdate(c->gmac, NULL, &l, data, (int)len) ||
+	    (sa->conf.esn && !EVP_EncryptUpdate(c->gmac, NULL, &l, hi, sizeof(hi))) ||
+	    !EVP_EncryptFinal_ex(c->gmac, none, &l) || !EVP_CIPHER_CTX_get_params(c->gmac, tag))
+		return -XE_AH_DIGEST_MISMATCH;
+	return 0;
 }
 
 /* RFC 4106 5 / RFC 7634 2.2 / RFC 4309 5 / RFC 4543 3.3: AAD is SPI || seq, or SPI || seq high || seq low with ESN. */

@@ -1104,21 +1104,41 @@ static void in_ip(struct worker *wk, uint8_t *frame, uint32_t len, const struct 
 	}
 }
 
-/* ESP addressed to a protected host on one of our transport SAs: bitw decrypts it on the host's behalf. */
+/* The SPI of the ESP or AH header a packet to a transport host carries, and which of the two it is (false: neither). */
+static bool transport_spi(const uint8_t *frame, const struct pkt_info *pi, uint32_t *spi, uint8_t *proto)
+{
+	uint32_t end = pi->l3_off + pi->ip_len, at;
+
+	if (pi->frag != PKT_FRAG_NONE)
+		return false;
+	if (pi->proto == IPPROTO_ESP_ && pi->l4_off && end >= pi->l4_off + 8u) {
+		*spi = rd32(frame + pi->l4_off);
+		*proto = PROTO_ESP;
+		return true;
+	}
+	at = pi->family == 6 ? pi->ah_off : pi->proto == IPPROTO_AH_ ? pi->l4_off : 0;
+	if (!at || end < at + 12u)
+		return false;
+	*spi = rd32(frame + at + 4);
+	*proto = PROTO_AH;
+	return true;
+}
+
+/* ESP or AH addressed to a protected host on one of our transport SAs: bitw verifies it on the host's behalf. */
 static bool in_transport(struct worker *wk, uint8_t *frame, const struct pkt_info *pi)
 {
 	const struct snapshot *s = wk->snap;
 	const struct spd_policy *p;
 	struct pkt_info ipi;
-	uint32_t out_len;
-	uint8_t *out;
+	uint32_t out_len, spi;
+	uint8_t *out, proto;
 	struct sa *sa;
 	int rc;
 
-	if (!pi->l4_off || pi->frag != PKT_FRAG_NONE || pi->l3_off + pi->ip_len < pi->l4_off + 8u)
+	if (!transport_spi(frame, pi, &spi, &proto))
 		return false;
-	sa = sad_lookup(s->sad, rd32(frame + pi->l4_off));
-	if (!sa || sa->conf.mode != MODE_TRANSPORT || !bw_addr_eq(&sa->conf.local, &pi->dst))
+	sa = sad_lookup(s->sad, spi);
+	if (!sa || sa->conf.mode != MODE_TRANSPORT || sa->conf.proto != proto || !bw_addr_eq(&sa->conf.local, &pi->dst))
 		return false;
 	if (s->opt.admin_state == ADMIN_DROP || atomic_load_explicit(&sa->state, memory_order_relaxed) == SA_DEAD) {
 		count_drop(wk, s->opt.admin_state == ADMIN_DROP ? XE_ADMIN_DROP : XE_SA_EXPIRED);
@@ -1196,7 +1216,7 @@ static void in_frame(void *ctx, uint8_t *frame, uint32_t len)
 		in_local(wk, frame, &pi);
 		return;
 	}
-	if (pi.proto == IPPROTO_ESP_ && in_transport(wk, frame, &pi))
+	if ((pi.proto == IPPROTO_ESP_ || pi.proto == IPPROTO_AH_ || pi.ah_off) && in_transport(wk, frame, &pi))
 		return;
 	if (pi.proto == IPPROTO_UDP_ && in_host_ike(wk, frame, &pi))
 		return;

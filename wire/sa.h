@@ -109,17 +109,23 @@ int esp_decap(struct sa *sa, uint8_t *esp, uint32_t esp_len, uint8_t **inner, ui
 /* The SA's integrity ICV (sa->icv_len bytes) over data, with the ESN high half appended when esn is on. */
 int sa_integ_icv(const struct sa *sa, const uint8_t *data, uint32_t len, uint64_t seq, uint8_t *icv);
 
+/* AH's AES-GMAC ICV (RFC 4543 5) over data under the 8-byte iv, with the ESN high half when esn is on. */
+int sa_gmac_icv(const struct sa *sa, const uint8_t *iv, const uint8_t *data, uint32_t len, uint64_t seq,
+                uint8_t *icv);
+
 /*
- * AH (RFC 4302, ah.c), tunnel mode. The AH header is 12 bytes + ICV, padded
- * to 4 (IPv4) or 8 (IPv6) bytes. Outbound: ip holds the outer IP packet,
+ * AH (RFC 4302, ah.c), tunnel and transport mode. The AH header is 12 bytes + ICV, padded
+ * to 4 (IPv4) or 8 (IPv6) bytes; AES-GMAC puts its 8-byte IV before the ICV. Outbound: ip holds the outer IP packet,
  * header complete (protocol 51, lengths), ah_len bytes reserved at ip + ah_off
  * and the inner packet after them; ah_encap takes the next sequence number and
  * fills the AH header and ICV, computed with the mutable fields zeroed.
  * Returns 0, -XE_SEQUENCE_OVERFLOW or -XE_NOT_SUPPORTED. Inbound: ah_decap
  * checks replay, verifies the ICV, updates the window; *inner points after
  * the AH header. Returns 0, -XE_BAD_SEQUENCE_NUMBER, -XE_AH_DIGEST_MISMATCH,
- * -XE_MALFORMED_PACKET or -XE_NOT_SUPPORTED (IPv6 routing header). Nothing
- * is allocated.
+ * -XE_MALFORMED_PACKET or -XE_NOT_SUPPORTED (headers before AH over 1 KiB, an
+ * IPv6 fragment header or unpredictable routing header before AH). IPv6
+ * headers before AH count as at the final destination (RFC 4302 3.3.3.1.2).
+ * Nothing is allocated.
  */
 uint32_t ah_hdr_len(const struct sa *sa, int family);
 int ah_encap(struct sa *sa, uint8_t *ip, uint32_t ip_len, uint32_t ah_off, uint8_t next_header);
@@ -159,13 +165,16 @@ const struct bw_addr *clone_value(uint8_t clone, int dir, const struct pkt_info 
 uint64_t clone_key_hash(uint32_t policy_id, const struct bw_addr *host);
 
 /*
- * Transport mode (transport.c). Outbound: the host's whole frame at frame
- * (parsed in pi) written to out with ESP between its IP header and payload;
- * the frame's Ethernet and IP headers are kept, length, protocol and checksum
- * fixed. Returns the new frame's length or -XE_* (-XE_NOT_SUPPORTED for
- * fragments and IPv6 extension headers). Inbound: ESP addressed to the host
- * decrypted in place and the host's packet restored; *out points into frame.
- * Returns 0 or -XE_* as esp_decap, -XE_DUMMY_PACKET for next header 59.
+ * Transport mode (transport.c), ESP or AH as the SA says. Outbound: the
+ * host's whole frame at frame (parsed in pi) written to out with ESP or AH
+ * after its IP header (IPv6: after hop-by-hop, routing and the destination
+ * options before a routing header; RFC 4302 3.1.1, RFC 4303 3.1.1); the
+ * frame's Ethernet and IP headers are kept, lengths, next header and
+ * checksum fixed. Returns the new frame's length or -XE_* (-XE_NOT_SUPPORTED
+ * for fragments). Inbound: ESP or AH addressed to the host verified (and
+ * decrypted) in place and the host's packet restored; *out points into
+ * frame. Returns 0 or -XE_* as esp_decap/ah_decap, -XE_DUMMY_PACKET for
+ * next header 59.
  */
 int transport_encap(struct sa *sa, uint8_t *out, uint32_t cap, const uint8_t *frame, const struct pkt_info *pi);
 int transport_decap(struct sa *sa, uint8_t *frame, const struct pkt_info *pi, uint8_t **out, uint32_t *out_len);

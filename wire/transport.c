@@ -1,4 +1,4 @@
-/* transport.c: ESP transport mode for a host behind bitw: the ESP header goes between the host's IP header and its payload. */
+/* transport.c: transport mode for a host behind bitw: ESP or AH goes between the host's IP headers and its payload. */
 #include <string.h>
 
 #include "sa.h"
@@ -6,65 +6,149 @@
 #include "wire.h"
 
 #define IPPROTO_ESP_ 50
+#define IPPROTO_AH_ 51
+#define NH_HOP 0
+#define NH_ROUTING 43
+#define NH_FRAGMENT 44
+#define NH_DSTOPTS 60
 #define NH_DUMMY 59
 
-/*
- * The IPv6 header chain is kept only when it is the fixed header alone: an
- * extension header before ESP would need its own next-header field rewritten
- * and its length re-counted; no such packet is protected, none is guessed at.
- */
-static bool header_fits(const struct pkt_info *pi)
+static uint32_t ext_len(const uint8_t *h, uint8_t nh)
 {
-	return pi->l4_off && pi->frag == PKT_FRAG_NONE && (pi->family == 4 || pi->l4_off - pi->l3_off == 40);
+	return nh == IPPROTO_AH_ ? (h[1] + 2u) * 4u : (h[1] + 1u) * 8u;
 }
 
-/* Length and protocol of the host's IP header after ESP went in or came out. */
-static void ip_fix(uint8_t *ip, int family, uint32_t hlen, uint32_t payload_len, uint8_t proto)
+/*
+ * Where ESP or AH goes in the host's IP packet, and which next-header byte
+ * then names it. IPv6 keeps in front what routers and intermediate
+ * destinations read: hop-by-hop, routing, and destination options followed
+ * by a routing header; destination options for the final destination come
+ * after (RFC 4302 3.1.1). A fragment is refused: transport mode protects
+ * whole datagrams (RFC 4302 3.3.4), and so is an already protected packet.
+ */
+static int split_point(const uint8_t *ip, uint32_t ip_len, int family, uint32_t *split, uint32_t *nh_at)
 {
+	uint32_t off = 40, at = 6;
+
+	if (family == 4) {
+		*split = (ip[0] & 15u) * 4u;
+		*nh_at = 9;
+		return 0;
+	}
+	for (;;) {
+		uint8_t nh = ip[at];
+		uint32_t len;
+
+		if (nh == NH_FRAGMENT || nh == IPPROTO_ESP_ || nh == IPPROTO_AH_)
+			return -XE_NOT_SUPPORTED;
+		if (nh != NH_HOP && nh != NH_ROUTING && nh != NH_DSTOPTS)
+			break;
+		if (off + 2 > ip_len || off + (len = ext_len(ip + off, nh)) > ip_len)
+			return -XE_MALFORMED_PACKET;
+		if (nh == NH_DSTOPTS && ip[off] != NH_ROUTING)
+			break;
+		at = off;
+		off += len;
+	}
+	*split = off;
+	*nh_at = at;
+	return 0;
+}
+
+/* The next-header byte that names the header at split (IPv6: the last extension header before it). */
+static int nh_byte_before(const uint8_t *ip, int family, uint32_t split, uint32_t *nh_at)
+{
+	uint32_t off = 40, at = 6;
+
+	if (family == 4) {
+		*nh_at = 9;
+		return 0;
+	}
+	/* pkt_parse walked these headers already: their lengths stay inside the packet. */
+	while (off < split) {
+		uint8_t nh = ip[at];
+
+		at = off;
+		off += ext_len(ip + off, nh);
+	}
+	*nh_at = at;
+	return off == split ? 0 : -XE_MALFORMED_PACKET;
+}
+
+/* Lengths and next header of the host's IP packet after ESP or AH went in or came out. */
+static void ip_fix(uint8_t *ip, int family, uint32_t hlen, uint32_t payload_len, uint32_t nh_at, uint8_t proto)
+{
+	ip[nh_at] = proto;
 	if (family == 4) {
 		wr16(ip + 2, hlen + payload_len);
-		ip[9] = proto;
 		ipv4_set_csum(ip);
 	} else {
-		wr16(ip + 4, payload_len);
-		ip[6] = proto;
+		wr16(ip + 4, hlen - 40 + payload_len);
 	}
 }
 
 int transport_encap(struct sa *sa, uint8_t *out, uint32_t cap, const uint8_t *frame, const struct pkt_info *pi)
 {
-	uint32_t hdr = pi->l4_off, iph = (uint32_t)(pi->l4_off - pi->l3_off);
-	int n;
+	const uint8_t *ip = frame + pi->l3_off;
+	uint32_t split, nh_at, hdr, body, ah_len;
+	uint8_t nh;
+	int n, rc;
 
-	if (!header_fits(pi))
+	if (!pi->family || pi->frag != PKT_FRAG_NONE)
 		return -XE_NOT_SUPPORTED;
+	if ((rc = split_point(ip, pi->ip_len, pi->family, &split, &nh_at)) < 0)
+		return rc;
+	hdr = pi->l3_off + split;
+	body = pi->ip_len - split;
+	nh = ip[nh_at];
 	if (cap <= hdr)
 		return -XE_MTU_EXCEEDED;
-	n = esp_encap(sa, out + hdr, cap - hdr, frame + hdr, pi->ip_len - iph, pi->proto);
-	if (n < 0)
+	if (sa->conf.proto == PROTO_AH) {
+		ah_len = ah_hdr_len(sa, pi->family);
+		if (cap - hdr < ah_len + body)
+			return -XE_MTU_EXCEEDED;
+		memcpy(out + hdr + ah_len, ip + split, body);
+		n = (int)(ah_len + body);
+	} else if ((n = esp_encap(sa, out + hdr, cap - hdr, ip + split, body, nh)) < 0) {
 		return n;
+	}
 	memcpy(out, frame, hdr);
-	ip_fix(out + pi->l3_off, pi->family, iph, (uint32_t)n, IPPROTO_ESP_);
+	ip_fix(out + pi->l3_off, pi->family, split, (uint32_t)n, nh_at,
+	       sa->conf.proto == PROTO_AH ? IPPROTO_AH_ : IPPROTO_ESP_);
+	/* AH's ICV covers the finished IP header, so it is computed last. */
+	if (sa->conf.proto == PROTO_AH && (rc = ah_encap(sa, out + pi->l3_off, split + (uint32_t)n, split, nh)) < 0)
+		return rc;
 	return (int)hdr + n;
+}
+
+/* Offset of the ESP or AH header in the IP packet: pkt_parse stops at ESP; IPv6's walk goes past AH. */
+static uint32_t protected_at(const struct pkt_info *pi, bool ah)
+{
+	if (ah && pi->family == 6)
+		return pi->ah_off ? (uint32_t)(pi->ah_off - pi->l3_off) : 0;
+	return pi->l4_off ? (uint32_t)(pi->l4_off - pi->l3_off) : 0;
 }
 
 int transport_decap(struct sa *sa, uint8_t *frame, const struct pkt_info *pi, uint8_t **out, uint32_t *out_len)
 {
-	uint32_t hdr = pi->l4_off, iph = (uint32_t)(pi->l4_off - pi->l3_off), inner_len;
-	uint8_t *inner, nh;
+	bool ah = sa->conf.proto == PROTO_AH;
+	uint8_t *ip = frame + pi->l3_off, *inner, nh;
+	uint32_t split = protected_at(pi, ah), hdr = pi->l3_off + split, nh_at, inner_len;
 	int rc;
 
-	if (!header_fits(pi) || pi->proto != IPPROTO_ESP_)
+	if (!split || pi->frag != PKT_FRAG_NONE || (rc = nh_byte_before(ip, pi->family, split, &nh_at)) < 0 ||
+	    ip[nh_at] != (ah ? IPPROTO_AH_ : IPPROTO_ESP_))
 		return -XE_MALFORMED_PACKET;
-	rc = esp_decap(sa, frame + hdr, pi->ip_len - iph, &inner, &inner_len, &nh);
+	rc = ah ? ah_decap(sa, ip, pi->ip_len, split, &inner, &inner_len, &nh)
+	        : esp_decap(sa, ip + split, pi->ip_len - split, &inner, &inner_len, &nh);
 	if (rc < 0)
 		return rc;
 	if (nh == NH_DUMMY)
 		return -XE_DUMMY_PACKET;
-	/* The host's headers move up to meet the payload where the ESP header and IV were. */
+	/* The host's headers move up to meet the payload where the ESP header and IV (or AH) were. */
 	memmove(inner - hdr, frame, hdr);
 	*out = inner - hdr;
-	ip_fix(*out + pi->l3_off, pi->family, iph, inner_len, nh);
+	ip_fix(*out + pi->l3_off, pi->family, split, inner_len, nh_at, nh);
 	*out_len = hdr + inner_len;
 	return 0;
 }

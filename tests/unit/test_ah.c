@@ -6,9 +6,9 @@
 
 #define NH_IPV4 4  /* next header: IPv4 in tunnel mode */
 
-static const uint8_t integ_key_len[INTEG__COUNT] = { 0, 20, 32, 48, 64, 16, 16 };
+static const uint8_t integ_key_len[INTEG__COUNT] = { 0, 20, 32, 48, 64, 16, 16, 20, 36 };
 static const int integs[] = { INTEG_HMAC_SHA1_96, INTEG_HMAC_SHA256_128, INTEG_HMAC_SHA384_192,
-	                      INTEG_HMAC_SHA512_256, INTEG_AES_XCBC_96 };
+	                      INTEG_HMAC_SHA512_256, INTEG_AES_XCBC_96, INTEG_AES_GMAC_128, INTEG_AES_GMAC_256 };
 
 static struct sa_conf ah_conf(int integ, bool esn, int dir)
 {
@@ -197,8 +197,44 @@ static void refusals(void)
 	CHECK(sa_create(&c, &sa, err, sizeof(err)) == -XE_BAD_PARAM && sa == NULL, "AH without integrity refused: %s", err);
 }
 
+/* RFC 4543 5: AES-GMAC's AH carries an 8-byte IV in front of the 16-byte ICV; the IV never repeats. */
+static void gmac_layout(void)
+{
+	struct sa_conf co = ah_conf(INTEG_AES_GMAC_128, false, DIR_OUT), ci = ah_conf(INTEG_AES_GMAC_128, false, DIR_IN);
+	struct sa *out = NULL, *in = NULL;
+	uint8_t pkt[512], first[512], *inner, nh;
+	uint32_t ah_off, len, inner_len;
+	char err[128] = "";
+
+	CHECK(sa_create(&co, &out, err, sizeof(err)) == 0 && sa_create(&ci, &in, err, sizeof(err)) == 0,
+	      "AES-GMAC-128 AH SAs: %s", err);
+	if (!out || !in)
+		return;
+	CHECK(ah_hdr_len(out, 4) == 36 && ah_hdr_len(out, 6) == 40, "AH with GMAC: 12 + 8 IV + 16 ICV (IPv6: padded to 40)");
+	len = outer_packet(pkt, 4, out, NULL, 0, NULL, &ah_off);
+	CHECK_EQ(ah_encap(out, pkt, len, ah_off, NH_IPV4), 0, "GMAC: first packet");
+	memcpy(first, pkt, len);
+	len = outer_packet(pkt, 4, out, NULL, 0, NULL, &ah_off);
+	CHECK_EQ(ah_encap(out, pkt, len, ah_off, NH_IPV4), 0, "GMAC: second packet");
+	CHECK(pkt[ah_off + 1] == 7 && memcmp(first + ah_off + 12, (const uint8_t[]){ 0, 0, 0, 0, 0, 0, 0, 1 }, 8) == 0 &&
+	      memcmp(pkt + ah_off + 12, (const uint8_t[]){ 0, 0, 0, 0, 0, 0, 0, 2 }, 8) == 0,
+	      "GMAC: the IV follows the sequence number (1, then 2), the length field says 9 words - 2");
+	pkt[ah_off + 19] ^= 1;
+	CHECK_EQ(ah_decap(in, pkt, len, ah_off, &inner, &inner_len, &nh), -XE_AH_DIGEST_MISMATCH,
+	         "GMAC: a changed IV fails (it is part of the nonce)");
+	pkt[ah_off + 19] ^= 1;
+	CHECK_EQ(ah_decap(in, pkt, len, ah_off, &inner, &inner_len, &nh), 0, "GMAC: the packet verifies");
+	sa_destroy(out);
+	sa_destroy(in);
+	co = ah_conf(INTEG_AES_GMAC_128, false, DIR_OUT);
+	co.proto = PROTO_ESP;
+	CHECK(sa_create(&co, &out, err, sizeof(err)) == -XE_BAD_PARAM && out == NULL,
+	      "ESP with integ aes-gmac-128 refused (ESP names GMAC as enc): %s", err);
+}
+
 int main(void)
 {
+	gmac_layout();
 	round_trips();
 	options();
 	refusals();

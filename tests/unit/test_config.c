@@ -548,7 +548,7 @@ static void test_load_file(void)
 }
 
 /* Every field name the parser accepts appears in docs/config.schema.json. */
-/* protocol ah: integrity only, tunnel mode, no UDP; shown again by sa_to_json. */
+/* protocol ah: integrity only (GMAC as AH's own), tunnel or transport mode, no UDP, no padding; sa_to_json. */
 static void test_ah(void)
 {
 	struct wire_config c;
@@ -579,6 +579,30 @@ static void test_ah(void)
 	       "sas[0].protocol: ah cannot be udp-encapsulated", "AH in UDP");
 	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [" SA(", 'protocol': 'gre'") "]}", "sas[0].protocol",
 	       "an unknown protocol");
+	j = J("{" BLACK ", 'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'mode': 'transport',"
+	      " 'src': '198.18.1.10', 'dst': '198.51.100.1'}], 'sas': [{'spi': 300, 'direction': 'in', 'policy': 'p',"
+	      " 'protocol': 'ah', 'integ': 'aes-gmac-256', 'integ_key': '" GCM256_KEY "'}]}");
+	rc = config_from_json(j, &c, err, sizeof(err));
+	CHECK(rc == 0 && c.sa[0].proto == PROTO_AH && c.sa[0].mode == MODE_TRANSPORT &&
+	      c.sa[0].integ == INTEG_AES_GMAC_256 && c.sa[0].integ_key_len == 36,
+	      "an AH transport SA with AES-GMAC-256 (32-byte key + 4-byte salt) parses: %s", err);
+	if (rc == 0)
+		config_free(&c);
+	json_decref(j);
+	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p',"
+	       " 'protocol': 'ah', 'integ': 'aes-gmac-128', 'integ_key': '00112233'}]}",
+	       "sas[0].integ_key: aes-gmac-128 needs 20 bytes", "AH GMAC without its salt");
+	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p',"
+	       " 'enc': 'null', 'integ': 'aes-gmac-256', 'integ_key': '" GCM256_KEY "'}]}",
+	       "sas[0].integ: aes-gmac-256 is AH's integrity", "integ aes-gmac on ESP");
+	reject("{" BLACK ", 'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'tfc_pad': 100}],"
+	       " 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p', 'protocol': 'ah', 'integ': 'hmac-sha256-128',"
+	       " 'integ_key': '" SHA256_KEY "'}]}",
+	       "sas[0].protocol: ah cannot carry policy \"p\"'s tfc_pad", "tfc_pad on an AH SA's policy");
+	reject("{" BLACK ", 'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1',"
+	       " 'dummy_interval_ms': 100}], 'sas': [{'spi': 300, 'direction': 'in', 'policy': 'p', 'protocol': 'ah',"
+	       " 'integ': 'hmac-sha256-128', 'integ_key': '" SHA256_KEY "'}]}",
+	       "sas[0].protocol: ah cannot carry policy \"p\"'s dummy_interval_ms", "dummy packets on an AH SA's policy");
 	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p'}]}",
 	       "sas[0].enc", "an ESP SA still needs enc");
 }

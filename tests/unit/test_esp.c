@@ -33,8 +33,9 @@ static void count_free(void *p, const char *file, int line)
 }
 
 static const uint8_t enc_key_len[ENC__COUNT] = { 0, 20, 36, 36, 16, 32, 20, 36, 19, 35, 19, 35, 19, 35, 20, 36, 24 };
-static const uint8_t integ_key_len[INTEG__COUNT] = { 0, 20, 32, 48, 64, 16, 16 };
-static const char *const integ_digest[INTEG__COUNT] = { NULL, "SHA1", "SHA2-256", "SHA2-384", "SHA2-512", NULL, "MD5" };
+static const uint8_t integ_key_len[INTEG__COUNT] = { 0, 20, 32, 48, 64, 16, 16, 20, 36 };
+static const char *const integ_digest[INTEG__COUNT] = { NULL, "SHA1", "SHA2-256", "SHA2-384", "SHA2-512", NULL, "MD5",
+	                                                NULL, NULL };
 #define enc_names(e)   enc_name((uint8_t)(e))
 #define integ_names(i) integ_name((uint8_t)(i))
 
@@ -43,8 +44,11 @@ static bool is_aead(int enc)
 	return enc_is_aead((uint8_t)enc);
 }
 
+/* AES-GMAC as an integrity algorithm is AH's (RFC 4543 5): ESP refuses it. */
 static bool valid_combo(int enc, int integ)
 {
+	if (integ == INTEG_AES_GMAC_128 || integ == INTEG_AES_GMAC_256)
+		return false;
 	return is_aead(enc) ? integ == INTEG_NONE : integ != INTEG_NONE;
 }
 
