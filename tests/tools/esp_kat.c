@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "pkt.h"
 #include "sa.h"
 #include "wire.h"
 
@@ -22,7 +23,9 @@ static void usage(void)
 	        "(with --esn this places the window so the high half of N is inferred).\n"
 	        "enc and integ: the names of docs/config.md\n"
 	        "--ah N: AH (enc null) with the AH header at byte N of the IP packet; encap's --inner and\n"
-	        "decap's --esp are then the whole outer IP packet, encap prints it with AH filled in.\n");
+	        "decap's --esp are then the whole outer IP packet, encap prints it with AH filled in.\n"
+	        "--transport: transport mode (with --ah 0: AH; --seq is the packet's): encap's --inner is the\n"
+	        "host's IP packet and encap prints it with ESP/AH inserted; decap prints the host's packet.\n");
 	exit(2);
 }
 
@@ -98,6 +101,7 @@ struct args {
 	size_t data_len;
 	int has_data;
 	uint32_t ah_off;  /* AH: where its header starts in the IP packet */
+	int transport;    /* the host's packet in, transport.c's work out */
 };
 
 static void parse_args(int argc, char **argv, struct args *a, int decap)
@@ -108,7 +112,8 @@ static void parse_args(int argc, char **argv, struct args *a, int decap)
 		{ "spi", required_argument, NULL, 's' }, { "seq", required_argument, NULL, 'q' },
 		{ "iv", required_argument, NULL, 'v' }, { "nh", required_argument, NULL, 'n' },
 		{ "esn", no_argument, NULL, 'E' }, { "inner", required_argument, NULL, 'I' },
-		{ "esp", required_argument, NULL, 'P' }, { "ah", required_argument, NULL, 'A' }, { NULL, 0, NULL, 0 },
+		{ "esp", required_argument, NULL, 'P' }, { "ah", required_argument, NULL, 'A' },
+		{ "transport", no_argument, NULL, 'T' }, { NULL, 0, NULL, 0 },
 	};
 	int c;
 
@@ -136,6 +141,10 @@ static void parse_args(int argc, char **argv, struct args *a, int decap)
 			break;
 		case 'n': a->nh = (uint8_t)parse_num(optarg, 255, "nh"); break;
 		case 'E': a->conf.esn = 1; break;
+		case 'T':
+			a->transport = 1;
+			a->conf.mode = MODE_TRANSPORT;
+			break;
 		case 'A':
 			a->conf.proto = PROTO_AH;
 			a->ah_off = (uint32_t)parse_num(optarg, MAX_PKT, "ah");
@@ -150,6 +159,46 @@ static void parse_args(int argc, char **argv, struct args *a, int decap)
 	}
 	if (optind != argc || a->conf.enc == ENC__COUNT || a->conf.integ == INTEG__COUNT || !a->has_data)
 		usage();
+}
+
+/* An Ethernet frame around the IP packet in a, parsed as the data threads parse it. */
+static uint32_t frame_of(const struct args *a, uint8_t *frame, struct pkt_info *pi)
+{
+	memset(frame, 0, 14);
+	frame[12] = a->data[0] >> 4 == 6 ? 0x86 : 0x08;
+	frame[13] = a->data[0] >> 4 == 6 ? 0xdd : 0x00;
+	memcpy(frame + 14, a->data, a->data_len);
+	return pkt_parse(frame, (uint32_t)a->data_len + 14, pi) < 0 ? 0 : (uint32_t)a->data_len + 14;
+}
+
+static int do_transport(struct sa *sa, struct args *a, int decap)
+{
+	static uint8_t frame[MAX_PKT + 14], out[MAX_PKT + 512];
+	struct pkt_info pi;
+	uint32_t len = 0;
+	uint8_t *back;
+	int rc = -XE_MALFORMED_PACKET;
+
+	if (frame_of(a, frame, &pi) == 0) {
+		printf("XE_MALFORMED_PACKET\n");
+		return 1;
+	}
+	if (decap) {
+		if (a->seq > 1)
+			replay_update(&sa->replay, a->seq - 1);
+		rc = transport_decap(sa, frame, &pi, &back, &len);
+	} else {
+		sa->seq = a->seq - 1;
+		back = out;
+		rc = transport_encap(sa, out, sizeof(out), frame, &pi);
+		len = rc > 0 ? (uint32_t)rc : 0;
+	}
+	if (rc < 0) {
+		printf("%s\n", xe_name(rc));
+		return 1;
+	}
+	print_hex(back + 14, len - 14);
+	return 0;
 }
 
 static int do_encap(struct sa *sa, const struct args *a)
@@ -218,7 +267,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "esp-kat: %s (%s)\n", err, xe_name(rc));
 		return 2;
 	}
-	rc = decap ? do_decap(sa, &a) : do_encap(sa, &a);
+	rc = a.transport ? do_transport(sa, &a, decap) : decap ? do_decap(sa, &a) : do_encap(sa, &a);
 	sa_destroy(sa);
 	return rc;
 }
