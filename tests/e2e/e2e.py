@@ -1386,6 +1386,94 @@ def ah_test(alg='null+hmac-sha256-128', outer='4'):
 			t.stop_bitw(side)
 
 
+def ah_gmac_ok(key, ip):
+	"""RFC 4543 5 by hand (scapy 2.5 has no AH GMAC): AES-GCM's tag over the packet with scapy's mutable
+	fields zeroed and the IV (the 8 bytes after the sequence number) left in."""
+	from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+	from scapy.layers.ipsec import AH, zero_mutable_fields
+	raw = bytes(ip)
+	at = len(raw) - len(bytes(ip[AH]))
+	zeroed = bytearray(bytes(zero_mutable_fields(ip.__class__(raw))))
+	iv = raw[at + 12:at + 20]
+	zeroed[at + 12:at + 20] = iv
+	return AESGCM(key[:-4]).encrypt(key[-4:] + iv, b'', bytes(zeroed)) == raw[at + 20:at + 36]
+
+
+def ah_transport(alg='null+hmac-sha256-128'):
+	"""AH transport mode on the hosts' behalf: pings cross both ways in both families; every AH frame on the WAN
+	carries the hosts' own addresses and verifies (scapy's transport-mode AH; AES-GMAC by hand) to the hosts'
+	pings; an IPv6 echo from hostA with hop-by-hop and destination options crosses with AH between the two
+	headers, reaches hostB with both, and hostB's reply comes back."""
+	from scapy.layers.inet6 import (HBHOptUnknown, ICMPv6EchoReply, ICMPv6EchoRequest, IPv6, IPv6ExtHdrDestOpt,
+	                                IPv6ExtHdrHopByHop)
+	from scapy.layers.ipsec import AH, SecurityAssociation
+	from scapy.layers.l2 import Ether
+	from scapy.packet import Raw
+	keys = Keys(alg)
+	_, _, _, auth = ALGS[alg]
+	marker = new_marker()
+
+	def sites(side):
+		transport = transport_sites(side)
+
+		def override(cfg):
+			transport(cfg)
+			as_ah(cfg)
+		return override
+
+	with Topo('ahtr' + alg[-3:]) as t:
+		need_bitw(t)
+		t.start_both(keys, a={'override': sites('A')}, b={'override': sites('B')})
+		cap = t.capture('r', 'to-a', 'wan')
+		pings_both_ways(t, marker)
+		m6 = new_marker().encode() * 2
+		cap_b = t.capture('hB', 'eth0', 'hostB', 'ip6')  # 'icmp6' would miss it: BPF does not chase headers
+		cap_a = t.capture('hA', 'eth0', 'hostA', 'icmp6')
+		req = (Ether(src=t.mac('hA', 'eth0'), dst=t.mac('r', 'to-a')) / IPv6(src=HOST_A6, dst=HOST_B6) /
+		       IPv6ExtHdrHopByHop(options=[HBHOptUnknown(otype=0x3E, optdata=b'hbh!')]) /
+		       IPv6ExtHdrDestOpt(options=[HBHOptUnknown(otype=0x1E, optdata=b'dst!')]) /
+		       ICMPv6EchoRequest(id=0x4242, seq=7) / Raw(m6))
+		t.inject('hA', 'eth0', [req])
+		time.sleep(1.5)
+		at_b, at_a, pkts = cap_b.stop(), cap_a.stop(), cap.stop()
+		got = [p for p in at_b if m6 in bytes(p) and ICMPv6EchoRequest in p]
+		expect(got and IPv6ExtHdrHopByHop in got[0] and IPv6ExtHdrDestOpt in got[0] and AH not in got[0],
+		       f'hostB got the echo with its hop-by-hop and destination options, AH gone ({[p.summary() for p in got]})')
+		back = [p for p in at_a if m6 in bytes(p) and ICMPv6EchoReply in p]
+		expect(back, 'hostB\'s reply reached hostA')
+		expect(not frames_with(pkts, m6[:16]) or all(AH in p for p in frames_with(pkts, m6[:16])),
+		       'the extension-header echo crossed the WAN only inside AH')
+		ah = [(p, p[AH].spi, ip_layer(p)) for p in pkts if AH in p]  # AH after a hop-by-hop header too
+		expect(len(ah) >= 26 and {s for _, s, _ in ah} == set(SPI.values()),
+		       f'AH carried the pings on the four SAs ({len(ah)} frames)')
+		hosts = {HOST_A4, HOST_B4, HOST_A6, HOST_B6}
+		ends = {(ip.src, ip.dst) for _, _, ip in ah}
+		expect(all({a, b} <= hosts for a, b in ends), f'the WAN addresses are the hosts\' own ({ends})')
+		good = ext = 0
+		for p, spi, ip in ah:
+			pkt = ip.__class__(bytes(ip))
+			if m6 in bytes(pkt) and pkt.version == 6:  # before scapy's decrypt takes AH out of pkt
+				ext += IPv6ExtHdrHopByHop in pkt and pkt[IPv6ExtHdrHopByHop].nh == 51 and pkt[AH].nh == 60
+			if auth is None:
+				ok = ah_gmac_ok(keys.integ[spi], pkt)
+				inner = pkt
+			else:
+				try:
+					inner = SecurityAssociation(AH, spi=spi, auth_algo=auth, auth_key=keys.integ[spi]).decrypt(pkt)
+					ok = True
+				except Exception as e:  # noqa: BLE001 - scapy raises IPSecIntegrityError and friends
+					raise Fail(f'scapy cannot verify {p.summary()} with the transport AH SA {spi:#x}: {e!r}')
+			mine = marker.encode() in bytes(inner) or m6 in bytes(inner)
+			good += ok and mine
+		expect(good == len(ah), f'all {len(ah)} AH frames verify ({auth or "AES-GMAC by hand"}) to the hosts\' packets '
+		       f'({good})')
+		expect(ext >= 1, f'on the WAN the echo carries hop-by-hop, AH, destination options in that order ({ext})')
+		st = policy_stats(t.stats('B'), 't6')
+		expect(st and st['in_packets'] >= 7, f'bitw B counts them on the transport policy ({st})')
+		for side in 'AB':
+			t.stop_bitw(side)
+
+
 TESTS = {
 	'ping': ping_test,
 	'policy-options': policy_options,
@@ -1411,6 +1499,7 @@ TESTS = {
 	'red-probe': red_probe,
 	'transport': transport_mode,
 	'ah': ah_test,
+	'ah-transport': ah_transport,
 }
 
 if __name__ == '__main__':
