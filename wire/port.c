@@ -353,6 +353,24 @@ int port_rx_batch(struct port *p, int max, port_rx_fn fn, void *ctx)
 	return n < 0 ? -XE_IO : n;
 }
 
+/*
+ * The interface's own MAC makes every frame sent to us PACKET_HOST for the
+ * box's kernel, which has no address on the port: it routes each one
+ * (a route lookup, a dst allocated and freed) only to drop it after our
+ * capture took its copy, and that runs in the sender's context on every
+ * ESP packet. A MAC the interface does not have makes the frames
+ * PACKET_OTHERHOST, which the kernel drops at once; the port is promiscuous,
+ * so the capture still sees them.
+ */
+void port_use_own_mac(struct port *p)
+{
+	/* Locally administered and unicast, one bit away from the interface's MAC. */
+	if (p->mac[0] & 0x02)
+		p->mac[0] ^= 0x04;
+	else
+		p->mac[0] |= 0x02;
+}
+
 bool port_link_up(const struct port *p)
 {
 	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);

@@ -28,7 +28,7 @@ struct pcap;
 struct port {
 	char ifname[IF_NAMESIZE];
 	int ifindex;
-	uint8_t mac[6];
+	uint8_t mac[6];          /* the MAC we use: the interface's, or our own (port_use_own_mac) */
 	uint32_t mtu;            /* IP MTU of the port */
 	struct pcap *pcap;       /* pcap_t */
 	int fd;                  /* pollable descriptor of the capture */
@@ -58,6 +58,12 @@ typedef void (*port_rx_fn)(void *ctx, uint8_t *frame, uint32_t len);
  * stream. Returns the number handled, 0 when none is waiting, or -XE_IO.
  */
 int port_rx_batch(struct port *p, int max, port_rx_fn fn, void *ctx);
+/*
+ * Use a MAC of our own on the port instead of the interface's (locally
+ * administered, derived from it), so frames sent to us are not also routed
+ * by the box's kernel.
+ */
+void port_use_own_mac(struct port *p);
 /* Carrier: the interface is up and running (for IF_STATE events). */
 bool port_link_up(const struct port *p);
 /*

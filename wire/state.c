@@ -888,6 +888,8 @@ int wire_init(struct wire *w, struct wire_config *cfg, char *err, size_t errlen)
 	if ((rc = port_open(&w->red, cfg->red.ifname, cfg->red.mtu, err, errlen)) < 0 ||
 	    (rc = port_open(&w->black, cfg->black.ifname, cfg->black.mtu, err, errlen)) < 0)
 		return rc;
+	/* Black: every ESP packet is addressed to us. Red frames are for hosts beyond us, not for our MAC. */
+	port_use_own_mac(&w->black);
 	/* IF_STATE reports changes: the state at start is the baseline, not an event. */
 	w->link_up[0] = port_link_up(&w->red);
 	w->link_up[1] = port_link_up(&w->black);
