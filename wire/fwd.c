@@ -1163,6 +1163,44 @@ static bool in_transport(struct worker *wk, uint8_t *frame, const struct pkt_inf
 	return true;
 }
 
+/*
+ * Fragments of ESP or AH addressed to a transport-mode host: the peer's bitw
+ * fragmented them after the transform (RFC 4301 7), so they are reassembled
+ * here, with the same bounded table as our own, and verified whole. The
+ * policy scan runs per fragment only, never for whole packets. Transport SAs
+ * are never UDP-encapsulated, so UDP fragments are left alone.
+ */
+static bool in_transport_frags(struct worker *wk, uint8_t *frame, const struct pkt_info *pi)
+{
+	const uint8_t *whole;
+	uint32_t whole_len;
+	struct pkt_info wpi;
+	int rc;
+
+	if (pi->frag == PKT_FRAG_NONE || (pi->proto != IPPROTO_ESP_ && pi->proto != IPPROTO_AH_ && !pi->ah_off) ||
+	    !transport_is_host(wk->snap->spd, &pi->dst))
+		return false;
+	rc = reasm_input(wk->reasm, frame + pi->l3_off, pi->ip_len, pi, wk->now, &whole, &whole_len);
+	if (rc <= 0) {
+		if (rc < 0)
+			count_drop(wk, XE_FRAG_FAILED);
+		return true;
+	}
+	if (whole_len + ETH_HLEN_ > TXQ_BUF) {
+		count_drop(wk, XE_FRAG_FAILED);
+		return true;
+	}
+	memcpy(wk->scratch, frame, ETH_HLEN_);
+	memcpy(wk->scratch + ETH_HLEN_, whole, whole_len);
+	if (pkt_parse(wk->scratch, whole_len + ETH_HLEN_, &wpi) < 0 || wpi.frag != PKT_FRAG_NONE) {
+		count_drop(wk, XE_MALFORMED_PACKET);
+		return true;
+	}
+	if (!in_transport(wk, wk->scratch, &wpi))
+		count_drop(wk, wpi.proto == IPPROTO_ESP_ ? XE_BAD_ESP_SPI : XE_BAD_AH_SPI);
+	return true;
+}
+
 /* IKE (UDP 500, or 4500 with the non-ESP marker) for a transport-mode host: bitwd answers on its behalf. */
 static bool in_host_ike(struct worker *wk, uint8_t *frame, const struct pkt_info *pi)
 {
@@ -1216,7 +1254,8 @@ static void in_frame(void *ctx, uint8_t *frame, uint32_t len)
 		in_local(wk, frame, &pi);
 		return;
 	}
-	if ((pi.proto == IPPROTO_ESP_ || pi.proto == IPPROTO_AH_ || pi.ah_off) && in_transport(wk, frame, &pi))
+	if ((pi.proto == IPPROTO_ESP_ || pi.proto == IPPROTO_AH_ || pi.ah_off) &&
+	    (in_transport(wk, frame, &pi) || in_transport_frags(wk, frame, &pi)))
 		return;
 	if (pi.proto == IPPROTO_UDP_ && in_host_ike(wk, frame, &pi))
 		return;

@@ -1487,6 +1487,65 @@ def ah_transport(alg='null+hmac-sha256-128'):
 			t.stop_bitw(side)
 
 
+def transport_frag(proto='esp'):
+	"""Transport mode between two bitws with 1500-byte IPv4 pings without DF: after ESP/AH they exceed the WAN
+	MTU, the sending bitw fragments them, and the receiving bitw reassembles the fragments addressed to its
+	host (not to itself) before verifying: every ping gets its reply, the WAN carries only fragments of
+	protocol 50/51 between the hosts' addresses, which scapy reassembles and verifies to the pings."""
+	from scapy.layers.inet import IP, defragment
+	from scapy.layers.ipsec import AH, ESP, SecurityAssociation
+	alg = 'aes-cbc-256+hmac-sha256-128' if proto == 'esp' else 'null+hmac-sha256-128'
+	keys = Keys(alg)
+	_, _, crypt, auth = ALGS[alg]
+	marker = new_marker()
+	number = 50 if proto == 'esp' else 51
+
+	def sites(side):
+		transport = transport_sites(side)
+
+		def override(cfg):
+			transport(cfg)
+			if proto == 'ah':
+				as_ah(cfg)
+		return override
+
+	with Topo('trfrag' + proto) as t:
+		need_bitw(t)
+		t.start_both(keys, a={'override': sites('A')}, b={'override': sites('B')})
+		cap = t.capture('r', 'to-a', 'wan')
+		for src, dst in (('hA', HOST_B4), ('hB', HOST_A4)):
+			r = t.run(src, ['ping', '-n', '-c', '3', '-i', '0.3', '-W', '3', '-M', 'dont', '-s', '1472',
+			                '-p', marker.encode().hex(), dst], check=False, timeout=30)
+			expect(' 3 received' in r.stdout, f'ping -M dont -s 1472 {src} -> {dst}: 3/3 replies\n{r.stdout}{r.stderr}')
+		pkts = cap.stop()
+		frags = [p for p in pkts if IP in p and p[IP].proto == number and (p[IP].flags.MF or p[IP].frag)]
+		ends = {(p[IP].src, p[IP].dst) for p in frags}
+		expect(len(frags) >= 24 and ends == {(HOST_A4, HOST_B4), (HOST_B4, HOST_A4)},
+		       f'the {proto.upper()} packets crossed as IPv4 fragments between the hosts\' addresses '
+		       f'({len(frags)} fragments, {ends})')
+		expect(all(len(p[IP]) <= 1500 for p in frags), 'every fragment fits the 1500-byte WAN MTU')
+		good = 0
+		whole = [p[IP] for p in defragment(frags) if IP in p and p[IP].proto == number]
+		for ip in whole:
+			ip = IP(bytes(ip))
+			spi = ip[ESP].spi if proto == 'esp' else ip[AH].spi
+			if proto == 'esp':
+				sa = SecurityAssociation(ESP, spi=spi, crypt_algo=crypt, crypt_key=keys.enc[spi], auth_algo=auth,
+				                         auth_key=keys.integ[spi])
+			else:
+				sa = SecurityAssociation(AH, spi=spi, auth_algo=auth, auth_key=keys.integ[spi])
+			good += marker.encode() in bytes(sa.decrypt(ip))
+		expect(len(whole) == 12 and good == 12,
+		       f'scapy reassembles them to 12 {proto.upper()} packets that verify to the pings ({good}/{len(whole)})')
+		if proto == 'esp':
+			expect(not frames_with(pkts, marker.encode()), 'the marker never appears in clear')
+		for side in 'AB':
+			st = t.stats(side)
+			expect(not counter(st, 'XE_FRAG_FAILED') and not counter(st, 'XE_INBOUND_EXPECTED_SECURE_PACKET'),
+			       f'{side}: nothing failed reassembly or arrived unprotected ({drops_of(st)})')
+			t.stop_bitw(side)
+
+
 TESTS = {
 	'ping': ping_test,
 	'policy-options': policy_options,
@@ -1513,6 +1572,7 @@ TESTS = {
 	'transport': transport_mode,
 	'ah': ah_test,
 	'ah-transport': ah_transport,
+	'transport-frag': transport_frag,
 }
 
 if __name__ == '__main__':
