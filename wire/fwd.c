@@ -1104,24 +1104,30 @@ static void in_ip(struct worker *wk, uint8_t *frame, uint32_t len, const struct 
 	}
 }
 
-/* The SPI of the ESP or AH header a packet to a transport host carries, and which of the two it is (false: neither). */
+/*
+ * The SPI of the ESP or AH header a packet to a transport host carries, and
+ * which of the two it is (false: neither). AH comes first: in an AH+ESP
+ * bundle it is the outer header (RFC 4301 4.5), and IPv6's walk has gone
+ * past it to ESP.
+ */
 static bool transport_spi(const uint8_t *frame, const struct pkt_info *pi, uint32_t *spi, uint8_t *proto)
 {
-	uint32_t end = pi->l3_off + pi->ip_len, at;
+	uint32_t end = pi->l3_off + pi->ip_len;
+	uint32_t at = pi->family == 6 ? pi->ah_off : pi->proto == IPPROTO_AH_ ? pi->l4_off : 0;
 
 	if (pi->frag != PKT_FRAG_NONE)
 		return false;
+	if (at && end >= at + 12u) {
+		*spi = rd32(frame + at + 4);
+		*proto = PROTO_AH;
+		return true;
+	}
 	if (pi->proto == IPPROTO_ESP_ && pi->l4_off && end >= pi->l4_off + 8u) {
 		*spi = rd32(frame + pi->l4_off);
 		*proto = PROTO_ESP;
 		return true;
 	}
-	at = pi->family == 6 ? pi->ah_off : pi->proto == IPPROTO_AH_ ? pi->l4_off : 0;
-	if (!at || end < at + 12u)
-		return false;
-	*spi = rd32(frame + at + 4);
-	*proto = PROTO_AH;
-	return true;
+	return false;
 }
 
 /* ESP or AH addressed to a protected host on one of our transport SAs: bitw verifies it on the host's behalf. */
