@@ -1483,8 +1483,45 @@ def ah_transport(alg='null+hmac-sha256-128'):
 		expect(ext >= 1, f'on the WAN the echo carries hop-by-hop, AH, destination options in that order ({ext})')
 		st = policy_stats(t.stats('B'), 't6')
 		expect(st and st['in_packets'] >= 7, f'bitw B counts them on the transport policy ({st})')
+		if auth is not None:
+			ah_fragments_in(t, keys, auth)
 		for side in 'AB':
 			t.stop_bitw(side)
+
+
+def ah_fragments_in(t, keys, auth):
+	"""scapy signs transport AH pings hostA -> hostB (as a host doing its own IPsec would), cuts each into two
+	IP fragments (IPv4, and IPv6 with a fragment header before AH) and sends them at bitw B from the WAN:
+	bitw B reassembles them for its host, verifies them, and hostB gets both pings."""
+	from scapy.layers.inet import ICMP, IP
+	from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6, IPv6ExtHdrFragment
+	from scapy.layers.ipsec import AH, SecurityAssociation
+	from scapy.layers.l2 import Ether
+	from scapy.packet import Raw
+	mark = new_marker().encode() * 8
+	frames = []
+	for fam, src, dst in ((4, HOST_A4, HOST_B4), (6, HOST_A6, HOST_B6)):
+		spi = SPI[('A', fam)]
+		sa = SecurityAssociation(AH, spi=spi, auth_algo=auth, auth_key=keys.integ[spi])
+		ping = (IP(src=src, dst=dst, id=0x5151) / ICMP(type=8, id=0x5151, seq=fam) if fam == 4 else
+		        IPv6(src=src, dst=dst) / ICMPv6EchoRequest(id=0x5151, seq=fam)) / Raw(mark)
+		signed = sa.encrypt(ping.__class__(bytes(ping)), seq_num=500000 + fam)
+		body = bytes(signed.payload)
+		cut = len(body) // 2 // 8 * 8
+		for off, part, more in ((0, body[:cut], 1), (cut, body[cut:], 0)):
+			if fam == 4:
+				frag = IP(src=src, dst=dst, id=0x5151, proto=51, flags='MF' if more else 0, frag=off // 8) / Raw(part)
+			else:
+				frag = IPv6(src=src, dst=dst, nh=44) / IPv6ExtHdrFragment(nh=51, offset=off // 8, m=more,
+				                                                          id=0x5151) / Raw(part)
+			frames.append(Ether(src=t.mac('r', 'to-b'), dst=t.mac('hB', 'eth0')) / frag)
+	cap = t.capture('hB', 'eth0', 'hostB-frag', 'ip or ip6')
+	t.inject('r', 'to-b', frames)
+	time.sleep(1.5)
+	got = cap.stop()
+	seen = {p.seq if ICMP in p else p[ICMPv6EchoRequest].seq for p in got if mark in bytes(p) and
+	        (ICMP in p and p[ICMP].type == 8 or ICMPv6EchoRequest in p)}
+	expect(seen == {4, 6}, f'hostB got both scapy-signed pings that arrived as IPv4/IPv6 fragments of AH ({seen})')
 
 
 def transport_frag(proto='esp'):
