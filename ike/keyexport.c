@@ -4,12 +4,15 @@
 
 #include "crypto.h"
 
-/* The names are Wireshark's value strings (packet-ipsec.c, packet-isakmp.c): the UAT files match them exactly. */
+/* The names are Wireshark's value strings (packet-ipsec.c, packet-isakmp.c): the UAT files match them exactly.
+ * Wireshark 4.0 (Debian 12) has no ESP name for AES-CCM, AES-GMAC or AES-XCBC: those children export nothing. */
 
 static const char *esp_encr_name(uint16_t encr)
 {
 	switch (encr) {
+	case IKE_ENCR_3DES: return "TripleDES-CBC [RFC2451]";
 	case IKE_ENCR_AES_CBC: return "AES-CBC [RFC3602]";
+	case IKE_ENCR_AES_CTR: return "AES-CTR [RFC3686]";   /* the key with its 4-byte nonce, as we hold it */
 	case IKE_ENCR_AES_GCM_16: return "AES-GCM with 16 octet ICV [RFC4106]";
 	case IKE_ENCR_CHACHA20_POLY1305: return "ChaCha20 with Poly1305 [RFC7634]";
 	default: return NULL;
@@ -24,6 +27,7 @@ static const char *esp_integ_name(uint16_t integ)
 	case IKE_INTEG_HMAC_SHA2_256_128: return "HMAC-SHA-256-128 [RFC4868]";
 	case IKE_INTEG_HMAC_SHA2_384_192: return "HMAC-SHA-384-192 [RFC4868]";
 	case IKE_INTEG_HMAC_SHA2_512_256: return "HMAC-SHA-512-256 [RFC4868]";
+	case IKE_INTEG_HMAC_MD5_96: return "HMAC-MD5-96 [RFC2403]";
 	default: return NULL;
 	}
 }

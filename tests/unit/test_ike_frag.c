@@ -263,6 +263,13 @@ static void test_esp_line(void)
 		strstr(l6, "\"HMAC-SHA-256-128 [RFC4868]\",\"0x4041") != NULL, "IPv6 CBC line: %s", l6);
 	CHECK_EQ(ike_keyexport_esp_sa(l6, sizeof l6, 4, src, dst, 7, 99, 128, key, 16, IKE_INTEG_NONE, NULL, 0),
 		-IKE_E_NOT_SUPPORTED, "unknown cipher refused");
+	CHECK(ike_keyexport_esp_sa(l6, sizeof l6, 4, src, dst, 7, IKE_ENCR_3DES, 192, key, 24, IKE_INTEG_HMAC_MD5_96,
+		key, 16) > 0 && strstr(l6, "\"TripleDES-CBC [RFC2451]\",\"0x4041") &&
+		strstr(l6, "\"HMAC-MD5-96 [RFC2403]\",\"0x4041"), "legacy 3DES + HMAC-MD5-96 line: %s", l6);
+	CHECK_EQ(ike_keyexport_esp_sa(l6, sizeof l6, 4, src, dst, 7, IKE_ENCR_AES_CCM_16, 128, key, 19, IKE_INTEG_NONE,
+		NULL, 0), -IKE_E_NOT_SUPPORTED, "AES-CCM: Wireshark 4.0 has no ESP name for it");
+	CHECK_EQ(ike_keyexport_esp_sa(l6, sizeof l6, 4, src, dst, 7, IKE_ENCR_AES_CTR, 128, key, 20,
+		IKE_INTEG_AES_XCBC_96, key, 16), -IKE_E_NOT_SUPPORTED, "nor for AES-XCBC-96");
 
 	/* An ESP packet (AES-GCM-256, RFC 4106) carrying an IPv4 packet to 198.18.2.77: tshark must see inside. */
 	uint8_t esp[256], inner[28] = { 0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 198, 18, 1, 5, 198, 18, 2, 77,
@@ -290,6 +297,23 @@ static void test_esp_line(void)
 		"| grep -q 198.18.2.77", pcap, line) == 0, "tshark decrypts the ESP packet with the exported line");
 	CHECK(sh("tshark -n -r %s -o esp.enable_encryption_decode:TRUE -T fields -e ip.dst 2>/dev/null "
 		"| grep -q 198.18.2.77", pcap) != 0, "(without the line it cannot)");
+
+	/* The same inner packet under AES-CTR-128 (RFC 3686: counter block = nonce | IV | 1), no integrity. */
+	uint8_t ctr[16];
+	memcpy(ctr, key + 16, 4);
+	memcpy(ctr + 4, esp + 8, 8);
+	ctr[12] = 0, ctr[13] = 0, ctr[14] = 0, ctr[15] = 1;
+	put32(esp, 0xc0ffee02);
+	c = EVP_CIPHER_CTX_new();
+	EVP_EncryptInit_ex(c, EVP_aes_128_ctr(), NULL, key, ctr);
+	EVP_EncryptUpdate(c, esp + 16, &ol, pt, 32);
+	EVP_CIPHER_CTX_free(c);
+	n = ike_keyexport_esp_sa(line, sizeof line, 4, src, dst, 0xc0ffee02, IKE_ENCR_AES_CTR, 128, key, 20,
+		IKE_INTEG_NONE, NULL, 0);
+	CHECK(n > 0 && strstr(line, "\"AES-CTR [RFC3686]\",\"0x4041") != NULL, "AES-CTR line: %s", line);
+	write_pcap(pcap, 50, esp, 48);
+	CHECK(sh("tshark -n -r %s -o esp.enable_encryption_decode:TRUE -o 'uat:esp_sa:%s' -T fields -e ip.dst 2>/dev/null "
+		"| grep -q 198.18.2.77", pcap, line) == 0, "tshark decrypts the AES-CTR packet with the exported line");
 }
 
 int main(void)
