@@ -156,7 +156,7 @@ static const char *const policy_fields[] = {
 	"icv_96", "clone", NULL
 };
 static const char *const sa_fields[] = {
-	"spi", "direction", "policy", "peer", "local", "encap", "encap_sport", "encap_dport",
+	"spi", "direction", "policy", "peer", "local", "encap", "encap_sport", "encap_dport", "nat_keepalive",
 	"enc", "enc_key", "integ", "integ_key", "replay_window", "esn", "lifetime", "origin", "protocol",
 	"clone_host", NULL
 };
@@ -1023,6 +1023,7 @@ static int sa_parse(struct perr *e, const char *path, const json_t *obj, struct 
 	    (rc = get_enum(e, path, obj, "encap", encap_names, ENUM_COUNT(encap_names), &s->encap)) ||
 	    (rc = get_u16(e, path, obj, "encap_sport", 1, 65535, &s->encap_sport)) ||
 	    (rc = get_u16(e, path, obj, "encap_dport", 1, 65535, &s->encap_dport)) ||
+	    (rc = get_u16(e, path, obj, "nat_keepalive", 0, 3600, &s->nat_keepalive)) ||
 	    (rc = alg_get(e, path, obj, "enc", enc_from_name, &s->enc)) ||
 	    (rc = alg_get(e, path, obj, "integ", integ_from_name, &s->integ)) ||
 	    (rc = key_get(e, path, obj, "enc_key", s->enc_key, sizeof(s->enc_key), &s->enc_key_len)) ||
@@ -1489,6 +1490,8 @@ json_t *sa_to_json(const struct sa_conf *s)
 	json_object_set_new(o, "encap", json_string(enum_str(encap_names, ENUM_COUNT(encap_names), s->encap)));
 	json_object_set_new(o, "encap_sport", json_integer(s->encap_sport));
 	json_object_set_new(o, "encap_dport", json_integer(s->encap_dport));
+	if (s->nat_keepalive)
+		json_object_set_new(o, "nat_keepalive", json_integer(s->nat_keepalive));
 	json_object_set_new(o, "enc", json_string(enc_name(s->enc)));
 	json_object_set_new(o, "integ", json_string(integ_name(s->integ)));
 	if (s->replay_window != SA_REPLAY_DEFAULT)

@@ -130,6 +130,7 @@ struct sa_conf {
 	uint8_t encap;          /* enum sa_encap */
 	uint16_t encap_sport;   /* UDP ports for ESP-in-UDP (default 4500/4500) */
 	uint16_t encap_dport;
+	uint16_t nat_keepalive; /* outbound udp: seconds between NAT-T keepalives; 0 = options.nat_keepalive */
 	uint8_t enc;            /* enum sa_enc */
 	uint8_t integ;          /* enum sa_integ */
 	uint8_t enc_key[36];    /* secret: never logged nor returned */

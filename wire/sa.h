@@ -55,6 +55,7 @@ struct sa {
 	struct sa_stats st;
 	uint64_t rng;         /* xorshift state: TFC and dummy sizes, dummy intervals (its data thread only) */
 	uint64_t dummy_next;  /* outbound: when the next dummy packet is due, ms (0 = not scheduled) */
+	uint64_t keepalive_ms; /* outbound udp, control thread: when its ends last got a NAT-T keepalive */
 	void *crypto;         /* private to esp.c: EVP contexts, keys */
 };
 

@@ -738,23 +738,26 @@ static bool same_udp_ends(const struct sa_conf *a, const struct sa_conf *b)
 	       a->encap_sport == b->encap_sport && a->encap_dport == b->encap_dport;
 }
 
+/* Each outbound UDP SA's ends get a keepalive every nat_keepalive seconds (the SA's own, else the option's); the
+ * NAT binding belongs to the address and port pair, not to the SA: one keepalive restarts the wait of every SA on it. */
 static void keepalives(struct wire *w, const struct snapshot *s, uint64_t now)
 {
 	static const uint8_t ka = 0xff;  /* RFC 3948 §2.3 */
 
-	if (!s->opt.nat_keepalive || now - w->last_keepalive_ms < s->opt.nat_keepalive * 1000u)
+	if (now - w->last_keepalive_ms < 1000)
 		return;
 	w->last_keepalive_ms = now;
 	for (uint32_t i = 0; i < w->nsas; i++) {
-		const struct sa_conf *c = &w->sas[i]->conf;
-		uint32_t j = 0;
+		struct sa *sa = w->sas[i];
+		const struct sa_conf *c = &sa->conf;
+		uint64_t every = (uint64_t)(c->nat_keepalive ? c->nat_keepalive : s->opt.nat_keepalive) * 1000;
 
-		if (!keepalive_due(c))
+		if (!keepalive_due(c) || !every || now - sa->keepalive_ms < every)
 			continue;
-		while (j < i && !(keepalive_due(&w->sas[j]->conf) && same_udp_ends(&w->sas[j]->conf, c)))
-			j++;
-		if (j == i)
-			wire_send_udp(w, &w->ctl_tx_black, s, &c->local, c->encap_sport, &c->peer, c->encap_dport, &ka, 1, 0);
+		wire_send_udp(w, &w->ctl_tx_black, s, &c->local, c->encap_sport, &c->peer, c->encap_dport, &ka, 1, 0);
+		for (uint32_t j = 0; j < w->nsas; j++)
+			if (keepalive_due(&w->sas[j]->conf) && same_udp_ends(&w->sas[j]->conf, c))
+				w->sas[j]->keepalive_ms = now;
 	}
 }
 

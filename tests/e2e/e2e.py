@@ -835,7 +835,8 @@ def bursts(times, gap=0.3):
 
 def nat_keepalive():
 	"""options.nat_keepalive: 1 sends a 0xff keepalive per second from our address:4500 to the peer's,
-	one per address and port pair however many SAs share it; 0 sends none."""
+	one per address and port pair however many SAs share it; 0 sends none; an SA's own nat_keepalive (what bitwd
+	sets from an IKE peer's) overrides the option."""
 	keys = Keys()
 
 	def every_second(c):
@@ -865,6 +866,18 @@ def nat_keepalive():
 		time.sleep(3)
 		ka = keepalives_in(cap.stop())
 		expect(not ka, f'nat_keepalive 0 (and bitwB\'s default): no keepalive in 3 s ({len(ka)})')
+
+		def per_sa(c):
+			c['options']['nat_keepalive'] = 0
+			for sa in c['sas']:
+				if sa['direction'] == 'out':
+					sa['nat_keepalive'] = 1
+		t.reload_bitw('A', site_config('A', keys, encap='udp', override=per_sa))
+		cap = t.capture('r', 'to-a', 'wan-saka', 'udp port 4500')
+		time.sleep(3.5)
+		rounds = bursts([x[0] for x in keepalives_in(cap.stop())])
+		expect(len(rounds) >= 3 and max(len(r) for r in rounds) == 1,
+		       f'the SAs\' own nat_keepalive 1 with the option off: one keepalive a second ({len(rounds)} rounds)')
 		t.ping('hA', HOST_B4, count=2, check=True)
 		log('ok: the UDP-encapsulated SAs still carry traffic')
 		t.stop_bitw('A')
