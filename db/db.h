@@ -33,7 +33,7 @@ enum db_err { DB_ERR_LIST(DB_ENUM_) };
 
 struct db;
 
-#define DB_SCHEMA_VERSION 4   /* the newest migration this code knows */
+#define DB_SCHEMA_VERSION 5   /* the newest migration this code knows */
 
 const char *db_strerror(int code);          /* text for DB_E_x or -DB_E_x */
 const char *db_errmsg(const struct db *db);   /* last error, "" if none */
@@ -186,6 +186,7 @@ struct db_peer {
 	int64_t ike_lifetime, child_lifetime, rekey_margin;   /* seconds */
 	int64_t dpd_interval;   /* seconds; 0 = off */
 	char dpd_action[8];     /* clear | hold | restart */
+	int64_t dpd_timeout;    /* seconds a liveness check may go unanswered before the peer counts as dead */
 	bool nat_t;             /* allow NAT traversal */
 	bool nat_force_encap;   /* always UDP-encapsulate */
 	int64_t nat_keepalive;  /* seconds; 0 = off */

@@ -11,16 +11,16 @@
 #define PEER_COLS \
 	"id, name, address, local_id, remote_id, auth, ike_proposals, esp_proposals, ike_lifetime, child_lifetime," \
 	" rekey_margin, dpd_interval, dpd_action, nat_t, nat_force_encap, nat_keepalive, start_action, created," \
-	" local, fragmentation, cert_id, ca_id"
+	" local, fragmentation, cert_id, ca_id, dpd_timeout"
 
 static const char SQL_PEER_INSERT[] =
 	"INSERT INTO peers (" PEER_COLS ") VALUES (NULL, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-	" ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) RETURNING id";
+	" ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23) RETURNING id";
 static const char SQL_PEER_UPDATE[] =
 	"UPDATE peers SET name = ?2, address = ?3, local_id = ?4, remote_id = ?5, auth = ?6, ike_proposals = ?7,"
 	" esp_proposals = ?8, ike_lifetime = ?9, child_lifetime = ?10, rekey_margin = ?11, dpd_interval = ?12,"
 	" dpd_action = ?13, nat_t = ?14, nat_force_encap = ?15, nat_keepalive = ?16, start_action = ?17,"
-	" local = ?19, fragmentation = ?20, cert_id = ?21, ca_id = ?22 WHERE id = ?1";
+	" local = ?19, fragmentation = ?20, cert_id = ?21, ca_id = ?22, dpd_timeout = ?23 WHERE id = ?1";
 static const char SQL_PEER_COUNT[] = "SELECT count(*) FROM peers";
 static const char SQL_PEER_DELETE[] = "DELETE FROM peers WHERE id = ?1";
 static const char SQL_PEER_GET[] = "SELECT " PEER_COLS " FROM peers WHERE id = ?1";
@@ -41,6 +41,7 @@ void db_peer_init(struct db_peer *p)
 	p->rekey_margin = 540;
 	p->dpd_interval = 30;
 	strcpy(p->dpd_action, "restart");
+	p->dpd_timeout = 10;
 	p->nat_t = true;
 	p->nat_keepalive = 20;
 	strcpy(p->start_action, "trap");
@@ -77,6 +78,7 @@ static void bind_peer(sqlite3_stmt *st, const struct db_peer *p)
 	sqlite3_bind_int(st, 20, p->fragmentation);
 	bind_opt_id(st, 21, p->cert_id);
 	bind_opt_id(st, 22, p->ca_id);
+	sqlite3_bind_int64(st, 23, p->dpd_timeout);
 }
 
 static void read_peer(sqlite3_stmt *st, struct db_peer *p)
@@ -103,6 +105,7 @@ static void read_peer(sqlite3_stmt *st, struct db_peer *p)
 	p->fragmentation = sqlite3_column_int(st, 19) != 0;
 	p->cert_id = sqlite3_column_int64(st, 20);
 	p->ca_id = sqlite3_column_int64(st, 21);
+	p->dpd_timeout = sqlite3_column_int64(st, 22);
 }
 
 int db_peer_count(struct db *db, int64_t *count)

@@ -309,11 +309,17 @@ static const char migration_4[] =
 	"  CONSTRAINT dummy_interval_ms CHECK (dummy_interval_ms = 0 OR dummy_interval_ms BETWEEN 10 AND 3600000);"
 	"ALTER TABLE policies ADD COLUMN icv_96 INTEGER NOT NULL DEFAULT 0 " BOOL("icv_96") ";";
 
+/* Migration 5: a peer's own dead peer detection timeout (was one for the whole engine: 10 s). */
+static const char migration_5[] =
+	"ALTER TABLE peers ADD COLUMN dpd_timeout INTEGER NOT NULL DEFAULT 10"
+	"  CONSTRAINT dpd_timeout CHECK (dpd_timeout BETWEEN 1 AND 3600);";
+
 const char *const db_migrations[] = {
 	migration_1,
 	migration_2,
 	migration_3,
 	migration_4,
+	migration_5,
 };
 const int db_migration_count = (int)(sizeof db_migrations / sizeof db_migrations[0]);
 

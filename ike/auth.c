@@ -470,9 +470,39 @@ static void auth_fail_response(struct ike_engine *e, uint64_t now_ms, struct ike
 	ike_sa_fail(e, now_ms, sa, IKE_EV_AUTH_FAILED, "the initiator's AUTH does not verify");
 }
 
+static bool same_addr(const struct ike_addr *a, const struct ike_addr *b)
+{
+	return a->family == b->family && !memcmp(a->addr, b->addr, a->family == 4 ? 4 : 16);
+}
+
+/* Several peers may answer at this address (or at %any): the initiator's IDi says which one it is talking to
+ * (RFC 7296 2.15). A peer expecting exactly that identity beats one that takes any; one configured with the
+ * initiator's address beats a %any one. NULL when no peer takes this identity. */
+static const struct ike_peer *peer_by_idi(struct ike_engine *e, const struct ike_sa *sa, const struct ike_id *idi)
+{
+	const struct ike_peer *best = NULL;
+	int best_score = -1;
+
+	for (size_t i = 0; i < e->n_peers; i++) {
+		const struct ike_peer *p = &e->peers[i];
+		const char *want = p->conf.remote_id;
+		bool exact = same_addr(&p->conf.remote, &sa->remote);
+		int score;
+
+		if (!same_addr(&p->conf.local, &sa->local) || (!exact && p->conf.remote.family) ||
+		    !remote_id_ok(p, sa, idi))
+			continue;
+		score = (want[0] && strcmp(want, "%any") ? 2 : 0) + exact;
+		if (score > best_score || (score == best_score && p->conf.id == sa->peer_id))
+			best = p, best_score = score;
+	}
+	return best;
+}
+
 void ike_auth_request(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 {
 	const struct ike_peer *p = ike_sa_peer(e, sa);
+	const struct ike_payload *idi = ike_msg_find(&e->msg, IKE_PL_IDI, 0, 0);
 	static struct auth_out auth;
 	struct ike_choice chosen;
 	struct id_buf id;
@@ -481,6 +511,20 @@ void ike_auth_request(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 	if (sa->initiator || sa->state != IKE_SA_AUTHENTICATING || !p) {
 		ike_send_error(e, now_ms, sa, IKE_AUTH, IKE_N_INVALID_SYNTAX, NULL, 0);
 		return;
+	}
+	if (idi && idi->u.id.data.len <= IKE_IDENT_MAX) {
+		const struct ike_peer *q = peer_by_idi(e, sa, &idi->u.id);
+
+		if (!q) {
+			ike_log(e, 4, "IKE SA %llu: no peer takes the initiator's identity", (unsigned long long)sa->id);
+			auth_fail_response(e, now_ms, sa);
+			return;
+		}
+		if (q != p)
+			ike_log(e, 6, "IKE SA %llu: the initiator's identity selects peer %u (not %u)",
+				(unsigned long long)sa->id, q->conf.id, p->conf.id);
+		sa->peer_id = q->conf.id;
+		p = q;
 	}
 	if (auth_check(e, sa, p, IKE_PL_IDI) < 0 || local_id(p, sa, &id) < 0 ||
 	    auth_make(e, sa, p, &id, &auth) < 0) {

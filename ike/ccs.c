@@ -288,10 +288,11 @@ static int ike_ccs_ike_rekey_group(struct ike_engine *e, uint64_t now_ms, struct
 	return 0;
 }
 
-/* The new IKE SA of a rekey, keyed; its children taken over from old. NULL on failure (nothing changed). */
+/* The new IKE SA of a rekey, keyed, talking to the same peer as old. take_children: old's children move to it
+ * now (no collision; else they wait on old until the collision is resolved). NULL on failure (nothing changed). */
 static struct ike_sa *ike_successor(struct ike_engine *e, uint64_t now_ms, struct ike_sa *old, bool initiator,
 	const struct ike_choice *c, const uint8_t *spi_i, const uint8_t *spi_r, const uint8_t *ni, size_t ni_len,
-	const uint8_t *nr, size_t nr_len, size_t gir_len)
+	const uint8_t *nr, size_t nr_len, size_t gir_len, bool take_children)
 {
 	const struct ike_peer *p = ike_sa_peer(e, old);
 	struct ike_sa *sa = ike_sa_new(e, now_ms, p, initiator);
@@ -311,10 +312,76 @@ static struct ike_sa *ike_successor(struct ike_engine *e, uint64_t now_ms, struc
 		ike_sa_free(e, sa);
 		return NULL;
 	}
-	ike_sa_move_children(old, sa);
+	if (take_children)
+		ike_sa_move_children(old, sa);
+	else
+		ike_sa_inherit(old, sa);
 	ike_sa_established(e, now_ms, sa);
-	ike_emit(e, IKE_EV_REKEYED, sa, 0, 0, 0, "IKE SA rekeyed");
+	if (take_children)
+		ike_emit(e, IKE_EV_REKEYED, sa, 0, 0, 0, "IKE SA rekeyed");
 	return sa;
+}
+
+/* The old SA waits for the peer's DELETE (and goes by itself if that never comes). */
+static void await_delete(struct ike_sa *sa, uint64_t now_ms)
+{
+	sa->state = IKE_SA_DELETING;
+	sa->delete_at_ms = now_ms + IKE_DELETE_WAIT_MS;
+}
+
+/* The children of a rekeyed IKE SA go to the survivor of a collision. */
+static void hand_over(struct ike_engine *e, struct ike_sa *old, struct ike_sa *to)
+{
+	ike_sa_move_children(old, to);
+	memset(&old->ike_coll, 0, sizeof old->ike_coll);
+	ike_emit(e, IKE_EV_REKEYED, to, 0, 0, 0, "IKE SA rekeyed (simultaneous rekey resolved)");
+}
+
+void ike_rekey_collision_adopt(struct ike_engine *e, struct ike_sa *old)
+{
+	struct ike_sa *theirs = old->ike_coll.theirs ? ike_sa_find_id(e, old->ike_coll.theirs) : NULL;
+
+	if (theirs && theirs->state == IKE_SA_ESTABLISHED && (old->n_children || old->n_pending)) {
+		ike_log(e, 6, "IKE SA %llu: the peer's new IKE SA %llu takes over (simultaneous rekey)",
+			(unsigned long long)old->id, (unsigned long long)theirs->id);
+		hand_over(e, old, theirs);
+	}
+	memset(&old->ike_coll, 0, sizeof old->ike_coll);
+}
+
+/* RFC 7296 2.8.2: both rekeyed the IKE SA at once and both exchanges completed. The new SA made by the exchange
+ * with the lowest of the four nonces is redundant: whoever initiated that exchange deletes it; the other new SA
+ * takes the children and its initiator deletes the old SA. */
+static void ike_collision_resolve(struct ike_engine *e, uint64_t now_ms, struct ike_sa *old, struct ike_sa *mine,
+	struct ike_sa *theirs, const uint8_t *nr, size_t nr_len)
+{
+	const uint8_t *lo = old->req.nonce;
+	size_t lo_len = sizeof old->req.nonce;
+	bool ours_redundant;
+
+	if (ike_nonce_cmp(nr, nr_len, lo, lo_len) < 0)
+		lo = nr, lo_len = nr_len;
+	ours_redundant = ike_nonce_cmp(lo, lo_len, old->ike_coll.min_nonce, old->ike_coll.min_len) < 0;
+	ike_req_done(old);
+	if (ours_redundant) {
+		ike_log(e, 6, "IKE SA %llu: simultaneous rekey, our new IKE SA %llu is redundant, the peer's %llu stays",
+			(unsigned long long)old->id, (unsigned long long)mine->id, (unsigned long long)theirs->id);
+		hand_over(e, old, theirs);
+		if (ike_info_send_delete(e, now_ms, mine, NULL) == 0)
+			mine->state = IKE_SA_DELETING;
+		else
+			ike_sa_fail(e, now_ms, mine, IKE_EV_SA_DOWN, "redundant (simultaneous rekey)");
+		await_delete(old, now_ms);
+		return;
+	}
+	ike_log(e, 6, "IKE SA %llu: simultaneous rekey, our new IKE SA %llu stays, the peer deletes its %llu",
+		(unsigned long long)old->id, (unsigned long long)mine->id, (unsigned long long)theirs->id);
+	hand_over(e, old, mine);
+	await_delete(theirs, now_ms);
+	if (ike_info_send_delete(e, now_ms, old, NULL) == 0)
+		old->state = IKE_SA_DELETING;
+	else
+		await_delete(old, now_ms);
 }
 
 static void ike_rekey_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
@@ -323,11 +390,13 @@ static void ike_rekey_response(struct ike_engine *e, uint64_t now_ms, struct ike
 	const struct ike_payload *nr = ike_msg_find(&e->msg, IKE_PL_NONCE, 0, 0);
 	const struct ike_payload *ke = ike_msg_find(&e->msg, IKE_PL_KE, 0, 0);
 	const struct ike_payload *n = ike_msg_find(&e->msg, IKE_PL_NOTIFY, IKE_N_INVALID_KE_PAYLOAD, 0);
+	struct ike_sa *theirs = sa->ike_coll.theirs ? ike_sa_find_id(e, sa->ike_coll.theirs) : NULL;
+	struct ike_sa *mine;
 	struct ike_choice c;
 	int gl = -1;
 
 	sa->state = IKE_SA_ESTABLISHED;
-	if (n && n->u.notify.data.len == 2 && p) {
+	if (n && n->u.notify.data.len == 2 && p && !theirs) {
 		uint16_t g = (uint16_t)(n->u.notify.data.p[0] << 8 | n->u.notify.data.p[1]);
 
 		ike_req_done(sa);
@@ -339,19 +408,40 @@ static void ike_rekey_response(struct ike_engine *e, uint64_t now_ms, struct ike
 			&c) == 0 && c.spi_len == IKE_SPI_LEN && c.dh == sa->req.dh_group) {
 		gl = ike_dh_shared(sa->req.dh, ke->u.ke.data.p, ke->u.ke.data.len, e->gir, sizeof e->gir);
 	}
-	if (gl > 0 && ike_successor(e, now_ms, sa, true, &c, sa->req.new_spi, c.spi, sa->req.nonce,
-		sizeof sa->req.nonce, nr->u.nonce.p, nr->u.nonce.len, (size_t)gl)) {
-		OPENSSL_cleanse(e->gir, sizeof e->gir);
+	mine = gl > 0 ? ike_successor(e, now_ms, sa, true, &c, sa->req.new_spi, c.spi, sa->req.nonce,
+		sizeof sa->req.nonce, nr->u.nonce.p, nr->u.nonce.len, (size_t)gl, !theirs) : NULL;
+	OPENSSL_cleanse(e->gir, sizeof e->gir);
+	if (mine && theirs) {
+		ike_collision_resolve(e, now_ms, sa, mine, theirs, nr->u.nonce.p, nr->u.nonce.len);
+		return;
+	}
+	if (mine) {
 		ike_req_done(sa);
+		memset(&sa->ike_coll, 0, sizeof sa->ike_coll);
 		/* The rekey's initiator deletes the old IKE SA. */
 		if (ike_info_send_delete(e, now_ms, sa, NULL) == 0)
 			sa->state = IKE_SA_DELETING;
 		return;
 	}
-	ike_log(e, 4, "IKE SA %llu: IKE SA rekey refused, retrying later", (unsigned long long)sa->id);
 	ike_req_done(sa);
-	/* Jittered, so two sides refusing each other's simultaneous rekey do not collide again. */
+	if (theirs) {
+		/* The peer finished its rekey before it saw ours (RFC 7296 2.8.2's special case): its SA stays. */
+		ike_log(e, 6, "IKE SA %llu: our IKE SA rekey refused, the peer's new IKE SA %llu takes over",
+			(unsigned long long)sa->id, (unsigned long long)theirs->id);
+		hand_over(e, sa, theirs);
+		await_delete(sa, now_ms);
+		return;
+	}
+	ike_log(e, 4, "IKE SA %llu: IKE SA rekey refused, retrying later", (unsigned long long)sa->id);
+	/* Jittered, so two sides refusing each other's rekey for another reason do not collide again. */
 	sa->rekey_at_ms = now_ms + RETRY_LATER_MS + ike_jitter(e, 30);
+}
+
+/* Their request rekeys the IKE SA while our own rekey of it is outstanding: answered like any other (RFC 7296
+ * 2.8.2); the tie-break waits for our response. */
+static bool ike_rekey_collides(const struct ike_sa *sa)
+{
+	return sa->state == IKE_SA_REKEYING && sa->req.kind == REQ_IKE_REKEY && !sa->ike_coll.theirs;
 }
 
 static void ike_rekey_request(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
@@ -360,13 +450,15 @@ static void ike_rekey_request(struct ike_engine *e, uint64_t now_ms, struct ike_
 	const struct ike_payload *ni = ike_msg_find(&e->msg, IKE_PL_NONCE, 0, 0);
 	const struct ike_payload *ke = ike_msg_find(&e->msg, IKE_PL_KE, 0, 0);
 	uint8_t nr[IKE_NONCE_LEN], spi_r[IKE_SPI_LEN], g[2];
+	bool collision = ike_rekey_collides(sa);
 	struct ike_dh *dh = NULL;
 	struct ike_choice c;
 	struct ike_sa *next;
 	int kl = -1, gl = -1;
 
-	/* Our own exchange in flight (a simultaneous rekey, or anything else): the peer retries later. */
-	if (sa->state != IKE_SA_ESTABLISHED || sa->req.kind || !p || !ni || ni->u.nonce.len < IKE_NONCE_MIN) {
+	/* Another exchange of ours in flight, or the SA already rekeyed or going: the peer retries later. */
+	if ((!collision && (sa->state != IKE_SA_ESTABLISHED || sa->req.kind)) || !p || !ni ||
+	    ni->u.nonce.len < IKE_NONCE_MIN) {
 		ike_send_error(e, now_ms, sa, IKE_CREATE_CHILD_SA, IKE_N_TEMPORARY_FAILURE, NULL, 0);
 		return;
 	}
@@ -387,7 +479,7 @@ static void ike_rekey_request(struct ike_engine *e, uint64_t now_ms, struct ike_
 	ike_random(e, nr, sizeof nr);
 	ike_random_spi(e, spi_r);
 	next = gl > 0 ? ike_successor(e, now_ms, sa, false, &c, c.spi, spi_r, ni->u.nonce.p, ni->u.nonce.len, nr,
-		sizeof nr, (size_t)gl) : NULL;
+		sizeof nr, (size_t)gl, !collision) : NULL;
 	OPENSSL_cleanse(e->gir, sizeof e->gir);
 	if (!next) {
 		ike_send_error(e, now_ms, sa, IKE_CREATE_CHILD_SA, IKE_N_NO_PROPOSAL_CHOSEN, NULL, 0);
@@ -398,9 +490,17 @@ static void ike_rekey_request(struct ike_engine *e, uint64_t now_ms, struct ike_
 	ike_msg_add(&e->inner, IKE_PL_NONCE)->u.nonce = (struct ike_span){ nr, sizeof nr };
 	ike_msg_add(&e->inner, IKE_PL_KE)->u.ke = (struct ike_ke){ c.dh, { e->ke_buf, (uint32_t)kl } };
 	ike_out_send(e, sa, now_ms, true, REQ_NONE);
-	/* The old SA waits for the initiator's DELETE (and goes by itself if that never comes). */
-	sa->state = IKE_SA_DELETING;
-	sa->delete_at_ms = now_ms + IKE_DELETE_WAIT_MS;
+	if (collision) {
+		bool theirs_lower = ike_nonce_cmp(ni->u.nonce.p, ni->u.nonce.len, nr, sizeof nr) < 0;
+
+		ike_log(e, 6, "IKE SA %llu: simultaneous IKE SA rekey: the peer's new IKE SA is %llu",
+			(unsigned long long)sa->id, (unsigned long long)next->id);
+		sa->ike_coll.theirs = next->id;
+		sa->ike_coll.min_len = theirs_lower ? ni->u.nonce.len : sizeof nr;
+		memcpy(sa->ike_coll.min_nonce, theirs_lower ? ni->u.nonce.p : nr, sa->ike_coll.min_len);
+		return;
+	}
+	await_delete(sa, now_ms);
 }
 
 /* ---- dispatch ---- */

@@ -208,17 +208,25 @@ int ike_child_establish(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa
 		.lifetime_bytes = pol->conf.lifetime_bytes, .lifetime_packets = pol->conf.lifetime_packets,
 		.replay_window = pol->conf.replay_window,
 	};
+	struct ike_child_sa *out_later = NULL;
 	struct ike_child_keys k;
 	struct ike_child *ch;
 	int rc;
 
+	/* A rekey's responder: the initiator installs the new pair only once our response arrives. */
+	if (replaces && !exch_initiator && (out_later = malloc(sizeof *out_later)))
+		cs.install = IKE_INSTALL_IN;
 	if (!cs.lifetime_s)
 		cs.lifetime_s = 3600;
 	memcpy(cs.clone_host, key->host, sizeof cs.clone_host);
+	if (cs.encap && ike_sa_peer(e, sa))
+		cs.nat_keepalive_s = ike_sa_peer(e, sa)->conf.nat_keepalive_s;
 	rc = ike_child_keys_derive(sa->suite.prf, sa->keys.sk_d, sa->keys.prf_len, &c->suite, gir, gir_len, ni, ni_len,
 		nr, nr_len, &k);
-	if (rc < 0)
+	if (rc < 0) {
+		free(out_later);
 		return -IKE_E_CRYPTO;
+	}
 	/* RFC 7296 2.17 and 1.3: KEYMAT's order and TSi/TSr follow the roles in this exchange (IKE_AUTH or
 	 * CREATE_CHILD_SA), not who started the IKE SA: a rekey the IKE responder starts has them the other way. */
 	child_sa_keys(&cs, &k, exch_initiator);
@@ -229,9 +237,16 @@ int ike_child_establish(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa
 	if (rc == 0) {
 		child_record(e, now_ms, ch, pol, key, c, &cs);
 		export_keys(e, sa, &cs);
+		if (out_later) {
+			*out_later = cs;
+			out_later->install = IKE_INSTALL_OUT;
+			ch->out_later = out_later;
+			out_later = NULL;
+		}
 	} else if (ch) {
 		sa->n_children--;
 	}
+	free(out_later);
 	OPENSSL_cleanse(&cs, sizeof cs);
 	if (rc < 0) {
 		ike_log(e, 3, "IKE SA %llu: installing the child SA for policy %u failed", (unsigned long long)sa->id,
@@ -244,10 +259,38 @@ int ike_child_establish(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa
 	return 0;
 }
 
+void ike_child_drop_out_later(struct ike_child *c)
+{
+	if (!c->out_later)
+		return;
+	OPENSSL_cleanse(c->out_later, sizeof *c->out_later);
+	free(c->out_later);
+	c->out_later = NULL;
+}
+
+void ike_child_send_on_successor(struct ike_engine *e, struct ike_sa *sa, uint32_t old_spi_in)
+{
+	for (size_t i = 0; i < sa->n_children; i++) {
+		struct ike_child *c = &sa->children[i];
+
+		if (!c->out_later || c->out_later->replaces_spi_in != old_spi_in || c->state != CHILD_ACTIVE)
+			continue;
+		if (e->cb.child_install && e->cb.child_install(e->cb.ctx, c->out_later) < 0)
+			ike_log(e, 3, "IKE SA %llu: installing the outbound SA %08x of policy %u failed",
+				(unsigned long long)sa->id, c->spi_out, c->policy_id);
+		else
+			ike_log(e, 7, "IKE SA %llu: sending on the new child SA %08x", (unsigned long long)sa->id,
+				c->spi_out);
+		ike_child_drop_out_later(c);
+	}
+}
+
 void ike_child_remove(struct ike_engine *e, struct ike_sa *sa, struct ike_child *c, const char *why)
 {
 	uint32_t policy = c->policy_id, in = c->spi_in, out = c->spi_out;
 
+	ike_child_drop_out_later(c);
+	ike_child_send_on_successor(e, sa, in);
 	if (e->cb.child_delete)
 		e->cb.child_delete(e->cb.ctx, in, out, c->ah);
 	*c = sa->children[--sa->n_children];

@@ -46,6 +46,7 @@ struct ike_child {
 	struct ike_ts_conf local_ts[IKE_MAX_TS_CONF], remote_ts[IKE_MAX_TS_CONF];
 	size_t n_local_ts, n_remote_ts;
 	uint64_t established_ms, rekey_at_ms, expire_at_ms, delete_at_ms;
+	struct ike_child_sa *out_later;     /* a rekey's responder: the outbound SA, installed when the old pair goes */
 };
 
 /* What our outstanding request was, so its response is understood. */
@@ -117,6 +118,11 @@ struct ike_sa {
 		uint8_t min_nonce[IKE_NONCE_MAX];  /* the lower nonce of the peer's exchange */
 		size_t min_len;
 	} coll;
+	struct {                            /* an IKE SA rekey collision (RFC 7296 2.8.2), kept on the old SA */
+		uint64_t theirs;                /* the new IKE SA the peer's exchange made (0: no collision) */
+		uint8_t min_nonce[IKE_NONCE_MAX];  /* the lower nonce of the peer's exchange */
+		size_t min_len;
+	} ike_coll;
 	struct ike_child_key pending[16];   /* children waiting for a CREATE_CHILD_SA once the SA is idle */
 	size_t n_pending;
 	uint8_t acq_src[16], acq_dst[16], acq_family;
@@ -271,6 +277,9 @@ int ike_child_establish(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa
 	const struct ike_ts_conf *ts_r, size_t n_ts_r, const uint8_t *gir, size_t gir_len, const uint8_t *ni,
 	size_t ni_len, const uint8_t *nr, size_t nr_len, uint32_t replaces, bool exch_initiator);
 void ike_child_remove(struct ike_engine *e, struct ike_sa *sa, struct ike_child *c, const char *why);
+/* The old pair old_spi_in is going: the child that replaced it as a rekey's responder starts sending. */
+void ike_child_send_on_successor(struct ike_engine *e, struct ike_sa *sa, uint32_t old_spi_in);
+void ike_child_drop_out_later(struct ike_child *c);
 /* Initiator: starts CREATE_CHILD_SA for a new child, when the SA is idle. */
 int ike_ccs_start_new(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, const struct ike_child_key *key);
 int ike_ccs_start_rekey(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, struct ike_child *c);
@@ -281,6 +290,8 @@ struct ike_sa *ike_sa_by_our_spi(struct ike_engine *e, const uint8_t *spi);
 
 /* ccs.c */
 int ike_nonce_cmp(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len);
+/* An old IKE SA going while a simultaneous rekey is unresolved: its children go to the peer's new SA. */
+void ike_rekey_collision_adopt(struct ike_engine *e, struct ike_sa *old);
 
 /* init.c */
 void ike_init_auth_notifies(struct ike_engine *e, const struct ike_peer *p, bool certreq);
@@ -288,11 +299,14 @@ void ike_random_spi(struct ike_engine *e, uint8_t spi[IKE_SPI_LEN]);
 int ike_rekey_keys(struct ike_sa *old, struct ike_sa *sa, const uint8_t *gir, size_t gir_len);
 
 /* sa.c */
+void ike_sa_inherit(const struct ike_sa *from, struct ike_sa *to);
 void ike_sa_move_children(struct ike_sa *from, struct ike_sa *to);
 void ike_req_done(struct ike_sa *sa);
 void ike_sa_established(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa);
 void ike_sa_fail(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, uint8_t ev, const char *why);
 uint32_t ike_jitter(struct ike_engine *e, uint32_t margin_s);
 const struct ike_peer *ike_sa_peer(struct ike_engine *e, const struct ike_sa *sa);
+/* The interval between a liveness check's sends: the peer's dpd_timeout (or the engine's) over IKE_DPD_SENDS. */
+uint64_t ike_dpd_step_ms(struct ike_engine *e, const struct ike_sa *sa);
 
 #endif

@@ -314,7 +314,12 @@ struct ike_peer_conf {
 	uint32_t ike_rekey_margin_s;        /* rekey this long before (minus up to 10% jitter); 0 = lifetime/10 */
 	uint32_t dpd_interval_s;            /* 0: no liveness checks */
 	uint8_t dpd_action;                 /* enum ike_dpd_action */
+	uint32_t dpd_timeout_s;             /* a liveness check unanswered this long means dead; 0 = the engine's
+	                                       ike_engine_conf.dpd_timeout_ms */
 	bool force_encap;                   /* UDP 4500 and ESP-in-UDP even without NAT */
+	bool no_nat_t;                      /* no NAT traversal: no NAT_DETECTION notifies sent or heeded, so no
+	                                       move to 4500 (unless force_encap) */
+	uint16_t nat_keepalive_s;           /* for its UDP-encapsulated child SAs (ike_child_sa); 0 = the caller's */
 	bool fragmentation;                 /* RFC 7383: announce and use */
 	bool legacy_groups;                 /* accept MODP 768/1024/1536 */
 	uint8_t start;                      /* enum ike_start */
@@ -355,14 +360,21 @@ struct ike_child_conf {
 	uint32_t replay_window;
 };
 
+/* What child_install is asked to install. The responder of a child rekey gets IKE_INSTALL_IN first and the same
+ * SA again with IKE_INSTALL_OUT once the initiator surely has the new pair (the old one is being deleted), so it
+ * never sends on an SA the initiator cannot read yet (RFC 7296 2.8). */
+enum ike_install { IKE_INSTALL_BOTH = 0, IKE_INSTALL_IN = 1, IKE_INSTALL_OUT = 2 };
+
 /* Handed to child_install: both directions of one child SA. */
 struct ike_child_sa {
+	uint8_t install;                    /* enum ike_install: which directions to install now */
 	uint64_t ike_sa_id;
 	uint32_t peer_id, child_id;         /* child_id = the policy's id */
 	uint32_t spi_in, spi_out;           /* host order */
 	uint32_t replaces_spi_in;           /* a rekey: the old pair (spi_in) stays until child_delete; 0 = new */
 	uint16_t encr, key_bits, integ;     /* IKE_ENCR_*, IKE_INTEG_* (NONE with AEADs) */
 	bool esn, transport, encap;         /* encap: ESP in UDP 4500 (RFC 3948) between local and remote */
+	uint16_t nat_keepalive_s;           /* encap: the peer's ike_peer_conf.nat_keepalive_s */
 	bool ah;                            /* AH: encr = 0, no encryption key */
 	bool bundle;                        /* one of an AH+ESP bundle: the other has the same spi_in */
 	uint8_t clone_family;               /* a clone policy's child: the host it serves (4|6; 0 = none) */
@@ -478,6 +490,7 @@ struct ike_sa_info {
 	struct ike_addr local, remote;
 	uint8_t spi_i[8], spi_r[8];
 	char algs[96];                      /* "aes256gcm16-prfsha384-curve25519" */
+	char local_id[256], remote_id[256]; /* the identities IKE_AUTH authenticated (ike_id_format); "" before */
 	uint64_t established_ms, rekey_at_ms, expire_at_ms;
 	size_t n_children;                  /* all of them; the first IKE_INFO_MAX_CHILDREN are in children[] */
 	struct ike_child_info children[IKE_INFO_MAX_CHILDREN];

@@ -21,6 +21,8 @@ int ike_info_send_delete(struct ike_engine *e, uint64_t now_ms, struct ike_sa *s
 	ike_out_begin(e, sa, IKE_INFORMATIONAL, false, sa->next_msg_id++);
 	pl = ike_msg_add(&e->inner, IKE_PL_DELETE);
 	if (c) {
+		/* The peer removes its side of the pair on this DELETE: a successor must send by then. */
+		ike_child_send_on_successor(e, sa, c->spi_in);
 		spi[0] = (uint8_t)(c->spi_in >> 24), spi[1] = (uint8_t)(c->spi_in >> 16);
 		spi[2] = (uint8_t)(c->spi_in >> 8), spi[3] = (uint8_t)c->spi_in;
 		pl->u.del = (struct ike_delete){ .protocol = c->ah ? IKE_PROTO_AH : IKE_PROTO_ESP, .spi_size = 4,

@@ -175,7 +175,8 @@ int ike_init_start(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 	ike_sa_payload_add(&e->out, p->conf.ike, p->conf.n_ike, IKE_PROTO_IKE, NULL, 0, true);
 	ike_msg_add(&e->out, IKE_PL_KE)->u.ke = (struct ike_ke){ sa->dh_group, { ke, (uint32_t)kl } };
 	ike_msg_add(&e->out, IKE_PL_NONCE)->u.nonce = (struct ike_span){ sa->ni, (uint32_t)sa->ni_len };
-	add_nat_notifies(&e->out, sa, p->conf.force_encap);
+	if (!p->conf.no_nat_t || p->conf.force_encap)
+		add_nat_notifies(&e->out, sa, p->conf.force_encap);
 	if (p->conf.fragmentation)
 		ike_out_notify(&e->out, IKE_N_IKEV2_FRAGMENTATION_SUPPORTED, 0, NULL, 0, NULL, 0);
 	ike_init_auth_notifies(e, p, false);
@@ -269,7 +270,8 @@ void ike_init_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa,
 		ike_sa_fail(e, now_ms, sa, IKE_EV_NEGOTIATION_FAILED, ike_strerror(rc));
 		return;
 	}
-	detect_nat(e, sa, &e->msg, &sa->remote, &sa->local);
+	if (!p->conf.no_nat_t)
+		detect_nat(e, sa, &e->msg, &sa->remote, &sa->local);
 	sa->peer_frag = ike_msg_find(&e->msg, IKE_PL_NOTIFY, IKE_N_IKEV2_FRAGMENTATION_SUPPORTED, 0) &&
 		p->conf.fragmentation;
 	sa->peer_hashes = peer_hashes(&e->msg);
@@ -366,7 +368,8 @@ static int init_respond(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa
 	ike_choice_add(&e->out, c, IKE_PROTO_IKE, NULL, 0);
 	ike_msg_add(&e->out, IKE_PL_KE)->u.ke = (struct ike_ke){ sa->dh_group, { ke, (uint32_t)kl } };
 	ike_msg_add(&e->out, IKE_PL_NONCE)->u.nonce = (struct ike_span){ sa->nr, (uint32_t)sa->nr_len };
-	add_nat_notifies(&e->out, sa, p->conf.force_encap);
+	if (!p->conf.no_nat_t || p->conf.force_encap)
+		add_nat_notifies(&e->out, sa, p->conf.force_encap);
 	if (sa->peer_frag)
 		ike_out_notify(&e->out, IKE_N_IKEV2_FRAGMENTATION_SUPPORTED, 0, NULL, 0, NULL, 0);
 	ike_init_auth_notifies(e, p, false);
@@ -440,7 +443,8 @@ static int init_request_sa(struct ike_engine *e, uint64_t now_ms, struct ike_sa 
 	rc = derive_keys(sa, peer_ke);
 	if (rc < 0)
 		return rc;
-	detect_nat(e, sa, &e->msg, &sa->remote, &sa->local);
+	if (!p->conf.no_nat_t)
+		detect_nat(e, sa, &e->msg, &sa->remote, &sa->local);
 	sa->peer_frag = p->conf.fragmentation &&
 		ike_msg_find(&e->msg, IKE_PL_NOTIFY, IKE_N_IKEV2_FRAGMENTATION_SUPPORTED, 0);
 	sa->peer_hashes = peer_hashes(&e->msg);

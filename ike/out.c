@@ -164,7 +164,7 @@ int ike_out_send(struct ike_engine *e, struct ike_sa *sa, uint64_t now_ms, bool 
 		sa->req.msg_id = e->out.msg_id;
 		sa->req.tries = 0;
 		/* a dead peer should be noticed soon after dpd_interval, not after the whole back-off */
-		sa->req.next_ms = now_ms + (req_kind == REQ_DPD ? e->conf.dpd_timeout_ms / IKE_DPD_SENDS :
+		sa->req.next_ms = now_ms + (req_kind == REQ_DPD ? ike_dpd_step_ms(e, sa) :
 						e->conf.retransmit_base_ms);
 	}
 	if (n_frags)

@@ -59,6 +59,8 @@ void ike_sa_free(struct ike_engine *e, struct ike_sa *sa)
 	free(sa->init_resp);
 	free(sa->resp);
 	ike_defrag_free(sa->defrag);
+	for (size_t i = 0; i < sa->n_children; i++)
+		ike_child_drop_out_later(&sa->children[i]);
 	if (sa->children)
 		OPENSSL_cleanse(sa->children, sa->cap_children * sizeof *sa->children);
 	free(sa->children);
@@ -69,6 +71,14 @@ void ike_sa_free(struct ike_engine *e, struct ike_sa *sa)
 const struct ike_peer *ike_sa_peer(struct ike_engine *e, const struct ike_sa *sa)
 {
 	return ike_peer_find(e, sa->peer_id);
+}
+
+uint64_t ike_dpd_step_ms(struct ike_engine *e, const struct ike_sa *sa)
+{
+	const struct ike_peer *p = ike_sa_peer(e, sa);
+
+	return (p && p->conf.dpd_timeout_s ? (uint64_t)p->conf.dpd_timeout_s * 1000 : e->conf.dpd_timeout_ms) /
+	       IKE_DPD_SENDS;
 }
 
 struct ike_sa *ike_sa_find_peer(struct ike_engine *e, uint32_t peer_id)
@@ -135,6 +145,9 @@ void ike_sa_fail(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, uint8
 	bool was_up = sa->state >= IKE_SA_ESTABLISHED;
 
 	(void)now_ms;
+	ike_rekey_collision_adopt(e, sa);
+	for (size_t i = 0; i < sa->n_children; i++)
+		ike_child_drop_out_later(&sa->children[i]); /* all go: no successor starts sending */
 	while (sa->n_children)
 		ike_child_remove(e, sa, &sa->children[sa->n_children - 1], why);
 	ike_log(e, ev == IKE_EV_SA_DOWN ? 6 : 4, "IKE SA %llu with peer %u: %s", (unsigned long long)sa->id,
@@ -151,6 +164,8 @@ void ike_sa_terminate(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, 
 		ike_sa_fail(e, now_ms, sa, IKE_EV_SA_DOWN, "terminated");
 		return;
 	}
+	for (size_t i = 0; i < sa->n_children; i++)
+		ike_child_drop_out_later(&sa->children[i]);
 	while (sa->n_children)
 		ike_child_remove(e, sa, &sa->children[sa->n_children - 1], "IKE SA terminated");
 	ike_req_done(sa); /* an exchange in flight is abandoned: the DELETE supersedes it */
@@ -172,6 +187,20 @@ void ike_sa_delete_policy_children(struct ike_engine *e, uint64_t now_ms, struct
 	}
 }
 
+/* IKE SA rekey: the new SA talks to the same peer, as the same identities, the same way. */
+void ike_sa_inherit(const struct ike_sa *from, struct ike_sa *to)
+{
+	to->peer_id = from->peer_id;
+	to->local = from->local;
+	to->remote = from->remote;
+	to->encap = from->encap;
+	to->nat_local = from->nat_local;
+	to->nat_remote = from->nat_remote;
+	to->peer_frag = from->peer_frag;
+	to->local_ident = from->local_ident;
+	to->remote_ident = from->remote_ident;
+}
+
 /* IKE SA rekey: the children and the work queued for them belong to the new SA from now on. */
 void ike_sa_move_children(struct ike_sa *from, struct ike_sa *to)
 {
@@ -184,15 +213,7 @@ void ike_sa_move_children(struct ike_sa *from, struct ike_sa *to)
 	memcpy(to->pending, from->pending, sizeof to->pending);
 	to->n_pending = from->n_pending;
 	from->n_pending = 0;
-	to->peer_id = from->peer_id;
-	to->local = from->local;
-	to->remote = from->remote;
-	to->encap = from->encap;
-	to->nat_local = from->nat_local;
-	to->nat_remote = from->nat_remote;
-	to->peer_frag = from->peer_frag;
-	to->local_ident = from->local_ident;
-	to->remote_ident = from->remote_ident;
+	ike_sa_inherit(from, to);
 }
 
 /* ---- operator commands and inputs ---- */
@@ -440,7 +461,7 @@ static bool retransmit(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 	}
 	sa->req.tries++;
 	if (dpd)
-		sa->req.next_ms = now_ms + e->conf.dpd_timeout_ms / IKE_DPD_SENDS;
+		sa->req.next_ms = now_ms + ike_dpd_step_ms(e, sa);
 	else
 		sa->req.next_ms = now_ms +
 			((uint64_t)e->conf.retransmit_base_ms << (sa->req.tries < 16 ? sa->req.tries : 16));
@@ -581,6 +602,10 @@ static void sa_info(const struct ike_sa *sa, struct ike_sa_info *out)
 	if (sa->suite.encr)
 		ike_choice_format(&(struct ike_choice){ .suite = sa->suite, .dh = sa->dh_group }, false, out->algs,
 			sizeof out->algs);
+	if (sa->remote_ident.len) {
+		ike_id_format(&sa->local_ident, out->local_id, sizeof out->local_id);
+		ike_id_format(&sa->remote_ident, out->remote_id, sizeof out->remote_id);
+	}
 	out->established_ms = sa->established_ms;
 	out->rekey_at_ms = sa->rekey_at_ms;
 	out->expire_at_ms = sa->expire_at_ms;

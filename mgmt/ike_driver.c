@@ -202,7 +202,10 @@ static int peer_conf(struct bitwd *d, const struct db_peer *row, struct ike_peer
 	c->ike_rekey_margin_s = row->rekey_margin < row->ike_lifetime ? clamp_u32(row->rekey_margin) : 0;
 	c->dpd_interval_s = clamp_u32(row->dpd_interval);
 	c->dpd_action = dpd_of(row->dpd_action);
+	c->dpd_timeout_s = clamp_u32(row->dpd_timeout);
 	c->force_encap = row->nat_force_encap;
+	c->no_nat_t = !row->nat_t;
+	c->nat_keepalive_s = (uint16_t)(row->nat_keepalive > 0 && row->nat_keepalive <= 3600 ? row->nat_keepalive : 0);
 	c->fragmentation = row->fragmentation;
 	c->start = start_of(row->start_action);
 	return 0;
@@ -349,6 +352,8 @@ static json_t *sa_json(const struct ike_child_sa *sa, const char *policy, bool i
 	if (sa->encap) {
 		json_object_set_new(o, "encap_sport", json_integer(in ? sa->remote.port : sa->local.port));
 		json_object_set_new(o, "encap_dport", json_integer(in ? sa->local.port : sa->remote.port));
+		if (!in && sa->nat_keepalive_s)
+			json_object_set_new(o, "nat_keepalive", json_integer(sa->nat_keepalive_s));
 	}
 	if (sa->replay_window)
 		json_object_set_new(o, "replay_window", json_integer(sa->replay_window));
@@ -366,16 +371,17 @@ static int wire_add(struct bitwd *d, const struct ike_child_sa *sa, const char *
 		     sa->encr, sa->integ);
 		return -XE_BAD_PARAM;
 	}
-	in = sa_json(sa, policy, true);
-	out = sa_json(sa, policy, false);
-	if (!in || !out) {
+	/* A rekey's responder adds the outbound SA later (enum ike_install). */
+	in = sa->install != IKE_INSTALL_OUT ? sa_json(sa, policy, true) : NULL;
+	out = sa->install != IKE_INSTALL_IN ? sa_json(sa, policy, false) : NULL;
+	if ((!in && sa->install != IKE_INSTALL_OUT) || (!out && sa->install != IKE_INSTALL_IN)) {
 		json_wipe_sa_keys(in);
 		json_wipe_sa_keys(out);
 		json_decref(in);
 		json_decref(out);
 		return -XE_NOMEM;
 	}
-	req = json_pack("{s:[O, O]}", "sas", in, out);
+	req = in && out ? json_pack("{s:[O, O]}", "sas", in, out) : json_pack("{s:[O]}", "sas", in ? in : out);
 	if (!req) {
 		json_wipe_sa_keys(in);
 		json_wipe_sa_keys(out);
@@ -479,6 +485,13 @@ static int cb_child_install(void *ctx, const struct ike_child_sa *sa)
 		mlog(WLOG_ERR, "ike: installing child SA 0x%08" PRIx32 "/0x%08" PRIx32 " for %s: %s", sa->spi_in,
 		     sa->spi_out, pol.name, xe_name(rc));
 		return rc == -XE_BAD_PARAM ? -IKE_E_NOT_SUPPORTED : -IKE_E_LIMIT;
+	}
+	if (sa->install == IKE_INSTALL_OUT) {
+		/* the outbound half of a pair remembered with its inbound one: a wire restart now adds both */
+		for (size_t i = 0; i < k->ninst; i++)
+			if (k->inst[i].sa.spi_in == sa->spi_in)
+				k->inst[i].sa.install = IKE_INSTALL_BOTH;
+		return 0;
 	}
 	if (remember(k, sa, pol.name) < 0)
 		mlog(WLOG_WARN, "ike: out of memory: SA 0x%08" PRIx32 " will not survive a wire restart", sa->spi_in);
@@ -987,6 +1000,10 @@ static json_t *sa_info_json(struct bitwd *d, const struct ike_sa_info *s, uint64
 	              s->remote.port, "spi_i", spi_hex(s->spi_i), "spi_r", spi_hex(s->spi_r), "algorithms", s->algs,
 	              "age", age_s(s->established_ms, now), "rekey_in", in_s(s->rekey_at_ms, now), "expire_in",
 	              in_s(s->expire_at_ms, now), "child_sas", kids);
+	if (o) {
+		json_object_set_new(o, "local_id", json_string(s->local_id));
+		json_object_set_new(o, "remote_id", json_string(s->remote_id));
+	}
 	if (o && db_peer_get(d->db, s->peer_id, &peer) == 0)
 		json_object_set_new(o, "peer", json_string(peer.name));
 	return o;

@@ -99,7 +99,7 @@ struct side {
 	struct ike_engine *e;
 	uint8_t addr[4];
 	struct ike_child_sa child[MAX_CHILD];
-	size_t n_child, installs, deletes;
+	size_t n_child, installs, deletes, out_installs;
 	uint32_t next_spi;
 	int ev[16];                         /* counts per IKE_EV_* */
 	char last_text[128];
@@ -138,6 +138,13 @@ static int cb_install(void *ctx, const struct ike_child_sa *sa)
 {
 	struct side *s = ctx;
 
+	if (sa->install == IKE_INSTALL_OUT) {  /* the outbound half of a pair already installed inbound */
+		s->out_installs++;
+		for (size_t i = 0; i < s->n_child; i++)
+			if (s->child[i].spi_in == sa->spi_in && s->child[i].install == IKE_INSTALL_IN)
+				s->child[i].install = IKE_INSTALL_BOTH;
+		return 0;
+	}
 	s->installs++;
 	if (s->n_child == MAX_CHILD)
 		return -1;
@@ -219,7 +226,9 @@ struct setup {
 	const char *ike_a, *ike_b, *esp_a, *esp_b;
 	struct ike_ts_conf b_local, b_remote; /* B's policy; A's is 192.0.2.0/24 <-> 203.0.113.0/24 */
 	bool force_encap, transport_a, transport_b;
-	uint32_t dpd_s;
+	uint32_t dpd_s, dpd_timeout_s;
+	bool no_nat_t;                      /* both peers: NAT traversal off */
+	uint16_t nat_keepalive_s;           /* both peers */
 	uint8_t dpd_action;
 	uint32_t cookie_threshold;
 	uint8_t start_a;                  /* A's peer: enum ike_start */
@@ -254,7 +263,8 @@ static void side_init(struct side *s, const char *name, uint8_t last, uint32_t s
 static void peer_conf(struct side *s, struct side *other, const char *psk, const char *ike, const struct setup *st)
 {
 	struct ike_peer_conf p = { .id = 7, .auth = IKE_AUTH_PSK, .psk = (const uint8_t *)psk, .psk_len = strlen(psk),
-		.force_encap = st->force_encap, .dpd_interval_s = st->dpd_s, .dpd_action = st->dpd_action };
+		.force_encap = st->force_encap, .dpd_interval_s = st->dpd_s, .dpd_action = st->dpd_action,
+		.dpd_timeout_s = st->dpd_timeout_s, .no_nat_t = st->no_nat_t, .nat_keepalive_s = st->nat_keepalive_s };
 	char err[128];
 
 	snprintf(p.name, sizeof p.name, "to-%s", other->name);
@@ -775,6 +785,22 @@ static void test_dpd(void)
 		      (double)(A.dead_ms - t0) / 1000);
 	}
 	teardown();
+
+	/* The peer's own dpd_timeout (4 s) instead of the engine's 10 s. */
+	setup(&(struct setup){ .dpd_s = 2, .dpd_timeout_s = 4, .default_retransmit = true });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	{
+		uint64_t t0 = now;
+
+		drop_fn = drop_all;
+		run_until(now + 30000);
+		drop_fn = NULL;
+		CHECK(A.ev[IKE_EV_DPD_DEAD] == 1 && A.dead_ms >= t0 + 5500 && A.dead_ms <= t0 + 6200,
+		      "per-peer dpd_timeout 4 s: dead 2 s + 4 s after the last answer (%.1f s)",
+		      (double)(A.dead_ms - t0) / 1000);
+	}
+	teardown();
 }
 
 static bool drop_after_first(size_t n, const struct dgram *d)
@@ -865,9 +891,13 @@ static void test_create_child(void)
 	CHECK(A.n_child == 2 && B.n_child == 2 && A.installs == 2 && B.installs == 2 && pairs_mirror() &&
 	      A.child[1].replaces_spi_in == old_in, "make-before-break: the new pair is installed beside the old one");
 	CHECK(A.ev[IKE_EV_REKEYED] == 1 && B.ev[IKE_EV_REKEYED] == 1, "REKEYED on both");
+	CHECK(A.child[1].install == IKE_INSTALL_BOTH && B.child[1].install == IKE_INSTALL_IN && !B.out_installs,
+	      "the responder sends on the old pair until the initiator surely has the new one (inbound only)");
 	run_until(now + 3000);
 	CHECK(A.n_child == 1 && B.n_child == 1 && pairs_mirror() && A.child[0].spi_in != old_in,
 	      "after the grace period the old pair is deleted on both sides");
+	CHECK(B.child[0].install == IKE_INSTALL_BOTH && B.out_installs == 1 && !A.out_installs,
+	      "the responder's outbound SA went in with the initiator's DELETE of the old pair");
 	CHECK_EQ(ike_rekey(B.e, now, sa_id(&B), B.child[0].spi_in), 0, "B, the IKE responder, rekeys the child");
 	run_until(now + 3000);
 	CHECK(A.n_child == 1 && B.n_child == 1 && pairs_mirror() && A.installs == 3, "rekeyed from the other side too");
@@ -1044,6 +1074,57 @@ static void test_bundle(void)
 	teardown();
 }
 
+/* Both rekey the IKE SA at once (RFC 7296 2.8.2): both exchanges complete at once, no retry; the exchange with the
+ * lowest nonce made the redundant SA and its initiator deletes it; the other new SA keeps the child. */
+static void ike_ike_rekey_collisions(void)
+{
+	struct ike_sa_info a[4], b[4];
+	int wins_a = 0, wins_b = 0;
+	size_t installs = A.installs;
+
+	for (int round = 0; round < 8; round++) {
+		uint64_t old = sa_id(&A), down = (uint64_t)A.ev[IKE_EV_CHILD_DOWN];
+
+		ike_rekey(A.e, now, old, 0);
+		ike_rekey(B.e, now, sa_id(&B), 0);
+		ike_tick(A.e, now);
+		ike_tick(B.e, now);
+		run_until(now + 100);
+		CHECK(ike_sa_list(A.e, a, 4) == 1 && ike_sa_list(B.e, b, 4) == 1 && a[0].id != old &&
+		      a[0].state == IKE_SA_ESTABLISHED && b[0].state == IKE_SA_ESTABLISHED,
+		      "round %d: simultaneous IKE SA rekey settled at once: one new IKE SA each, old and redundant gone",
+		      round);
+		CHECK(!memcmp(a[0].spi_i, b[0].spi_i, 8) && !memcmp(a[0].spi_r, b[0].spi_r, 8) &&
+		      a[0].initiator != b[0].initiator, "round %d: both kept the same one of the two new SAs", round);
+		CHECK(a[0].n_children == 1 && b[0].n_children == 1 && A.n_child == 1 && children_pair() &&
+		      A.installs == installs && (uint64_t)A.ev[IKE_EV_CHILD_DOWN] == down,
+		      "round %d: the child moved to the survivor untouched", round);
+		wins_a += a[0].initiator;
+		wins_b += b[0].initiator;
+	}
+	CHECK(wins_a > 0 && wins_b > 0, "each side's exchange won some rounds (A %d, B %d)", wins_a, wins_b);
+	CHECK_EQ(ike_rekey(A.e, now, sa_id(&A), A.child[0].spi_in), 0, "a child rekey on the survivor");
+	run_until(now + 3000);
+	CHECK(A.n_child == 1 && pairs_mirror() && A.installs == installs + 1, "works: the surviving SA's keys agree");
+
+	/* Only B sees the collision: B's request is lost, A's rekey completes and A deletes the old SA, on which B's
+	 * own rekey is outstanding: B's child goes to A's new SA, B does not retry. */
+	drop_fn = drop_first;
+	deliveries = 0;
+	ike_rekey(B.e, now, sa_id(&B), 0);
+	ike_rekey(A.e, now, sa_id(&A), 0);
+	ike_tick(B.e, now);
+	ike_tick(A.e, now);
+	run_until(now + 100);
+	drop_fn = NULL;
+	CHECK(ike_sa_list(A.e, a, 4) == 1 && ike_sa_list(B.e, b, 4) == 1 && a[0].initiator && !b[0].initiator &&
+	      !memcmp(a[0].spi_i, b[0].spi_i, 8) && b[0].n_children == 1 && B.n_child == 1 && children_pair(),
+	      "one-sided collision: A's new SA holds the child on both sides");
+	run_until(now + 30000);
+	CHECK(ike_sa_list(A.e, NULL, 0) == 1 && ike_sa_list(B.e, NULL, 0) == 1 && A.installs == installs + 1,
+	      "and nothing retries or is left over");
+}
+
 static void test_ike_rekey(void)
 {
 	uint64_t old;
@@ -1065,14 +1146,7 @@ static void test_ike_rekey(void)
 	run_until(now + 100);
 	CHECK(ike_sa_list(A.e, info, 2) == 1 && ike_sa_list(B.e, NULL, 0) == 1 && A.n_child == 1,
 	      "rekeyed from the responder's side too");
-	ike_rekey(A.e, now, sa_id(&A), 0);
-	ike_rekey(B.e, now, sa_id(&B), 0);
-	ike_tick(A.e, now);
-	ike_tick(B.e, now);
-	run_until(now + 30000);
-	CHECK(ike_sa_list(A.e, info, 2) == 1 && info[0].state == IKE_SA_ESTABLISHED && ike_sa_list(B.e, NULL, 0) == 1 &&
-	      A.n_child == 1 && B.n_child == 1 && children_pair(),
-	      "both rekey the IKE SA at once: refused both ways, retried with jitter, one new SA");
+	ike_ike_rekey_collisions();
 	ike_terminate(A.e, now, sa_id(&A));
 	run_until(now + 100);
 	CHECK(ike_sa_list(A.e, NULL, 0) == 0 && ike_sa_list(B.e, NULL, 0) == 0 && B.n_child == 0,
@@ -1279,6 +1353,74 @@ static void test_initial_contact(void)
 	teardown();
 }
 
+/* Two peers at one address: the initiator's IDi picks the one with its identity and secret (RFC 7296 2.15);
+ * an identity no peer takes is refused with AUTHENTICATION_FAILED. */
+static void test_peer_by_identity(void)
+{
+	struct ike_peer_conf carol = { .id = 8, .auth = IKE_AUTH_PSK, .psk = (const uint8_t *)"carol's own secret",
+		.psk_len = 18 };
+	struct ike_child_conf pol = { .id = 80, .peer_id = 8, .n_local_ts = 1, .n_remote_ts = 1, .lifetime_s = 3600 };
+	struct ike_sa_info info[2];
+
+	setup(&(struct setup){ .id_a = "carol.example.org", .psk_a = "carol's own secret" });
+	snprintf(carol.name, sizeof carol.name, "carol");
+	snprintf(carol.remote_id, sizeof carol.remote_id, "carol.example.org");
+	carol.local = addr_of(&B, 500);
+	carol.remote = addr_of(&A, 500);
+	CHECK_EQ(ike_peer_set(B.e, now, &carol), 0, "B: a second peer at A's address, for carol");
+	pol.local_ts[0] = ts4("203.0.113.0", "203.0.113.255");
+	pol.remote_ts[0] = ts4("192.0.2.0", "192.0.2.255");
+	CHECK_EQ(ike_child_set(B.e, now, &pol), 0, "B: carol's policy");
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(ike_sa_list(B.e, info, 2) == 1 && info[0].state == IKE_SA_ESTABLISHED && info[0].peer_id == 8 &&
+	      !strcmp(info[0].remote_id, "carol.example.org") && sa_count(&A, IKE_SA_ESTABLISHED) == 1,
+	      "B chose carol's peer by her IDi, and her secret verified (peer %u, '%s')", info[0].peer_id,
+	      info[0].remote_id);
+	CHECK(B.n_child == 1 && children_pair(), "carol's child SA is up");
+	teardown();
+
+	setup(&(struct setup){ .id_a = "mallory.example.org", .psk_a = "carol's own secret" });
+	CHECK_EQ(ike_peer_set(B.e, now, &carol), 0, "B: carol's peer");
+	snprintf(carol.remote_id, sizeof carol.remote_id, "alice.example.org");
+	carol.id = 7;
+	CHECK_EQ(ike_peer_set(B.e, now, &carol), 0, "B: peer 7 now only for alice");
+	ike_initiate(A.e, now, 7);
+	run_until(now + 5000);
+	CHECK(ike_sa_list(B.e, NULL, 0) == 0 && ike_sa_list(A.e, NULL, 0) == 0 && A.ev[IKE_EV_AUTH_FAILED] == 1 &&
+	      B.ev[IKE_EV_AUTH_FAILED] == 1, "an identity no peer at that address takes: AUTHENTICATION_FAILED");
+	teardown();
+}
+
+/* The peer's NAT-T settings: nat_t off sends no NAT detection; nat_keepalive goes to its UDP child SAs. */
+static void test_nat_options(void)
+{
+	static struct ike_msg m;
+
+	setup(&(struct setup){ .force_encap = true, .nat_keepalive_s = 7 });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(children_pair() && A.child[0].encap && A.child[0].nat_keepalive_s == 7 && B.child[0].nat_keepalive_s == 7,
+	      "the peer's nat_keepalive reaches its UDP-encapsulated child SAs (%u)", A.child[0].nat_keepalive_s);
+	teardown();
+
+	setup(&(struct setup){ .nat_keepalive_s = 7 });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(children_pair() && !A.child[0].encap && !A.child[0].nat_keepalive_s, "no keepalive on plain ESP");
+	teardown();
+
+	setup(&(struct setup){ .no_nat_t = true });
+	ike_initiate(A.e, now, 7);
+	CHECK(q_len == 1 && ike_msg_decode(&m, q[0].data, q[0].len) == 0 && m.exchange == IKE_SA_INIT &&
+	      !ike_msg_find(&m, IKE_PL_NOTIFY, IKE_N_NAT_DETECTION_SOURCE_IP, 0) &&
+	      !ike_msg_find(&m, IKE_PL_NOTIFY, IKE_N_NAT_DETECTION_DESTINATION_IP, 0),
+	      "nat_t off: IKE_SA_INIT carries no NAT_DETECTION notifies");
+	run_until(now + 100);
+	CHECK(children_pair() && !A.child[0].encap && !B.child[0].encap, "and the SAs come up as plain ESP");
+	teardown();
+}
+
 int main(int argc, char **argv)
 {
 	verbose = argc > 1 && !strcmp(argv[1], "-v");
@@ -1293,6 +1435,8 @@ int main(int argc, char **argv)
 	test_dpd();
 	test_cookies();
 	test_initial_contact();
+	test_peer_by_identity();
+	test_nat_options();
 	test_create_child();
 	test_ike_rekey();
 	test_clone();
