@@ -11,7 +11,7 @@
 static const char *const peer_fields[] = {
 	"id", "name", "address", "local", "local_id", "remote_id", "auth", "psk", "has_psk", "certificate", "ca",
 	"ike_proposals", "esp_proposals", "ike_lifetime", "child_lifetime", "rekey_margin", "dpd_interval",
-	"dpd_action", "nat_t", "force_encap", "nat_keepalive", "fragmentation", "start", "created", NULL
+	"dpd_action", "dpd_timeout", "nat_t", "force_encap", "nat_keepalive", "fragmentation", "start", "created", NULL
 };
 
 /* The database keeps strongSwan's start_action words; the API says what they do. */
@@ -47,7 +47,7 @@ static json_t *peer_json(struct bitwd *d, const struct db_peer *p)
 	if (psk)
 		db_secret_free(psk, psk_len);
 	o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:b, s:b,"
-	              " s:I, s:b, s:s, s:I}",
+	              " s:I, s:b, s:s, s:I, s:I}",
 	              "id", (json_int_t)p->id, "name", p->name, "address", p->address, "local", p->local, "local_id",
 	              p->local_id, "remote_id", p->remote_id, "auth", p->auth, "has_psk", has_psk, "certificate",
 	              cert_ref(d, p->cert_id), "ca", cert_ref(d, p->ca_id), "ike_proposals", p->ike_proposals,
@@ -55,7 +55,8 @@ static json_t *peer_json(struct bitwd *d, const struct db_peer *p)
 	              (json_int_t)p->child_lifetime, "rekey_margin", (json_int_t)p->rekey_margin, "dpd_interval",
 	              (json_int_t)p->dpd_interval, "dpd_action", p->dpd_action, "nat_t", p->nat_t, "force_encap",
 	              p->nat_force_encap, "nat_keepalive", (json_int_t)p->nat_keepalive, "fragmentation",
-	              p->fragmentation, "start", start_api(p->start_action), "created", (json_int_t)p->created);
+	              p->fragmentation, "start", start_api(p->start_action), "created", (json_int_t)p->created,
+	              "dpd_timeout", (json_int_t)p->dpd_timeout);
 	return o;
 }
 
@@ -221,7 +222,8 @@ static int peer_from_body(struct req *r, struct db_peer *p, bool create)
 	    get_int(r, "ike_lifetime", 60, day, &p->ike_lifetime) ||
 	    get_int(r, "child_lifetime", 60, day, &p->child_lifetime) ||
 	    get_int(r, "rekey_margin", 0, day, &p->rekey_margin) || get_int(r, "dpd_interval", 0, 3600, &p->dpd_interval) ||
-	    get_enum(r, "dpd_action", dpd, p->dpd_action, sizeof p->dpd_action) || get_bool(r, "nat_t", &p->nat_t) ||
+	    get_enum(r, "dpd_action", dpd, p->dpd_action, sizeof p->dpd_action) ||
+	    get_int(r, "dpd_timeout", 1, 3600, &p->dpd_timeout) || get_bool(r, "nat_t", &p->nat_t) ||
 	    get_bool(r, "force_encap", &p->nat_force_encap) || get_int(r, "nat_keepalive", 0, 3600, &p->nat_keepalive) ||
 	    get_bool(r, "fragmentation", &p->fragmentation) || get_start(r, p->start_action, sizeof p->start_action) ||
 	    get_cert(r, "certificate", true, &p->cert_id) || get_cert(r, "ca", false, &p->ca_id))

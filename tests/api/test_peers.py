@@ -104,6 +104,11 @@ def test_peers(admin, ro, log):
 	r = admin.req('PUT', f'/peers/{pid}', {'dpd_interval': 10, 'start': 'never'})
 	check(r.status_code == 200 and r.json().get('dpd_interval') == 10 and r.json().get('start') == 'never'
 	      and r.json().get('has_psk') is True, f'PUT changes the given fields and keeps the PSK ({r.text[:200]})')
+	check(r.json().get('dpd_timeout') == 10, f'dpd_timeout defaults to the 10 s it always was ({r.text[:300]})')
+	r = admin.req('PUT', f'/peers/{pid}', {'dpd_timeout': 4})
+	check(r.status_code == 200 and r.json().get('dpd_timeout') == 4, f'a peer\'s own dpd_timeout is kept ({r.text[:200]})')
+	r = admin.req('PUT', f'/peers/{pid}', {'dpd_timeout': 0})
+	check(problem(r, 422, 'dpd_timeout'), f'dpd_timeout 0: 422 naming it ({r.status_code} {r.text[:160]})')
 
 	r = ro.req('GET', '/peers')
 	check(r.status_code == 200, 'a read-only user lists peers')

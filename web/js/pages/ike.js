@@ -75,7 +75,7 @@ async function start(body, life) {
 		}
 		if (!life.alive)
 			return;
-		clear(saList).append(table('ike-sa-table', ['Peer', 'State', 'Role', 'Endpoints', 'Algorithms', 'SPIs (i / r)',
+		clear(saList).append(table('ike-sa-table', ['Peer', 'State', 'Role', 'Endpoints', 'Identities (local / remote)', 'Algorithms', 'SPIs (i / r)',
 			'Rekey in', 'Expires in', 'Child SAs', ''], (list.items || []).map(s => h('tr', { testid: 'ike-sa-row',
 			dataset: { id: s.id, peer: s.peer, state: s.state } },
 			h('td', { class: 'strong', text: s.peer }),
@@ -84,6 +84,7 @@ async function start(body, life) {
 			h('td', { text: s.initiator ? 'initiator' : 'responder' }),
 			h('td', { class: 'mono', text: `${s.local}:${s.local_port} → ${s.remote}:${s.remote_port}` +
 				(s.nat_local || s.nat_remote ? ' (NAT)' : '') }),
+			h('td', { testid: 'ike-sa-ids', class: 'mono', text: s.remote_id ? `${s.local_id} / ${s.remote_id}` : '-' }),
 			h('td', { class: 'mono', text: s.algorithms || '' }),
 			h('td', { class: 'mono', text: `${s.spi_i || ''} / ${s.spi_r || ''}` }),
 			h('td', { class: 'num', text: secs(s.rekey_in) }),
@@ -229,7 +230,7 @@ function certForm(onCancel, onSaved) {
 
 function peerFormOf(p, onCancel, onSaved) {
 	const v = p || { auth: 'psk', ike_proposals: 'default', esp_proposals: 'default', ike_lifetime: 14400,
-		child_lifetime: 3600, rekey_margin: 540, dpd_interval: 30, dpd_action: 'restart', nat_t: true,
+		child_lifetime: 3600, rekey_margin: 540, dpd_interval: 30, dpd_action: 'restart', dpd_timeout: 10, nat_t: true,
 		force_encap: false, nat_keepalive: 20, fragmentation: true, start: 'traffic' };
 	const f = spec => field('peer', spec);
 	const int = s => (/^\d+$/.test(s.trim()) ? '' : 'a whole number of seconds');
@@ -260,6 +261,9 @@ function peerFormOf(p, onCancel, onSaved) {
 		f({ name: 'dpd_interval', label: 'DPD interval (s)', type: 'number', value: v.dpd_interval, check: int,
 			help: '0 = no liveness checks' }),
 		f({ name: 'dpd_action', label: 'DPD action', type: 'select', options: ['restart', 'clear', 'hold'], value: v.dpd_action }),
+		f({ name: 'dpd_timeout', label: 'DPD timeout (s)', type: 'number', value: v.dpd_timeout ?? 10,
+			check: s => (/^\d+$/.test(s.trim()) && Number(s) >= 1 && Number(s) <= 3600 ? '' : '1 to 3600 seconds'),
+			help: 'unanswered this long: dead' }),
 		f({ name: 'start', label: 'Start', type: 'select', options: [['traffic', 'on traffic'], ['always', 'always'],
 			['never', 'respond only']], value: v.start }),
 		f({ name: 'nat_keepalive', label: 'NAT keepalive (s)', type: 'number', value: v.nat_keepalive, check: int }),
@@ -299,7 +303,7 @@ function peerFormOf(p, onCancel, onSaved) {
 		for (const n of ['name', 'address', 'local', 'local_id', 'remote_id', 'auth', 'ike_proposals', 'esp_proposals',
 			'dpd_action', 'start'])
 			b[n] = by[n].value.trim();
-		for (const n of ['ike_lifetime', 'child_lifetime', 'rekey_margin', 'dpd_interval', 'nat_keepalive'])
+		for (const n of ['ike_lifetime', 'child_lifetime', 'rekey_margin', 'dpd_interval', 'dpd_timeout', 'nat_keepalive'])
 			b[n] = Number(by[n].value);
 		for (const n of ['nat_t', 'force_encap', 'fragmentation'])
 			b[n] = by[n].checked;
