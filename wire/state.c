@@ -941,13 +941,14 @@ int wire_reload(struct wire *w, struct wire_config *cfg, char *err, size_t errle
 	uint8_t *keep = calloc(w->nsas + 1, 1);
 	uint8_t *is_new = calloc(cfg->nsa + 1, 1);
 	struct sa **made = calloc(cfg->nsa + 1, sizeof *made);
+	uint32_t *same = calloc(w->nsas + 1, sizeof *same);  /* kept SA k is cfg->sa[same[k] - 1] */
 	struct pol_stats **st = NULL;
 	struct spd *spd = NULL;
 	struct snapshot *s;
 	uint32_t j = 0;
 	int rc = -XE_NOMEM;
 
-	if (!keep || !is_new || !made || sas_reserve(w, cfg->nsa) < 0)
+	if (!keep || !is_new || !made || !same || sas_reserve(w, cfg->nsa) < 0)
 		goto fail;
 	if (strcmp(cfg->red.ifname, w->cfg.red.ifname) != 0 || strcmp(cfg->black.ifname, w->cfg.black.ifname) != 0) {
 		snprintf(err, errlen, "ports: the interfaces cannot change while running; restart bitw-wire");
@@ -960,7 +961,7 @@ int wire_reload(struct wire *w, struct wire_config *cfg, char *err, size_t errle
 		is_new[i] = 1;
 		for (uint32_t k = 0; k < w->nsas; k++) {
 			if (w->sas[k]->conf.origin != ORIGIN_IKE && !keep[k] && sa_conf_same(&w->sas[k]->conf, &cfg->sa[i]))
-				keep[k] = 1, is_new[i] = 0;
+				keep[k] = 1, is_new[i] = 0, same[k] = i + 1;
 			else if (keep[k] && w->sas[k]->conf.origin == ORIGIN_IKE && w->sas[k]->conf.spi == cfg->sa[i].spi &&
 			         w->sas[k]->conf.dir == cfg->sa[i].dir) {
 				snprintf(err, errlen, "sas[%u].spi: 0x%08x %s is in use by an IKE SA", i, cfg->sa[i].spi,
@@ -990,6 +991,9 @@ int wire_reload(struct wire *w, struct wire_config *cfg, char *err, size_t errle
 			goto fail;
 		}
 		for (uint32_t k = 0; k < w->nsas; k++) {
+			/* read by the control thread only: a kept SA takes the new interval */
+			if (same[k])
+				w->sas[k]->conf.nat_keepalive = cfg->sa[same[k] - 1].nat_keepalive;
 			if (keep[k])
 				w->sas[j++] = w->sas[k];
 			else
@@ -1018,6 +1022,7 @@ int wire_reload(struct wire *w, struct wire_config *cfg, char *err, size_t errle
 		free(gone);
 	}
 	wlog(WLOG_INFO, "configuration reloaded: %u policies, %u SAs", w->cfg.npol, w->nsas);
+	free(same);
 	free(keep);
 	free(is_new);
 	free(made);
@@ -1028,6 +1033,7 @@ fail:
 			sa_destroy(made[i]);
 	if (st)
 		pstats_release(w, st, cfg->npol);
+	free(same);
 	free(keep);
 	free(is_new);
 	free(made);

@@ -361,7 +361,7 @@ def bitw_bitw(suite='gcm', auth='psk', nat=False):
 	with SwanTopo(f'bb{suite}{auth}{"n" if nat else ""}', 'bitw', 'bitw', nat=nat) as t:
 		cap = t.capture('r', 'to-b', 'wan')
 		a, b = bitw_pair(t, suite, auth)
-		id_a, id_b = (t.wan('A'), t.wan('B')) if auth == 'psk' else (dn('gwA'), dn('gwB'))
+		id_a, id_b = (t.public('A'), t.public('B')) if auth == 'psk' else (dn('gwA'), dn('gwB'))
 		asa, bsa = a.wait_up(), b.wait_up()
 		expect((asa.get('local_id'), asa.get('remote_id'), bsa.get('local_id'), bsa.get('remote_id')) ==
 		       (id_a, id_b, id_b, id_a), f'/ike-sas names the identities each side authenticated '
