@@ -489,7 +489,7 @@ static int cb_child_install(void *ctx, const struct ike_child_sa *sa)
 	if (sa->install == IKE_INSTALL_OUT) {
 		/* the outbound half of a pair remembered with its inbound one: a wire restart now adds both */
 		for (size_t i = 0; i < k->ninst; i++)
-			if (k->inst[i].sa.spi_in == sa->spi_in)
+			if (k->inst[i].sa.spi_in == sa->spi_in && k->inst[i].sa.ah == sa->ah)
 				k->inst[i].sa.install = IKE_INSTALL_BOTH;
 		return 0;
 	}
