@@ -225,8 +225,16 @@ def with_swan(initiator='bitw', suite='gcm', auth='psk', nat=False):
 		bsa = b.wait_up()
 		log(f'charon: {sa.get("encr-alg")}/{sa.get("encr-keysize")} {sa.get("dh-group")} initiator='
 		    f'{sa.get("initiator")}; bitw: {bsa}')
-		want_dh = 'CURVE_25519' if suite == 'gcm' else 'MODP_3072'
+		want_dh = 'MODP_3072' if suite == 'cbc' else 'CURVE_25519'
 		expect(sa.get('dh-group') == want_dh, f'the IKE SA used {want_dh} ({sa.get("dh-group")})')
+		if suite in ('ccm', 'ctr'):
+			kids = c.children()
+			want = {'ccm': ('AES_CCM_16', None), 'ctr': ('AES_CTR', 'HMAC_SHA2_256_128')}[suite]
+			got = [(k.get("encr-alg"), k.get("integ-alg")) for _, k in kids]
+			expect(got == [want], f'charon keyed the child SA with {want} ({got})')
+			bkid = (bsa.get('child_sas') or [{}])[0].get('algorithms', '')
+			expect(bkid.startswith({'ccm': 'aes256ccm16', 'ctr': 'aes128ctr-sha256'}[suite]),
+			       f'and bitw with the same ({bkid})')
 		expect((sa.get('initiator') == 'yes') == (initiator == 'swan'),
 		       f'{initiator} started the IKE SA (charon initiator={sa.get("initiator")})')
 		if nat:
@@ -438,6 +446,8 @@ TESTS = {
 	'swan-rsa-init': lambda: with_swan('bitw', 'gcm', 'rsa'),
 	'swan-ecdsa-resp': lambda: with_swan('swan', 'cbc', 'ecdsa'),
 	'swan-nat': lambda: with_swan('bitw', 'gcm', 'psk', nat=True),
+	'swan-ccm-init': lambda: with_swan('bitw', 'ccm', 'psk'),
+	'swan-ctr-resp': lambda: with_swan('swan', 'ctr', 'psk'),
 	'swan-rekey': rekey_with_swan,
 	'swan-dpd': dpd_with_swan,
 	'bitw-psk': lambda: bitw_bitw('gcm', 'psk'),

@@ -22,8 +22,9 @@ from bitwtopo import (  # noqa: F401 (re-exported for the tests)
 CHARON = '/usr/lib/ipsec/charon'
 SWANCTL = '/usr/sbin/swanctl'
 # kernel-libipsec before kernel-netlink, else charon picks the (missing) kernel ESP path for its SAs.
-PLUGINS = ('random nonce openssl aes sha1 sha2 hmac gcm kdf curve25519 pem pkcs1 pkcs8 x509 pubkey constraints '
-           'socket-default kernel-libipsec kernel-netlink vici')
+# ccm, ctr, xcbc and md5 for the child SA algorithms of issue 7 (3DES comes with the openssl plugin: Debian has no des).
+PLUGINS = ('random nonce openssl aes sha1 sha2 md5 hmac xcbc gcm ccm ctr kdf curve25519 pem pkcs1 pkcs8 x509 pubkey '
+           'constraints socket-default kernel-libipsec kernel-netlink vici')
 
 # The WAN: side A's gateway (or the NAT's outside), the router, side B's gateway.
 WAN_A4, WAN_A_GW4 = '192.0.2.10', '192.0.2.1'
@@ -421,6 +422,8 @@ class Charon:
 SUITES = {
 	'gcm': ('aes256gcm16-prfsha256-curve25519', 'aes256gcm16'),
 	'cbc': ('aes256-sha256-modp3072', 'aes256-sha256'),
+	'ccm': ('aes256gcm16-prfsha256-curve25519', 'aes256ccm16'),
+	'ctr': ('aes256gcm16-prfsha256-curve25519', 'aes128ctr-sha256'),
 }
 
 
