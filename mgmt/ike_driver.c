@@ -876,6 +876,16 @@ static bool peer_initiates(const struct ike_driver *k, uint32_t peer_id)
  * restarted (DELETE, then a fresh IKE_SA_INIT unless the peer only
  * responds). Start-always peers without any IKE SA come up again.
  */
+/* The IKE SA a child belongs to now: an IKE SA rekey moved it from the one that installed it. */
+static uint64_t ike_sa_of_child(const struct ike_child_sa *sa, const struct ike_sa_info *all, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < all[i].n_children && j < IKE_INFO_MAX_CHILDREN; j++)
+			if (all[i].children[j].spi_in == sa->spi_in)
+				return all[i].id;
+	return sa->ike_sa_id;
+}
+
 void ike_driver_resync(struct bitwd *d)
 {
 	struct ike_driver *k = d->ike;
@@ -888,9 +898,13 @@ void ike_driver_resync(struct bitwd *d)
 		return;
 	restart = calloc(k->ninst + 1, sizeof *restart);
 	restart_peer = calloc(k->ninst + 1, sizeof *restart_peer);
+	m = ike_sa_list(k->e, NULL, 0);
+	all = m ? calloc(m, sizeof *all) : NULL;
+	m = all ? ike_sa_list(k->e, all, m) : 0;
 	for (size_t i = 0; restart && restart_peer && i < k->ninst; i++) {
 		const struct ike_child_sa *sa = &k->inst[i].sa;
 		int rc = wire_add(d, sa, k->inst[i].policy);
+		uint64_t ike_sa = ike_sa_of_child(sa, all, m);
 		bool known = false;
 
 		if (rc == -XE_SA_EXISTS)
@@ -898,10 +912,11 @@ void ike_driver_resync(struct bitwd *d)
 		if (rc < 0)
 			mlog(WLOG_WARN, "ike: reinstalling SA 0x%08" PRIx32 ": %s", sa->spi_in, xe_name(rc));
 		for (size_t j = 0; j < nrestart; j++)
-			known |= restart[j] == sa->ike_sa_id;
+			known |= restart[j] == ike_sa;
 		if (!known)
-			restart_peer[nrestart] = sa->peer_id, restart[nrestart++] = sa->ike_sa_id;
+			restart_peer[nrestart] = sa->peer_id, restart[nrestart++] = ike_sa;
 	}
+	free(all);
 	for (size_t i = 0; i < nrestart; i++) {
 		mlog(WLOG_INFO, "ike: bitw-wire restarted: restarting IKE SA %" PRIu64 " (its child SAs' sequence "
 		     "numbers started again)", restart[i]);

@@ -84,10 +84,15 @@ def wire_restart():
 	marker = new_marker()
 	with SwanTopo('ikewr', 'bitw', 'bitw') as t:
 		a, b = pair(t, 'always')
-		old = a.wait_up()
+		first = a.wait_up()
 		b.wait_up()
 		r = t.ping('hA', HOST_B4, count=3, marker=marker)
 		expect(r.received == 3, f'pings before the restart ({r.received}/3)')
+		# The child then belongs to the rekeyed IKE SA, not to the one that installed it: that one is restarted.
+		a.api.call('POST', f'{API}/ike-sas/{first["id"]}/rekey', {}, ok=(202,))
+		old = wait_for(lambda: [s for s in a.established() if s['id'] != first['id'] and s.get('child_sas')], 10)
+		expect(old, f'the IKE SA was rekeyed before the restart ({a.sas()})')
+		old = old[0]
 		t.bitw.pop('A').stop(signal.SIGKILL)
 		start_wire(t, 'A', 2)
 
