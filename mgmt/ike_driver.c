@@ -254,6 +254,8 @@ static int child_conf(const struct db_policy *pol, const struct db_peer *peer, b
 		c->n_esp = (size_t)n;
 	}
 	c->transport = !strcmp(pol->mode, "transport");
+	/* A clone policy's children come up per host (the ACQUIRE's clone_host), each narrowed to it. */
+	c->clone = pc.clone == CLONE_SRC ? IKE_CLONE_SRC : pc.clone == CLONE_DST ? IKE_CLONE_DST : IKE_CLONE_NONE;
 	/* Transport mode: bitw speaks IKE as the host (its single src address), which is the SAs' local end. */
 	memset(host, 0, sizeof *host);
 	if (c->transport) {
@@ -299,6 +301,8 @@ static const char *integ_of(uint16_t integ)
 	case IKE_INTEG_HMAC_SHA2_256_128: return "hmac-sha256-128";
 	case IKE_INTEG_HMAC_SHA2_384_192: return "hmac-sha384-192";
 	case IKE_INTEG_HMAC_SHA2_512_256: return "hmac-sha512-256";
+	case IKE_INTEG_AES_128_GMAC: return "aes-gmac-128";   /* AH only (RFC 4543 §5) */
+	case IKE_INTEG_AES_256_GMAC: return "aes-gmac-256";
 	default: return NULL;
 	}
 }
