@@ -138,6 +138,7 @@ static const char *const sa_proto_names[] = { "esp", "ah", NULL };
 static const char *const df_names[] = { "clear", "set", "copy", NULL };
 static const char *const origin_names[] = { "manual", "ike", NULL };
 static const char *const clone_names[] = { "none", "src", "dst", NULL };
+static const char *const sa_type_names[] = { "esp", "ah", "ahesp", NULL };
 static const char *const default_action_names[] = { "discard", "bypass", NULL };
 static const char *const admin_state_names[] = { "secure", "bypass", "drop", NULL };
 
@@ -153,7 +154,7 @@ static const char *const options_fields[] = {
 static const char *const policy_fields[] = {
 	"id", "name", "priority", "order", "action", "direction", "src", "dst", "src_port",
 	"dst_port", "protocol", "mode", "peer", "mss_clamp", "ecn", "df", "pad_check", "tfc_pad", "dummy_interval_ms",
-	"icv_96", "clone", NULL
+	"icv_96", "clone", "sa_type", NULL
 };
 static const char *const sa_fields[] = {
 	"spi", "direction", "policy", "peer", "local", "encap", "encap_sport", "encap_dport", "nat_keepalive",
@@ -678,7 +679,7 @@ static int transport_check(struct perr *e, const char *path, const struct policy
 static int protect_fields(struct perr *e, const char *path, const json_t *obj, struct policy_conf *p)
 {
 	static const char *const only[] = { "peer", "mode", "mss_clamp", "ecn", "df", "pad_check", "tfc_pad",
-		                            "dummy_interval_ms", "icv_96", "clone" };
+		                            "dummy_interval_ms", "icv_96", "clone", "sa_type" };
 	char fp[PATH_LEN];
 	int rc;
 
@@ -693,11 +694,15 @@ static int protect_fields(struct perr *e, const char *path, const json_t *obj, s
 	if ((rc = need(e, path, obj, "peer")) || (rc = get_addr(e, path, obj, "peer", &p->peer)) ||
 	    (rc = get_enum(e, path, obj, "mode", mode_names, ENUM_COUNT(mode_names), &p->mode)) ||
 	    (rc = get_bool(e, path, obj, "mss_clamp", &p->mss_clamp)) || (rc = sa_opts_parse(e, path, obj, &p->opts)) ||
-	    (rc = get_enum(e, path, obj, "clone", clone_names, ENUM_COUNT(clone_names), &p->clone)))
+	    (rc = get_enum(e, path, obj, "clone", clone_names, ENUM_COUNT(clone_names), &p->clone)) ||
+	    (rc = get_enum(e, path, obj, "sa_type", sa_type_names, ENUM_COUNT(sa_type_names), &p->sa_type)))
 		return rc;
 	subpath(fp, path, "clone");
 	if (p->clone != CLONE_NONE && p->mode == MODE_TRANSPORT)
 		return bad(e, fp, "transport mode already serves one host: clone needs tunnel mode");
+	subpath(fp, path, "sa_type");
+	if (p->sa_type != SATYPE_ESP && p->mode == MODE_TRANSPORT)
+		return bad(e, fp, "ah is supported in tunnel mode only");
 	return p->mode == MODE_TRANSPORT ? transport_check(e, path, p) : 0;
 }
 
@@ -1460,6 +1465,7 @@ json_t *policy_to_json(const struct policy_conf *p)
 		json_object_set_new(o, "dummy_interval_ms", json_integer(p->opts.dummy_ms));
 		json_object_set_new(o, "icv_96", json_boolean(p->opts.icv96));
 		json_object_set_new(o, "clone", json_string(enum_str(clone_names, ENUM_COUNT(clone_names), p->clone)));
+		json_object_set_new(o, "sa_type", json_string(enum_str(sa_type_names, ENUM_COUNT(sa_type_names), p->sa_type)));
 	}
 	return o;
 }

@@ -21,6 +21,8 @@ enum sa_origin { ORIGIN_MANUAL = 0, ORIGIN_IKE = 1 };
 enum admin_state { ADMIN_SECURE = 0, ADMIN_BYPASS = 1, ADMIN_DROP = 2 };
 /* Policy cloning: one SA pair per distinct source (or destination) host the policy covers. */
 enum clone_mode { CLONE_NONE = 0, CLONE_SRC = 1, CLONE_DST = 2 };
+/* The protocols a protect policy's SAs use: ESP, AH, or the AH+ESP bundle (an ESP SA and an AH SA per direction). */
+enum sa_type { SATYPE_ESP = 0, SATYPE_AH = 1, SATYPE_AHESP = 2 };
 
 enum sa_enc {
 	ENC_NULL = 0,
@@ -111,6 +113,7 @@ struct policy_conf {
 	struct bw_addr peer;    /* remote gateway (tunnel endpoint) */
 	uint8_t mss_clamp;      /* clamp TCP MSS of SYNs (default on) */
 	uint8_t clone;          /* enum clone_mode: tunnel only; its SAs each carry a clone_host */
+	uint8_t sa_type;        /* enum sa_type: ah and ahesp need tunnel mode (AH here is tunnel only) */
 	struct sa_opts opts;    /* for its SAs */
 };
 

@@ -169,6 +169,7 @@ static void reject(const char *doc, const char *want, const char *what)
 
 #define BLACK "'ports': {'black': {'interface': 'b', 'addresses': ['192.0.2.10/24', '2001:db8:a::10/64']}}"
 #define P_PROT "{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1'}"
+#define P_PROT_N(n) "{'name': '" n "', 'action': 'protect', 'peer': '198.51.100.1', 'dst': '198.18.9.0/24'}"
 #define P_BYP "{'name': 'by', 'action': 'bypass'}"
 #define SA(extra) "{'spi': 300, 'direction': 'out', 'policy': 'p', 'enc': 'aes-gcm-256', 'enc_key': '" GCM256_KEY "'" extra "}"
 
@@ -605,6 +606,26 @@ static void test_ah(void)
 	       "sas[0].protocol: ah cannot carry policy \"p\"'s dummy_interval_ms", "dummy packets on an AH SA's policy");
 	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p'}]}",
 	       "sas[0].enc", "an ESP SA still needs enc");
+
+	/* policy sa_type: esp by default, ah or ahesp in tunnel mode, read back by policy_to_json */
+	j = J("{'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'sa_type': 'ahesp'}, " P_PROT_N("q") "]}");
+	rc = config_from_json(j, &c, err, sizeof(err));
+	CHECK(rc == 0 && c.pol[0].sa_type == SATYPE_AHESP && c.pol[1].sa_type == SATYPE_ESP,
+	      "sa_type ahesp parses, esp is the default: %s", err);
+	if (rc == 0) {
+		o = policy_to_json(&c.pol[0]);
+		CHECK(!strcmp(json_string_value(json_object_get(o, "sa_type")), "ahesp"), "policy_to_json says sa_type ahesp");
+		json_decref(o);
+		config_free(&c);
+	}
+	json_decref(j);
+	reject("{'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'sa_type': 'gre'}]}",
+	       "policies[0].sa_type", "an unknown sa_type");
+	reject("{'policies': [{'name': 'p', 'action': 'bypass', 'sa_type': 'ah'}]}",
+	       "policies[0].sa_type: only allowed with action protect", "sa_type on a bypass policy");
+	reject("{'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'mode': 'transport',"
+	       " 'src': '198.18.0.1', 'dst': '198.51.100.1', 'sa_type': 'ah'}]}",
+	       "policies[0].sa_type: ah is supported in tunnel mode only", "AH in transport mode");
 }
 
 static void test_schema_covers_fields(void)
