@@ -33,7 +33,7 @@ enum db_err { DB_ERR_LIST(DB_ENUM_) };
 
 struct db;
 
-#define DB_SCHEMA_VERSION 5   /* the newest migration this code knows */
+#define DB_SCHEMA_VERSION 6   /* the newest migration this code knows */
 
 const char *db_strerror(int code);          /* text for DB_E_x or -DB_E_x */
 const char *db_errmsg(const struct db *db);   /* last error, "" if none */
@@ -110,9 +110,12 @@ struct db_policy {
 	char df[8];                /* clear | set | copy */
 	int tfc_pad;               /* 0..1024 */
 	int64_t dummy_interval_ms; /* 0 or 10..3600000 */
+	char sa_type[8];           /* esp | ah | ahesp (an AH+ESP bundle): the protocols of its SAs */
+	char ah_proposals[256];    /* IKE: "" = the default AH proposal */
+	char clone[8];             /* none | src | dst: an SA pair per source/destination host (tunnel) */
 	int64_t created, updated;  /* unix seconds, filled by the db */
 };
-/* A policy with the schema's defaults (priority 4, both, any, tunnel, mss_clamp). */
+/* A policy with the schema's defaults (priority 4, both, any, tunnel, mss_clamp, esp, clone none). */
 void db_policy_init(struct db_policy *p);
 int db_policy_insert(struct db *db, struct db_policy *p);          /* fills id, position */
 int db_policy_update(struct db *db, const struct db_policy *p);    /* by id; all fields (position -1 = keep) */
@@ -144,6 +147,8 @@ struct db_sa {
 	char encap[8];          /* none | udp */
 	uint16_t encap_sport, encap_dport;
 	char enc[24], integ[24];
+	char protocol[4];       /* esp | ah; fits the policy's sa_type */
+	char clone_host[DB_ADDR_LEN];  /* clone policies: the host the SA serves; "" = none */
 	int32_t replay_window;  /* -1 = the configured default; 0 = off; 64..4096 */
 	bool esn;
 	struct db_lifetime soft, hard;
@@ -160,16 +165,17 @@ struct db_sa_filter {
 	const char *direction;  /* NULL = any */
 	const char *peer;       /* NULL = any */
 };
-void db_sa_init(struct db_sa *sa);   /* defaults: encap none/4500/4500, integ none, window -1 */
+void db_sa_init(struct db_sa *sa);   /* defaults: esp, encap none/4500/4500, integ none, window -1 */
 /* Checks key lengths against enc/integ (DB_E_INVALID, field enc_key/integ_key). */
 int db_sa_insert(struct db *db, struct db_sa *sa, const struct db_sa_keys *keys);
 /* By id; keys NULL keeps the stored ones (which must still fit the algorithms). */
 int db_sa_update(struct db *db, const struct db_sa *sa, const struct db_sa_keys *keys);
 int db_sa_delete(struct db *db, int64_t id);
-int db_sa_delete_spi(struct db *db, uint32_t spi, const char *direction);
+/* SAs are keyed by (spi, direction, protocol); protocol NULL = esp. */
+int db_sa_delete_spi(struct db *db, uint32_t spi, const char *direction, const char *protocol);
 int db_sa_flush(struct db *db, int64_t policy_id);   /* 0 = all; returns how many */
 int db_sa_get(struct db *db, int64_t id, struct db_sa *out);
-int db_sa_get_spi(struct db *db, uint32_t spi, const char *direction, struct db_sa *out);
+int db_sa_get_spi(struct db *db, uint32_t spi, const char *direction, const char *protocol, struct db_sa *out);
 int db_sa_list(struct db *db, const struct db_sa_filter *f, int64_t offset, int64_t limit, struct db_sa **out);
 int db_sa_count(struct db *db, const struct db_sa_filter *f, int64_t *count);
 int db_sa_keys_get(struct db *db, int64_t sa_id, struct db_sa_keys *out);

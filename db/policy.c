@@ -7,20 +7,22 @@
 #define POLICY_COLS \
 	"id, name, priority, position, action, direction, src, dst, src_port, dst_port, protocol, mode, peer," \
 	" mss_clamp, created, updated, ike_peer_id, esp_proposals, child_lifetime, ecn, df, pad_check, tfc_pad," \
-	" dummy_interval_ms, icv_96"
+	" dummy_interval_ms, icv_96, sa_type, ah_proposals, clone"
 
 static const char SQL_INSERT[] =
 	"INSERT INTO policies (id, name, priority, position, action, direction, src, dst, src_port, dst_port,"
 	" protocol, mode, peer, mss_clamp, created, updated, ike_peer_id, esp_proposals, child_lifetime,"
-	" ecn, df, pad_check, tfc_pad, dummy_interval_ms, icv_96)"
+	" ecn, df, pad_check, tfc_pad, dummy_interval_ms, icv_96, sa_type, ah_proposals, clone)"
 	" VALUES (?1, ?2, ?3, coalesce(?4, (SELECT coalesce(max(position) + 1, 0) FROM policies)),"
-	" ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
+	" ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24,"
+	" ?25, ?26, ?27)"
 	" RETURNING id, position";
 static const char SQL_UPDATE[] =
 	"UPDATE policies SET name = ?2, priority = ?3, position = coalesce(?4, position), action = ?5, direction = ?6, src = ?7,"
 	" dst = ?8, src_port = ?9, dst_port = ?10, protocol = ?11, mode = ?12, peer = ?13, mss_clamp = ?14,"
 	" updated = ?15, ike_peer_id = ?16, esp_proposals = ?17, child_lifetime = ?18, ecn = ?19, df = ?20,"
-	" pad_check = ?21, tfc_pad = ?22, dummy_interval_ms = ?23, icv_96 = ?24 WHERE id = ?1";
+	" pad_check = ?21, tfc_pad = ?22, dummy_interval_ms = ?23, icv_96 = ?24, sa_type = ?25, ah_proposals = ?26,"
+	" clone = ?27 WHERE id = ?1";
 static const char SQL_DELETE[] = "DELETE FROM policies WHERE id = ?1";
 static const char SQL_GET[] = "SELECT " POLICY_COLS " FROM policies WHERE id = ?1";
 static const char SQL_GET_NAME[] = "SELECT " POLICY_COLS " FROM policies WHERE name = ?1";
@@ -45,9 +47,11 @@ void db_policy_init(struct db_policy *p)
 	p->ecn = true;
 	p->pad_check = true;
 	strcpy(p->df, "clear");
+	strcpy(p->sa_type, "esp");
+	strcpy(p->clone, "none");
 }
 
-/* ?2..?24 are the same in insert and update. */
+/* ?2..?27 are the same in insert and update. */
 static void bind_fields(sqlite3_stmt *st, const struct db_policy *p)
 {
 	db_bind_text(st, 2, p->name);
@@ -75,6 +79,9 @@ static void bind_fields(sqlite3_stmt *st, const struct db_policy *p)
 	sqlite3_bind_int(st, 22, p->tfc_pad);
 	sqlite3_bind_int64(st, 23, p->dummy_interval_ms);
 	sqlite3_bind_int(st, 24, p->icv_96);
+	db_bind_text(st, 25, p->sa_type[0] ? p->sa_type : "esp");
+	db_bind_text(st, 26, p->ah_proposals);
+	db_bind_text(st, 27, p->clone[0] ? p->clone : "none");
 }
 
 static void read_row(sqlite3_stmt *st, struct db_policy *p)
@@ -104,6 +111,9 @@ static void read_row(sqlite3_stmt *st, struct db_policy *p)
 	p->tfc_pad = sqlite3_column_int(st, 22);
 	p->dummy_interval_ms = sqlite3_column_int64(st, 23);
 	p->icv_96 = sqlite3_column_int(st, 24) != 0;
+	db_col_text(st, 25, p->sa_type, sizeof p->sa_type);
+	db_col_text(st, 26, p->ah_proposals, sizeof p->ah_proposals);
+	db_col_text(st, 27, p->clone, sizeof p->clone);
 }
 
 int db_policy_insert(struct db *db, struct db_policy *p)

@@ -9,7 +9,7 @@
 #define SA_COLS \
 	"s.id, s.spi, s.direction, s.policy_id, p.name, s.peer, s.local, s.encap, s.encap_sport, s.encap_dport," \
 	" s.enc, s.integ, s.replay_window, s.esn, s.soft_seconds, s.soft_bytes, s.soft_packets, s.hard_seconds," \
-	" s.hard_bytes, s.hard_packets, s.created"
+	" s.hard_bytes, s.hard_packets, s.created, s.protocol, s.clone_host"
 #define SA_FROM " FROM sas s JOIN policies p ON p.id = s.policy_id"
 #define SA_FILTER \
 	" WHERE (?1 IS NULL OR s.policy_id = ?1) AND (?2 IS NULL OR s.direction = ?2)" \
@@ -19,23 +19,25 @@ static const char SQL_POLICY_ID[] = "SELECT id FROM policies WHERE name = ?1";
 static const char SQL_INSERT[] =
 	"INSERT INTO sas (spi, direction, policy_id, peer, local, encap, encap_sport, encap_dport, enc, integ,"
 	" replay_window, esn, soft_seconds, soft_bytes, soft_packets, hard_seconds, hard_bytes, hard_packets,"
-	" created) VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+	" protocol, clone_host, created)"
+	" VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?21, ?22, ?20)"
 	" RETURNING id";
 static const char SQL_UPDATE[] =
 	"UPDATE sas SET spi = ?2, direction = ?3, policy_id = ?4, peer = ?5, local = ?6, encap = ?7,"
 	" encap_sport = ?8, encap_dport = ?9, enc = ?10, integ = ?11, replay_window = ?12, esn = ?13,"
 	" soft_seconds = ?14, soft_bytes = ?15, soft_packets = ?16, hard_seconds = ?17, hard_bytes = ?18,"
-	" hard_packets = ?19 WHERE id = ?1";
+	" hard_packets = ?19, protocol = ?21, clone_host = ?22 WHERE id = ?1";
 static const char SQL_KEYS_PUT[] =
 	"INSERT INTO sa_keys (sa_id, enc_key, integ_key) VALUES (?1, ?2, ?3)"
 	" ON CONFLICT (sa_id) DO UPDATE SET enc_key = excluded.enc_key, integ_key = excluded.integ_key";
 static const char SQL_KEYS_GET[] = "SELECT enc_key, integ_key FROM sa_keys WHERE sa_id = ?1";
 static const char SQL_KEY_LENS[] = "SELECT length(enc_key), length(integ_key) FROM sa_keys WHERE sa_id = ?1";
 static const char SQL_DELETE[] = "DELETE FROM sas WHERE id = ?1";
-static const char SQL_DELETE_SPI[] = "DELETE FROM sas WHERE spi = ?1 AND direction = ?2";
+static const char SQL_DELETE_SPI[] = "DELETE FROM sas WHERE spi = ?1 AND direction = ?2 AND protocol = ?3";
 static const char SQL_FLUSH[] = "DELETE FROM sas WHERE ?1 = 0 OR policy_id = ?1";
 static const char SQL_GET[] = "SELECT " SA_COLS SA_FROM " WHERE s.id = ?1";
-static const char SQL_GET_SPI[] = "SELECT " SA_COLS SA_FROM " WHERE s.spi = ?1 AND s.direction = ?2";
+static const char SQL_GET_SPI[] =
+	"SELECT " SA_COLS SA_FROM " WHERE s.spi = ?1 AND s.direction = ?2 AND s.protocol = ?3";
 static const char SQL_LIST[] = "SELECT " SA_COLS SA_FROM SA_FILTER " ORDER BY s.id LIMIT ?5 OFFSET ?4";
 static const char SQL_COUNT[] = "SELECT count(*)" SA_FROM SA_FILTER;
 
@@ -85,6 +87,7 @@ void db_sa_init(struct db_sa *sa)
 	sa->encap_sport = 4500;
 	sa->encap_dport = 4500;
 	strcpy(sa->integ, "none");
+	strcpy(sa->protocol, "esp");
 	sa->replay_window = -1;
 }
 
@@ -141,6 +144,8 @@ static void bind_fields(sqlite3_stmt *st, const struct db_sa *sa, int64_t policy
 	sqlite3_bind_int64(st, 17, sa->hard.seconds);
 	sqlite3_bind_int64(st, 18, sa->hard.bytes);
 	sqlite3_bind_int64(st, 19, sa->hard.packets);
+	db_bind_text(st, 21, sa->protocol[0] ? sa->protocol : "esp");
+	db_bind_opt_text(st, 22, sa->clone_host);
 }
 
 static void read_row(sqlite3_stmt *st, struct db_sa *sa)
@@ -166,6 +171,8 @@ static void read_row(sqlite3_stmt *st, struct db_sa *sa)
 	sa->hard.bytes = sqlite3_column_int64(st, 18);
 	sa->hard.packets = sqlite3_column_int64(st, 19);
 	sa->created = sqlite3_column_int64(st, 20);
+	db_col_text(st, 21, sa->protocol, sizeof sa->protocol);
+	db_col_text(st, 22, sa->clone_host, sizeof sa->clone_host);
 }
 
 static int put_keys(struct db *db, int64_t sa_id, const struct db_sa_keys *k)
@@ -267,7 +274,7 @@ int db_sa_delete(struct db *db, int64_t id)
 	return db_delete_id(db, SQL_DELETE, id, "SA");
 }
 
-int db_sa_delete_spi(struct db *db, uint32_t spi, const char *direction)
+int db_sa_delete_spi(struct db *db, uint32_t spi, const char *direction, const char *protocol)
 {
 	sqlite3_stmt *st;
 	int own, rc = db_w_begin(db, &own);
@@ -277,6 +284,7 @@ int db_sa_delete_spi(struct db *db, uint32_t spi, const char *direction)
 	if ((rc = db_prep(db, SQL_DELETE_SPI, &st)) == 0) {
 		sqlite3_bind_int64(st, 1, spi);
 		db_bind_text(st, 2, direction);
+		db_bind_text(st, 3, protocol ? protocol : "esp");
 		rc = db_run_one(db, st, "SA");
 	}
 	return db_w_end(db, own, rc);
@@ -319,7 +327,7 @@ int db_sa_get(struct db *db, int64_t id, struct db_sa *out)
 	return get_one(db, st, out);
 }
 
-int db_sa_get_spi(struct db *db, uint32_t spi, const char *direction, struct db_sa *out)
+int db_sa_get_spi(struct db *db, uint32_t spi, const char *direction, const char *protocol, struct db_sa *out)
 {
 	sqlite3_stmt *st;
 	int rc = db_prep(db, SQL_GET_SPI, &st);
@@ -328,6 +336,7 @@ int db_sa_get_spi(struct db *db, uint32_t spi, const char *direction, struct db_
 		return rc;
 	sqlite3_bind_int64(st, 1, spi);
 	db_bind_text(st, 2, direction);
+	db_bind_text(st, 3, protocol ? protocol : "esp");
 	return get_one(db, st, out);
 }
 

@@ -314,12 +314,92 @@ static const char migration_5[] =
 	"ALTER TABLE peers ADD COLUMN dpd_timeout INTEGER NOT NULL DEFAULT 10"
 	"  CONSTRAINT dpd_timeout CHECK (dpd_timeout BETWEEN 1 AND 3600);";
 
+/*
+ * Migration 6 (issue 7): AH, bundles and cloning. A policy's SA type (esp, ah,
+ * or ahesp: an AH+ESP bundle), its AH proposals for IKE and its clone mode; an
+ * SA's protocol and the host a clone policy's SA serves. The SAD is keyed by
+ * (SPI, protocol), so a bundle's AH and ESP SAs may share an SPI: the UNIQUE
+ * changes, and SQLite can only do that by rebuilding sas (as migration 3).
+ */
+static const char migration_6[] =
+	"ALTER TABLE policies ADD COLUMN sa_type TEXT NOT NULL DEFAULT 'esp'"
+	"  CONSTRAINT sa_type CHECK (sa_type IN ('esp', 'ah', 'ahesp'));"
+	"ALTER TABLE policies ADD COLUMN ah_proposals TEXT NOT NULL DEFAULT ''"
+	"  CONSTRAINT ah_proposals CHECK (length(ah_proposals) <= 255);"
+	"ALTER TABLE policies ADD COLUMN clone TEXT NOT NULL DEFAULT 'none'"
+	"  CONSTRAINT clone CHECK (clone IN ('none', 'src', 'dst'));"
+	"DROP TRIGGER policies_keep_protect;"
+	"CREATE TABLE sas_new ("
+	"  id INTEGER PRIMARY KEY,"
+	"  spi INTEGER NOT NULL CONSTRAINT spi CHECK (spi BETWEEN 256 AND 4294967295),"
+	"  direction TEXT NOT NULL CONSTRAINT direction CHECK (direction IN ('in', 'out')),"
+	"  policy_id INTEGER NOT NULL REFERENCES policies(id) ON DELETE CASCADE,"
+	"  peer TEXT " ADDR_CHECK("peer") ","
+	"  local TEXT " ADDR_CHECK("local") ","
+	"  encap TEXT NOT NULL DEFAULT 'none' CONSTRAINT encap CHECK (encap IN ('none', 'udp')),"
+	"  encap_sport INTEGER NOT NULL DEFAULT 4500 CONSTRAINT encap_sport CHECK (encap_sport BETWEEN 1 AND 65535),"
+	"  encap_dport INTEGER NOT NULL DEFAULT 4500 CONSTRAINT encap_dport CHECK (encap_dport BETWEEN 1 AND 65535),"
+	"  enc TEXT NOT NULL CONSTRAINT enc CHECK (enc IN (" SA_ENC_NAMES ")),"
+	"  integ TEXT NOT NULL DEFAULT 'none' CONSTRAINT integ CHECK (integ IN (" SA_INTEG_NAMES ")),"
+	"  replay_window INTEGER CONSTRAINT replay_window CHECK (replay_window IS NULL OR replay_window = 0"
+	"    OR replay_window BETWEEN 64 AND 4096),"
+	"  esn INTEGER NOT NULL DEFAULT 0 " BOOL("esn") ","
+	"  soft_seconds INTEGER NOT NULL DEFAULT 0 " NONNEG("soft_seconds") ","
+	"  soft_bytes INTEGER NOT NULL DEFAULT 0 " NONNEG("soft_bytes") ","
+	"  soft_packets INTEGER NOT NULL DEFAULT 0 " NONNEG("soft_packets") ","
+	"  hard_seconds INTEGER NOT NULL DEFAULT 0 " NONNEG("hard_seconds") ","
+	"  hard_bytes INTEGER NOT NULL DEFAULT 0 " NONNEG("hard_bytes") ","
+	"  hard_packets INTEGER NOT NULL DEFAULT 0 " NONNEG("hard_packets") ","
+	"  created INTEGER NOT NULL,"
+	"  protocol TEXT NOT NULL DEFAULT 'esp' CONSTRAINT protocol CHECK (protocol IN ('esp', 'ah')),"
+	"  clone_host TEXT " ADDR_CHECK("clone_host") ","
+	"  UNIQUE (spi, direction, protocol),"
+	"  CONSTRAINT integ CHECK ((enc IN (" SA_SELF_AUTH_NAMES ")) = (integ = 'none')),"
+	/* AH authenticates only, and travels as IP protocol 51 (no UDP encapsulation). */
+	"  CONSTRAINT enc CHECK (protocol = 'esp' OR enc = 'null'),"
+	"  CONSTRAINT encap CHECK (protocol = 'esp' OR encap = 'none'),"
+	"  CONSTRAINT lifetime CHECK (" SOFT_BELOW_HARD("seconds") " AND " SOFT_BELOW_HARD("bytes")
+	"    AND " SOFT_BELOW_HARD("packets") ")"
+	") STRICT;"
+	"INSERT INTO sas_new (" SA_COLUMNS ") SELECT " SA_COLUMNS " FROM sas;"
+	"CREATE TABLE sa_keys_new ("
+	"  sa_id INTEGER PRIMARY KEY REFERENCES sas_new(id) ON DELETE CASCADE,"
+	"  enc_key BLOB NOT NULL CONSTRAINT enc_key CHECK (length(enc_key) <= 36),"
+	"  integ_key BLOB NOT NULL CONSTRAINT integ_key CHECK (length(integ_key) <= 64)"
+	") STRICT;"
+	"INSERT INTO sa_keys_new (sa_id, enc_key, integ_key) SELECT sa_id, enc_key, integ_key FROM sa_keys;"
+	"DROP TABLE sa_keys;"
+	"DROP TABLE sas;"
+	"ALTER TABLE sas_new RENAME TO sas;"
+	"ALTER TABLE sa_keys_new RENAME TO sa_keys;"
+	"CREATE INDEX sas_policy ON sas (policy_id);"
+	"CREATE TRIGGER sas_policy_protect BEFORE INSERT ON sas"
+	"  WHEN EXISTS (SELECT 1 FROM policies WHERE id = NEW.policy_id AND action <> 'protect')"
+	"  BEGIN SELECT RAISE(ABORT, 'policy: not a protect policy'); END;"
+	"CREATE TRIGGER sas_policy_protect_upd BEFORE UPDATE OF policy_id ON sas"
+	"  WHEN EXISTS (SELECT 1 FROM policies WHERE id = NEW.policy_id AND action <> 'protect')"
+	"  BEGIN SELECT RAISE(ABORT, 'policy: not a protect policy'); END;"
+	"CREATE TRIGGER policies_keep_protect BEFORE UPDATE OF action ON policies"
+	"  WHEN NEW.action <> 'protect' AND EXISTS (SELECT 1 FROM sas WHERE policy_id = NEW.id)"
+	"  BEGIN SELECT RAISE(ABORT, 'action: the policy has SAs; delete them first'); END;"
+	/* An SA's protocol is one its policy's SA type uses (ahesp: both), whichever side changes. */
+	"CREATE TRIGGER sas_protocol_fits BEFORE INSERT ON sas"
+	"  WHEN EXISTS (SELECT 1 FROM policies WHERE id = NEW.policy_id AND sa_type <> 'ahesp' AND sa_type <> NEW.protocol)"
+	"  BEGIN SELECT RAISE(ABORT, 'protocol: the policy''s sa_type does not use this protocol'); END;"
+	"CREATE TRIGGER sas_protocol_fits_upd BEFORE UPDATE OF policy_id, protocol ON sas"
+	"  WHEN EXISTS (SELECT 1 FROM policies WHERE id = NEW.policy_id AND sa_type <> 'ahesp' AND sa_type <> NEW.protocol)"
+	"  BEGIN SELECT RAISE(ABORT, 'protocol: the policy''s sa_type does not use this protocol'); END;"
+	"CREATE TRIGGER policies_sa_type_fits BEFORE UPDATE OF sa_type ON policies"
+	"  WHEN NEW.sa_type <> 'ahesp' AND EXISTS (SELECT 1 FROM sas WHERE policy_id = NEW.id AND protocol <> NEW.sa_type)"
+	"  BEGIN SELECT RAISE(ABORT, 'sa_type: the policy has SAs of another protocol; delete them first'); END;";
+
 const char *const db_migrations[] = {
 	migration_1,
 	migration_2,
 	migration_3,
 	migration_4,
 	migration_5,
+	migration_6,
 };
 const int db_migration_count = (int)(sizeof db_migrations / sizeof db_migrations[0]);
 

@@ -32,6 +32,8 @@ static json_t *policy_json(struct req *r, const struct db_policy *p)
 	if (o && p->ike_peer_id > 0 && db_peer_get(r->d->db, p->ike_peer_id, &peer) == 0) {
 		json_object_set_new(o, "ike_peer", json_string(peer.name));
 		json_object_set_new(o, "esp_proposals", json_string(p->esp_proposals));
+		if (strcmp(p->sa_type, "esp") != 0)
+			json_object_set_new(o, "ah_proposals", json_string(p->ah_proposals));
 		json_object_set_new(o, "child_lifetime", json_integer(p->child_lifetime));
 	}
 	return o;
@@ -80,7 +82,32 @@ static int body_is_object(struct req *r)
 	return -1;
 }
 
-static const char *const ike_keys[] = { "ike_peer", "esp_proposals", "child_lifetime" };
+static const char *const ike_keys[] = { "ike_peer", "esp_proposals", "ah_proposals", "child_lifetime" };
+
+/* "ah_proposals" ("" = the default, HMAC-SHA2-256): AH integrity proposals for a policy whose SAs include AH. */
+static int ah_proposals_from_body(struct req *r, struct db_policy *row)
+{
+	json_t *ah = json_object_get(r->body, "ah_proposals");
+	struct ike_proposal_conf p[IKE_MAX_PROPOSAL_CONF];
+	const char *t = json_string_value(ah);
+	char err[160] = "";
+
+	if (!ah)
+		return 0;
+	if (!t || json_string_length(ah) >= sizeof row->ah_proposals ||
+	    (t[0] && strcmp(t, "default") && ike_ah_proposals_parse(t, conf_legacy_algorithms(r->d), p,
+	                                                           IKE_MAX_PROPOSAL_CONF, err, sizeof err) <= 0)) {
+		reply_problem(r, 422, "BAD_FIELD", "ah_proposals", "ah_proposals: %s",
+		              err[0] ? err : "a proposal list like \"sha256-curve25519\"");
+		return -1;
+	}
+	if (t[0] && strcmp(row->sa_type, "ah") && strcmp(row->sa_type, "ahesp")) {
+		reply_problem(r, 422, "BAD_FIELD", "ah_proposals", "ah_proposals: only for a policy with sa_type ah or ahesp");
+		return -1;
+	}
+	snprintf(row->ah_proposals, sizeof row->ah_proposals, "%s", t);
+	return 0;
+}
 
 /* "ike_peer" (name or id; null = manual keys), "esp_proposals" ("" = the peer's), "child_lifetime" (0 = the peer's). */
 static int ike_keying_from_body(struct req *r, struct db_policy *row)
@@ -119,7 +146,7 @@ static int ike_keying_from_body(struct req *r, struct db_policy *row)
 		}
 		row->child_lifetime = json_integer_value(life);
 	}
-	return 0;
+	return ah_proposals_from_body(r, row);
 }
 
 /* The body checked by the wire's parser and turned into a row; -1 after replying 422. */

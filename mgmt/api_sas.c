@@ -82,12 +82,15 @@ void sas_list(struct req *r)
 }
 
 /*
- * The policy an SA serves must exist and protect: checked here so the
- * client hears "policy", not a path into the whole configuration.
+ * The policy an SA serves must exist and protect, use the SA's protocol and,
+ * when it clones, contain the SA's host: checked here so the client hears
+ * the SA's own field, not a path into the whole configuration.
  */
-static int policy_protects(struct req *r, const char *name)
+static int policy_protects(struct req *r, const struct db_sa *sa)
 {
+	const char *name = sa->policy;
 	struct db_policy p;
+	char err[256];
 	int rc = db_policy_get_by_name(r->d->db, name, &p);
 
 	if (rc == -DB_E_NOT_FOUND) {
@@ -103,6 +106,10 @@ static int policy_protects(struct req *r, const char *name)
 		              name, p.action);
 		return -1;
 	}
+	if (sa_fits_policy(sa, &p, err, sizeof err)) {
+		reply_parse_error(r, err);
+		return -1;
+	}
 	return 0;
 }
 
@@ -112,7 +119,7 @@ static void sa_create_row(struct req *r, struct db_sa *row, struct db_sa_keys *k
 	json_t *body, *detail;
 	int rc;
 
-	if (policy_protects(r, row->policy) || change_begin(r))
+	if (policy_protects(r, row) || change_begin(r))
 		return;
 	if ((rc = db_sa_insert(r->d->db, row, keys)) || (rc = db_sa_get(r->d->db, row->id, row))) {
 		reply_db_error(r, rc);
@@ -120,8 +127,8 @@ static void sa_create_row(struct req *r, struct db_sa *row, struct db_sa_keys *k
 		return;
 	}
 	body = sa_rest_json(r->d, row);
-	detail = json_pack("{s:I, s:s, s:s}", "spi", (json_int_t)row->spi, "direction", row->direction, "policy",
-	                   row->policy);
+	detail = json_pack("{s:I, s:s, s:s, s:s}", "spi", (json_int_t)row->spi, "direction", row->direction, "protocol",
+	                   row->protocol, "policy", row->policy);
 	snprintf(obj, sizeof obj, "sa/%lld", (long long)row->id);
 	snprintf(loc, sizeof loc, "/api/v1/sas/%lld", (long long)row->id);
 	reply_header(r, "Location", loc);

@@ -446,6 +446,7 @@ static int keep_sa_keys(struct bitwd *d, json_t *sa, size_t i, char *err, size_t
                         size_t fieldlen)
 {
 	const char *dir = json_string_value(json_object_get(sa, "direction")), *enc;
+	const char *proto = json_string_value(json_object_get(sa, "protocol"));
 	json_t *trial = NULL;
 	struct db_sa stored, given;
 	struct db_sa_keys k;
@@ -453,7 +454,7 @@ static int keep_sa_keys(struct bitwd *d, json_t *sa, size_t i, char *err, size_t
 	bool same = false;
 
 	if (!json_is_object(sa) || json_object_get(sa, "enc_key") || json_object_get(sa, "integ_key") || !dir ||
-	    !spi_of(sa) || db_sa_get_spi(d->db, spi_of(sa), dir, &stored) < 0 ||
+	    !spi_of(sa) || db_sa_get_spi(d->db, spi_of(sa), dir, proto ? proto : "esp", &stored) < 0 ||
 	    db_sa_keys_get(d->db, stored.id, &k) < 0)
 		goto refuse;
 	/* the algorithms compared as the parser names them, so aliases and case do not matter */
@@ -481,7 +482,7 @@ refuse:
 	enc = json_string_value(json_object_get(sa, "enc"));
 	snprintf(field, fieldlen, "sas[%zu].%s", i, enc && strcmp(enc, "null") == 0 ? "integ_key" : "enc_key");
 	snprintf(err, errlen, "missing: keys are write-only, so an SA without them must match a stored SA "
-	         "(same spi, direction, enc and integ)");
+	         "(same spi, direction, protocol, enc and integ)");
 	return -XE_BAD_PARAM;
 }
 
@@ -524,7 +525,7 @@ int conf_check(json_t *doc, struct wire_config *cfg, char *err, size_t errlen, c
 struct ike_keying {
 	char name[DB_NAME_LEN];
 	int64_t ike_peer_id, child_lifetime;
-	char esp_proposals[256];
+	char esp_proposals[256], ah_proposals[256];
 };
 static struct ike_keying *kept_keying;
 static int n_kept_keying;
@@ -542,6 +543,7 @@ static void keying_remember(const struct db_policy *pol, int n)
 		k->ike_peer_id = pol[i].ike_peer_id;
 		k->child_lifetime = pol[i].child_lifetime;
 		snprintf(k->esp_proposals, sizeof k->esp_proposals, "%s", pol[i].esp_proposals);
+		snprintf(k->ah_proposals, sizeof k->ah_proposals, "%s", pol[i].ah_proposals);
 	}
 }
 
@@ -553,6 +555,8 @@ static void keying_restore(struct db_policy *row)
 		row->ike_peer_id = kept_keying[i].ike_peer_id;
 		row->child_lifetime = kept_keying[i].child_lifetime;
 		snprintf(row->esp_proposals, sizeof row->esp_proposals, "%s", kept_keying[i].esp_proposals);
+		if (strcmp(row->sa_type, "esp") != 0)
+			snprintf(row->ah_proposals, sizeof row->ah_proposals, "%s", kept_keying[i].ah_proposals);
 	}
 }
 

@@ -66,6 +66,8 @@ int policy_json_to_row(json_t *j, struct db_policy *out, char *err, size_t errle
 		out->tfc_pad = pc.opts.tfc_pad;
 		out->dummy_interval_ms = pc.opts.dummy_ms;
 		out->icv_96 = pc.opts.icv96;
+		copy_str(out->clone, sizeof out->clone, canon, "clone", "none");
+		copy_str(out->sa_type, sizeof out->sa_type, canon, "sa_type", "esp");
 	}
 	json_decref(canon);
 	return 0;
@@ -106,6 +108,8 @@ json_t *policy_row_to_json(const struct db_policy *p)
 		json_object_set_new(o, "tfc_pad", json_integer(p->tfc_pad));
 		json_object_set_new(o, "dummy_interval_ms", json_integer(p->dummy_interval_ms));
 		json_object_set_new(o, "icv_96", json_boolean(p->icv_96));
+		json_object_set_new(o, "clone", json_string(p->clone[0] ? p->clone : "none"));
+		json_object_set_new(o, "sa_type", json_string(p->sa_type[0] ? p->sa_type : "esp"));
 	}
 	return o;
 }
@@ -147,6 +151,8 @@ int sa_json_to_row(json_t *j, struct db_sa *out, struct db_sa_keys *keys, char *
 	out->encap_dport = sc.encap_dport;
 	snprintf(out->enc, sizeof out->enc, "%s", enc_name(sc.enc));
 	snprintf(out->integ, sizeof out->integ, "%s", integ_name(sc.integ));
+	snprintf(out->protocol, sizeof out->protocol, "%s", sc.proto == PROTO_AH ? "ah" : "esp");
+	addr_text(&sc.clone_host, out->clone_host, sizeof out->clone_host);
 	out->replay_window = sc.replay_window == SA_REPLAY_DEFAULT ? -1 : sc.replay_window;
 	out->esn = sc.esn;
 	lifetime_to_row(&sc.soft, &out->soft);
@@ -159,6 +165,50 @@ int sa_json_to_row(json_t *j, struct db_sa *out, struct db_sa_keys *keys, char *
 		keys->integ_key_len = sc.integ_key_len;
 	}
 	OPENSSL_cleanse(&sc, sizeof sc);
+	return 0;
+}
+
+/* The policy's host range a clone_host must lie in, from the wire's own reading of the stored selector. */
+static int clone_range(const struct db_policy *p, struct sel_addr *out)
+{
+	json_t *j = policy_row_to_json(p);
+	struct policy_conf pc;
+	char err[256];
+	int rc = j ? policy_from_json(j, &pc, err, sizeof err) : -XE_NOMEM;
+
+	json_decref(j);
+	if (rc == 0)
+		*out = pc.clone == CLONE_DST ? pc.sel.dst : pc.sel.src;
+	return rc;
+}
+
+int sa_fits_policy(const struct db_sa *sa, const struct db_policy *p, char *err, size_t errlen)
+{
+	struct sel_addr range;
+	struct bw_addr host;
+	bool cloning = p->clone[0] && strcmp(p->clone, "none") != 0;
+
+	if (strcmp(p->sa_type, "ahesp") != 0 && strcmp(p->sa_type, sa->protocol) != 0) {
+		snprintf(err, errlen, "protocol: policy \"%s\" has sa_type %s: its SAs must be %s", p->name, p->sa_type,
+		         p->sa_type);
+		return -XE_BAD_PARAM;
+	}
+	if (!cloning && sa->clone_host[0]) {
+		snprintf(err, errlen, "clone_host: only for SAs of a policy with clone src or dst");
+		return -XE_BAD_PARAM;
+	}
+	if (!cloning)
+		return 0;
+	if (!sa->clone_host[0]) {
+		snprintf(err, errlen, "clone_host: policy \"%s\" clones per %s host: the SA must name its host", p->name,
+		         p->clone);
+		return -XE_BAD_PARAM;
+	}
+	if (clone_range(p, &range) || bw_addr_parse(sa->clone_host, &host) || host.family != range.family ||
+	    memcmp(host.a, range.lo, 16) < 0 || memcmp(host.a, range.hi, 16) > 0) {
+		snprintf(err, errlen, "clone_host: not inside the policy's %s selector", p->clone);
+		return -XE_BAD_PARAM;
+	}
 	return 0;
 }
 
@@ -195,6 +245,9 @@ json_t *sa_row_to_json(struct bitwd *d, const struct db_sa *s)
 		json_object_set_new(o, "peer", json_string(s->peer));
 	if (s->local[0])
 		json_object_set_new(o, "local", json_string(s->local));
+	json_object_set_new(o, "protocol", json_string(s->protocol[0] ? s->protocol : "esp"));
+	if (s->clone_host[0])
+		json_object_set_new(o, "clone_host", json_string(s->clone_host));
 	json_object_set_new(o, "encap", json_string(s->encap));
 	json_object_set_new(o, "encap_sport", json_integer(s->encap_sport));
 	json_object_set_new(o, "encap_dport", json_integer(s->encap_dport));

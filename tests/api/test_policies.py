@@ -270,7 +270,7 @@ def test_policy_crud(env, api):
     check(g.status_code == 200 and g.json() == p, 'GET /policies/{id} gives the same object')
     check(set(p) == {'id', 'name', 'priority', 'order', 'action', 'direction', 'src', 'dst', 'src_port', 'dst_port',
                      'protocol', 'mode', 'peer', 'mss_clamp', 'ecn', 'df', 'pad_check', 'tfc_pad', 'dummy_interval_ms',
-                     'icv_96'}, 'a protect policy has exactly the schema fields')
+                     'icv_96', 'clone', 'sa_type'}, 'a protect policy has exactly the schema fields')
     check(p['ecn'] is True and p['df'] == 'clear' and p['pad_check'] is True and p['tfc_pad'] == 0 and
           p['dummy_interval_ms'] == 0 and p['icv_96'] is False, 'the SA options have their defaults')
     b = create_policy(env, api, BYPASS)
@@ -488,6 +488,103 @@ def test_policy_options(env, api):
     applied(env, r, 200)
 
 
+def test_ah_and_clone(env, api):
+    """Issue 7 through REST: policy sa_type/clone, SA protocol/clone_host are stored, checked, shown and applied."""
+    ah_pol = create_policy(env, api, dict(PROTECT, name='ah-pol', dst='198.18.10.0/24', sa_type='ah'))
+    check(ah_pol is not None and ah_pol.get('sa_type') == 'ah' and ah_pol.get('clone') == 'none',
+          f'an AH policy is stored with sa_type ah, clone none ({ah_pol})')
+    check(policy_by_name(api, 'a-to-b').get('sa_type') == 'esp', 'a policy that does not say is esp')
+    ah = create_sa(env, api, {'spi': 0x7001, 'direction': 'out', 'policy': 'ah-pol', 'protocol': 'ah',
+                              'integ': 'hmac-sha256-128', 'integ_key': KEYS['hmac']})
+    check(ah is not None and ah.get('protocol') == 'ah' and ah['enc'] == 'null' and ah['integ'] == 'hmac-sha256-128',
+          f'an AH SA without enc is stored as protocol ah, enc null ({ah})')
+    esp = next((s for s in sas(api) if s['spi'] == 0x1001), None)
+    check(esp is None or esp.get('protocol') == 'esp', f'an ESP SA says protocol esp ({esp})')
+    if env.wire:
+        w = env.wire_config()
+        wp = next((x for x in w.get('policies', []) if x['name'] == 'ah-pol'), {})
+        ws = next((x for x in w.get('sas', []) if x['spi'] == 0x7001), {})
+        check(wp.get('sa_type') == 'ah' and ws.get('protocol') == 'ah' and ws.get('integ') == 'hmac-sha256-128',
+              f'the wire runs the AH policy and SA ({wp}, {ws})')
+    ah_in = {'spi': 0x7002, 'direction': 'in', 'policy': 'ah-pol', 'protocol': 'ah', 'integ': 'hmac-sha256-128',
+             'integ_key': KEYS['hmac']}
+    problem(api.post('/sas', dict(ah_in, enc='aes-cbc-128', enc_key=KEYS['cbc'])), 422, 'BAD_FIELD', 'enc',
+            'an AH SA with a cipher')
+    problem(api.post('/sas', {k: v for k, v in ah_in.items() if k not in ('integ', 'integ_key')}), 422, 'BAD_FIELD',
+            'integ', 'an AH SA without integrity')
+    problem(api.post('/sas', dict(ah_in, encap='udp')), 422, 'BAD_FIELD', 'encap', 'a UDP-encapsulated AH SA')
+    problem(api.post('/sas', dict(ah_in, protocol='gre')), 422, 'BAD_FIELD', 'protocol', 'protocol gre')
+    problem(api.post('/sas', dict(SA_OUT, spi=0x7003, policy='ah-pol')), 422, 'BAD_FIELD', 'protocol',
+            'an ESP SA on an ah policy')
+    problem(api.post('/sas', dict(ah_in, policy='a-to-b')), 422, 'BAD_FIELD', 'protocol', 'an AH SA on an esp policy')
+    problem(api.put(f'/policies/{ah_pol["id"]}', dict(PROTECT, name='ah-pol', dst='198.18.10.0/24', sa_type='esp')),
+            422, 'BAD_FIELD', 'sa_type', 'an ah policy with an AH SA cannot become esp')
+    problem(api.post('/policies', dict(PROTECT, name='ah-tr', src='198.18.1.5', dst='198.51.100.10', mode='transport',
+                                       sa_type='ah')), 422, 'BAD_FIELD', 'sa_type', 'AH in transport mode')
+    problem(api.post('/policies', dict(BYPASS, name='ah-byp', sa_type='ah')), 422, 'BAD_FIELD', 'sa_type',
+            'sa_type on a bypass policy')
+    problem(api.post('/policies', dict(PROTECT, name='ah-x', dst='198.18.11.0/24', sa_type='gre')), 422, 'BAD_FIELD',
+            'sa_type', 'sa_type gre')
+    problem(api.post('/policies', dict(PROTECT, name='ah-x', dst='198.18.11.0/24', ah_proposals='sha256')), 422,
+            'BAD_FIELD', 'ah_proposals', 'ah_proposals on an esp policy')
+    problem(api.post('/policies', dict(PROTECT, name='ah-x', dst='198.18.11.0/24', sa_type='ah',
+                                       ah_proposals='aes256gcm16')), 422, 'BAD_FIELD', 'ah_proposals',
+            'a cipher in ah_proposals')
+    both = create_policy(env, api, dict(PROTECT, name='bundle', dst='198.18.12.0/24', sa_type='ahesp',
+                                        ah_proposals='sha256-sha1'))
+    check(both is not None and both.get('sa_type') == 'ahesp', f'an AH+ESP bundle policy ({both})')
+    b_esp = create_sa(env, api, dict(SA_OUT, spi=0x7101, policy='bundle'))
+    b_ah = create_sa(env, api, {'spi': 0x7102, 'direction': 'out', 'policy': 'bundle', 'protocol': 'ah',
+                                'integ': 'hmac-sha1-96', 'integ_key': KEYS['hmac'][:40]})
+    check(b_esp is not None and b_ah is not None and b_ah.get('protocol') == 'ah',
+          'a bundle policy takes an ESP SA and an AH SA')
+
+    # cloning: one SA pair per host of the selector, each naming its host
+    cl = create_policy(env, api, dict(PROTECT, name='clones', src='198.18.20.0/24', dst='198.18.21.0/24', clone='src'))
+    check(cl is not None and cl.get('clone') == 'src', f'a clone src policy ({cl})')
+    host = create_sa(env, api, dict(SA_OUT, spi=0x7201, policy='clones', clone_host='198.18.20.7'))
+    check(host is not None and host.get('clone_host') == '198.18.20.7', f'its SA names its host ({host})')
+    if env.wire:
+        w = env.wire_config()
+        wp = next((x for x in w.get('policies', []) if x['name'] == 'clones'), {})
+        ws = next((x for x in w.get('sas', []) if x['spi'] == 0x7201), {})
+        check(wp.get('clone') == 'src' and ws.get('clone_host') == '198.18.20.7',
+              f'the wire clones per source host ({wp}, {ws})')
+    problem(api.post('/sas', dict(SA_OUT, spi=0x7202, policy='clones')), 422, 'BAD_FIELD', 'clone_host',
+            'a clone policy\'s SA without its host')
+    problem(api.post('/sas', dict(SA_OUT, spi=0x7202, policy='clones', clone_host='198.18.21.7')), 422, 'BAD_FIELD',
+            'clone_host', 'a host outside the cloned selector')
+    problem(api.post('/sas', dict(SA_OUT, spi=0x7202, policy='clones', clone_host='not-an-address')), 422,
+            'BAD_FIELD', 'clone_host', 'a clone_host that is no address')
+    problem(api.post('/sas', dict(SA_OUT, spi=0x7202, clone_host='198.18.1.7')), 422, 'BAD_FIELD', 'clone_host',
+            'clone_host on an SA of a policy that does not clone')
+    problem(api.post('/policies', dict(PROTECT, name='cl-tr', src='198.18.1.5', dst='198.51.100.10', mode='transport',
+                                       clone='src')), 422, 'BAD_FIELD', 'clone', 'clone in transport mode')
+    problem(api.post('/policies', dict(DISCARD, name='cl-dis', clone='dst')), 422, 'BAD_FIELD', 'clone',
+            'clone on a discard policy')
+
+    # export and import: the new fields survive the round trip
+    exp = api.get('/config').json()
+    names = {p['name']: p for p in exp.get('policies', [])}
+    by_spi = {s['spi']: s for s in exp.get('sas', [])}
+    check(names.get('ah-pol', {}).get('sa_type') == 'ah' and names.get('clones', {}).get('clone') == 'src' and
+          by_spi.get(0x7001, {}).get('protocol') == 'ah' and by_spi.get(0x7201, {}).get('clone_host') == '198.18.20.7',
+          'the export carries sa_type, clone, protocol and clone_host')
+    r = api.put('/config', exp)
+    applied(env, r, 200)
+    again = {p['name']: p for p in policies(api)}
+    sa_again = {s['spi']: s for s in sas(api)}
+    check(again.get('ah-pol', {}).get('sa_type') == 'ah' and again.get('bundle', {}).get('sa_type') == 'ahesp' and
+          again.get('clones', {}).get('clone') == 'src' and sa_again.get(0x7001, {}).get('protocol') == 'ah' and
+          sa_again.get(0x7102, {}).get('protocol') == 'ah' and
+          sa_again.get(0x7201, {}).get('clone_host') == '198.18.20.7',
+          f'importing the export keeps them ({again.get("ah-pol")}, {sa_again.get(0x7001)})')
+    for name in ('ah-pol', 'bundle', 'clones'):
+        p = policy_by_name(api, name)
+        if p:
+            applied(env, api.delete(f'/policies/{p["id"]}'), 200)
+
+
 def test_selector_forms(env, api):
     """Every selector form of docs/config.md is stored in the wire's canonical text and means the same to the wire."""
     forms = [
@@ -640,6 +737,7 @@ def main():
         test_sas(env, admin)
         test_algorithms(env, admin)
         test_policy_options(env, admin)
+        test_ah_and_clone(env, admin)
         test_sa_endpoints(env, admin)
         test_delete_cascades(env, admin)
         create_policy(env, admin, PROTECT)

@@ -426,7 +426,7 @@ static void test_sas(struct db *db)
 	k2.integ_key_len = 32;
 	memset(k2.integ_key, 0x5c, 32);
 	CHECK_EQ(db_sa_insert(db, &sa2, &k2), 0, "same SPI in the other direction is fine (CBC + HMAC)");
-	CHECK(db_sa_get_spi(db, 0x1001, "in", &got) == 0 && got.id == sa2.id && got.replay_window == 0,
+	CHECK(db_sa_get_spi(db, 0x1001, "in", NULL, &got) == 0 && got.id == sa2.id && got.replay_window == 0,
 	      "get by SPI and direction; window 0 (off) kept apart from default");
 
 	n = db_sa_list(db, NULL, 0, 0, &list);
@@ -514,7 +514,7 @@ static void test_sas(struct db *db)
 	      "a protect policy with SAs cannot become bypass (%s)", db_errmsg(db));
 
 	/* Delete by SPI, then the policy: its SAs and keys go with it. */
-	CHECK_EQ(db_sa_delete_spi(db, 0x1001, "in"), 0, "delete by SPI");
+	CHECK_EQ(db_sa_delete_spi(db, 0x1001, "in", "esp"), 0, "delete by SPI");
 	CHECK_EQ(db_sa_get(db, sa2.id, &got), -DB_E_NOT_FOUND, "gone");
 	CHECK_EQ(db_sa_keys_get(db, sa2.id, &kg), -DB_E_NOT_FOUND, "and its keys with it");
 	CHECK_EQ(db_policy_delete(db, p.id), 0, "delete the policy");
@@ -546,6 +546,77 @@ static void test_sa_flush(struct db *db)
 	CHECK(db_sa_count(db, NULL, &count) == 0 && count == 0, "none left");
 	db_policy_delete(db, p1.id);
 	db_policy_delete(db, p2.id);
+}
+
+/* An AH SA: integrity only, HMAC-SHA2-256. */
+static void make_ah_sa(struct db_sa *sa, struct db_sa_keys *k, uint32_t spi, const char *dir_, const char *policy)
+{
+	make_sa(sa, k, spi, dir_, policy);
+	strcpy(sa->protocol, "ah");
+	strcpy(sa->enc, "null");
+	strcpy(sa->integ, "hmac-sha256-128");
+	k->enc_key_len = 0;
+	k->integ_key_len = 32;
+	memset(k->integ_key, 0x3c, 32);
+}
+
+/* Issue 7: SA types, AH SAs keyed apart from ESP ones by protocol, cloning. */
+static void test_ah_bundle_clone(struct db *db)
+{
+	struct db_policy esp, ah, both, got;
+	struct db_sa s_esp, s_ah, s_bad, g;
+	struct db_sa_keys k;
+
+	make_policy(&esp, "t7-esp", "protect", 4);
+	make_policy(&ah, "t7-ah", "protect", 4);
+	strcpy(ah.sa_type, "ah");
+	strcpy(ah.ah_proposals, "sha256");
+	make_policy(&both, "t7-ahesp", "protect", 4);
+	strcpy(both.sa_type, "ahesp");
+	strcpy(both.clone, "dst");
+	CHECK(db_policy_insert(db, &esp) == 0 && db_policy_insert(db, &ah) == 0 && db_policy_insert(db, &both) == 0,
+	      "policies of each sa_type");
+	CHECK(db_policy_get(db, esp.id, &got) == 0 && !strcmp(got.sa_type, "esp") && !strcmp(got.clone, "none"),
+	      "a policy that does not say is esp, clone none");
+	CHECK(db_policy_get(db, both.id, &got) == 0 && !strcmp(got.sa_type, "ahesp") && !strcmp(got.clone, "dst"),
+	      "sa_type and clone read back");
+	CHECK(db_policy_get(db, ah.id, &got) == 0 && !strcmp(got.ah_proposals, "sha256"), "ah_proposals read back");
+	strcpy(got.sa_type, "gre");
+	CHECK(db_policy_update(db, &got) == -DB_E_INVALID && !strcmp(db_errfield(db), "sa_type"), "sa_type gre refused");
+
+	/* a bundle's inbound ESP and AH SAs share one SPI: the SAD is keyed by (SPI, protocol) */
+	make_sa(&s_esp, &k, 0x7000, "in", "t7-ahesp");
+	strcpy(s_esp.clone_host, "198.18.2.9");
+	CHECK_EQ(db_sa_insert(db, &s_esp, &k), 0, "an ESP SA of the bundle policy, with its clone host");
+	make_ah_sa(&s_ah, &k, 0x7000, "in", "t7-ahesp");
+	CHECK_EQ(db_sa_insert(db, &s_ah, &k), 0, "an AH SA with the same SPI and direction");
+	CHECK(db_sa_get_spi(db, 0x7000, "in", "ah", &g) == 0 && g.id == s_ah.id && !strcmp(g.protocol, "ah") &&
+	      !strcmp(g.enc, "null"), "get by SPI, direction and protocol: the AH one");
+	CHECK(db_sa_get_spi(db, 0x7000, "in", NULL, &g) == 0 && g.id == s_esp.id && !strcmp(g.clone_host, "198.18.2.9"),
+	      "protocol NULL: the ESP one, clone_host read back");
+	make_ah_sa(&s_bad, &k, 0x7000, "in", "t7-ahesp");
+	expect_sa_error(db, &s_bad, &k, DB_E_CONFLICT, "spi", "a second AH SA with that SPI");
+
+	make_sa(&s_bad, &k, 0x7001, "out", "t7-ah");
+	expect_sa_error(db, &s_bad, &k, DB_E_INVALID, "protocol", "an ESP SA on an ah policy");
+	make_ah_sa(&s_bad, &k, 0x7001, "out", "t7-esp");
+	expect_sa_error(db, &s_bad, &k, DB_E_INVALID, "protocol", "an AH SA on an esp policy");
+	make_ah_sa(&s_bad, &k, 0x7001, "out", "t7-ah");
+	strcpy(s_bad.encap, "udp");
+	expect_sa_error(db, &s_bad, &k, DB_E_INVALID, "encap", "a UDP-encapsulated AH SA");
+	make_ah_sa(&s_bad, &k, 0x7001, "out", "t7-ah");
+	CHECK_EQ(db_sa_insert(db, &s_bad, &k), 0, "an AH SA on an ah policy");
+	CHECK(db_policy_get(db, ah.id, &got) == 0, "read the ah policy");
+	strcpy(got.sa_type, "esp");
+	CHECK(db_policy_update(db, &got) == -DB_E_INVALID && !strcmp(db_errfield(db), "sa_type"),
+	      "an ah policy with an AH SA cannot become esp");
+	strcpy(got.sa_type, "ahesp");
+	CHECK_EQ(db_policy_update(db, &got), 0, "but it can become ahesp");
+	CHECK_EQ(db_sa_delete_spi(db, 0x7000, "in", "ah"), 0, "delete by SPI, direction and protocol");
+	CHECK(db_sa_get_spi(db, 0x7000, "in", "esp", &g) == 0, "the ESP SA of that SPI stays");
+	db_policy_delete(db, esp.id);
+	db_policy_delete(db, ah.id);
+	db_policy_delete(db, both.id);
 }
 
 /* ---- transactions ---- */
@@ -961,6 +1032,7 @@ int main(void)
 		test_reorder(db);
 		test_sas(db);
 		test_sa_flush(db);
+		test_ah_bundle_clone(db);
 		test_transactions(db);
 		test_passwords();
 		test_users_tokens_sessions(db);
