@@ -61,7 +61,8 @@ static int integ_key_len(const char *integ)
 {
 	static const struct { const char *name; int len; } t[] = {
 		{"none", 0}, {"hmac-sha1-96", 20}, {"hmac-sha256-128", 32}, {"hmac-sha384-192", 48},
-		{"hmac-sha512-256", 64}, {"aes-xcbc-96", 16}, {"hmac-md5-96", 16},
+		{"hmac-sha512-256", 64}, {"aes-xcbc-96", 16}, {"hmac-md5-96", 16}, {"aes-gmac-128", 20},
+		{"aes-gmac-256", 36},
 	};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
 		if (strcmp(integ, t[i].name) == 0)

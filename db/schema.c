@@ -321,6 +321,9 @@ static const char migration_5[] =
  * (SPI, protocol), so a bundle's AH and ESP SAs may share an SPI: the UNIQUE
  * changes, and SQLite can only do that by rebuilding sas (as migration 3).
  */
+/* AH's AES-GMAC (RFC 4543 section 5) is an integrity algorithm of AH SAs; ESP names GMAC as enc. */
+#define SA_INTEG_NAMES_6 SA_INTEG_NAMES ", 'aes-gmac-128', 'aes-gmac-256'"
+
 static const char migration_6[] =
 	"ALTER TABLE policies ADD COLUMN sa_type TEXT NOT NULL DEFAULT 'esp'"
 	"  CONSTRAINT sa_type CHECK (sa_type IN ('esp', 'ah', 'ahesp'));"
@@ -340,7 +343,7 @@ static const char migration_6[] =
 	"  encap_sport INTEGER NOT NULL DEFAULT 4500 CONSTRAINT encap_sport CHECK (encap_sport BETWEEN 1 AND 65535),"
 	"  encap_dport INTEGER NOT NULL DEFAULT 4500 CONSTRAINT encap_dport CHECK (encap_dport BETWEEN 1 AND 65535),"
 	"  enc TEXT NOT NULL CONSTRAINT enc CHECK (enc IN (" SA_ENC_NAMES ")),"
-	"  integ TEXT NOT NULL DEFAULT 'none' CONSTRAINT integ CHECK (integ IN (" SA_INTEG_NAMES ")),"
+	"  integ TEXT NOT NULL DEFAULT 'none' CONSTRAINT integ CHECK (integ IN (" SA_INTEG_NAMES_6 ")),"
 	"  replay_window INTEGER CONSTRAINT replay_window CHECK (replay_window IS NULL OR replay_window = 0"
 	"    OR replay_window BETWEEN 64 AND 4096),"
 	"  esn INTEGER NOT NULL DEFAULT 0 " BOOL("esn") ","
@@ -358,6 +361,7 @@ static const char migration_6[] =
 	/* AH authenticates only, and travels as IP protocol 51 (no UDP encapsulation). */
 	"  CONSTRAINT enc CHECK (protocol = 'esp' OR enc = 'null'),"
 	"  CONSTRAINT encap CHECK (protocol = 'esp' OR encap = 'none'),"
+	"  CONSTRAINT integ CHECK (protocol = 'ah' OR integ NOT IN ('aes-gmac-128', 'aes-gmac-256')),"
 	"  CONSTRAINT lifetime CHECK (" SOFT_BELOW_HARD("seconds") " AND " SOFT_BELOW_HARD("bytes")
 	"    AND " SOFT_BELOW_HARD("packets") ")"
 	") STRICT;"

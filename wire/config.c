@@ -700,9 +700,11 @@ static int protect_fields(struct perr *e, const char *path, const json_t *obj, s
 	subpath(fp, path, "clone");
 	if (p->clone != CLONE_NONE && p->mode == MODE_TRANSPORT)
 		return bad(e, fp, "transport mode already serves one host: clone needs tunnel mode");
-	subpath(fp, path, "sa_type");
-	if (p->sa_type != SATYPE_ESP && p->mode == MODE_TRANSPORT)
-		return bad(e, fp, "ah is supported in tunnel mode only");
+	/* the AH SAs such a policy takes carry neither (ah_check) */
+	subpath(fp, path, p->opts.tfc_pad ? "tfc_pad" : "dummy_interval_ms");
+	if (p->sa_type != SATYPE_ESP && (p->opts.tfc_pad || p->opts.dummy_ms))
+		return bad(e, fp, "TFC padding and dummy packets are ESP's: not with sa_type %s",
+		           sa_type_names[p->sa_type]);
 	return p->mode == MODE_TRANSPORT ? transport_check(e, path, p) : 0;
 }
 

@@ -113,7 +113,7 @@ struct policy_conf {
 	struct bw_addr peer;    /* remote gateway (tunnel endpoint) */
 	uint8_t mss_clamp;      /* clamp TCP MSS of SYNs (default on) */
 	uint8_t clone;          /* enum clone_mode: tunnel only; its SAs each carry a clone_host */
-	uint8_t sa_type;        /* enum sa_type: ah and ahesp need tunnel mode (AH here is tunnel only) */
+	uint8_t sa_type;        /* enum sa_type */
 	struct sa_opts opts;    /* for its SAs */
 };
 

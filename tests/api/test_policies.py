@@ -519,8 +519,8 @@ def test_ah_and_clone(env, api):
     problem(api.post('/sas', dict(ah_in, policy='a-to-b')), 422, 'BAD_FIELD', 'protocol', 'an AH SA on an esp policy')
     problem(api.put(f'/policies/{ah_pol["id"]}', dict(PROTECT, name='ah-pol', dst='198.18.10.0/24', sa_type='esp')),
             422, 'BAD_FIELD', 'sa_type', 'an ah policy with an AH SA cannot become esp')
-    problem(api.post('/policies', dict(PROTECT, name='ah-tr', src='198.18.1.5', dst='198.51.100.10', mode='transport',
-                                       sa_type='ah')), 422, 'BAD_FIELD', 'sa_type', 'AH in transport mode')
+    problem(api.post('/policies', dict(PROTECT, name='ah-pad', dst='198.18.13.0/24', sa_type='ah', tfc_pad=64)), 422,
+            'BAD_FIELD', 'tfc_pad', 'TFC padding on an ah policy')
     problem(api.post('/policies', dict(BYPASS, name='ah-byp', sa_type='ah')), 422, 'BAD_FIELD', 'sa_type',
             'sa_type on a bypass policy')
     problem(api.post('/policies', dict(PROTECT, name='ah-x', dst='198.18.11.0/24', sa_type='gre')), 422, 'BAD_FIELD',
@@ -533,6 +533,11 @@ def test_ah_and_clone(env, api):
     both = create_policy(env, api, dict(PROTECT, name='bundle', dst='198.18.12.0/24', sa_type='ahesp',
                                         ah_proposals='sha256-sha1'))
     check(both is not None and both.get('sa_type') == 'ahesp', f'an AH+ESP bundle policy ({both})')
+    gmac = create_sa(env, api, {'spi': 0x7004, 'direction': 'in', 'policy': 'ah-pol', 'protocol': 'ah',
+                                'integ': 'aes-gmac-128', 'integ_key': KEYS['cbc'] + '01020304'})
+    check(gmac is not None and gmac.get('integ') == 'aes-gmac-128', f'an AH SA with AES-GMAC integrity ({gmac})')
+    problem(api.post('/sas', dict(SA_CBC, spi=0x7005, integ='aes-gmac-128', integ_key=KEYS['cbc'] + '01020304')), 422,
+            'BAD_FIELD', 'integ', 'AES-GMAC as the integrity of an ESP SA')
     b_esp = create_sa(env, api, dict(SA_OUT, spi=0x7101, policy='bundle'))
     b_ah = create_sa(env, api, {'spi': 0x7102, 'direction': 'out', 'policy': 'bundle', 'protocol': 'ah',
                                 'integ': 'hmac-sha1-96', 'integ_key': KEYS['hmac'][:40]})

@@ -623,9 +623,9 @@ static void test_ah(void)
 	       "policies[0].sa_type", "an unknown sa_type");
 	reject("{'policies': [{'name': 'p', 'action': 'bypass', 'sa_type': 'ah'}]}",
 	       "policies[0].sa_type: only allowed with action protect", "sa_type on a bypass policy");
-	reject("{'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'mode': 'transport',"
-	       " 'src': '198.18.0.1', 'dst': '198.51.100.1', 'sa_type': 'ah'}]}",
-	       "policies[0].sa_type: ah is supported in tunnel mode only", "AH in transport mode");
+	reject("{'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'sa_type': 'ahesp',"
+	       " 'dummy_interval_ms': 100}]}", "policies[0].dummy_interval_ms: TFC padding and dummy packets are ESP's",
+	       "dummy packets with sa_type ahesp");
 }
 
 static void test_schema_covers_fields(void)
