@@ -15,10 +15,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bitwtopo import (  # noqa: E402
-	HOST_A4, HOST_A6, HOST_B4, HOST_B6, NS_ROOT, SPI, Fail, Keys, Skip, Topo, frames_with, log, main, policy_stats,
+	ALGS, HOST_A4, HOST_A6, HOST_B4, HOST_B6, NS_ROOT, SPI, Fail, Keys, Skip, Topo, frames_with, log, main, policy_stats,
 	sa_stats, site_config,
 )
-from e2e import check_wan_protected, esp_frames, expect, new_marker, pings_both_ways  # noqa: E402
+from e2e import (  # noqa: E402
+	ah_frames, as_ah, check_wan_protected, cleartext_between_lans, esp_frames, expect, new_marker,
+	pings_both_ways,
+)
 
 API = '/api/v1'
 BITWD_PORT = 8080
@@ -194,9 +197,9 @@ def wire_config(t, side):
 	return json.loads(t.wirectl(side, 'config').stdout)
 
 
-def configure_site(b, keys):
+def configure_site(b, keys, override=None):
 	"""Everything of site_config() that is not an interface name, entered over REST."""
-	cfg = site_config(b.side, keys)
+	cfg = site_config(b.side, keys, override=override)
 	api = b.api
 	# The first port alone may not make a configuration the wire accepts (the other one has no interface
 	# yet): stored but not applied is a fine answer then; the second must be applied.
@@ -234,9 +237,10 @@ def wait_wire_has(t, side, npol, nsa, timeout=10):
 class Sites:
 	"""The topology, both bitw-wires minimal, a bitwd per site, configured over REST."""
 
-	def __init__(self, name):
+	def __init__(self, name, alg='aes-gcm-256', override=None):
 		self.name = name
-		self.keys = Keys('aes-gcm-256')
+		self.keys = Keys(alg)
+		self.override = override
 
 	def __enter__(self):
 		self.t = Topo(self.name).__enter__()
@@ -248,7 +252,7 @@ class Sites:
 			for side in 'AB':
 				start_wire(t, side)
 				self.d[side] = Bitwd(t, side).start()
-			self.cfg = {side: configure_site(self.d[side], self.keys) for side in 'AB'}
+			self.cfg = {side: configure_site(self.d[side], self.keys, self.override) for side in 'AB'}
 			for side in 'AB':
 				wait_wire_has(t, side, 4, 4)
 		except BaseException:
@@ -508,6 +512,60 @@ def rest_admin_state():
 		s.stop_all()
 
 
+def as_ah_policies(cfg):
+	"""site_config override: AH SAs (e2e.as_ah) on protect policies whose sa_type says ah, as bitwd requires."""
+	as_ah(cfg)
+	for p in cfg['policies']:
+		if p['action'] == 'protect':
+			p['sa_type'] = 'ah'
+
+
+def rest_ah():
+	"""A manual AH SA pair per family entered over REST (policy sa_type ah, SA protocol ah, no enc) carries the pings
+	between the sites: only AH on the WAN, every AH frame verifies with scapy's AH, bitwd shows the SAs as AH."""
+	from scapy.layers.inet import IP
+	from scapy.layers.inet6 import IPv6
+	from scapy.layers.ipsec import AH, SecurityAssociation
+	alg = 'null+hmac-sha256-128'
+	marker = new_marker()
+	with Sites('restah', alg, as_ah_policies) as s:
+		t = s.t
+		api = s.d['A'].api
+		pols = {p['name']: p for p in api.items(f'{API}/policies')}
+		expect(pols['lan4'].get('sa_type') == 'ah' and pols['lan6'].get('sa_type') == 'ah',
+		       f'bitwd stores the protect policies as sa_type ah ({pols["lan4"].get("sa_type")})')
+		sas = api.items(f'{API}/sas')
+		expect(len(sas) == 4 and all(x.get('protocol') == 'ah' and x['enc'] == 'null' for x in sas),
+		       f'GET /sas lists four AH SAs with enc null ({[(x.get("protocol"), x["enc"]) for x in sas]})')
+		w = wire_config(t, 'B')
+		expect(all(x.get('protocol') == 'ah' for x in w.get('sas', [])) and
+		       all(p.get('sa_type') == 'ah' for p in w['policies'] if p['action'] == 'protect'),
+		       'bitw-wire B runs what bitwd B pushed: AH SAs on sa_type ah policies')
+		cap = t.capture('r', 'to-a', 'wan')
+		pings_both_ways(t, marker)
+		pkts = cap.stop()
+		leaks = cleartext_between_lans(pkts)
+		expect(not leaks, f'no host-to-host packet outside AH on the WAN (saw {[p.summary() for p in leaks[:3]]})')
+		expect(not esp_frames(pkts), 'no ESP on the WAN: the SAs are AH')
+		ah = ah_frames(pkts)
+		expect(len(ah) >= 12, f'AH frames (IP protocol 51) carried the pings ({len(ah)} seen)')
+		expect(set(SPI.values()) <= {spi for _, spi, _ in ah}, 'all four AH SAs were used')
+		auth = ALGS[alg][3]
+		good = 0
+		for _, spi, ip in ah:
+			pkt = ip.__class__(bytes(ip))
+			sa = SecurityAssociation(AH, spi=spi, auth_algo=auth, auth_key=s.keys.integ[spi],
+			                         tunnel_header=ip.__class__(src=pkt.src, dst=pkt.dst))
+			try:
+				inner = bytes(sa.decrypt(pkt))
+			except Exception as e:  # noqa: BLE001 - scapy raises IPSecIntegrityError and friends
+				raise Fail(f'scapy cannot verify an AH frame of SA {spi:#x}: {e!r}')
+			inner = IP(inner) if pkt[AH].nh == 4 else IPv6(inner)
+			good += marker.encode() in bytes(inner)
+		expect(good == len(ah), f'all {len(ah)} AH frames verify (scapy AH, {auth}) to the marked pings')
+		s.stop_all()
+
+
 TESTS = {
 	'rest-configure': rest_configure,
 	'rest-policy-change': rest_policy_change,
@@ -515,6 +573,7 @@ TESTS = {
 	'rest-bitwd-kill': rest_bitwd_kill,
 	'rest-export-import': rest_export_import,
 	'rest-admin-state': rest_admin_state,
+	'rest-ah': rest_ah,
 }
 
 if __name__ == '__main__':
