@@ -47,10 +47,16 @@ static const char usage_text[] =
 	"Verbs:\n"
 	"  policy add NAME --action protect|bypass|discard [--src S] [--dst D] [--src-port P]\n"
 	"             [--dst-port P] [--proto P] [--priority N] [--peer ADDR] [--direction out|in|both]\n"
+	"             [--mode tunnel|transport] [--sa-type esp|ah|ahesp] [--clone none|src|dst]\n"
+	"             [--mss-clamp yes|no] [--ecn yes|no] [--df clear|set|copy] [--pad-check yes|no]\n"
+	"             [--tfc-pad N] [--dummy-interval-ms N] [--icv-96 yes|no] [--ike-peer PEER]\n"
+	"             [--esp-proposals P] [--ah-proposals P] [--child-lifetime S]\n"
 	"  policy add --file F.json        (a policy object, docs/config.md; flags override it)\n"
+	"  policy set ID|NAME [the flags of policy add] [--file F.json]   (changes only what is given)\n"
 	"  policy del ID|NAME              (deletes its manual SAs too)\n"
 	"  policy list | policy show ID|NAME | policy reorder ID|NAME...\n"
-	"  sa add --file F.json            (an SA object or an array; keys only ever from files)\n"
+	"  sa add --file F.json [--protocol esp|ah] [--clone-host ADDR]\n"
+	"                                  (an SA object or an array; keys only ever from files; flags override)\n"
 	"  sa del ID | sa flush [--policy NAME] | sa list [--policy NAME] [--direction in|out]\n"
 	"  sad [--policy NAME] [--direction in|out]   the live SAD of bitw-wire, with counters\n"
 	"  netstat                         ports, policies, SAs with counters, drops\n"
@@ -233,7 +239,9 @@ static const char *const value_opts[] = {
 	"src-port", "dst-port", "proto", "priority", "peer", "direction", "policy", "interface", "mtu", "address",
 	"gateway4", "gateway6", "router-mac", "count", "type", "after", "role", "new-password-file", "expires",
 	"local", "local-id", "remote-id", "auth", "psk-file", "cert", "ca", "ike-proposals", "esp-proposals", "start",
-	"dpd-interval", "dpd-action", "force-encap", "spi-in", "pem", "key-file", NULL
+	"dpd-interval", "dpd-action", "force-encap", "spi-in", "pem", "key-file", "mode", "sa-type", "clone",
+	"mss-clamp", "ecn", "df", "pad-check", "tfc-pad", "dummy-interval-ms", "icv-96", "ike-peer", "ah-proposals",
+	"child-lifetime", "protocol", "clone-host", NULL
 };
 static const char *const flag_opts[] = { "json", "insecure", "all", "help", "version", NULL };
 static const char global_opts[] = " url token-file user password-file cacert json insecure help version ";
@@ -864,20 +872,46 @@ static json_t *load_json_file(const char *path)
 	return j;
 }
 
+#define POLICY_OPTS \
+	"file action src dst src-port dst-port proto priority peer direction mode sa-type clone mss-clamp ecn df " \
+	"pad-check tfc-pad dummy-interval-ms icv-96 ike-peer esp-proposals ah-proposals child-lifetime"
+
+/* yes|no (or true|false) as a JSON boolean; anything else goes as text, for the server to name the field. */
+static json_t *bool_or_text(const char *s)
+{
+	if (!strcmp(s, "yes") || !strcmp(s, "true"))
+		return json_true();
+	if (!strcmp(s, "no") || !strcmp(s, "false"))
+		return json_false();
+	return json_string(s);
+}
+
 /* Flags given on the line, as the schema's fields; the server checks the values and names what is wrong. */
 static void policy_flags(const struct args *a, json_t *p)
 {
-	static const char *const map[][2] = {
+	static const char *const text[][2] = {
 		{ "action", "action" }, { "src", "src" }, { "dst", "dst" }, { "src-port", "src_port" },
 		{ "dst-port", "dst_port" }, { "proto", "protocol" }, { "peer", "peer" }, { "direction", "direction" },
+		{ "mode", "mode" }, { "sa-type", "sa_type" }, { "clone", "clone" }, { "df", "df" },
+		{ "ike-peer", "ike_peer" }, { "esp-proposals", "esp_proposals" }, { "ah-proposals", "ah_proposals" },
 	};
-	const char *prio = opt_get(a, "priority");
+	static const char *const num[][2] = {
+		{ "priority", "priority" }, { "tfc-pad", "tfc_pad" }, { "dummy-interval-ms", "dummy_interval_ms" },
+		{ "child-lifetime", "child_lifetime" },
+	};
+	static const char *const flag[][2] = {
+		{ "mss-clamp", "mss_clamp" }, { "ecn", "ecn" }, { "pad-check", "pad_check" }, { "icv-96", "icv_96" },
+	};
 
-	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-		if (opt_get(a, map[i][0]))
-			json_object_set_new(p, map[i][1], json_string(opt_get(a, map[i][0])));
-	if (prio)
-		json_object_set_new(p, "priority", number_or_text(prio));
+	for (size_t i = 0; i < sizeof text / sizeof text[0]; i++)
+		if (opt_get(a, text[i][0]))
+			json_object_set_new(p, text[i][1], json_string(opt_get(a, text[i][0])));
+	for (size_t i = 0; i < sizeof num / sizeof num[0]; i++)
+		if (opt_get(a, num[i][0]))
+			json_object_set_new(p, num[i][1], number_or_text(opt_get(a, num[i][0])));
+	for (size_t i = 0; i < sizeof flag / sizeof flag[0]; i++)
+		if (opt_get(a, flag[i][0]))
+			json_object_set_new(p, flag[i][1], bool_or_text(opt_get(a, flag[i][0])));
 }
 
 static int policy_add(struct ctl *c, const struct args *a)
@@ -886,8 +920,7 @@ static int policy_add(struct ctl *c, const struct args *a)
 	json_t *p, *out = NULL;
 	int rc;
 
-	if ((rc = verb_opts(a, "policy add", "file action src dst src-port dst-port proto priority peer direction")) ||
-	    (rc = verb_args(a, 2, file ? 0 : 1, 1, "policy add")))
+	if ((rc = verb_opts(a, "policy add", POLICY_OPTS)) || (rc = verb_args(a, 2, file ? 0 : 1, 1, "policy add")))
 		return rc;
 	p = file ? load_json_file(file) : json_object();
 	if (!p)
@@ -903,6 +936,44 @@ static int policy_add(struct ctl *c, const struct args *a)
 	rc = call(c, "POST", API "/policies", p, &out);
 	json_decref(p);
 	return show_result(c, rc, out, print_object);
+}
+
+/*
+ * PUT replaces every field, so set starts from the stored policy (with the
+ * file's fields over it) and changes only what the flags name.
+ */
+static int policy_set(struct ctl *c, const struct args *a)
+{
+	const char *file = opt_get(a, "file");
+	json_t *p = NULL, *given, *out = NULL;
+	int64_t id;
+	int rc;
+
+	if ((rc = verb_opts(a, "policy set", POLICY_OPTS)) || (rc = verb_args(a, 2, 1, 1, "policy set")) ||
+	    (rc = policy_id(c, a->pos[2], &id)))
+		return rc;
+	char *path = fmt(API "/policies/%" PRId64, id);
+	if ((rc = call(c, "GET", path, NULL, &p)) == EXIT_OK && file) {
+		if (!(given = load_json_file(file)) || !json_is_object(given)) {
+			if (given)
+				fprintf(stderr, "error: %s: a policy object is expected\n", file);
+			rc = EXIT_FAIL;
+		} else {
+			json_object_update(p, given);
+		}
+		json_decref(given);
+	}
+	if (rc == EXIT_OK) {
+		policy_flags(a, p);
+		rc = call(c, "PUT", path, p, &out);
+		rc = show_result(c, rc, out, print_object);
+	} else {
+		rc = show_result(c, rc, p, print_object);
+		p = NULL;
+	}
+	json_decref(p);
+	free(path);
+	return rc;
 }
 
 static void policy_deleted_human(json_t *j)
@@ -987,11 +1058,12 @@ static void sa_rows(json_t *items)
 	size_t i;
 	json_t *s;
 
-	table_init(&t, "ID SPI DIR POLICY PEER LOCAL ENC INTEG ENCAP REPLAY ESN");
+	table_init(&t, "ID SPI DIR PROTO POLICY PEER LOCAL ENC INTEG ENCAP REPLAY ESN");
 	json_array_foreach(items, i, s) {
 		table_put(&t, field(s, "id"));
 		table_put(&t, spi_cell(json_object_get(s, "spi")));
 		table_put(&t, field(s, "direction"));
+		table_put(&t, field(s, "protocol"));
 		table_put(&t, field(s, "policy"));
 		table_put(&t, field(s, "peer"));
 		table_put(&t, field(s, "local"));
@@ -1023,7 +1095,7 @@ static int sa_add(struct ctl *c, const struct args *a)
 	size_t i;
 	int rc, worst = EXIT_OK;
 
-	if ((rc = verb_opts(a, "sa add", "file")) || (rc = verb_args(a, 2, 0, 0, "sa add")))
+	if ((rc = verb_opts(a, "sa add", "file protocol clone-host")) || (rc = verb_args(a, 2, 0, 0, "sa add")))
 		return rc;
 	if (!file)
 		return usage_error("sa add: --file F.json is required (keys are only read from files)");
@@ -1037,6 +1109,10 @@ static int sa_add(struct ctl *c, const struct args *a)
 			worst = EXIT_FAIL;
 			break;
 		}
+		if (opt_get(a, "protocol"))
+			json_object_set_new(sa, "protocol", json_string(opt_get(a, "protocol")));
+		if (opt_get(a, "clone-host"))
+			json_object_set_new(sa, "clone_host", json_string(opt_get(a, "clone-host")));
 		rc = call(c, "POST", API "/sas", sa, &out);
 		rc = show_result(c, rc, out, sa_added_human);
 		if (rc != EXIT_OK && worst != EXIT_FAIL)
@@ -2225,7 +2301,7 @@ static int dispatch(struct ctl *c, const struct args *a)
 		const char *verb, *sub;
 		int (*fn)(struct ctl *, const struct args *);
 	} verbs[] = {
-		{ "policy", "add", policy_add }, { "policy", "del", policy_del }, { "policy", "list", policy_list },
+		{ "policy", "add", policy_add }, { "policy", "set", policy_set }, { "policy", "del", policy_del }, { "policy", "list", policy_list },
 		{ "policy", "show", policy_show }, { "policy", "reorder", policy_reorder }, { "sa", "add", sa_add },
 		{ "sa", "del", sa_del }, { "sa", "flush", sa_flush }, { "sa", "list", sa_list },
 		{ "port", "show", port_show }, { "port", "set", port_set }, { "config", "export", config_export },

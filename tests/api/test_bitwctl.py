@@ -234,6 +234,48 @@ def test_sas(ctl):
 	check(rc == 1 and 'WIRE_DOWN' in err, f'sad without bitw-wire: the server says so, exit 1 ({err.strip()})')
 
 
+def test_issue7_flags(ctl):
+	"""policy add/set flags for sa_type, clone and the SA options; sa add --protocol/--clone-host over a key file."""
+	res = ctl.run('policy', 'add', 'ah-pol', '--action', 'protect', '--src', '198.18.1.0/24', '--dst', '198.18.30.0/24',
+	              '--peer', '198.51.100.10', '--sa-type', 'ah', '--clone', 'src', '--ecn', 'no', '--df', 'copy',
+	              '--pad-check', 'no', '--icv-96', 'yes', '--mss-clamp', 'no')
+	stored(res, 'policy add with --sa-type ah --clone src and the option flags')
+	rc, p, _ = ctl.json('policy', 'show', 'ah-pol')
+	want = {'sa_type': 'ah', 'clone': 'src', 'ecn': False, 'df': 'copy', 'pad_check': False, 'icv_96': True,
+	        'mss_clamp': False}
+	check(rc == 0 and p and all(p.get(k) == v for k, v in want.items()), f'every flag is stored ({p})')
+	stored(ctl.run('policy', 'add', 'padded', '--action', 'protect', '--dst', '198.18.31.0/24', '--peer',
+	               '198.51.100.10', '--tfc-pad', '64', '--dummy-interval-ms', '250'), 'policy add --tfc-pad --dummy-interval-ms')
+	rc, q, _ = ctl.json('policy', 'show', 'padded')
+	check(rc == 0 and q and q.get('tfc_pad') == 64 and q.get('dummy_interval_ms') == 250 and q.get('sa_type') == 'esp',
+	      f'numbers stored, sa_type esp by default ({q})')
+	stored(ctl.run('policy', 'set', 'ah-pol', '--df', 'set'), 'policy set NAME --df set')
+	rc, p2, _ = ctl.json('policy', 'show', 'ah-pol')
+	check(rc == 0 and p2 and p2.get('df') == 'set' and all(p2.get(k) == v for k, v in want.items() if k != 'df') and
+	      p2['id'] == p['id'], f'policy set changes only what it names ({p2})')
+	refused(ctl.run('policy', 'set', 'ah-pol', '--sa-type', 'gre'), 'sa_type', 'BAD_FIELD', 'policy set --sa-type gre')
+	refused(ctl.run('policy', 'set', 'ah-pol', '--ecn', 'maybe'), 'ecn', 'BAD_FIELD', 'policy set --ecn maybe')
+	refused(ctl.run('policy', 'add', 'ah-pad', '--action', 'protect', '--peer', '198.51.100.10', '--sa-type', 'ah',
+	                '--tfc-pad', '8'), 'tfc_pad', 'BAD_FIELD', 'TFC padding on an AH policy')
+	rc, out, err = ctl.run('policy', 'set', 'nosuch', '--df', 'set')
+	check(rc == 1 and 'nosuch' in err, f'policy set of an unknown name: exit 1 ({err.strip()})')
+
+	path = os.path.join(ctl.dir, 'ah-sa.json')
+	write_file(path, json.dumps({'spi': 0x3001, 'direction': 'out', 'policy': 'ah-pol', 'integ': 'hmac-sha256-128',
+	                             'integ_key': KEY_OUT[:64]}))
+	refused(ctl.run('sa', 'add', '--file', path, '--protocol', 'ah', '--clone-host', '198.18.99.7'), 'clone_host',
+	        'BAD_FIELD', 'a --clone-host outside the policy\'s src')
+	stored(ctl.run('sa', 'add', '--file', path, '--protocol', 'ah', '--clone-host', '198.18.1.7'),
+	       'sa add --protocol ah --clone-host')
+	rc, sas, _ = ctl.json('sa', 'list', '--policy', 'ah-pol')
+	check(rc == 0 and len(sas) == 1 and sas[0].get('protocol') == 'ah' and sas[0].get('clone_host') == '198.18.1.7' and
+	      sas[0].get('enc') == 'null', f'the SA is AH for host 198.18.1.7 ({sas})')
+	rc, out, _ = ctl.run('sa', 'list', '--policy', 'ah-pol')
+	check(rc == 0 and out.split()[:4] == ['ID', 'SPI', 'DIR', 'PROTO'] and ' ah ' in out, f'sa list shows PROTO ({out})')
+	for name in ('ah-pol', 'padded'):
+		stored(ctl.run('policy', 'del', name), f'policy del {name}')
+
+
 def test_netstat(ctl):
 	rc, out, err = ctl.run('netstat')
 	check(rc == 0 and 'bitw-wire: down' in out and 'Ports' in out and 'ctl-blk' in out, f'netstat header and ports ({out[:300]})')
@@ -400,6 +442,7 @@ def main():
 		test_ports(ctl)
 		test_policies(ctl)
 		test_sas(ctl)
+		test_issue7_flags(ctl)
 		test_netstat(ctl)
 		test_admin_state(ctl)
 		test_config_round_trip(ctl)
