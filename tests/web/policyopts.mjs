@@ -1,6 +1,6 @@
 // policyopts.mjs: a protect policy's advanced options (ECN, DF, TFC padding, dummy packets, 96-bit ICV) set through the
 // form's "Advanced" section, seen in the table and in GET /api/v1/policies/{id}, edited; the SA pages count dummy packets;
-// a transport-mode policy and its SA entered through the forms.
+// a transport-mode policy and its SA entered through the forms; an AH policy cloning per host and its AH SA.
 import { Rest, Run, expect, go, login, setField, tid, until, world } from './lib.mjs';
 
 const run = new Run('policyopts');
@@ -154,6 +154,52 @@ await run.step('transport mode: a policy for one host and its SA through the for
 	await live.waitFor({ timeout: 10000 });
 	const tunnel = (await live.locator('td').nth(3).textContent()) || '';
 	expect(tunnel.startsWith(world.hosts.A4), `the wire's SA starts at the host, not at bitw ("${tunnel}")`);
+});
+
+await run.step('AH and cloning: a policy with SA type AH cloning per source host, its AH SA through the forms', async () => {
+	await go(page, 'policies');
+	await row(NAME).waitFor({ timeout: 10000 });
+	await tid(page, 'policy-new').click();
+	await tid(page, 'policy-form').waitFor({ timeout: 5000 });
+	const types = await tid(page, 'policy-field-sa_type').evaluate((el) => [...el.options].map((o) => o.textContent));
+	expect(types.length === 3 && /AH \(integrity only/.test(types[1]) && /AH \+ ESP/.test(types[2]),
+		`the SA type select says what each type is (${types})`);
+	await setField(page, 'policy-field-name', 'web-ah');
+	await setField(page, 'policy-field-src', '198.18.1.0/24');
+	await setField(page, 'policy-field-dst', '198.18.4.0/24');
+	await setField(page, 'policy-field-peer', world.wan.B);
+	await setField(page, 'policy-field-sa_type', 'ah');
+	await setField(page, 'policy-field-clone', 'src');
+	await tid(page, 'policy-save').click();
+	await row('web-ah').waitFor({ timeout: 10000 });
+	const p = (await rest.items('/api/v1/policies')).find((x) => x.name === 'web-ah');
+	expect(p && p.sa_type === 'ah' && p.clone === 'src', `REST has sa_type ah, clone src: ${JSON.stringify(p)}`);
+	const flags = (await row('web-ah').getByTestId('policy-flags').textContent()) || '';
+	expect(flags.includes('AH') && flags.includes('clone per src host'), `the row says AH and the cloning ("${flags}")`);
+
+	await go(page, 'sas');
+	await tid(page, 'sa-new').click();
+	await tid(page, 'sa-form').waitFor({ timeout: 5000 });
+	await setField(page, 'sa-field-policy', 'web-ah');
+	expect((await tid(page, 'sa-field-protocol').inputValue()) === 'ah', 'an AH policy\'s SA starts as AH');
+	expect((await tid(page, 'sa-field-enc').inputValue()) === 'null' && await tid(page, 'sa-field-enc').isDisabled() &&
+		!(await tid(page, 'sa-field-enc_key').isVisible()), 'AH forces encryption null and asks for no encryption key');
+	expect(await tid(page, 'sa-field-clone_host').isVisible(), 'a cloning policy\'s SA asks for its host');
+	await setField(page, 'sa-field-spi', '5003');
+	await setField(page, 'sa-field-direction', 'out');
+	await setField(page, 'sa-field-integ', 'hmac-sha256-128');
+	await setField(page, 'sa-field-integ_key', '55'.repeat(32));
+	await setField(page, 'sa-field-clone_host', '198.18.1.20');
+	await tid(page, 'sa-save').click();
+	const sa = tid(page, 'sa-table').locator('[data-testid="sa-row"][data-spi="5003"]');
+	await sa.waitFor({ timeout: 10000 });
+	expect(((await sa.getByTestId('sa-protocol').textContent()) || '') === 'AH', 'its row says AH');
+	const stored = (await rest.items('/api/v1/sas')).find((x) => x.spi === 5003);
+	expect(stored && stored.protocol === 'ah' && stored.enc === 'null' && stored.clone_host === '198.18.1.20',
+		`REST has an AH SA for host 198.18.1.20: ${JSON.stringify(stored)}`);
+	const live = tid(page, 'sad-table').locator('[data-testid="sad-row"][data-spi="5003"]');
+	await live.waitFor({ timeout: 10000 });
+	expect(true, 'bitw-wire runs it (a live SAD row)');
 });
 
 await run.done();

@@ -4,7 +4,8 @@ import { h, clear, table, card, toast, num, bytes } from '../dom.js';
 import { field, formError, clearErrors, validate, showProblem, checkAddress, checkPort, checkProtocol, checkName,
 	isIP, PROTOCOLS } from '../form.js';
 import { onStats } from '../live.js';
-import { advancedSpecs, advancedSection, flagsText, modeOptions, modeHelp } from './policyopts.js';
+import { advancedSpecs, advancedSection, flagsText, modeOptions, modeHelp, typeText, SA_TYPES, CLONES }
+	from './policyopts.js';
 
 const SELECTOR_HELP = 'any, any6, an address, a prefix (198.18.1.0/24 or a/255.255.255.0) or a range a-b';
 
@@ -42,7 +43,8 @@ export function render(root, life) {
 				h('td', { class: 'mono', text: protoText(p) }),
 				h('td', { class: 'flags' }, p.action === 'protect' ? [
 					h('span', { testid: 'policy-mode', class: 'tag mode', text: p.mode || 'tunnel' }), ' ',
-					h('span', { testid: 'policy-flags', class: 'muted', text: flagsText(p, specs).join(' · ') })] : null),
+					h('span', { testid: 'policy-flags', class: 'muted',
+						text: [...typeText(p), ...flagsText(p, specs)].join(' · ') })] : null),
 				h('td', { class: 'mono', text: (p.peer || '') + (p.ike_peer ? ` (IKE ${p.ike_peer})` : '') }),
 				h('td', { testid: 'policy-packets', class: 'num', text: '0' }),
 				h('td', { testid: 'policy-bytes', class: 'num', text: '0' }),
@@ -157,6 +159,14 @@ function policyForm(p, ikePeers, props, onCancel, onSaved) {
 			help: modeHelp(props) }),
 		mss_clamp: f({ name: 'mss_clamp', label: 'Clamp TCP MSS', type: 'checkbox', value: v.mss_clamp !== false }),
 	};
+	// offered when this bitwd's schema has them
+	if (props.sa_type)
+		rows.sa_type = f({ name: 'sa_type', label: 'SA type', type: 'select', options: SA_TYPES, value: v.sa_type || 'esp',
+			help: 'the protocols of its SAs: ESP encrypts; AH authenticates the packet, outer IP header included, ' +
+				'but leaves it readable; AH + ESP: an ESP SA and an AH SA per direction' });
+	if (props.clone)
+		rows.clone = f({ name: 'clone', label: 'Cloning', type: 'select', options: CLONES, value: v.clone || 'none',
+			help: 'tunnel mode: separate keys per host the policy covers; each SA names its host (clone host)' });
 	if (ikePeers) {
 		rows.ike_peer = f({ name: 'ike_peer', label: 'Keys', type: 'select', value: v.ike_peer || '',
 			options: [['', 'manual SAs'], ...ikePeers.map(x => [x.name, `IKE with ${x.name} (${x.address})`])],
@@ -166,17 +176,26 @@ function policyForm(p, ikePeers, props, onCancel, onSaved) {
 		rows.child_lifetime = f({ name: 'child_lifetime', label: 'Child SA lifetime (s)', type: 'number',
 			value: v.child_lifetime || '', placeholder: 'the peer\'s',
 			check: s => (s === '' || /^\d+$/.test(s) ? '' : 'seconds, or empty for the peer\'s') });
+		if (props.ah_proposals)
+			rows.ah_proposals = f({ name: 'ah_proposals', label: 'AH proposals', value: v.ah_proposals || '',
+				placeholder: 'HMAC-SHA2-256', help: 'integrity only, e.g. sha256-sha1, aesxcbc, aes128gmac; empty: sha256' });
 	}
 	const specs = advancedSpecs(props);
 	const adv = specs.length ? advancedSection(specs, v, false) : null;
-	const protectOnly = [rows.peer, rows.mode, rows.mss_clamp, rows.ike_peer, adv && adv.fold].filter(Boolean);
+	const protectOnly = [rows.peer, rows.mode, rows.mss_clamp, rows.sa_type, rows.clone, rows.ike_peer,
+		adv && adv.fold].filter(Boolean);
+	const usesAh = () => rows.sa_type && rows.sa_type.input.value !== 'esp';
 	const sync = () => {
 		const protect = rows.action.input.value === 'protect';
 		for (const r of protectOnly)
 			r.hidden = !protect;
 		for (const r of [rows.esp_proposals, rows.child_lifetime].filter(Boolean))
 			r.hidden = !protect || !rows.ike_peer.input.value;
+		if (rows.ah_proposals)
+			rows.ah_proposals.hidden = !protect || !rows.ike_peer.input.value || !usesAh();
 	};
+	if (rows.sa_type)
+		rows.sa_type.input.addEventListener('change', sync);
 	if (rows.ike_peer)
 		rows.ike_peer.input.addEventListener('change', sync);
 	rows.action.input.addEventListener('change', sync);
@@ -205,6 +224,10 @@ function policyForm(p, ikePeers, props, onCancel, onSaved) {
 			body.peer = val('peer');
 			body.mode = val('mode');
 			body.mss_clamp = rows.mss_clamp.input.checked;
+			if (rows.sa_type)
+				body.sa_type = val('sa_type');
+			if (rows.clone)
+				body.clone = val('clone');
 			if (adv)
 				Object.assign(body, adv.read());
 			if (rows.ike_peer) {
@@ -212,6 +235,8 @@ function policyForm(p, ikePeers, props, onCancel, onSaved) {
 				if (body.ike_peer) {
 					body.esp_proposals = val('esp_proposals');
 					body.child_lifetime = Number(val('child_lifetime') || 0);
+					if (rows.ah_proposals && usesAh())
+						body.ah_proposals = val('ah_proposals');
 				}
 			}
 		}

@@ -5,7 +5,25 @@ import { field } from '../form.js';
 
 // Fields of the main form; every other property of the schema is an option of the "Advanced" section.
 const MAIN = new Set(['id', 'name', 'priority', 'order', 'action', 'direction', 'src', 'dst', 'src_port', 'dst_port',
-	'protocol', 'mode', 'peer', 'mss_clamp', 'ike_peer', 'esp_proposals', 'child_lifetime']);
+	'protocol', 'mode', 'peer', 'mss_clamp', 'ike_peer', 'esp_proposals', 'child_lifetime', 'sa_type', 'clone',
+	'ah_proposals']);
+
+// The SA type and cloning in words, for the form and the table.
+export const SA_TYPES = [['esp', 'ESP (encrypted)'], ['ah', 'AH (integrity only, payload in clear)'],
+	['ahesp', 'AH + ESP bundle']];
+export const CLONES = [['none', 'one SA pair for the policy'], ['src', 'an SA pair per source host'],
+	['dst', 'an SA pair per destination host']];
+const SA_TYPE_SHORT = { ah: 'AH', ahesp: 'AH+ESP' };
+
+// "AH" / "AH+ESP" / "clone per src host" for the table; nothing for the defaults (esp, none).
+export function typeText(p) {
+	const parts = [];
+	if (SA_TYPE_SHORT[p.sa_type])
+		parts.push(SA_TYPE_SHORT[p.sa_type]);
+	if (p.clone && p.clone !== 'none')
+		parts.push(`clone per ${p.clone} host`);
+	return parts;
+}
 
 // Labels, help and the table's short form for the options we know; an option we do not know is still offered,
 // named and explained by the schema.

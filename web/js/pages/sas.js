@@ -21,7 +21,7 @@ function choices(prop, fallback) {
 
 // Fields of the form below; any other property of the SA schema is offered as the schema describes it.
 const FORM_FIELDS = new Set(['id', 'spi', 'direction', 'policy', 'peer', 'local', 'encap', 'encap_sport', 'encap_dport',
-	'enc', 'enc_key', 'integ', 'integ_key', 'replay_window', 'esn', 'lifetime']);
+	'enc', 'enc_key', 'integ', 'integ_key', 'replay_window', 'esn', 'lifetime', 'protocol', 'clone_host']);
 
 const key = (spi, dir) => `${spi}/${dir}`;
 
@@ -34,6 +34,8 @@ function remaining(live) {
 }
 
 function algos(sa) {
+	if (sa.protocol === 'ah')
+		return sa.integ;
 	return sa.integ && sa.integ !== 'none' ? `${sa.enc} + ${sa.integ}` : sa.enc;
 }
 
@@ -84,7 +86,8 @@ export function render(root, life) {
 			h('td', { class: 'mono', text: sa.spi }),
 			h('td', { class: 'mono', text: '0x' + Number(sa.spi).toString(16).padStart(8, '0') }),
 			h('td', { text: sa.direction }),
-			h('td', { text: sa.policy }),
+			h('td', { testid: 'sa-protocol', text: (sa.protocol || 'esp').toUpperCase() }),
+			h('td', { text: sa.policy + (sa.clone_host ? ` (host ${sa.clone_host})` : '') }),
 			h('td', { class: 'mono', text: sa.peer || '(policy\'s)' }),
 			h('td', { text: algos(sa) }),
 			h('td', { testid: 'sa-mode', text: (modes.get(sa.policy) || 'tunnel') + (sa.encap === 'udp' ? ', UDP' : '') }),
@@ -95,7 +98,7 @@ export function render(root, life) {
 			dummies ? h('td', { testid: 'sa-dummy', class: 'num', text: '0' }) : null,
 			h('td', { class: 'row-actions' }, h('button', { testid: 'sa-delete', class: 'danger small', disabled: ro,
 				onclick: () => remove(sa), text: 'Delete' }))));
-		clear(stored).append(table('sa-table', ['SPI', 'hex', 'Dir', 'Policy', 'Peer', 'Algorithms', 'Mode', 'State',
+		clear(stored).append(table('sa-table', ['SPI', 'hex', 'Dir', 'Protocol', 'Policy', 'Peer', 'Algorithms', 'Mode', 'State',
 			'Packets', 'Bytes', 'Hard left (s)', ...(dummies ? ['Dummies'] : []), ''], rows, 'No manual SAs.'));
 		updateCounters();
 	}
@@ -224,9 +227,44 @@ function saForm(policies, props, onCancel, onSaved) {
 		f({ name: 'lifetime.soft.bytes', label: 'Soft lifetime (bytes)', type: 'number', placeholder: 'none', check: count }),
 		f({ name: 'lifetime.hard.bytes', label: 'Hard lifetime (bytes)', type: 'number', placeholder: 'none', check: count }),
 	];
+	// AH (when this bitwd has it) and a clone policy's host, right after the policy they depend on
+	const after = rows.findIndex(r => r.dataset.field === 'policy') + 1;
+	const own = [];
+	if (props.protocol)
+		own.push(f({ name: 'protocol', label: 'Protocol', type: 'select', options: [['esp', 'ESP (encrypted)'],
+			['ah', 'AH (integrity only, payload in clear)']],
+			help: 'one the policy\'s SA type uses; AH takes no encryption and no UDP encapsulation' }));
+	if (props.clone_host)
+		own.push(f({ name: 'clone_host', label: 'Clone host', placeholder: '198.18.1.7',
+			help: 'policies that clone per host: the host this SA serves, inside the cloned selector',
+			check: t => (t.trim() === '' || isIP(t.trim()) ? '' : 'an IPv4 or IPv6 address') }));
+	rows.splice(after, 0, ...own);
 	const extra = extraFields(props);
 	rows.splice(rows.findIndex(r => r.dataset.field === 'encap') + 1, 0, ...extra.map(x => x.row));
 	const byName = Object.fromEntries(rows.map(r => [r.dataset.field, r.input]));
+	const rowOf = n => rows.find(r => r.dataset.field === n);
+	const policyOf = () => policies.find(p => p.name === byName.policy.value) || {};
+	// AH forces enc null and no UDP; a policy's SA type picks the protocol it uses; clone_host only where it clones
+	const syncProto = (fromPolicy) => {
+		const pol = policyOf();
+		if (byName.protocol && fromPolicy && (pol.sa_type === 'ah' || pol.sa_type === 'esp'))
+			byName.protocol.value = pol.sa_type;
+		const ah = byName.protocol && byName.protocol.value === 'ah';
+		if (ah) {
+			byName.enc.value = 'null';
+			byName.encap.value = 'none';
+			byName.enc_key.value = '';
+		}
+		byName.enc.disabled = ah;
+		byName.encap.disabled = ah;
+		rowOf('enc_key').hidden = ah;
+		if (rowOf('clone_host'))
+			rowOf('clone_host').hidden = !pol.clone || pol.clone === 'none';
+	};
+	byName.policy.addEventListener('change', () => syncProto(true));
+	if (byName.protocol)
+		byName.protocol.addEventListener('change', () => syncProto(false));
+	syncProto(true);
 	const wipeKeys = () => {
 		byName.enc_key.value = '';
 		byName.integ_key.value = '';
@@ -256,6 +294,10 @@ function saForm(policies, props, onCancel, onSaved) {
 		for (const n of ['peer', 'local', 'enc_key', 'integ_key'])
 			if (v(n))
 				body[n] = v(n);
+		if (byName.protocol)
+			body.protocol = v('protocol');
+		if (byName.clone_host && v('clone_host') && !rowOf('clone_host').hidden)
+			body.clone_host = v('clone_host');
 		for (const x of extra) {
 			const val = x.read();
 			if (val !== undefined)
