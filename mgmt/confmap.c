@@ -789,6 +789,7 @@ void change_finish(struct req *r, int status, json_t *body, const char *action, 
 {
 	struct bitwd *d = r->d;
 	json_t *doc = conf_export(d, true), *wire_reply = NULL;
+	char name[DB_NAME_LEN], policy[DB_NAME_LEN];
 	int rc;
 
 	if (!doc) {
@@ -797,6 +798,11 @@ void change_finish(struct req *r, int status, json_t *body, const char *action, 
 	}
 	if (change_validate(r, doc) < 0)
 		goto undo;
+	/* the event names the object as people do (the policy's name, an SA's policy), so a log filtered by it finds it */
+	snprintf(name, sizeof name, "%s", json_string_value(json_object_get(detail, "name")) ?
+	         json_string_value(json_object_get(detail, "name")) : "");
+	snprintf(policy, sizeof policy, "%s", json_string_value(json_object_get(detail, "policy")) ?
+	         json_string_value(json_object_get(detail, "policy")) : "");
 	audit(r, action, object, detail);
 	detail = NULL;
 	if ((rc = db_commit(d->db)) < 0) {
@@ -806,7 +812,8 @@ void change_finish(struct req *r, int status, json_t *body, const char *action, 
 	rc = push_doc(d, doc, &wire_reply);
 	doc_free(doc);
 	ike_driver_reload(d);   /* policies keyed by IKE peers, and our black addresses, may have changed */
-	events_publish(d, "config.changed", json_pack("{s:s?, s:s?, s:b}", "action", action, "object", object,
+	events_publish(d, "config.changed", json_pack("{s:s?, s:s?, s:s?, s:s?, s:b}", "action", action, "object", object,
+	                                              "name", name[0] ? name : NULL, "policy", policy[0] ? policy : NULL,
 	                                              "applied", rc == 0));
 	if (rc == 0 && !body && status == 204)
 		reply_no_content(r);

@@ -342,8 +342,11 @@ def test_change_events(env, admin, stream):
     """A REST change is published on the open stream and kept in the backlog."""
     e = stream.until(lambda e: e[1] == 'config.changed' and e[2].get('action') == 'policy.create', 10)
     check(e is not None, f'the stream got config.changed for the new policy ({e})')
+    check(e is not None and e[2].get('name') == 'a-to-b', f'the event names the policy, so a filter by name finds it ({e})')
+    s = stream.until(lambda e: e[1] == 'config.changed' and e[2].get('action') == 'sa.create', 10)
+    check(s is not None and s[2].get('policy') == 'a-to-b', f'an SA\'s event names its policy ({s})')
     rest = stream.drain()
-    got = [e] + rest if e else rest
+    got = [x for x in (e, s) if x] + rest
     ids = [x[0] for x in got]
     check(ids == sorted(ids) and len(set(ids)) == len(ids) and all(i > 0 for i in ids),
           f'event ids are positive and increase ({ids})')
