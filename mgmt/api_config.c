@@ -117,6 +117,27 @@ void ports_get(struct req *r)
 		reply_json(r, 200, port);
 }
 
+/*
+ * A port written without "interface" keeps the one stored, else the one
+ * bitw-wire runs; with neither there is nothing to name, and the client is
+ * told which field to add (the database would only say "invalid").
+ */
+static int port_interface_default(struct req *r, const char *role, struct db_port *row)
+{
+	struct db_port stored;
+	const char *running = wirelink_ifname(r->d->wl, role);
+
+	if (db_port_get(r->d->db, role, &stored) == 0 && stored.interface[0])
+		snprintf(row->interface, sizeof row->interface, "%s", stored.interface);
+	else if (running[0])
+		snprintf(row->interface, sizeof row->interface, "%s", running);
+	if (row->interface[0])
+		return 0;
+	reply_problem(r, 422, "MISSING_FIELD", "interface", "required: no interface is stored for the %s port and "
+	              "bitw-wire is not connected to say which one it runs", role);
+	return -1;
+}
+
 void ports_put(struct req *r)
 {
 	const char *role = port_role(r);
@@ -133,6 +154,8 @@ void ports_put(struct req *r)
 		reply_parse_error(r, err);
 		return;
 	}
+	if (!row.interface[0] && port_interface_default(r, role, &row) < 0)
+		return;
 	if (change_begin(r))
 		return;
 	if ((rc = db_port_set(r->d->db, &row)) < 0) {
