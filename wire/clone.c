@@ -1,4 +1,4 @@
-/* clone.c: the outbound SAs of clone policies, (policy, host) -> SA, built once per snapshot and only read afterwards. */
+/* clone.c: clone policies' outbound SAs by (policy, host), built once per snapshot and only read afterwards; their inbound check. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,4 +83,13 @@ const struct bw_addr *clone_value(uint8_t clone, int dir, const struct pkt_info 
 	if (dir == DIR_IN)
 		return clone == CLONE_SRC ? &pi->dst : &pi->src;
 	return clone == CLONE_SRC ? &pi->src : &pi->dst;
+}
+
+bool clone_inbound_ok(uint8_t clone, const struct bw_addr *sa_host, const struct pkt_info *inner)
+{
+	const struct bw_addr *host = clone_value(clone, DIR_IN, inner);
+
+	if (!host)
+		return !sa_host->family;
+	return bw_addr_eq(host, sa_host);
 }

@@ -850,16 +850,6 @@ static int ecn_decap(uint8_t *ip, int family, uint8_t outer)
 	return 0;
 }
 
-/* A clone policy's SA carries one host's traffic only: another host's inner packet is outside it. */
-static bool clone_host_match(const struct sa *sa, const struct spd_policy *p, const struct pkt_info *ipi)
-{
-	const struct bw_addr *host = clone_value(p->conf.clone, DIR_IN, ipi);
-
-	if (!host)
-		return !sa->conf.clone_host.family;
-	return bw_addr_eq(host, &sa->conf.clone_host);
-}
-
 /* The inner packet of a verified tunnel-mode SA: dummy, policy and ECN checks, then to red. */
 static void in_inner(struct worker *wk, struct sa *sa, uint8_t *frame, uint8_t *inner, uint32_t inner_len, uint8_t nh,
                      uint8_t outer_ecn)
@@ -892,7 +882,7 @@ static void in_inner(struct worker *wk, struct sa *sa, uint8_t *frame, uint8_t *
 	}
 	/* RFC 4301 §5.2: what comes out of an SA must be what its policy protects. */
 	p = spd_by_id(s->spd, sa->conf.policy_id);
-	if (!p || !selector_match(&p->conf.sel, DIR_IN, &ipi) || !clone_host_match(sa, p, &ipi)) {
+	if (!p || !selector_match(&p->conf.sel, DIR_IN, &ipi) || !clone_inbound_ok(p->conf.clone, &sa->conf.clone_host, &ipi)) {
 		count_drop(wk, XE_INBOUND_POLICY_FAILURE);
 		return;
 	}

@@ -162,6 +162,12 @@ void clone_index_free(struct clone_index *ci);
 struct sa *clone_index_lookup(const struct clone_index *ci, uint32_t policy_id, const struct bw_addr *host);
 /* The packet's clone value under a policy's clone mode seen in dir (DIR_OUT/DIR_IN); NULL for CLONE_NONE. */
 const struct bw_addr *clone_value(uint8_t clone, int dir, const struct pkt_info *pi);
+/*
+ * Whether an inbound SA serving sa_host (family 0: none) may deliver this
+ * inner packet under its policy's clone mode: a clone policy's SA carries
+ * its own host's packets only, another policy's SA none with a host.
+ */
+bool clone_inbound_ok(uint8_t clone, const struct bw_addr *sa_host, const struct pkt_info *inner);
 /* A hash of (policy, host): the clone index's and the per-host ACQUIRE rate limit's. */
 uint64_t clone_key_hash(uint32_t policy_id, const struct bw_addr *host);
 

@@ -1,4 +1,5 @@
-/* test_clone.c: policy cloning: the per-host SA index, the clone value of a packet, and the schema's rules. */
+/* test_clone.c: policy cloning: the per-host SA index, the clone value of a packet, and the inbound host
+ * check, and the schema's rules. */
 #include <arpa/inet.h>
 #include <jansson.h>
 
@@ -94,6 +95,23 @@ static void test_value(void)
 	      clone_key_hash(1, &pi.src) != clone_key_hash(2, &pi.src), "the rate-limit key tells hosts and policies apart");
 }
 
+static void test_inbound(void)
+{
+	struct bw_addr h10 = addr("198.18.1.10"), none = { 0 };
+	struct pkt_info from10 = { 0 }, from11 = { 0 };
+
+	/* B's side of a clone dst policy (A's clone src): inbound, the host is the inner source. */
+	from10.src = h10;
+	from10.dst = from11.dst = addr("198.18.2.20");
+	from11.src = addr("198.18.1.11");
+	CHECK(clone_inbound_ok(CLONE_DST, &h10, &from10), "host .10's SA delivers host .10's packet");
+	CHECK(!clone_inbound_ok(CLONE_DST, &h10, &from11), "host .10's SA refuses host .11's packet");
+	CHECK(!clone_inbound_ok(CLONE_DST, &none, &from10), "an SA without a host under a clone policy delivers nothing");
+	CHECK(!clone_inbound_ok(CLONE_SRC, &h10, &from10), "clone src inbound looks at the destination, not the source");
+	CHECK(clone_inbound_ok(CLONE_NONE, &none, &from11), "a plain policy's SA delivers any host's packet");
+	CHECK(!clone_inbound_ok(CLONE_NONE, &h10, &from10), "an SA with a host under a plain policy delivers nothing");
+}
+
 static json_t *J(const char *text)
 {
 	char *s = strdup(text);
@@ -183,6 +201,7 @@ int main(void)
 {
 	test_index();
 	test_value();
+	test_inbound();
 	test_schema();
 	return check_done();
 }
