@@ -32,7 +32,7 @@ enum mac_kind { MAC_NONE, MAC_HMAC, MAC_XCBC, MAC_GMAC };
 struct esp_crypto {
 	uint8_t kind, mac_kind;
 	uint8_t salt_len;
-	bool gcm_nonce_param;       /* AES-GCM takes its nonce as a parameter (set_nonce) */
+	size_t nonce_param_len;     /* not 0: the nonce goes in as the "tlsivfixed" parameter of this length (set_nonce) */
 	uint8_t salt[SALT_MAX];
 	EVP_CIPHER_CTX *enc, *dec;  /* keyed once; per packet only the IV changes */
 	EVP_CIPHER_CTX *ivgen;      /* CBC: AES-ECB under a random key turns a counter into IVs */
@@ -177,45 +177,54 @@ static EVP_CIPHER_CTX *cipher_ctx(EVP_CIPHER *cipher, const uint8_t *key, int en
 /*
  * A new nonce on a keyed context. OpenSSL 3.0's EVP_CipherInit_ex2 asks the
  * provider for the IV length by name on every call (about 600 instructions
- * of OSSL_PARAM_locate and strcmp, twice per packet and SA pair). AES-GCM
- * also takes the whole 12-byte nonce as its "tlsivfixed" parameter with
- * length -1 (the special case of EVP_CTRL_GCM_SET_IV_FIXED that restores the
- * whole IV), which skips that lookup; the expected tag, if any, goes in the
- * same call. Every other cipher takes the ordinary path.
+ * of OSSL_PARAM_locate and strcmp, twice per packet and SA pair). Two ciphers
+ * take the whole 12-byte nonce as their "tlsivfixed" parameter instead, which
+ * skips that lookup: AES-GCM with length -1 (the special case of
+ * EVP_CTRL_GCM_SET_IV_FIXED that restores the whole IV), ChaCha20-Poly1305
+ * with length 12 (it sets the nonce words of the ChaCha20 state; Poly1305 is
+ * keyed afresh by the first update after a final, as after an init). The
+ * expected tag, if any, goes in the same call. Every other cipher takes the
+ * ordinary path.
  */
 static bool set_nonce(const struct esp_crypto *c, EVP_CIPHER_CTX *ctx, int enc, uint8_t *nonce,
                       const OSSL_PARAM *tag)
 {
-	OSSL_PARAM p[3] = { OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED, nonce, (size_t)-1),
+	OSSL_PARAM p[3] = { OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED, nonce, c->nonce_param_len),
 	                    OSSL_PARAM_END, OSSL_PARAM_END };
 
-	if (!c->gcm_nonce_param)
+	if (!c->nonce_param_len)
 		return EVP_CipherInit_ex2(ctx, NULL, NULL, nonce, enc, tag);
 	if (tag != NULL)
 		p[1] = tag[0];
 	return EVP_CIPHER_CTX_set_params(ctx, p);
 }
 
-/* Once per SA: the parameter path must give the same tag as EVP_CipherInit_ex2, or it is not used. */
-static bool gcm_nonce_param_works(EVP_CIPHER_CTX *enc)
+/*
+ * Once per SA: the parameter path (nonce_len as in esp_crypto) must give the
+ * same tag as EVP_CipherInit_ex2, twice in a row (what a message leaves
+ * behind must not leak into the next), or it is not used.
+ */
+static size_t nonce_param_works(EVP_CIPHER_CTX *enc, size_t nonce_len)
 {
-	struct esp_crypto probe = { .gcm_nonce_param = true };
-	uint8_t nonce[12] = { 0x62, 0x69, 0x74, 0x77 }, tag[2][AEAD_ICV], aad[1] = { 0 };
+	struct esp_crypto probe = { 0 };
+	uint8_t nonce[12] = { 0x62, 0x69, 0x74, 0x77 }, tag[3][AEAD_ICV], aad[1] = { 0 }, text[17] = { 0 }, out[17];
 	bool ok = true;
 	int l;
 
-	for (int i = 0; i < 2 && ok; i++) {
+	for (int i = 0; i < 3 && ok; i++) {
 		OSSL_PARAM get[2] = { OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag[i], AEAD_ICV),
 		                      OSSL_PARAM_END };
 
-		probe.gcm_nonce_param = i == 1;
+		probe.nonce_param_len = i == 0 ? 0 : nonce_len;
 		ok = set_nonce(&probe, enc, 1, nonce, NULL) && EVP_EncryptUpdate(enc, NULL, &l, aad, 1) &&
-		     EVP_EncryptFinal_ex(enc, aad, &l) && EVP_CIPHER_CTX_get_params(enc, get);
+		     EVP_EncryptUpdate(enc, out, &l, text, sizeof(text)) && EVP_EncryptFinal_ex(enc, aad, &l) &&
+		     EVP_CIPHER_CTX_get_params(enc, get);
 	}
-	ok = ok && memcmp(tag[0], tag[1], AEAD_ICV) == 0;
+	ok = ok && memcmp(tag[0], tag[1], AEAD_ICV) == 0 && memcmp(tag[0], tag[2], AEAD_ICV) == 0;
 	OPENSSL_cleanse(tag, sizeof(tag));
+	OPENSSL_cleanse(out, sizeof(out));
 	ERR_clear_error();  /* a provider that refuses the parameter leaves an error behind */
-	return ok;
+	return ok ? nonce_len : 0;
 }
 
 static int setup_cipher(struct esp_crypto *c, const struct sa_conf *conf)
@@ -236,8 +245,18 @@ static int setup_cipher(struct esp_crypto *c, const struct sa_conf *conf)
 		return -XE_NOMEM;
 	c->salt_len = e->salt_len;
 	memcpy(c->salt, conf->enc_key + e->key_len - e->salt_len, e->salt_len);
-	c->gcm_nonce_param = strstr(e->ossl, "-GCM") != NULL && gcm_nonce_param_works(c->enc);
+	if (strstr(e->ossl, "-GCM"))
+		c->nonce_param_len = nonce_param_works(c->enc, (size_t)-1);
+	else if (conf->enc == ENC_CHACHA20_POLY1305)
+		c->nonce_param_len = nonce_param_works(c->enc, 12);
 	return 0;
+}
+
+bool esp_nonce_by_param(const struct sa *sa)
+{
+	const struct esp_crypto *c = sa->crypto;
+
+	return c != NULL && c->nonce_param_len != 0;
 }
 
 static int aes_ecb(const uint8_t *key, const uint8_t *in, uint8_t *out, size_t len)
@@ -305,7 +324,7 @@ static int setup_gmac(struct esp_crypto *c, const struct integ_alg *i, const uin
 		return -XE_NOT_SUPPORTED;
 	c->salt_len = SALT_MAX;
 	memcpy(c->salt, key + key_len - SALT_MAX, SALT_MAX);
-	c->gcm_nonce_param = gcm_nonce_param_works(c->gmac);
+	c->nonce_param_len = nonce_param_works(c->gmac, (size_t)-1);
 	return 0;
 }
 

@@ -66,6 +66,12 @@ void sa_destroy(struct sa *sa);  /* wipes keys */
 uint64_t sa_clock_s(void);
 /* Frees and wipes sa->crypto (esp.c's part of sa_destroy). */
 void esp_crypto_free(struct sa *sa);
+/*
+ * Does this SA set its per-packet nonce as a cipher parameter rather than
+ * through EVP_CipherInit_ex2 (AES-GCM, AES-GMAC, ChaCha20-Poly1305, when the
+ * provider passed the self-check at sa_create)? For tests and STATS.
+ */
+bool esp_nonce_by_param(const struct sa *sa);
 
 /* Bytes esp_encap adds around an inner packet of inner_len (header, IV, pad, trailer, ICV); for AH its header. */
 uint32_t esp_overhead(const struct sa *sa, uint32_t inner_len);
