@@ -75,6 +75,17 @@ struct sa *clone_index_lookup(const struct clone_index *ci, uint32_t policy_id, 
 	}
 }
 
+struct sa *clone_index_next(const struct clone_index *ci, uint32_t *pos)
+{
+	while (*pos <= ci->mask) {
+		struct sa *sa = ci->slot[(*pos)++].sa;
+
+		if (sa)
+			return sa;
+	}
+	return NULL;
+}
+
 const struct bw_addr *clone_value(uint8_t clone, int dir, const struct pkt_info *pi)
 {
 	if (clone == CLONE_NONE)

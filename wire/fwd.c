@@ -611,31 +611,39 @@ static void dummy_send(struct worker *wk, struct sa *sa)
 		stat_add(&sa->st.dummies, 1);
 }
 
+/* One outbound SA's dummy clock; returns whether it wants dummy packets at all. */
+static bool dummy_tick(struct worker *wk, struct sa *sa)
+{
+	uint32_t mean;
+
+	if (!sa || !sa->conf.opts.dummy_ms || sa->conf.mode != MODE_TUNNEL || sa->conf.proto != PROTO_ESP ||
+	    atomic_load_explicit(&sa->state, memory_order_relaxed) == SA_DEAD)
+		return false;
+	mean = sa->conf.opts.dummy_ms;
+	if (sa->dummy_next && wk->now >= sa->dummy_next)
+		dummy_send(wk, sa);
+	if (!sa->dummy_next || wk->now >= sa->dummy_next)
+		sa->dummy_next = wk->now + mean / 2 + sa_random(sa) % (mean + 1);
+	return true;
+}
+
 /*
  * Outbound tunnel SAs whose policy asks for dummy packets send one at random
- * intervals between half and one and a half times the configured mean.
+ * intervals between half and one and a half times the configured mean: each
+ * policy's SA, and each host's SA of a clone policy.
  * Returns whether any SA wants them (the caller then wakes up more often).
  */
 static bool dummy_service(struct worker *wk)
 {
 	const struct snapshot *s = wk->snap;
-	uint32_t n = s->any_dummy ? spd_count(s->spd) : 0;
+	uint32_t n = s->any_dummy ? spd_count(s->spd) : 0, pos = 0;
 	bool any = false;
+	struct sa *sa;
 
-	for (uint32_t i = 0; i < n; i++) {
-		struct sa *sa = s->out_sa[spd_at(s->spd, i)->index];
-		uint32_t mean;
-
-		if (!sa || !sa->conf.opts.dummy_ms || sa->conf.mode != MODE_TUNNEL || sa->conf.proto != PROTO_ESP ||
-		    atomic_load_explicit(&sa->state, memory_order_relaxed) == SA_DEAD)
-			continue;
-		any = true;
-		mean = sa->conf.opts.dummy_ms;
-		if (sa->dummy_next && wk->now >= sa->dummy_next)
-			dummy_send(wk, sa);
-		if (!sa->dummy_next || wk->now >= sa->dummy_next)
-			sa->dummy_next = wk->now + mean / 2 + sa_random(sa) % (mean + 1);
-	}
+	for (uint32_t i = 0; i < n; i++)
+		any |= dummy_tick(wk, s->out_sa[spd_at(s->spd, i)->index]);
+	while (s->any_dummy && (sa = clone_index_next(s->clones, &pos)) != NULL)
+		any |= dummy_tick(wk, sa);
 	return any;
 }
 

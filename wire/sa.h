@@ -166,6 +166,8 @@ struct clone_index;
 struct clone_index *clone_index_build(struct sa *const *out_sas, uint32_t n);
 void clone_index_free(struct clone_index *ci);
 struct sa *clone_index_lookup(const struct clone_index *ci, uint32_t policy_id, const struct bw_addr *host);
+/* Each host's SA in turn: start with *pos = 0; NULL after the last. */
+struct sa *clone_index_next(const struct clone_index *ci, uint32_t *pos);
 /* The packet's clone value under a policy's clone mode seen in dir (DIR_OUT/DIR_IN); NULL for CLONE_NONE. */
 const struct bw_addr *clone_value(uint8_t clone, int dir, const struct pkt_info *pi);
 /*

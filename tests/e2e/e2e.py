@@ -1147,8 +1147,9 @@ def lifetime():
 
 def clone():
 	"""Policy cloning: lan4 is clone src on A (clone dst on B), each of two hosts behind A has its own manual SA
-	pair; each host's traffic crosses the WAN under its own SPIs, a third host without SAs raises an ACQUIRE
-	carrying its address while nothing of it leaks, and at B an SA of one host carrying the other host's
+	pair; each host's traffic crosses the WAN under its own SPIs, each host's SA sends its own dummy packets
+	(dummy_interval_ms on A), a third host without SAs raises an ACQUIRE carrying its address while nothing of
+	it leaks, and at B an SA of one host carrying the other host's
 	packet (scapy-made) is dropped and counted."""
 	from scapy.layers.inet import ICMP, IP
 	from scapy.layers.l2 import Ether
@@ -1167,6 +1168,8 @@ def clone():
 			for p in c['policies']:
 				if p['name'] == 'lan4':
 					p['clone'] = 'src' if side == 'A' else 'dst'
+					if side == 'A':
+						p['dummy_interval_ms'] = 100
 			c['sas'] = [s for s in c['sas'] if s['policy'] != 'lan4']
 			peer = WAN['B' if side == 'A' else 'A'][4]
 			for host, (a_out, b_out) in hosts.items():
@@ -1214,12 +1217,19 @@ def clone():
 			       f'{host}: its echo requests under SPI {a_out:#x}, replies under {b_out:#x} ({len(inner)}/{len(back)})')
 			expect(all(i.src == host for i in inner),
 			       f'{host}: SPI {a_out:#x} decrypts (scapy) to packets of {host} only')
+			expect(dummies >= 3, f'{host}: its own SA {a_out:#x} sends dummy packets on the WAN ({dummies})')
 		spis = {spi for _, spi, _, _ in esp_frames(pkts)}
 		expect(spis <= {x for pair in hosts.values() for x in pair},
 		       f'only the per-host SPIs on the WAN ({sorted(hex(x) for x in spis)})')
 		expect(not frames_with(pkts, marker.encode()) and not cleartext_between_lans(pkts),
 		       f'nothing of {third} leaks in clear on the WAN')
-		st_b = t.stats('B')
+		st_a, st_b = t.stats('A'), t.stats('B')
+		for host, (a_out, _) in hosts.items():
+			sent, got = sa_stats(st_a, a_out, 'out') or {}, sa_stats(st_b, a_out, 'in') or {}
+			expect(sent.get('dummy_packets', 0) >= 3 and got.get('dummy_packets', 0) >= 3,
+			       f'{host}: dummies counted on its SA {a_out:#x}: sent by A {sent.get("dummy_packets")}, '
+			       f'discarded by B {got.get("dummy_packets")}')
+
 		# At B each inbound SA delivers only its own host's packets: scapy seals host .11's echo request
 		# under host .10's SA and the other way round (dropped), and each host's under its own (delivered).
 		r_mac, b_mac = t.mac('r', 'to-b'), t.mac('wB', 'b-blk')

@@ -72,6 +72,15 @@ static void test_index(void)
 		all &= got == many[i];
 	}
 	CHECK(ci && all, "%d hosts each find their own SA", MANY);
+	/* The dummy loop walks every host's SA: each exactly once. */
+	uint32_t pos = 0, walked = 0;
+
+	all = true;
+	for (struct sa *sa; ci && (sa = clone_index_next(ci, &pos)) != NULL; walked++) {
+		all &= sa->conf.spi >= 0x1000 && sa->conf.spi < 0x1000 + MANY && !sa->dummy_next;
+		sa->dummy_next = 1;
+	}
+	CHECK(walked == MANY && all, "clone_index_next visits each of the %d hosts' SAs once (%u)", MANY, walked);
 	clone_index_free(ci);
 	for (uint32_t i = 0; i < MANY; i++)
 		free(many[i]);
