@@ -254,6 +254,17 @@ static int child_conf(const struct db_policy *pol, const struct db_peer *peer, b
 		c->n_esp = (size_t)n;
 	}
 	c->transport = !strcmp(pol->mode, "transport");
+	/* AH, or an AH+ESP bundle (two children over the same selectors, ESP first, one inbound SPI for both). */
+	c->sa_type = !strcmp(pol->sa_type, "ah") ? IKE_SA_TYPE_AH :
+	             !strcmp(pol->sa_type, "ahesp") ? IKE_SA_TYPE_AHESP : IKE_SA_TYPE_ESP;
+	if (c->sa_type != IKE_SA_TYPE_ESP && pol->ah_proposals[0] && strcmp(pol->ah_proposals, "default") != 0) {
+		n = ike_ah_proposals_parse(pol->ah_proposals, legacy, c->ah, IKE_MAX_PROPOSAL_CONF, err, sizeof err);
+		if (n < 0) {
+			mlog(WLOG_WARN, "ike: policy %s: ah_proposals: %s; not keyed", pol->name, err);
+			return -1;
+		}
+		c->n_ah = (size_t)n;
+	}
 	/* A clone policy's children come up per host (the ACQUIRE's clone_host), each narrowed to it. */
 	c->clone = pc.clone == CLONE_SRC ? IKE_CLONE_SRC : pc.clone == CLONE_DST ? IKE_CLONE_DST : IKE_CLONE_NONE;
 	/* Transport mode: bitw speaks IKE as the host (its single src address), which is the SAs' local end. */

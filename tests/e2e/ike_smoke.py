@@ -11,6 +11,14 @@
 # transport: host-to-host transport policies keyed by IKE on both sides, the peers being the remote hosts (no
 #   local given): A's ping's ACQUIRE makes bitw A speak IKE as hostA to hostB's address, bitw B answers as hostB;
 #   the child is installed as a transport SA whose local end is the host, and pings pass both ways.
+# clone: the LAN policy is clone src on A (clone dst on B); two hosts behind A each ping hostB: each host's
+#   first packet raises an ACQUIRE with its clone_host, and each gets its own child SA pair (both sides list the
+#   children with that clone_host, both wires hold the SAs with it), its echoes crossing the WAN under its own SPI.
+# ah: the LAN policy is sa_type ah with ah_proposals sha256 on both: the child negotiated on traffic is an AH one,
+#   installed on both wires as protocol ah, hmac-sha256-128; pings pass both ways, the WAN carries them in AH
+#   (IP protocol 51, the inner packet readable by scapy) under the negotiated SPIs and no ESP at all.
+# ahesp: the LAN policy is sa_type ahesp: ESP and AH children over the same selectors, each side's inbound SPI
+#   the same for both; pings pass both ways and every protected frame on the WAN is outer IP | AH | ESP.
 
 import os
 import secrets
@@ -171,11 +179,145 @@ def transport():
 		b.d.stop()
 
 
+def lan_policy(gw):
+	return next(p for p in gw.api.items(f'{API}/policies') if p['name'] == 'lan')
+
+
+def set_lan(gw, **fields):
+	pol = lan_policy(gw)
+	body = {k: v for k, v in pol.items() if k != 'id'}
+	body.update(fields)
+	gw.api.call('PUT', f'{API}/policies/{pol["id"]}', body, ok=(200,))
+
+
+def children(gw):
+	return [c for sa in gw.established() for c in sa['child_sas']]
+
+
+def wan_frames(pkts, proto):
+	"""(spi, IP layer) of the WAN frames of IP protocol proto (50 ESP, 51 AH) right after the outer header."""
+	from scapy.all import IP
+	out = []
+	for p in pkts:
+		ip = p.getlayer(IP)
+		if ip is not None and ip.proto == proto:
+			out.append((int.from_bytes(bytes(ip.payload)[4:8] if proto == 51 else bytes(ip.payload)[0:4], 'big'),
+			            ip))
+	return out
+
+
+def clone():
+	need_bitwd()
+	marker = new_marker()
+	second = '198.18.1.11'
+	hosts = (HOST_A4, second)
+	with SwanTopo('ikecln', 'bitw', 'bitw') as t:
+		a, b = pair(t, 'traffic')
+		set_lan(a, clone='src')
+		set_lan(b, clone='dst')
+		t.addr('hA', 'eth0', [second + '/24'])
+		cap = t.capture('r', 'to-a', 'wan')
+		for host in hosts:
+			ok = wait_for(lambda: t.run('hA', ['ping', '-n', '-c', '1', '-W', '1', '-I', host, '-p',
+			                                   marker.encode().hex()[:32], HOST_B4], check=False).returncode == 0, 20)
+			expect(ok, f'{host} reaches hostB once its child SA is up')
+		for host in hosts:
+			r = t.run('hA', ['ping', '-n', '-c', '3', '-i', '0.2', '-W', '3', '-I', host, HOST_B4], check=False)
+			expect(' 0% packet loss' in r.stdout, f'{host} pings hostB over its own child SA ({r.stdout[-120:]})')
+		pkts = cap.stop()
+		kids_a = wait_for(lambda: len(children(a)) == 2 and children(a), 10) or children(a)
+		kids_b = children(b)
+		by_host_a = {c.get('clone_host'): c for c in kids_a}
+		by_host_b = {c.get('clone_host'): c for c in kids_b}
+		expect(set(by_host_a) == set(hosts) and set(by_host_b) == set(hosts),
+		       f'one child per host on both sides, named by clone_host ({kids_a} / {kids_b})')
+		for host in hosts:
+			ca, cb = by_host_a[host], by_host_b[host]
+			expect(ca['spi_in'] == cb['spi_out'] and ca['spi_out'] == cb['spi_in'],
+			       f'{host}: the two sides\' children are one pair ({ca}, {cb})')
+		expect(len({c['spi_in'] for c in kids_a}) == 2, f'each host has its own SPIs ({kids_a})')
+		for gw in (a, b):
+			on_wire = wire_ike_sas(gw)
+			expect(len(on_wire) == 4 and {s.get('clone_host') for s in on_wire} == set(hosts),
+			       f'{gw.side}\'s wire holds two SA pairs, each with its clone_host ({on_wire})')
+		spis = {spi for spi, _ in wan_frames(pkts, 50)}
+		expect({by_host_a[h]['spi_out'] for h in hosts} <= spis,
+		       f'each host\'s traffic crosses the WAN under its own SPI ({sorted(hex(x) for x in spis)})')
+		a.d.stop()
+		b.d.stop()
+
+
+def ah():
+	need_bitwd()
+	marker = new_marker()
+	with SwanTopo('ikeah', 'bitw', 'bitw') as t:
+		a, b = pair(t, 'traffic')
+		for gw in (a, b):
+			set_lan(gw, sa_type='ah', ah_proposals='sha256')
+		cap = t.capture('r', 'to-a', 'wan')
+		t.ping('hA', HOST_B4, count=4, marker=marker, wait=1)
+		a.wait_up()
+		b.wait_up()
+		for src, dst in (('hA', HOST_B4), ('hB', HOST_A4)):
+			r = t.ping(src, dst, count=3, marker=marker)
+			expect(r.received == 3, f'AH: ping {src} -> {dst} over the negotiated SAs ({r.received}/3)')
+		pkts = cap.stop()
+		kids = children(a)
+		expect(len(kids) == 1 and kids[0].get('protocol') == 'ah', f'A\'s child is an AH one ({kids})')
+		for gw in (a, b):
+			on_wire = wire_ike_sas(gw)
+			expect(len(on_wire) == 2 and all(s.get('protocol') == 'ah' and s.get('integ') == 'hmac-sha256-128'
+			                                 for s in on_wire),
+			       f'{gw.side}\'s wire holds the child as AH, hmac-sha256-128 ({on_wire})')
+		frames = wan_frames(pkts, 51)
+		spis = {spi for spi, _ in frames}
+		expect({kids[0]['spi_out'], kids[0]['spi_in']} <= spis, f'AH frames under the negotiated SPIs on the WAN '
+		       f'({sorted(hex(x) for x in spis)}, child {kids[0]})')
+		expect(any(marker.encode() in bytes(ip) for _, ip in frames), 'the pings travel inside AH (in clear)')
+		expect(not wan_frames(pkts, 50), 'and no ESP at all')
+		a.d.stop()
+		b.d.stop()
+
+
+def ahesp():
+	need_bitwd()
+	marker = new_marker()
+	with SwanTopo('ikeahesp', 'bitw', 'bitw') as t:
+		a, b = pair(t, 'traffic')
+		for gw in (a, b):
+			set_lan(gw, sa_type='ahesp')
+		cap = t.capture('r', 'to-a', 'wan')
+		t.ping('hA', HOST_B4, count=4, marker=marker, wait=1)
+		ok = wait_for(lambda: len(children(a)) == 2 and len(children(b)) == 2, 20)
+		kids_a, kids_b = children(a), children(b)
+		expect(ok and {c['protocol'] for c in kids_a} == {'esp', 'ah'} and len({c['spi_in'] for c in kids_a}) == 1
+		       and len({c['spi_in'] for c in kids_b}) == 1,
+		       f'an ESP and an AH child on each side, one inbound SPI for both ({kids_a} / {kids_b})')
+		for src, dst in (('hA', HOST_B4), ('hB', HOST_A4)):
+			r = t.ping(src, dst, count=3, marker=marker)
+			expect(r.received == 3, f'AH+ESP: ping {src} -> {dst} over the bundle ({r.received}/3)')
+		pkts = cap.stop()
+		for gw in (a, b):
+			on_wire = wire_ike_sas(gw)
+			expect(len(on_wire) == 4 and {s.get('protocol', 'esp') for s in on_wire} == {'esp', 'ah'},
+			       f'{gw.side}\'s wire holds both halves of the bundle both ways ({on_wire})')
+		frames = wan_frames(pkts, 51)
+		expect(frames and all(bytes(ip.payload)[0] == 50 for _, ip in frames),
+		       f'protected frames on the WAN are IP | AH | ESP ({len(frames)} AH frames)')
+		expect(not wan_frames(pkts, 50), 'no ESP frame without its AH')
+		expect(not any(marker.encode() in bytes(ip) for _, ip in frames), 'the pings are encrypted inside')
+		a.d.stop()
+		b.d.stop()
+
+
 TESTS = {
 	'transport': transport,
 	'algs': algs,
 	'acquire': acquire,
 	'wire-restart': wire_restart,
+	'clone': clone,
+	'ah': ah,
+	'ahesp': ahesp,
 }
 
 if __name__ == '__main__':
