@@ -195,12 +195,20 @@ static int hash_or_fail(struct db *db, const char *password, char hash[DB_PWHASH
 int db_user_insert(struct db *db, struct db_user *u, const char *password)
 {
 	char hash[DB_PWHASH_LEN];
-	sqlite3_stmt *st;
-	int own, rc;
+	int rc;
 
 	db_clear_err(db);
 	if ((rc = hash_or_fail(db, password, hash)))
 		return rc;
+	return db_user_insert_hashed(db, u, hash);
+}
+
+int db_user_insert_hashed(struct db *db, struct db_user *u, const char *hash)
+{
+	sqlite3_stmt *st;
+	int own, rc;
+
+	db_clear_err(db);
 	if ((rc = db_w_begin(db, &own)))
 		return rc;
 	if ((rc = db_prep(db, SQL_USER_INSERT, &st)) == 0) {
@@ -241,12 +249,20 @@ int db_user_update(struct db *db, const struct db_user *u)
 int db_user_set_password(struct db *db, int64_t id, const char *password)
 {
 	char hash[DB_PWHASH_LEN];
-	sqlite3_stmt *st;
-	int own, rc;
+	int rc;
 
 	db_clear_err(db);
 	if ((rc = hash_or_fail(db, password, hash)))
 		return rc;
+	return db_user_set_password_hashed(db, id, hash);
+}
+
+int db_user_set_password_hashed(struct db *db, int64_t id, const char *hash)
+{
+	sqlite3_stmt *st;
+	int own, rc;
+
+	db_clear_err(db);
 	if ((rc = db_w_begin(db, &own)))
 		return rc;
 	if ((rc = db_prep(db, SQL_USER_SET_PW, &st)) == 0) {

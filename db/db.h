@@ -250,6 +250,9 @@ int db_password_verify(const char *password, const char *hash);   /* 0 or -DB_E_
 int db_user_insert(struct db *db, struct db_user *u, const char *password);
 int db_user_update(struct db *db, const struct db_user *u);        /* role, disabled, name */
 int db_user_set_password(struct db *db, int64_t id, const char *password);
+/* The same with a hash db_password_hash made beforehand (on another thread: it is slow on purpose). */
+int db_user_insert_hashed(struct db *db, struct db_user *u, const char *hash);
+int db_user_set_password_hashed(struct db *db, int64_t id, const char *hash);
 int db_user_delete(struct db *db, int64_t id);                     /* and its tokens and sessions */
 int db_user_get(struct db *db, int64_t id, struct db_user *out);
 int db_user_get_by_name(struct db *db, const char *name, struct db_user *out);

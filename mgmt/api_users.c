@@ -108,13 +108,93 @@ void users_list(struct req *r)
 	reply_json(r, 200, page(items, n, offset, limit));
 }
 
+/*
+ * Hashing a password (scrypt) is slow on purpose: it runs on the worker
+ * thread, as a login's check does, and the change is made when it is done.
+ */
+struct pw_job {
+	const char *password;    /* the request body's string: alive until the finish */
+	struct db_user u;        /* the user to create or change */
+	char hash[DB_PWHASH_LEN];
+	int rc;
+};
+
+static void pw_hash_work(void *arg)
+{
+	struct pw_job *j = arg;
+
+	j->rc = db_password_hash(j->password, j->hash);
+}
+
+static void pw_job_free(struct pw_job *j)
+{
+	OPENSSL_cleanse(j, sizeof *j);
+	free(j);
+}
+
+/* -1 after replying (503 BUSY when the worker has too much to do). */
+static int pw_offload(struct req *r, const char *password, const struct db_user *u, req_finish_fn finish)
+{
+	struct pw_job *j = calloc(1, sizeof *j);
+
+	if (!j) {
+		reply_problem(r, 500, "INTERNAL", NULL, "out of memory");
+		return -1;
+	}
+	j->password = password;
+	j->u = *u;
+	if (req_offload(r, pw_hash_work, finish, j) < 0) {
+		reply_header(r, "Retry-After", "1");
+		reply_problem(r, 503, "BUSY", NULL, "too many password checks at once; try again");
+		pw_job_free(j);
+		return -1;
+	}
+	return 0;
+}
+
+/* True after replying when the hash was not made. */
+static bool pw_failed(struct req *r, const struct pw_job *j, bool ran)
+{
+	if (!ran)
+		reply_problem(r, 503, "INTERNAL", NULL, "bitwd is stopping");
+	else if (j->rc == -DB_E_INVALID)
+		reply_problem(r, 422, "BAD_FIELD", "password", "password: not a password bitwd can store");
+	else if (j->rc)
+		reply_problem(r, 500, "INTERNAL", NULL, "password hashing failed");
+	return !ran || j->rc;
+}
+
+static void user_created(struct req *r, void *arg, bool ran)
+{
+	struct pw_job *j = arg;
+	struct db_user *u = &j->u;
+	char object[32], where[64];
+	int rc;
+
+	if (pw_failed(r, j, ran))
+		goto out;
+	if ((rc = db_begin(r->d->db)) || (rc = db_user_insert_hashed(r->d->db, u, j->hash))) {
+		fail_txn(r, rc);
+		goto out;
+	}
+	object_name(object, sizeof object, "user", u->id);
+	audit(r, "user.create", object, json_pack("{s:s, s:s}", "name", u->name, "role", u->role));
+	if ((rc = db_commit(r->d->db))) {
+		reply_db_error(r, rc);
+		goto out;
+	}
+	snprintf(where, sizeof where, "/api/v1/users/%lld", (long long)u->id);
+	reply_header(r, "Location", where);
+	reply_json(r, 201, user_json(u));
+out:
+	pw_job_free(j);
+}
+
 void users_create(struct req *r)
 {
 	static const char *const fields[] = { "name", "password", "role", NULL };
 	struct db_user u = { .role = "readonly" };
 	json_t *name, *pw, *role;
-	char object[32];
-	int rc;
 
 	if (req_body_object(r, fields) != 0)
 		return;
@@ -134,20 +214,7 @@ void users_create(struct req *r)
 	snprintf(u.name, sizeof u.name, "%s", json_string_value(name));
 	if (role)
 		snprintf(u.role, sizeof u.role, "%s", json_string_value(role));
-	if ((rc = db_begin(r->d->db)) || (rc = db_user_insert(r->d->db, &u, json_string_value(pw)))) {
-		fail_txn(r, rc);
-		return;
-	}
-	object_name(object, sizeof object, "user", u.id);
-	audit(r, "user.create", object, json_pack("{s:s, s:s}", "name", u.name, "role", u.role));
-	if ((rc = db_commit(r->d->db))) {
-		reply_db_error(r, rc);
-		return;
-	}
-	char where[64];
-	snprintf(where, sizeof where, "/api/v1/users/%lld", (long long)u.id);
-	reply_header(r, "Location", where);
-	reply_json(r, 201, user_json(&u));
+	pw_offload(r, json_string_value(pw), &u, user_created);
 }
 
 void users_get(struct req *r)
@@ -174,10 +241,9 @@ static bool may_update(const struct req *r, int64_t id)
 }
 
 /* Applies the PATCH inside the open transaction; detail lists what changed (never the password). */
-static int apply_update(struct req *r, struct db_user *u, json_t *detail)
+static int apply_update(struct req *r, struct db_user *u, const char *hash, json_t *detail)
 {
 	json_t *role = json_object_get(r->body, "role"), *dis = json_object_get(r->body, "disabled");
-	json_t *pw = json_object_get(r->body, "password");
 	const char *keep;
 	int rc;
 
@@ -193,8 +259,8 @@ static int apply_update(struct req *r, struct db_user *u, json_t *detail)
 		if (dis)
 			json_object_set(detail, "disabled", dis);
 	}
-	if (pw) {
-		if ((rc = db_user_set_password(r->d->db, u->id, json_string_value(pw))))
+	if (hash) {
+		if ((rc = db_user_set_password_hashed(r->d->db, u->id, hash)))
 			return rc;
 		json_object_set_new(detail, "password", json_string("changed"));
 		/* whoever knew the old password is logged out; the session making the change stays, tokens too */
@@ -206,12 +272,41 @@ static int apply_update(struct req *r, struct db_user *u, json_t *detail)
 	return 0;
 }
 
+/* The PATCH with the new password's hash (NULL: no new password), in one transaction with its audit entry. */
+static void update_user(struct req *r, struct db_user *u, const char *hash)
+{
+	json_t *detail = json_object();
+	char object[32];
+	int rc;
+
+	if ((rc = db_begin(r->d->db)) || (rc = apply_update(r, u, hash, detail))) {
+		json_decref(detail);
+		fail_txn(r, rc);
+		return;
+	}
+	object_name(object, sizeof object, "user", u->id);
+	audit(r, "user.update", object, detail);
+	if ((rc = db_commit(r->d->db))) {
+		reply_db_error(r, rc);
+		return;
+	}
+	reply_json(r, 200, user_json(u));
+}
+
+static void user_updated(struct req *r, void *arg, bool ran)
+{
+	struct pw_job *j = arg;
+
+	if (!pw_failed(r, j, ran))
+		update_user(r, &j->u, j->hash);
+	pw_job_free(j);
+}
+
 void users_update(struct req *r)
 {
 	static const char *const fields[] = { "role", "disabled", "password", NULL };
 	struct db_user u;
-	json_t *dis, *pw, *role, *detail;
-	char object[32];
+	json_t *dis, *pw, *role;
 	int64_t id = req_param_id(r, 0);
 	int rc;
 
@@ -234,19 +329,10 @@ void users_update(struct req *r)
 		reply_db_error(r, rc);
 		return;
 	}
-	detail = json_object();
-	if ((rc = db_begin(r->d->db)) || (rc = apply_update(r, &u, detail))) {
-		json_decref(detail);
-		fail_txn(r, rc);
-		return;
-	}
-	object_name(object, sizeof object, "user", id);
-	audit(r, "user.update", object, detail);
-	if ((rc = db_commit(r->d->db))) {
-		reply_db_error(r, rc);
-		return;
-	}
-	reply_json(r, 200, user_json(&u));
+	if (pw)
+		pw_offload(r, json_string_value(pw), &u, user_updated);
+	else
+		update_user(r, &u, NULL);
 }
 
 void users_delete(struct req *r)

@@ -348,6 +348,51 @@ def test_login_not_blocking(d):
 	      f' (max {lat[-1] * 1000 if lat else 0:.0f} ms)')
 
 
+def test_password_hashing_not_blocking(d, s, csrf):
+	"""Creating users and setting passwords hash with scrypt on the worker thread: GET /health stays fast meanwhile."""
+	port = int(d.url.rsplit(':', 1)[1])
+	h = {'X-Bitw-CSRF': csrf}
+	done = threading.Event()
+	answers = []
+
+	def create():
+		for i in range(6):
+			t0 = time.time()
+			r = s.post(d.url + f'{API}/users', json={'name': f'hash{i}', 'password': f'password number {i}!'},
+			           headers=h)
+			answers.append((r.status_code, time.time() - t0, r.json().get('id') if r.status_code == 201 else None))
+			if r.status_code == 201:
+				r = s.patch(d.url + f'{API}/users/{answers[-1][2]}', json={'password': f'another password {i}!'},
+				            headers=h)
+				answers.append((r.status_code, 0, None))
+		done.set()
+
+	t = threading.Thread(target=create)
+	t.start()
+	lat = []
+	c = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
+	time.sleep(0.05)
+	while not done.is_set():
+		t0 = time.time()
+		c.request('GET', f'{API}/health')
+		c.getresponse().read()
+		lat.append(time.time() - t0)
+		time.sleep(0.02)
+	c.close()
+	t.join()
+	lat.sort()
+	med = lat[len(lat) // 2] if lat else 99
+	check([a[0] for a in answers] == [201, 200] * 6, f'six users created and their passwords changed ({answers})')
+	check(len(lat) >= 5 and med < 0.08,
+	      f'meanwhile GET /health stays fast: median {med * 1000:.0f} ms over {len(lat)} requests'
+	      f' (max {lat[-1] * 1000 if lat else 0:.0f} ms; creations took {[round(a[1], 2) for a in answers[::2]]} s)')
+	st, _, _ = login(d.url, 'hash3', 'another password 3!')
+	check(st == 200, f'the changed password logs in ({st})')
+	for a in answers[::2]:
+		if a[2]:
+			s.delete(d.url + f'{API}/users/{a[2]}', headers=h)
+
+
 def routes_writes():
 	# POSTs open to read-only users (logout, certificate verify) change no configuration
 	return [(m, p) for m, p, public, role in routes() if m != 'GET' and not public and role != 'RO'
@@ -448,6 +493,7 @@ def main():
 		ropw = test_readonly(d, s, csrf, ro_id, ropw)
 		ropw = test_password_change(d, s, csrf, ro_id, ropw)
 		test_login_not_blocking(d)
+		test_password_hashing_not_blocking(d, s, csrf)
 		test_logout(d, s, csrf)
 		test_rate_limit(d, pw, ropw)
 		test_audit(d, pw, [pw, ropw, tok['token']])
