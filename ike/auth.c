@@ -201,11 +201,12 @@ static void remember_ids(struct ike_engine *e, struct ike_sa *sa, const struct i
 	sa->local_ident.type = local->body[0];
 	sa->local_ident.len = (uint16_t)(local->len - 4);
 	memcpy(sa->local_ident.data, local->body + 4, local->len - 4);
-	if (!id || id->u.id.data.len > IKE_IDENT_MAX)
-		return; /* auth_check refused that already */
-	sa->remote_ident.type = id->u.id.type;
-	sa->remote_ident.len = (uint16_t)id->u.id.data.len;
-	memcpy(sa->remote_ident.data, id->u.id.data.p, id->u.id.data.len);
+	if (id && id->u.id.data.len <= IKE_IDENT_MAX) { /* else auth_check refused it already */
+		sa->remote_ident.type = id->u.id.type;
+		sa->remote_ident.len = (uint16_t)id->u.id.data.len;
+		memcpy(sa->remote_ident.data, id->u.id.data.p, id->u.id.data.len);
+	}
+	ike_sa_index(e, sa);
 }
 
 static bool same_ident(const struct ike_ident *a, const struct ike_ident *b)
@@ -219,13 +220,16 @@ static bool same_ident(const struct ike_ident *a, const struct ike_ident *b)
  * it goes too, so one SA is left. */
 static void initial_contact(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 {
-	for (struct ike_sa *o = e->sas, *next; o; o = next) {
+	/* The SAs with the same remote identity are in one chain of the index; failing one frees only that one. */
+	for (struct ike_sa *o = ike_sa_chain_ident(e, &sa->remote_ident), *next; o; o = next) {
+		next = o->idx_next[IKE_IDX_IDENT];
+		if (o != sa && same_ident(&o->remote_ident, &sa->remote_ident) &&
+		    same_ident(&o->local_ident, &sa->local_ident))
+			ike_sa_fail(e, now_ms, o, IKE_EV_SA_DOWN, "replaced (INITIAL_CONTACT)");
+	}
+	for (struct ike_sa *o = e->n_unauth_initiators ? e->sas : NULL, *next; o; o = next) {
 		next = o->next;
-		if (o == sa)
-			continue;
-		if ((o->remote_ident.len && same_ident(&o->remote_ident, &sa->remote_ident) &&
-		     same_ident(&o->local_ident, &sa->local_ident)) ||
-		    (!o->remote_ident.len && o->initiator && o->peer_id == sa->peer_id))
+		if (o != sa && !o->remote_ident.len && o->initiator && o->peer_id == sa->peer_id)
 			ike_sa_fail(e, now_ms, o, IKE_EV_SA_DOWN, "replaced (INITIAL_CONTACT)");
 	}
 }

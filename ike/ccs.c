@@ -316,6 +316,7 @@ static struct ike_sa *ike_successor(struct ike_engine *e, uint64_t now_ms, struc
 		ike_sa_move_children(old, sa);
 	else
 		ike_sa_inherit(old, sa);
+	ike_sa_index(e, sa);
 	ike_sa_established(e, now_ms, sa);
 	if (take_children)
 		ike_emit(e, IKE_EV_REKEYED, sa, 0, 0, 0, "IKE SA rekeyed");
@@ -332,7 +333,7 @@ static void await_delete(struct ike_sa *sa, uint64_t now_ms)
 /* The children of a rekeyed IKE SA go to the survivor of a collision. */
 static void hand_over(struct ike_engine *e, struct ike_sa *old, struct ike_sa *to)
 {
-	ike_sa_move_children(old, to);
+	ike_sa_move_children(old, to);  /* same identities as to's (both succeed old): its index entries hold */
 	memset(&old->ike_coll, 0, sizeof old->ike_coll);
 	ike_emit(e, IKE_EV_REKEYED, to, 0, 0, 0, "IKE SA rekeyed (simultaneous rekey resolved)");
 }

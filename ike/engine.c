@@ -15,7 +15,7 @@ void ike_log(struct ike_engine *e, int level, const char *fmt, ...)
 	char text[1024];
 	va_list ap;
 
-	if (!e->cb.log)
+	if (!ike_log_on(e, level))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof text, fmt, ap);
@@ -97,6 +97,7 @@ void ike_engine_free(struct ike_engine *e)
 		return;
 	while (e->sas)
 		ike_sa_free(e, e->sas);
+	ike_index_free(e);
 	for (size_t i = 0; i < e->n_peers; i++)
 		peer_wipe(&e->peers[i]);
 	free(e->peers);

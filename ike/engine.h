@@ -79,8 +79,26 @@ struct ike_req {
 	uint16_t dh_group;                  /* the group of our KE (PFS, IKE rekey) */
 };
 
+/* The hash indexes over the IKE SAs (index.c). */
+enum ike_sa_idx {
+	IKE_IDX_OURS,                       /* our SPI: spi_i when we initiated, else spi_r */
+	IKE_IDX_SPI_I,                      /* responder SAs by the initiator's SPI (a repeated IKE_SA_INIT) */
+	IKE_IDX_IDENT,                      /* by the remote identity authenticated (INITIAL_CONTACT) */
+	IKE_IDX_N
+};
+
+struct ike_sa_tab {
+	struct ike_sa **b;                  /* chains through ike_sa.idx_next[which] */
+	size_t mask;                        /* buckets - 1; 0 before the first SA */
+	size_t n;
+};
+
 struct ike_sa {
-	struct ike_sa *next;
+	struct ike_sa *next, *prev;         /* e->sas, newest first */
+	struct ike_sa *idx_next[IKE_IDX_N];
+	uint64_t idx_hash[IKE_IDX_N];       /* the hash each index filed it under (its key may change later) */
+	uint8_t idx_in;                     /* bit per index it is in */
+	bool idx_unauth;                    /* counted in n_unauth_initiators */
 	uint64_t id;
 	uint32_t peer_id;
 	uint8_t state;                      /* enum ike_sa_state */
@@ -138,6 +156,9 @@ struct ike_engine {
 	size_t n_policies;
 	struct ike_sa *sas;
 	size_t n_sas, n_half_open;
+	struct ike_sa_tab idx[IKE_IDX_N];
+	uint64_t idx_key[2];                /* secret key of the index hashes */
+	size_t n_unauth_initiators;         /* SAs we initiate whose peer has not authenticated yet */
 	uint64_t next_sa_id;
 	uint8_t cookie_secret[32];
 	uint8_t buf[IKE_MAX_MSG];           /* scratch for building one message */
@@ -165,7 +186,19 @@ struct ike_choice {
 /* The IPsec protocol of a child SA (RFC 7296 3.3.1: one per child SA). */
 #define IKE_CHILD_PROTO(ah) ((ah) ? IKE_PROTO_AH : IKE_PROTO_ESP)
 
+/* index.c: ike_sa_index files sa under its current SPIs and identity (again after they change); the chains
+ * hold every SA whose key hashed to that bucket, so callers compare the key themselves. */
+void ike_sa_index(struct ike_engine *e, struct ike_sa *sa);
+void ike_sa_unindex(struct ike_engine *e, struct ike_sa *sa);
+void ike_index_free(struct ike_engine *e);
+struct ike_sa *ike_sa_chain_spi_i(struct ike_engine *e, const uint8_t *spi_i);
+struct ike_sa *ike_sa_chain_ident(struct ike_engine *e, const struct ike_ident *id);
+
 /* engine.c */
+static inline bool ike_log_on(const struct ike_engine *e, int level)
+{
+	return e->cb.log && (!e->conf.log_level || level <= e->conf.log_level);
+}
 void ike_log(struct ike_engine *e, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void ike_random(struct ike_engine *e, uint8_t *buf, size_t len);
 void ike_emit(struct ike_engine *e, uint8_t kind, const struct ike_sa *sa, uint32_t child_id, uint32_t spi_in,

@@ -435,6 +435,8 @@ struct ike_engine_conf {
 	uint32_t dpd_timeout_ms;             /* a liveness check unanswered this long means dead (sent 4 times
 	                                      * evenly over it, not on the back-off above); 0 = 10000 */
 	bool keyexport;                      /* Wireshark key lines as IKE_EV_KEYS; admin-only, off by default */
+	uint8_t log_level;                   /* log callbacks up to this syslog level only (6: no debug trace,
+	                                      * which is not even formatted then); 0 = all */
 };
 
 int ike_engine_new(const struct ike_engine_conf *conf, const struct ike_callbacks *cb, struct ike_engine **out);

@@ -158,6 +158,7 @@ int ike_init_start(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 	if (!memcmp(sa->spi_i, zero, IKE_SPI_LEN))
 		ike_random_spi(e, sa->spi_i);
 	memset(sa->spi_r, 0, IKE_SPI_LEN);
+	ike_sa_index(e, sa);
 	if (!sa->dh_group)
 		sa->dh_group = ike_proposals_first_dh(p->conf.ike, p->conf.n_ike, false);
 	if (!sa->dh && ike_dh_new(sa->dh_group, p->conf.legacy_groups, &sa->dh) < 0)
@@ -353,7 +354,7 @@ static bool cookie_ok(struct ike_engine *e, const struct ike_addr *src, const st
 
 static struct ike_sa *duplicate_init(struct ike_engine *e, const struct ike_addr *src)
 {
-	for (struct ike_sa *sa = e->sas; sa; sa = sa->next)
+	for (struct ike_sa *sa = ike_sa_chain_spi_i(e, e->msg.spi_i); sa; sa = sa->idx_next[IKE_IDX_SPI_I])
 		if (!sa->initiator && !memcmp(sa->spi_i, e->msg.spi_i, IKE_SPI_LEN) &&
 		    !memcmp(sa->remote.addr, src->addr, 16) && sa->init_req)
 			return sa;
@@ -412,6 +413,7 @@ static struct ike_sa *responder_sa(struct ike_engine *e, uint64_t now_ms, const 
 		return NULL;
 	memcpy(sa->spi_i, e->msg.spi_i, IKE_SPI_LEN);
 	ike_random_spi(e, sa->spi_r);
+	ike_sa_index(e, sa);
 	sa->local = *dst;
 	sa->remote = *src;
 	sa->suite = c->suite;

@@ -3,14 +3,6 @@
 
 #include "engine.h"
 
-struct ike_sa *ike_sa_by_our_spi(struct ike_engine *e, const uint8_t *spi)
-{
-	for (struct ike_sa *sa = e->sas; sa; sa = sa->next)
-		if (memcmp(sa->initiator ? sa->spi_i : sa->spi_r, spi, IKE_SPI_LEN) == 0)
-			return sa;
-	return NULL;
-}
-
 static struct ike_sa *lookup(struct ike_engine *e, const struct ike_msg *m)
 {
 	bool from_initiator = m->flags & IKE_FLAG_I;

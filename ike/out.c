@@ -12,7 +12,7 @@ void ike_trace(struct ike_engine *e, const char *dir, const struct ike_msg *m, c
 	static char text[16384];
 	char addr[64] = "?";
 
-	if (!e->cb.log)
+	if (!ike_log_on(e, 7))
 		return;
 	if (peer && peer->family)
 		inet_ntop(peer->family == 4 ? AF_INET : AF_INET6, peer->addr, addr, sizeof addr);

@@ -23,8 +23,11 @@ struct ike_sa *ike_sa_new(struct ike_engine *e, uint64_t now_ms, const struct ik
 	sa->last_recv_ms = now_ms;
 	sa->rekey_at_ms = sa->expire_at_ms = UINT64_MAX;
 	sa->next = e->sas;
+	if (e->sas)
+		e->sas->prev = sa;
 	e->sas = sa;
 	e->n_sas++;
+	ike_sa_index(e, sa);
 	return sa;
 }
 
@@ -41,13 +44,11 @@ void ike_req_done(struct ike_sa *sa)
 
 void ike_sa_free(struct ike_engine *e, struct ike_sa *sa)
 {
-	for (struct ike_sa **pp = &e->sas; *pp; pp = &(*pp)->next) {
-		if (*pp == sa) {
-			*pp = sa->next;
-			e->n_sas--;
-			break;
-		}
-	}
+	ike_sa_unindex(e, sa);
+	if (sa->next)
+		sa->next->prev = sa->prev;
+	*(sa->prev ? &sa->prev->next : &e->sas) = sa->next;
+	e->n_sas--;
 	if (sa->half_open)
 		e->n_half_open--;
 	ike_req_done(sa);

@@ -367,11 +367,13 @@ int main(int argc, char **argv)
 	}
 	struct ike_callbacks cb = {
 		.ctx = &l, .send = cb_send, .spi_alloc = cb_spi_alloc, .child_install = cb_child_install,
-		.child_delete = cb_child_delete, .event = cb_event, .log = cb_log,
+		.child_delete = cb_child_delete, .event = cb_event, .log = l.verbose ? cb_log : NULL,
 	};
-	/* The initiator must never be what limits the rate: no cookies or limits of its own in the way. */
+	/* The initiator must never be what limits the rate: no cookies or limits of its own in the way, and no
+	 * message trace formatted unless it is printed. */
 	struct ike_engine_conf conf = { .half_open_cookie_threshold = 1u << 30, .max_half_open = 1u << 30,
-		.max_sas = 1u << 30, .retransmit_base_ms = 2000, .retransmit_tries = 3 };
+		.max_sas = 1u << 30, .retransmit_base_ms = 2000, .retransmit_tries = 3,
+		.log_level = l.verbose > 1 ? 7 : 4 };
 	int rc = ike_engine_new(&conf, &cb, &l.e);
 	if (rc < 0) {
 		fprintf(stderr, "ike-load: engine: %s\n", ike_strerror(rc));
