@@ -18,6 +18,7 @@
 #include "wire/log.h"
 
 #define WIRE_TIMEOUT_MS 2000
+#define SPI_POOL 32           /* inbound SPIs reserved at the wire ahead of use */
 
 /*
  * The child SAs we installed, keys included: when bitw-wire restarts it comes
@@ -33,11 +34,14 @@ struct ike_driver {
 	struct bitwd *d;
 	struct ike_engine *e;
 	uint32_t *peers, *children;   /* ids currently set in the engine */
+	char (*child_names)[DB_NAME_LEN]; /* the policy name of children[i], for the wire without a query per SA */
 	size_t npeers, nchildren;
 	uint8_t *peer_start;          /* enum ike_start of peers[i] */
 	struct installed *inst;
 	size_t ninst, capinst;
 	int keylog_fd;                /* -1 unless --ike-keylog */
+	uint32_t spi_pool[SPI_POOL];  /* reserved by the wire we talk to, not used yet */
+	size_t nspi;
 };
 
 static uint64_t now_ms(void)
@@ -320,10 +324,13 @@ static const char *integ_of(uint16_t integ)
 
 static json_t *hex(const uint8_t *k, size_t len)
 {
+	static const char digits[] = "0123456789abcdef";
 	char buf[2 * 64 + 1];
 
-	for (size_t i = 0; i < len && i < 64; i++)
-		snprintf(buf + 2 * i, 3, "%02x", k[i]);
+	for (size_t i = 0; i < len && i < 64; i++) {
+		buf[2 * i] = digits[k[i] >> 4];
+		buf[2 * i + 1] = digits[k[i] & 15];
+	}
 	buf[2 * (len < 64 ? len : 64)] = '\0';
 	json_t *s = json_string(buf);
 	OPENSSL_cleanse(buf, sizeof buf);
@@ -438,18 +445,37 @@ static void cb_send(void *ctx, const struct ike_addr *src, const struct ike_addr
 		mlog(WLOG_DEBUG, "ike: sending %zu bytes: %s", len, xe_name(rc));
 }
 
-/* SPIs come from the wire (CTL_GET_SPI), which reserves them: a synchronous round trip of microseconds. */
+/*
+ * SPIs come from the wire (CTL_GET_SPI), which reserves them. A synchronous
+ * round trip per child SA cost a wake-up of the wire's thread each (on a busy
+ * machine a scheduling delay), so they are reserved SPI_POOL at a time. The
+ * pool belongs to the wire process that reserved them: a reconnect empties it.
+ */
+static int spi_pool_fill(struct ike_driver *k)
+{
+	json_t *req = json_pack("{s:i}", "count", SPI_POOL), *reply = NULL, *v;
+	int rc = req ? wirelink_request(k->d->wl, CTL_GET_SPI, req, &reply, WIRE_TIMEOUT_MS) : -XE_NOMEM;
+	size_t i;
+
+	json_decref(req);
+	json_array_foreach(rc == 0 ? json_object_get(reply, "spis") : NULL, i, v) {
+		json_int_t s = json_integer_value(v);
+
+		if (s >= 256 && s <= UINT32_MAX && k->nspi < SPI_POOL)
+			k->spi_pool[k->nspi++] = (uint32_t)s;
+	}
+	json_decref(reply);
+	return rc < 0 ? -IKE_E_LIMIT : k->nspi ? 0 : -IKE_E_BAD_PARAM;
+}
+
 static int cb_spi_alloc(void *ctx, uint32_t *spi)
 {
 	struct ike_driver *k = ctx;
-	json_t *reply = NULL;
-	int rc = wirelink_request(k->d->wl, CTL_GET_SPI, NULL, &reply, WIRE_TIMEOUT_MS);
-	json_int_t v = json_integer_value(json_object_get(reply, "spi"));
+	int rc = k->nspi ? 0 : spi_pool_fill(k);
 
-	json_decref(reply);
-	if (rc < 0 || v < 256 || v > UINT32_MAX)
-		return rc < 0 ? -IKE_E_LIMIT : -IKE_E_BAD_PARAM;
-	*spi = (uint32_t)v;
+	if (rc < 0)
+		return rc;
+	*spi = k->spi_pool[--k->nspi];
 	return 0;
 }
 
@@ -485,20 +511,29 @@ static void forget(struct ike_driver *k, uint32_t spi_in, bool ah)
 	}
 }
 
+/* The name of a policy the engine has (set by the last reload), or NULL. */
+static const char *child_name(const struct ike_driver *k, uint32_t id)
+{
+	for (size_t i = 0; i < k->nchildren; i++)
+		if (k->children[i] == id)
+			return k->child_names[i];
+	return NULL;
+}
+
 static int cb_child_install(void *ctx, const struct ike_child_sa *sa)
 {
 	struct ike_driver *k = ctx;
-	struct db_policy pol;
+	const char *name = child_name(k, sa->child_id);
 	int rc;
 
-	if (db_policy_get(k->d->db, sa->child_id, &pol) < 0) {
+	if (!name) {
 		mlog(WLOG_WARN, "ike: child SA for policy %" PRIu32 ", which is gone", sa->child_id);
 		return -IKE_E_NOT_FOUND;
 	}
-	rc = wire_add(k->d, sa, pol.name);
+	rc = wire_add(k->d, sa, name);
 	if (rc < 0) {
 		mlog(WLOG_ERR, "ike: installing child SA 0x%08" PRIx32 "/0x%08" PRIx32 " for %s: %s", sa->spi_in,
-		     sa->spi_out, pol.name, xe_name(rc));
+		     sa->spi_out, name, xe_name(rc));
 		return rc == -XE_BAD_PARAM ? -IKE_E_NOT_SUPPORTED : -IKE_E_LIMIT;
 	}
 	if (sa->install == IKE_INSTALL_OUT) {
@@ -508,7 +543,7 @@ static int cb_child_install(void *ctx, const struct ike_child_sa *sa)
 				k->inst[i].sa.install = IKE_INSTALL_BOTH;
 		return 0;
 	}
-	if (remember(k, sa, pol.name) < 0)
+	if (remember(k, sa, name) < 0)
 		mlog(WLOG_WARN, "ike: out of memory: SA 0x%08" PRIx32 " will not survive a wire restart", sa->spi_in);
 	return 0;
 }
@@ -612,6 +647,7 @@ int ike_driver_reload(struct bitwd *d)
 	struct db_policy *pol = NULL;
 	int64_t npeer_total = 0, npol_total = 0;
 	uint32_t *new_peers = NULL, *new_children = NULL;
+	char (*new_names)[DB_NAME_LEN] = NULL;
 	uint8_t *new_start = NULL, *valid = NULL;
 	struct ike_peer_conf *confs = NULL;
 	struct peer_secrets *secrets = NULL;
@@ -632,7 +668,8 @@ int ike_driver_reload(struct bitwd *d)
 	new_peers = calloc((size_t)np + 1, sizeof *new_peers);
 	new_start = calloc((size_t)np + 1, 1);
 	new_children = calloc((size_t)npol + 1, sizeof *new_children);
-	if (!new_peers || !new_start || !new_children)
+	new_names = calloc((size_t)npol + 1, sizeof *new_names);
+	if (!new_peers || !new_start || !new_children || !new_names)
 		goto out;
 	/* Peers are checked first; a policy is handed over only when its peer is good. */
 	confs = calloc((size_t)np + 1, sizeof *confs);
@@ -667,6 +704,7 @@ int ike_driver_reload(struct bitwd *d)
 		if (e < 0) {
 			mlog(WLOG_WARN, "ike: policy %s: %s", pol[i].name, ike_strerror(e));
 		} else {
+			snprintf(new_names[nnc], sizeof new_names[nnc], "%s", pol[i].name);
 			new_children[nnc++] = c.id;
 			nkids[j]++;
 		}
@@ -700,10 +738,12 @@ int ike_driver_reload(struct bitwd *d)
 			(void)ike_peer_del(k->e, now, k->peers[i]);
 	free(k->peers);
 	free(k->children);
+	free(k->child_names);
 	free(k->peer_start);
 	k->peers = new_peers, k->npeers = nnp, k->peer_start = new_start;
-	k->children = new_children, k->nchildren = nnc;
+	k->children = new_children, k->nchildren = nnc, k->child_names = new_names;
 	new_peers = new_children = NULL;
+	new_names = NULL;
 	new_start = NULL;
 	rc = 0;
 out:
@@ -718,6 +758,7 @@ out:
 	free(new_peers);
 	free(new_start);
 	free(new_children);
+	free(new_names);
 	free(peers);
 	free(pol);
 	if (rc < 0)
@@ -727,7 +768,12 @@ out:
 
 int ike_driver_start(struct bitwd *d, char *err, size_t errlen)
 {
-	struct ike_engine_conf conf = { .keyexport = d->opt.ike_keylog };
+	/* Below debug, the engine does not format its message trace at all: it cost more than the crypto. */
+	struct ike_engine_conf conf = {
+		.keyexport = d->opt.ike_keylog,
+		.log_level = d->opt.log_level >= WLOG_DEBUG ? 7 : d->opt.log_level == WLOG_INFO ? 6 :
+		             d->opt.log_level == WLOG_WARN ? 4 : 3,
+	};
 	struct ike_driver *k = calloc(1, sizeof *k);
 	struct ike_callbacks cb = {
 		.send = cb_send, .spi_alloc = cb_spi_alloc, .child_install = cb_child_install,
@@ -782,6 +828,7 @@ void ike_driver_stop(struct bitwd *d)
 	free(k->inst);
 	free(k->peers);
 	free(k->children);
+	free(k->child_names);
 	free(k->peer_start);
 	if (k->keylog_fd >= 0)
 		close(k->keylog_fd);
@@ -911,6 +958,7 @@ void ike_driver_resync(struct bitwd *d)
 
 	if (!k)
 		return;
+	k->nspi = 0;   /* reserved by a wire we may no longer talk to */
 	restart = calloc(k->ninst + 1, sizeof *restart);
 	restart_peer = calloc(k->ninst + 1, sizeof *restart_peer);
 	m = ike_sa_list(k->e, NULL, 0);

@@ -237,7 +237,9 @@ void wirelink_handle(struct wirelink *wl)
 	while (wl->fd >= 0 && recv_one(wl, &h) > 0) {
 		if (h.flags & CTL_F_EVENT)
 			take_event(wl, &h, wl->rx + sizeof h);
-		else
+		else if (h.type == CTL_IKE_SEND && h.status < 0)
+			mlog(3, "wire: sending an IKE datagram: %s", xe_name(h.status));
+		else if (h.type != CTL_IKE_SEND)
 			mlog(3, "wire: <- late reply %s seq %" PRIu32 " ignored", ctl_type_name(h.type), h.seq);
 	}
 	queue_deliver(wl);
@@ -354,8 +356,13 @@ int wirelink_ike_send(struct wirelink *wl, const struct ctl_ike_dgram *dg, const
 	seq = ++wl->seq;
 	rc = send_bytes(wl, CTL_IKE_SEND, buf, sizeof *dg + len, seq, deadline);
 	free(buf);
-	if (rc == 0)
-		rc = await_reply(wl, CTL_IKE_SEND, seq, deadline, NULL);
+	/*
+	 * Not waiting for the reply: the wire serves its socket in order, so an SA
+	 * added before goes in first, and a lost datagram is the peer's to
+	 * retransmit. Waiting cost a round trip to the wire's thread per message
+	 * (on a busy machine, a scheduling delay each). The reply comes as a late
+	 * one (wirelink_handle).
+	 */
 	return rc;
 }
 

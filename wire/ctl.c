@@ -26,6 +26,7 @@
 #define CTL_ERR_MAX 512
 #define CTL_BURST 64          /* messages served per readiness, so one client cannot starve the rest */
 #define CTL_IKE_MAX (65535 - 48)  /* UDP payload that fits an IPv6 packet without jumbograms */
+#define CTL_SPI_BATCH_MAX 64      /* SPIs one GET_SPI may reserve */
 
 struct ctl_client {
 	int fd;                   /* -1: free slot */
@@ -323,15 +324,38 @@ static int do_sa_flush(struct ctl_req *r, json_t *req)
 	return 0;
 }
 
+/* {"count": n} reserves n SPIs at once (bitwd keeps a few at hand instead of a round trip per child SA). */
 static int do_get_spi(struct ctl_req *r, json_t *req)
 {
+	json_t *count = json_object_get(req, "count"), *all = NULL;
+	json_int_t n = count ? json_integer_value(count) : 1;
 	uint32_t spi = 0;
-	int rc = wire_get_spi(r->s->w, &spi);
+	int rc = 0;
 
-	(void)req;
-	if (rc < 0)
+	if (count && (!json_is_integer(count) || n < 1 || n > CTL_SPI_BATCH_MAX))
+		return ctl_fail(r, -XE_BAD_PARAM, "count: must be an integer 1..%d", CTL_SPI_BATCH_MAX);
+	if (count && !(all = json_array()))
+		return ctl_fail(r, -XE_NOMEM, "out of memory");
+	for (json_int_t i = 0; i < n && rc == 0; i++) {
+		uint32_t v = 0;
+
+		rc = wire_get_spi(r->s->w, &v);
+		if (rc == 0 && i == 0)
+			spi = v;
+		if (rc == 0 && all && json_array_append_new(all, json_integer(v)) < 0)
+			rc = -XE_NOMEM;
+	}
+	if (rc < 0) {
+		json_decref(all);
 		return ctl_fail(r, rc, "%s", xe_text(rc));
+	}
 	r->reply = json_pack("{s:I}", "spi", (json_int_t)spi);
+	if (r->reply && all && json_object_set_new(r->reply, "spis", all) < 0) {
+		json_decref(r->reply);
+		r->reply = NULL;
+	} else if (!r->reply) {
+		json_decref(all);
+	}
 	return r->reply ? 0 : ctl_fail(r, -XE_NOMEM, "out of memory");
 }
 
@@ -432,7 +456,7 @@ static const struct ctl_op ctl_ops[] = {
 	[CTL_SA_ADD] = { do_sa_add, FIELDS("sa", "sas") },
 	[CTL_SA_DEL] = { do_sa_del, FIELDS("spi", "direction", "dir") },
 	[CTL_SA_FLUSH] = { do_sa_flush, FIELDS("policy") },
-	[CTL_GET_SPI] = { do_get_spi, NO_FIELDS },
+	[CTL_GET_SPI] = { do_get_spi, FIELDS("count") },
 	[CTL_INITIAL_CONTACT] = { do_initial_contact, FIELDS("peer") },
 	[CTL_STATS] = { do_stats, NO_FIELDS },
 	[CTL_CONFIG_GET] = { do_config_get, NO_FIELDS },

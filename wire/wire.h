@@ -28,7 +28,8 @@ enum ctl_type {
 	                         an SA of a clone policy carries "clone_host": "addr" (the host it serves) */
 	CTL_SA_DEL,           /* {"spi": n, "direction": "in"|"out"} */
 	CTL_SA_FLUSH,         /* {} or {"policy": "name"} */
-	CTL_GET_SPI,          /* {} -> {"spi": n} an unused inbound SPI, reserved */
+	CTL_GET_SPI,          /* {} -> {"spi": n} an unused inbound SPI, reserved; {"count": 1..64} -> also
+	                       * {"spis": [n, ...]} that many */
 	CTL_INITIAL_CONTACT,  /* {"peer": "addr"}: drop every SA to that peer */
 	CTL_STATS,            /* {} -> ports, policies, sas, drops */
 	CTL_IKE_SEND,         /* struct ctl_ike_dgram + datagram */

@@ -17,7 +17,7 @@
 /* ---- test doubles of the wire operations (the real ones live in state.c / stats.c) ---- */
 
 static struct {
-	int spd_calls, sa_add_calls, sa_del_calls, flush_calls, ic_calls, ike_calls;
+	int spd_calls, sa_add_calls, sa_del_calls, flush_calls, ic_calls, ike_calls, spi_calls;
 	uint32_t spd_n;
 	char spd_names[4][NAME_MAX_];
 	uint32_t spd_order[4];
@@ -87,7 +87,7 @@ int wire_sa_flush(struct wire *w, const char *policy)
 
 int wire_get_spi(struct wire *w, uint32_t *spi)
 {
-	*spi = 0xc0ffee01;
+	*spi = 0xc0ffee01 + (uint32_t)seen.spi_calls++;
 	return 0;
 }
 
@@ -428,6 +428,17 @@ static void test_misc_requests(struct ctl_server *s, int fd)
 
 	xfer_json(s, fd, CTL_GET_SPI, 50, "{}", &r);
 	CHECK(r.h.status == 0 && json_integer_value(json_object_get(r.body, "spi")) == 0xc0ffee01, "GET_SPI -> {spi}");
+	xfer_json(s, fd, CTL_GET_SPI, 60, "{\"count\":3}", &r);
+	json_t *spis = json_object_get(r.body, "spis");
+	CHECK(r.h.status == 0 && json_array_size(spis) == 3 && seen.spi_calls == 4 &&
+	      json_integer_value(json_object_get(r.body, "spi")) == 0xc0ffee02 &&
+	      json_integer_value(json_array_get(spis, 0)) == 0xc0ffee02 &&
+	      json_integer_value(json_array_get(spis, 2)) == 0xc0ffee04, "GET_SPI {count: 3} reserves 3 SPIs");
+	xfer_json(s, fd, CTL_GET_SPI, 61, "{\"count\":0}", &r);
+	CHECK(r.h.status == -XE_BAD_PARAM && strcmp(body_str(&r, "field"), "count") == 0 && seen.spi_calls == 4,
+	      "GET_SPI {count: 0} is refused, naming count");
+	xfer_json(s, fd, CTL_GET_SPI, 62, "{\"count\":65}", &r);
+	CHECK(r.h.status == -XE_BAD_PARAM && seen.spi_calls == 4, "GET_SPI {count: 65} is refused (64 at most)");
 	xfer_json(s, fd, CTL_INITIAL_CONTACT, 51, "{\"peer\":\"2001:db8:b::10\"}", &r);
 	CHECK(r.h.status == 0 && seen.ic_calls == 1 && seen.ic_peer.family == 6 && seen.ic_peer.a[15] == 0x10,
 	      "INITIAL_CONTACT passes the parsed peer");
