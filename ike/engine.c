@@ -69,6 +69,7 @@ int ike_engine_new(const struct ike_engine_conf *conf, const struct ike_callback
 		e->conf.dpd_timeout_ms = 10000;
 	e->cb = *cb;
 	e->next_sa_id = 1;
+	e->deadline_stale = true;
 	ike_random(e, e->cookie_secret, sizeof e->cookie_secret);
 	*out = e;
 	return 0;
@@ -205,6 +206,7 @@ int ike_peer_set(struct ike_engine *e, uint64_t now_ms, const struct ike_peer_co
 	struct ike_peer *old, fresh;
 	int rc = peer_conf_check(p);
 
+	e->deadline_stale = true;
 	if (rc < 0)
 		return rc;
 	rc = peer_copy(&fresh, p);
@@ -237,6 +239,7 @@ int ike_peer_del(struct ike_engine *e, uint64_t now_ms, uint32_t peer_id)
 {
 	struct ike_peer *p = ike_peer_find(e, peer_id);
 
+	e->deadline_stale = true;
 	if (!p)
 		return -IKE_E_NOT_FOUND;
 	for (struct ike_sa *sa = e->sas, *next; sa; sa = next) {
@@ -266,6 +269,7 @@ int ike_child_set(struct ike_engine *e, uint64_t now_ms, const struct ike_child_
 	const struct ike_peer *peer;
 	bool fresh;
 
+	e->deadline_stale = true;
 	for (size_t i = 0; i < c->n_esp && i < IKE_MAX_PROPOSAL_CONF; i++)
 		if (c->esp[i].n_encr == 0)
 			return -IKE_E_BAD_PARAM;  /* ESP proposals need a cipher */
@@ -306,6 +310,7 @@ int ike_child_del(struct ike_engine *e, uint64_t now_ms, uint32_t child_id)
 {
 	struct ike_policy *pol = ike_policy_find(e, child_id);
 
+	e->deadline_stale = true;
 	if (!pol)
 		return -IKE_E_NOT_FOUND;
 	for (struct ike_sa *sa = e->sas; sa; sa = sa->next)

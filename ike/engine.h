@@ -159,6 +159,8 @@ struct ike_engine {
 	struct ike_sa_tab idx[IKE_IDX_N];
 	uint64_t idx_key[2];                /* secret key of the index hashes */
 	size_t n_unauth_initiators;         /* SAs we initiate whose peer has not authenticated yet */
+	uint64_t deadline;                  /* ike_next_deadline's answer, valid unless deadline_stale */
+	bool deadline_stale;                /* set by every entry point that can change a timer */
 	uint64_t next_sa_id;
 	uint8_t cookie_secret[32];
 	uint8_t buf[IKE_MAX_MSG];           /* scratch for building one message */

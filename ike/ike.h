@@ -465,7 +465,8 @@ int ike_rekey(struct ike_engine *e, uint64_t now_ms, uint64_t ike_sa_id, uint32_
 int ike_terminate(struct ike_engine *e, uint64_t now_ms, uint64_t ike_sa_id);
 /* Timers: retransmissions, rekeying, DPD, expiry, half-open reaping. Call at ike_next_deadline (early is fine). */
 void ike_tick(struct ike_engine *e, uint64_t now_ms);
-uint64_t ike_next_deadline(const struct ike_engine *e); /* absolute ms; UINT64_MAX when idle */
+uint64_t ike_next_deadline(struct ike_engine *e); /* absolute ms; UINT64_MAX when idle; cached until the next
+                                                    * call of the functions above */
 
 /* Introspection for REST. */
 enum ike_sa_state {

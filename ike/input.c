@@ -132,6 +132,7 @@ void ike_input(struct ike_engine *e, uint64_t now_ms, const struct ike_addr *src
 	struct ike_sa *sa;
 	int rc;
 
+	e->deadline_stale = true;
 	if (!msg || len < IKE_HDR_LEN || len > IKE_MAX_MSG)
 		return;
 	rc = ike_msg_decode(&e->msg, msg, len);

@@ -301,6 +301,7 @@ int ike_initiate(struct ike_engine *e, uint64_t now_ms, uint32_t peer_id)
 	struct ike_sa *sa;
 	int rc;
 
+	e->deadline_stale = true;
 	if (!p)
 		return -IKE_E_NOT_FOUND;
 	sa = ike_sa_find_peer(e, peer_id);
@@ -338,6 +339,7 @@ int ike_acquire(struct ike_engine *e, uint64_t now_ms, uint32_t child_id, const 
 	struct ike_sa *sa;
 	int rc;
 
+	e->deadline_stale = true;
 	if (!p)
 		return -IKE_E_NOT_FOUND;
 	if (pol->conf.clone != IKE_CLONE_NONE) {
@@ -381,6 +383,7 @@ int ike_sa_expire(struct ike_engine *e, uint64_t now_ms, uint32_t spi_in, bool h
 	struct ike_child *c;
 	struct ike_sa *sa = sa_of_child(e, spi_in, &c);
 
+	e->deadline_stale = true;
 	if (!sa)
 		return -IKE_E_NOT_FOUND;
 	if (hard) {
@@ -403,6 +406,7 @@ int ike_rekey(struct ike_engine *e, uint64_t now_ms, uint64_t ike_sa_id, uint32_
 	struct ike_sa *sa = ike_sa_find_id(e, ike_sa_id);
 	struct ike_child *c;
 
+	e->deadline_stale = true;
 	if (!sa)
 		return -IKE_E_NOT_FOUND;
 	if (sa->state != IKE_SA_ESTABLISHED)
@@ -422,6 +426,7 @@ int ike_terminate(struct ike_engine *e, uint64_t now_ms, uint64_t ike_sa_id)
 {
 	struct ike_sa *sa = ike_sa_find_id(e, ike_sa_id);
 
+	e->deadline_stale = true;
 	if (!sa)
 		return -IKE_E_NOT_FOUND;
 	ike_sa_terminate(e, now_ms, sa, true);
@@ -524,6 +529,7 @@ static void sa_timers(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 
 void ike_tick(struct ike_engine *e, uint64_t now_ms)
 {
+	e->deadline_stale = true;
 	for (struct ike_sa *sa = e->sas, *next; sa; sa = next) {
 		next = sa->next;
 		sa_timers(e, now_ms, sa);
@@ -536,12 +542,22 @@ static void earliest(uint64_t *d, uint64_t t)
 		*d = t;
 }
 
-uint64_t ike_next_deadline(const struct ike_engine *e)
+/*
+ * A walk over every SA, so it is cached: the reactor asks after each of its
+ * wake-ups (wire replies, REST, events), most of which never enter the
+ * engine. The engine has no clock and no thread of its own, so its timers only
+ * change inside the entry points, and each of them marks the cache stale.
+ */
+uint64_t ike_next_deadline(struct ike_engine *e)
 {
 	uint64_t d = UINT64_MAX;
+	const struct ike_peer *p = NULL;
 
+	if (!e->deadline_stale)
+		return e->deadline;
 	for (const struct ike_sa *sa = e->sas; sa; sa = sa->next) {
-		const struct ike_peer *p = ike_peer_find((struct ike_engine *)e, sa->peer_id);
+		if (!p || p->conf.id != sa->peer_id)
+			p = ike_peer_find(e, sa->peer_id);
 
 		if (sa->req.kind)
 			earliest(&d, sa->req.next_ms);
@@ -563,6 +579,8 @@ uint64_t ike_next_deadline(const struct ike_engine *e)
 				earliest(&d, sa->children[i].rekey_at_ms);
 		}
 	}
+	e->deadline = d;
+	e->deadline_stale = false;
 	return d;
 }
 
