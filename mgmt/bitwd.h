@@ -233,6 +233,9 @@ bool wirelink_up(const struct wirelink *wl);
  * meanwhile are queued and delivered after the reply.
  */
 int wirelink_request(struct wirelink *wl, uint16_t type, json_t *payload, json_t **reply, int timeout_ms);
+/* Sends without waiting: an SA_ADD's reply comes to on_event as type CTL_SA_ADD {"seq", "status", "error"}
+ * (other requests' replies are dropped). 0 or -XE_*. */
+int wirelink_request_async(struct wirelink *wl, uint16_t type, json_t *payload, uint32_t *seq);
 /* One IKE datagram out through the wire's black address (CTL_IKE_SEND): 0 or -XE_*. */
 int wirelink_ike_send(struct wirelink *wl, const struct ctl_ike_dgram *dg, const uint8_t *data, size_t len);
 /* The interface the running wire was started with for "red"/"black"; "" while disconnected. */

@@ -19,6 +19,7 @@
 
 #define WIRE_TIMEOUT_MS 2000
 #define SPI_POOL 32           /* inbound SPIs reserved at the wire ahead of use */
+#define ADDS_MAX 64           /* SA_ADDs sent whose reply has not come back yet */
 
 /*
  * The child SAs we installed, keys included: when bitw-wire restarts it comes
@@ -42,6 +43,8 @@ struct ike_driver {
 	int keylog_fd;                /* -1 unless --ike-keylog */
 	uint32_t spi_pool[SPI_POOL];  /* reserved by the wire we talk to, not used yet */
 	size_t nspi;
+	struct { uint32_t seq, spi_in; bool ah; } adds[ADDS_MAX]; /* SA_ADDs in flight (wire_add with seq) */
+	size_t nadds;
 };
 
 static uint64_t now_ms(void)
@@ -382,11 +385,16 @@ static json_t *sa_json(const struct ike_child_sa *sa, const char *policy, bool i
 	return o;
 }
 
-/* Both directions in one request, inbound first: the peer may send as soon as it has its own. 0 or -XE_*. */
-static int wire_add(struct bitwd *d, const struct ike_child_sa *sa, const char *policy)
+/*
+ * Both directions in one request, inbound first: the peer may send as soon as
+ * it has its own. With seq NULL it waits for the reply: 0 or -XE_*. Otherwise it
+ * only sends (*seq names the reply, see on_add_reply): the wire serves its
+ * socket in order, so the SA is in before the IKE response that follows.
+ */
+static int wire_add(struct bitwd *d, const struct ike_child_sa *sa, const char *policy, uint32_t *seq)
 {
-	json_t *in, *out, *req;
-	int rc;
+	json_t *in, *out, *req = NULL;
+	int rc = -XE_NOMEM;
 
 	if (!enc_of(sa) || !integ_of(sa->integ)) {
 		mlog(WLOG_ERR, "ike: child SA 0x%08" PRIx32 ": algorithms %u/%u have no wire equivalent", sa->spi_in,
@@ -396,22 +404,11 @@ static int wire_add(struct bitwd *d, const struct ike_child_sa *sa, const char *
 	/* A rekey's responder adds the outbound SA later (enum ike_install). */
 	in = sa->install != IKE_INSTALL_OUT ? sa_json(sa, policy, true) : NULL;
 	out = sa->install != IKE_INSTALL_IN ? sa_json(sa, policy, false) : NULL;
-	if ((!in && sa->install != IKE_INSTALL_OUT) || (!out && sa->install != IKE_INSTALL_IN)) {
-		json_wipe_sa_keys(in);
-		json_wipe_sa_keys(out);
-		json_decref(in);
-		json_decref(out);
-		return -XE_NOMEM;
-	}
-	req = in && out ? json_pack("{s:[O, O]}", "sas", in, out) : json_pack("{s:[O]}", "sas", in ? in : out);
-	if (!req) {
-		json_wipe_sa_keys(in);
-		json_wipe_sa_keys(out);
-		json_decref(in);
-		json_decref(out);
-		return -XE_NOMEM;
-	}
-	rc = wirelink_request(d->wl, CTL_SA_ADD, req, NULL, WIRE_TIMEOUT_MS);
+	if ((in || sa->install == IKE_INSTALL_OUT) && (out || sa->install == IKE_INSTALL_IN) && (in || out))
+		req = in && out ? json_pack("{s:[O, O]}", "sas", in, out) : json_pack("{s:[O]}", "sas", in ? in : out);
+	if (req)
+		rc = seq ? wirelink_request_async(d->wl, CTL_SA_ADD, req, seq)
+		         : wirelink_request(d->wl, CTL_SA_ADD, req, NULL, WIRE_TIMEOUT_MS);
 	json_wipe_sa_keys(in);
 	json_wipe_sa_keys(out);
 	json_decref(in);
@@ -530,7 +527,19 @@ static int cb_child_install(void *ctx, const struct ike_child_sa *sa)
 		mlog(WLOG_WARN, "ike: child SA for policy %" PRIu32 ", which is gone", sa->child_id);
 		return -IKE_E_NOT_FOUND;
 	}
-	rc = wire_add(k->d, sa, name);
+	/* Not waiting for the wire (a wake-up of its thread and a snapshot publish) unless too many are in flight. */
+	if (k->nadds < ADDS_MAX) {
+		uint32_t seq = 0;
+
+		rc = wire_add(k->d, sa, name, &seq);
+		if (rc == 0) {
+			k->adds[k->nadds].seq = seq;
+			k->adds[k->nadds].ah = sa->ah;
+			k->adds[k->nadds++].spi_in = sa->spi_in;
+		}
+	} else {
+		rc = wire_add(k->d, sa, name, NULL);
+	}
 	if (rc < 0) {
 		mlog(WLOG_ERR, "ike: installing child SA 0x%08" PRIx32 "/0x%08" PRIx32 " for %s: %s", sa->spi_in,
 		     sa->spi_out, name, xe_name(rc));
@@ -912,11 +921,42 @@ static void on_expire(struct bitwd *d, json_t *p, bool hard)
 	}
 }
 
+/*
+ * The reply to an SA_ADD sent without waiting. A refusal takes the child down
+ * in the engine (its IKE SA sends the DELETE): the peer has it, bitw-wire does
+ * not, and traffic for it would only raise ACQUIREs.
+ */
+static void on_add_reply(struct bitwd *d, json_t *p)
+{
+	struct ike_driver *k = d->ike;
+	json_int_t seq = json_integer_value(json_object_get(p, "seq"));
+	json_int_t status = json_integer_value(json_object_get(p, "status"));
+	const char *why = json_string_value(json_object_get(p, "error"));
+	uint32_t spi_in = 0;
+	bool ah = false;
+
+	for (size_t i = 0; i < k->nadds && !spi_in; i++) {
+		if (k->adds[i].seq != (uint32_t)seq)
+			continue;
+		spi_in = k->adds[i].spi_in;
+		ah = k->adds[i].ah;
+		k->adds[i] = k->adds[--k->nadds];
+	}
+	if (!spi_in || status >= 0)
+		return;
+	mlog(WLOG_ERR, "ike: bitw-wire refused child SA 0x%08" PRIx32 ": %s (%s); deleting it", spi_in,
+	     xe_name((int)status), why ? why : "");
+	forget(k, spi_in, ah);
+	(void)ike_sa_expire(k->e, now_ms(), spi_in, true);
+}
+
 void ike_driver_wire_event(struct bitwd *d, uint16_t type, json_t *payload)
 {
 	if (!d->ike)
 		return;
-	if (type == CTL_EV_ACQUIRE)
+	if (type == CTL_SA_ADD)
+		on_add_reply(d, payload);
+	else if (type == CTL_EV_ACQUIRE)
 		on_acquire(d, payload);
 	else if (type == CTL_EV_SA_SOFT_EXPIRE || type == CTL_EV_SA_HARD_EXPIRE)
 		on_expire(d, payload, type == CTL_EV_SA_HARD_EXPIRE);
@@ -959,6 +999,7 @@ void ike_driver_resync(struct bitwd *d)
 	if (!k)
 		return;
 	k->nspi = 0;   /* reserved by a wire we may no longer talk to */
+	k->nadds = 0;  /* their replies are lost with the old link; what they added is checked below */
 	restart = calloc(k->ninst + 1, sizeof *restart);
 	restart_peer = calloc(k->ninst + 1, sizeof *restart_peer);
 	m = ike_sa_list(k->e, NULL, 0);
@@ -966,7 +1007,7 @@ void ike_driver_resync(struct bitwd *d)
 	m = all ? ike_sa_list(k->e, all, m) : 0;
 	for (size_t i = 0; restart && restart_peer && i < k->ninst; i++) {
 		const struct ike_child_sa *sa = &k->inst[i].sa;
-		int rc = wire_add(d, sa, k->inst[i].policy);
+		int rc = wire_add(d, sa, k->inst[i].policy, NULL);
 		uint64_t ike_sa = ike_sa_of_child(sa, all, m);
 		bool known = false;
 

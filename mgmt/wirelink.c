@@ -200,6 +200,36 @@ static void take_event(struct wirelink *wl, const struct ctl_hdr *h, const uint8
 	queue_push(wl, h->type, j, NULL, 0);
 }
 
+/*
+ * A reply nobody waits for: IKE_SEND's (bitwd does not wait for them), an
+ * asynchronous SA_ADD's (queued like an event, type CTL_SA_ADD, payload
+ * {"seq", "status", "error"}, for the IKE driver), or one whose request timed out.
+ */
+static void take_late_reply(struct wirelink *wl, const struct ctl_hdr *h, const uint8_t *payload)
+{
+	json_t *j;
+
+	if (h->type == CTL_IKE_SEND) {
+		if (h->status < 0)
+			mlog(3, "wire: sending an IKE datagram: %s", xe_name(h->status));
+		return;
+	}
+	if (h->type != CTL_SA_ADD) {
+		mlog(3, "wire: <- late reply %s seq %" PRIu32 " ignored", ctl_type_name(h->type), h->seq);
+		return;
+	}
+	j = h->len ? json_loadb((const char *)payload, h->len, 0, NULL) : json_object();
+	if (!json_is_object(j)) {
+		json_decref(j);
+		j = json_object();
+	}
+	if (j && json_object_set_new(j, "seq", json_integer(h->seq)) == 0 &&
+	    json_object_set_new(j, "status", json_integer(h->status)) == 0)
+		queue_push(wl, CTL_SA_ADD, j, NULL, 0);
+	else
+		json_decref(j);
+}
+
 /* ---- datagrams ---- */
 
 /*
@@ -237,10 +267,8 @@ void wirelink_handle(struct wirelink *wl)
 	while (wl->fd >= 0 && recv_one(wl, &h) > 0) {
 		if (h.flags & CTL_F_EVENT)
 			take_event(wl, &h, wl->rx + sizeof h);
-		else if (h.type == CTL_IKE_SEND && h.status < 0)
-			mlog(3, "wire: sending an IKE datagram: %s", xe_name(h.status));
-		else if (h.type != CTL_IKE_SEND)
-			mlog(3, "wire: <- late reply %s seq %" PRIu32 " ignored", ctl_type_name(h.type), h.seq);
+		else
+			take_late_reply(wl, &h, wl->rx + sizeof h);
 	}
 	queue_deliver(wl);
 }
@@ -309,8 +337,12 @@ static int await_reply(struct wirelink *wl, uint16_t type, uint32_t seq, uint64_
 				take_event(wl, &h, wl->rx + sizeof h);
 				continue;
 			}
-			if (!(h.flags & CTL_F_REPLY) || h.seq != seq || h.type != type)
-				continue;   /* a reply to a request that already timed out */
+			if (!(h.flags & CTL_F_REPLY))
+				continue;
+			if (h.seq != seq || h.type != type) {
+				take_late_reply(wl, &h, wl->rx + sizeof h);
+				continue;
+			}
 			mlog(3, "wire: <- %s seq %" PRIu32 " %s", ctl_type_name(type), seq, xe_name(h.status));
 			if (reply) {
 				*reply = h.len ? json_loadb((const char *)wl->rx + sizeof h, h.len, 0, NULL) : json_object();
@@ -364,6 +396,15 @@ int wirelink_ike_send(struct wirelink *wl, const struct ctl_ike_dgram *dg, const
 	 * one (wirelink_handle).
 	 */
 	return rc;
+}
+
+int wirelink_request_async(struct wirelink *wl, uint16_t type, json_t *payload, uint32_t *seq)
+{
+	if (!wirelink_up(wl))
+		return -XE_IO;
+	*seq = ++wl->seq;
+	mlog(3, "wire: -> %s seq %" PRIu32 " (reply as an event)", ctl_type_name(type), *seq);
+	return send_request(wl, type, payload, *seq, bitwd_now_ms() + 1000);
 }
 
 int wirelink_request(struct wirelink *wl, uint16_t type, json_t *payload, json_t **reply, int timeout_ms)
