@@ -170,7 +170,7 @@ struct wire_options {
 	uint16_t nat_keepalive;   /* seconds between NAT-T keepalives on UDP SAs; 0 = off */
 	uint32_t neigh_timeout;   /* seconds a resolved neighbour stays valid (default 300) */
 	uint32_t neigh_queue;     /* frames queued per unresolved neighbour (default 8) */
-	uint32_t acquire_queue;   /* frames queued per policy waiting for an SA (default 8) */
+	uint32_t acquire_queue;   /* frames queued per policy (clone: per host) waiting for an SA (default 8) */
 	uint32_t frag_timeout_ms; /* reassembly timeout (default 5000) */
 	uint32_t frag_mem;        /* reassembly memory bound in bytes (default 4 MiB) */
 	uint16_t replay_window;   /* default replay window for SAs (default 1024) */

@@ -372,10 +372,16 @@ static struct sa *out_sa_for(const struct snapshot *s, const struct spd_policy *
 	return host ? clone_index_lookup(s->clones, p->conf.id, host) : s->out_sa[p->index];
 }
 
-static void acquire_event(struct worker *wk, const struct spd_policy *p, const struct pkt_info *pi)
+/* Who waits for an SA: the policy, or for a clone policy the host (never 0: that marks a free queue slot). */
+static uint64_t acq_key(const struct spd_policy *p, const struct pkt_info *pi)
 {
 	const struct bw_addr *host = clone_value(p->conf.clone, DIR_OUT, pi);
-	uint64_t key = host ? clone_key_hash(p->conf.id, host) | 1ull << 63 : p->conf.id;
+
+	return host ? clone_key_hash(p->conf.id, host) | 1ull << 63 : p->conf.id;
+}
+
+static void acquire_event(struct worker *wk, const struct spd_policy *p, const struct pkt_info *pi, uint64_t key)
+{
 	uint32_t h = (uint32_t)(key % ACQ_RATE_SLOTS);
 	struct ring_msg *m;
 	uint64_t one = 1;
@@ -396,28 +402,28 @@ static void acquire_event(struct worker *wk, const struct spd_policy *p, const s
 		return;  /* the control thread polls the ring anyway */
 }
 
-/* No SA yet: tell bitwd and keep a few frames per policy until one arrives. */
+/* No SA yet: tell bitwd and keep a few frames per policy (per host of a clone policy) until one arrives. */
 static void acquire(struct worker *wk, const struct spd_policy *p, const uint8_t *frame, uint32_t len,
                     const struct pkt_info *pi)
 {
-	uint32_t queued = 0, free_slot = ACQ_SLOTS;
+	uint64_t key = acq_key(p, pi);
+	int i;
 
-	acquire_event(wk, p, pi);
-	for (uint32_t i = 0; i < ACQ_SLOTS; i++) {
-		if (wk->acq[i].policy_id == p->conf.id)
-			queued++;
-		else if (!wk->acq[i].policy_id && free_slot == ACQ_SLOTS)
-			free_slot = i;
-	}
-	if (queued >= wk->snap->opt.acquire_queue || free_slot == ACQ_SLOTS || len > TXQ_BUF) {
+	acquire_event(wk, p, pi, key);
+	i = len <= TXQ_BUF ? acq_admit(wk->acq, key, wk->snap->opt.acquire_queue) : -1;
+	if (i < 0) {
 		count_drop(wk, XE_NO_SA);
 		return;
 	}
-	wk->acq[free_slot].policy_id = p->conf.id;
-	wk->acq[free_slot].len = len;
-	wk->acq[free_slot].since_ms = wk->now;
-	memcpy(wk->acq[free_slot].frame, frame, len);
-	wk->acq_used++;
+	if (wk->acq[i].key)
+		count_drop(wk, XE_NO_SA);  /* a waiter with more frames queued gave up its oldest */
+	else
+		wk->acq_used++;
+	wk->acq[i].key = key;
+	wk->acq[i].policy_id = p->conf.id;
+	wk->acq[i].len = len;
+	wk->acq[i].since_ms = wk->now;
+	memcpy(wk->acq[i].frame, frame, len);
 }
 
 static void out_protect(struct worker *wk, const struct spd_policy *p, uint8_t *frame, uint32_t len,
@@ -435,15 +441,15 @@ static void acquire_service(struct worker *wk)
 		const struct spd_policy *p;
 		struct pkt_info pi;
 
-		if (!q->policy_id)
+		if (!q->key)
 			continue;
 		p = new_snap ? spd_by_id(s->spd, q->policy_id) : NULL;
 		if (p && p->conf.action == ACT_PROTECT && pkt_parse(q->frame, q->len, &pi) == 0 && out_sa_for(s, p, &pi)) {
-			q->policy_id = 0;
+			q->key = 0;
 			wk->acq_used--;
 			out_protect(wk, p, q->frame, q->len, &pi);
 		} else if (wk->now - q->since_ms > ACQ_TIMEOUT_MS) {
-			q->policy_id = 0;
+			q->key = 0;
 			wk->acq_used--;
 			count_drop(wk, XE_NO_SA);
 		}

@@ -42,7 +42,8 @@ enum { TH_OUT = 0, TH_IN = 1 };  /* red->black, black->red */
 
 /* A frame waiting for an SA (outbound) after an ACQUIRE. */
 struct acq_slot {
-	uint32_t policy_id;            /* 0 = free */
+	uint64_t key;                  /* its waiter (fwd.c acq_key); 0 = free */
+	uint32_t policy_id;
 	uint32_t len;
 	uint64_t since_ms;
 	uint8_t frame[TXQ_BUF];
@@ -51,6 +52,15 @@ struct acq_slot {
 #define ACQ_SLOTS 64
 #define ACQ_RATE_SLOTS 256
 #define ACQ_TIMEOUT_MS 5000
+
+/*
+ * The slot (of ACQ_SLOTS) a frame of waiter key may take: a free one, or
+ * when all are taken the oldest of the waiter holding the most (it then
+ * holds two more than key: the caller drops that frame); -1 when key
+ * already holds per_waiter frames or is no worse off than the others.
+ * A waiter is a policy, or one host of a clone policy.
+ */
+int acq_admit(const struct acq_slot *q, uint64_t key, uint32_t per_waiter);
 
 /* Single-producer single-consumer ring from a data thread to the control thread. */
 #define RING_SLOTS 64

@@ -1,11 +1,12 @@
-/* test_clone.c: policy cloning: the per-host SA index, the clone value of a packet, and the inbound host
- * check, and the schema's rules. */
+/* test_clone.c: policy cloning: the per-host SA index, the clone value of a packet, the inbound host check, the
+ * acquire queue shared fairly by hosts, and the schema's rules. */
 #include <arpa/inet.h>
 #include <jansson.h>
 
 #include "check.h"
 #include "sa.h"
 #include "wire.h"
+#include "wire_int.h"
 
 static struct bw_addr addr(const char *text)
 {
@@ -121,6 +122,75 @@ static void test_inbound(void)
 	CHECK(!clone_inbound_ok(CLONE_NONE, &h10, &from10), "an SA with a host under a plain policy delivers nothing");
 }
 
+/* Offers one frame of waiter key to the queue as fwd.c does; returns whether it was queued. */
+static bool offer(struct acq_slot *q, uint64_t key, uint32_t per, uint64_t now, uint32_t *evicted)
+{
+	int i = acq_admit(q, key, per);
+
+	if (i < 0)
+		return false;
+	*evicted += q[i].key != 0;
+	q[i].key = key;
+	q[i].since_ms = now;
+	return true;
+}
+
+static uint32_t held(const struct acq_slot *q, uint64_t key)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < ACQ_SLOTS; i++)
+		n += q[i].key == key;
+	return n;
+}
+
+static void test_acquire_queue(void)
+{
+	struct acq_slot *q = calloc(ACQ_SLOTS, sizeof *q);
+	struct bw_addr h10 = addr("198.18.1.10"), h11 = addr("198.18.1.11");
+	uint64_t noisy = clone_key_hash(5, &h10) | 1ull << 63, quiet = clone_key_hash(5, &h11) | 1ull << 63;
+	uint32_t evicted = 0, got = 0;
+
+	/* acquire_queue 8: each host of the clone policy has its own 8, not the policy's 8 shared. */
+	for (uint32_t i = 0; i < 20; i++)
+		got += offer(q, noisy, 8, i, &evicted);
+	CHECK(got == 8 && held(q, noisy) == 8, "the noisy host keeps its 8 frames, no more (%u)", got);
+	got = 0;
+	for (uint32_t i = 0; i < 3; i++)
+		got += offer(q, quiet, 8, 100 + i, &evicted);
+	CHECK(got == 3 && held(q, noisy) == 8 && !evicted, "another host of the policy still queues its 3 frames");
+	CHECK(!offer(q, quiet, 0, 200, &evicted), "acquire_queue 0 queues nothing");
+
+	/* acquire_queue 1024 (more than the thread's ACQ_SLOTS): the noisy host fills them all ... */
+	memset(q, 0, ACQ_SLOTS * sizeof *q);
+	got = 0;
+	for (uint32_t i = 0; i < 3 * ACQ_SLOTS; i++)
+		got += offer(q, noisy, 1024, i, &evicted);
+	CHECK(got == ACQ_SLOTS && held(q, noisy) == ACQ_SLOTS, "a lone noisy host may use all %d slots", ACQ_SLOTS);
+	/* ... and a newcomer takes its oldest frames until they hold half each; then neither gains by trading. */
+	got = evicted = 0;
+	for (uint32_t i = 0; i < ACQ_SLOTS; i++)
+		got += offer(q, quiet, 1024, 1000 + i, &evicted);
+	CHECK(got == ACQ_SLOTS / 2 && evicted == got && held(q, quiet) == ACQ_SLOTS / 2 &&
+	      held(q, noisy) == ACQ_SLOTS / 2, "the quiet host gets %d slots from the noisy one (%u)", ACQ_SLOTS / 2, got);
+	bool oldest_gone = true;
+
+	for (uint32_t i = 0; i < ACQ_SLOTS; i++)
+		if (q[i].key == noisy)
+			oldest_gone &= q[i].since_ms >= ACQ_SLOTS / 2;
+	CHECK(oldest_gone, "the noisy host gave up its oldest frames");
+	got = 0;
+	for (uint32_t i = 0; i < 10; i++)
+		got += offer(q, noisy, 1024, 2000 + i, &evicted);
+	CHECK(!got && held(q, quiet) == ACQ_SLOTS / 2, "the noisy host cannot win them back");
+	/* Many waiters: each newcomer gets a frame from the largest holder. */
+	for (uint64_t k = 1; k <= 16; k++)
+		got += offer(q, k, 1024, 3000 + k, &evicted);
+	CHECK(got == 16 && held(q, noisy) == 24 && held(q, quiet) == 24, "16 policies get one slot each, taken "
+	      "from both hosts alike (%u, %u left)", held(q, noisy), held(q, quiet));
+	free(q);
+}
+
 static json_t *J(const char *text)
 {
 	char *s = strdup(text);
@@ -211,6 +281,7 @@ int main(void)
 	test_index();
 	test_value();
 	test_inbound();
+	test_acquire_queue();
 	test_schema();
 	return check_done();
 }
