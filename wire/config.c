@@ -705,6 +705,13 @@ static int protect_fields(struct perr *e, const char *path, const json_t *obj, s
 	if (p->sa_type != SATYPE_ESP && (p->opts.tfc_pad || p->opts.dummy_ms))
 		return bad(e, fp, "TFC padding and dummy packets are ESP's: not with sa_type %s",
 		           sa_type_names[p->sa_type]);
+	/* A bundle is one SA pair per direction; per-host pairs of pairs are not built (yet). */
+	subpath(fp, path, "clone");
+	if (p->clone != CLONE_NONE && p->sa_type == SATYPE_AHESP)
+		return bad(e, fp, "clone is not supported with sa_type ahesp");
+	subpath(fp, path, "sa_type");
+	if (p->sa_type == SATYPE_AHESP && p->mode == MODE_TRANSPORT)
+		return bad(e, fp, "ahesp is supported in tunnel mode only");
 	return p->mode == MODE_TRANSPORT ? transport_check(e, path, p) : 0;
 }
 
@@ -1112,6 +1119,25 @@ static int ah_check(struct perr *e, const char *path, const struct sa_conf *s, c
 	return 0;
 }
 
+/*
+ * An SA's protocol must be one its policy's sa_type uses. The ESP SA of a
+ * bundle stays IP protocol 50 inside AH: AH covers the outer header, which
+ * NAT would change, so no UDP encapsulation.
+ */
+static int sa_type_check(struct perr *e, const char *path, const struct sa_conf *s, const struct policy_conf *p)
+{
+	char fp[PATH_LEN];
+
+	subpath(fp, path, "protocol");
+	if (p->sa_type != SATYPE_AHESP && s->proto != p->sa_type)
+		return bad(e, fp, "policy \"%s\" has sa_type %s: an %s SA needs sa_type %s or ahesp", p->name,
+		           sa_type_names[p->sa_type], sa_proto_names[s->proto], sa_proto_names[s->proto]);
+	subpath(fp, path, "encap");
+	if (p->sa_type == SATYPE_AHESP && s->encap != ENCAP_NONE)
+		return bad(e, fp, "the ESP SA of an ahesp bundle cannot be udp-encapsulated (AH covers the outer header)");
+	return 0;
+}
+
 /* A clone policy's SA serves one host inside the selector its clone names; other SAs serve no host. */
 static int clone_host_check(struct perr *e, const char *path, const struct sa_conf *s, const struct policy_conf *p)
 {
@@ -1157,7 +1183,7 @@ static int sa_resolve_at(struct perr *e, const char *path, struct sa_conf *s, co
 	if ((rc = p->mode == MODE_TRANSPORT ? transport_local(e, path, s, p) : local_pick(e, path, s, black)) ||
 	    (rc = clone_host_check(e, path, s, p)))
 		return rc;
-	if ((rc = ah_check(e, path, s, p)))
+	if ((rc = ah_check(e, path, s, p)) || (rc = sa_type_check(e, path, s, p)))
 		return rc;
 	subpath(fp, path, "peer");
 	if (s->peer.family != s->local.family)
@@ -1181,6 +1207,8 @@ static int sa_spi_cmp(const void *a, const void *b)
 
 	if (x->dir != y->dir)
 		return x->dir < y->dir ? -1 : 1;
+	if (x->proto != y->proto)
+		return x->proto < y->proto ? -1 : 1;
 	return x->spi < y->spi ? -1 : x->spi > y->spi;
 }
 
@@ -1201,8 +1229,8 @@ static int spis_unique(struct perr *e, struct sa_conf *sa, uint32_t n)
 		size_t a = (size_t)(v[i - 1] - sa), b = (size_t)(v[i] - sa);
 
 		snprintf(fp, sizeof(fp), "sas[%zu].spi", a > b ? a : b);
-		rc = bad(e, fp, "duplicate SPI 0x%08x for direction %s (also sas[%zu])", v[i]->spi,
-		         v[i]->dir == DIR_IN ? "in" : "out", a < b ? a : b);
+		rc = bad(e, fp, "duplicate SPI 0x%08x for direction %s, protocol %s (also sas[%zu])", v[i]->spi,
+		         v[i]->dir == DIR_IN ? "in" : "out", sa_proto_names[v[i]->proto], a < b ? a : b);
 	}
 	free(v);
 	return rc;

@@ -21,8 +21,12 @@ enum sa_origin { ORIGIN_MANUAL = 0, ORIGIN_IKE = 1 };
 enum admin_state { ADMIN_SECURE = 0, ADMIN_BYPASS = 1, ADMIN_DROP = 2 };
 /* Policy cloning: one SA pair per distinct source (or destination) host the policy covers. */
 enum clone_mode { CLONE_NONE = 0, CLONE_SRC = 1, CLONE_DST = 2 };
-/* The protocols a protect policy's SAs use: ESP, AH, or the AH+ESP bundle (an ESP SA and an AH SA per direction). */
-enum sa_type { SATYPE_ESP = 0, SATYPE_AH = 1, SATYPE_AHESP = 2 };
+/*
+ * The protocols a protect policy's SAs use: ESP, AH, or the AH+ESP bundle (an
+ * ESP SA and an AH SA per direction, RFC 4301 4.5). ESP and AH have the values
+ * of enum sa_proto, so an SA fits a non-bundle policy when proto == sa_type.
+ */
+enum sa_type { SATYPE_ESP = PROTO_ESP, SATYPE_AH = PROTO_AH, SATYPE_AHESP = 2 };
 
 enum sa_enc {
 	ENC_NULL = 0,

@@ -148,6 +148,22 @@ static int parse_dir(struct ctl_req *r, json_t *v, const char *field, int *dir)
 	return 0;
 }
 
+/* An SA's protocol, "esp" or "ah"; absent: -1 (either). */
+static int parse_proto(struct ctl_req *r, json_t *v, int *proto)
+{
+	const char *s = json_string_value(v);
+
+	if (!v)
+		*proto = -1;
+	else if (s && strcmp(s, "esp") == 0)
+		*proto = PROTO_ESP;
+	else if (s && strcmp(s, "ah") == 0)
+		*proto = PROTO_AH;
+	else
+		return ctl_fail(r, -XE_BAD_PARAM, "protocol: must be \"esp\" or \"ah\"");
+	return 0;
+}
+
 static int do_hello(struct ctl_req *r, json_t *req)
 {
 	json_t *v = json_object_get(req, "version");
@@ -289,7 +305,7 @@ static int do_sa_del(struct ctl_req *r, json_t *req)
 	json_t *spi_v = json_object_get(req, "spi"), *dir_v = json_object_get(req, "direction");
 	const char *dir_field = "direction";
 	uint32_t spi = 0;
-	int dir = 0, rc;
+	int dir = 0, proto = -1, rc;
 
 	/* wire.h once documented "dir"; accept it so an older sender is not refused. */
 	if (!dir_v && json_object_get(req, "dir")) {
@@ -303,11 +319,14 @@ static int do_sa_del(struct ctl_req *r, json_t *req)
 	rc = parse_spi(r, spi_v, &spi);
 	if (rc == 0)
 		rc = parse_dir(r, dir_v, dir_field, &dir);
+	if (rc == 0)
+		rc = parse_proto(r, json_object_get(req, "protocol"), &proto);
 	if (rc < 0)
 		return rc;
-	rc = wire_sa_del(r->s->w, spi, dir);
+	rc = wire_sa_del(r->s->w, spi, dir, proto);
 	if (rc < 0)
-		return ctl_fail(r, rc, "spi: 0x%08" PRIx32 " %s: %s", spi, dir == DIR_IN ? "in" : "out", xe_text(rc));
+		return ctl_fail(r, rc, "spi: 0x%08" PRIx32 " %s%s: %s", spi, dir == DIR_IN ? "in" : "out",
+		                proto < 0 ? "" : proto == PROTO_AH ? " ah" : " esp", xe_text(rc));
 	return 0;
 }
 
@@ -454,7 +473,7 @@ static const struct ctl_op ctl_ops[] = {
 	[CTL_HELLO] = { do_hello, FIELDS("version", "name") },
 	[CTL_SPD_SET] = { do_spd_set, FIELDS("policies", "default_action") },
 	[CTL_SA_ADD] = { do_sa_add, FIELDS("sa", "sas") },
-	[CTL_SA_DEL] = { do_sa_del, FIELDS("spi", "direction", "dir") },
+	[CTL_SA_DEL] = { do_sa_del, FIELDS("spi", "direction", "dir", "protocol") },
 	[CTL_SA_FLUSH] = { do_sa_flush, FIELDS("policy") },
 	[CTL_GET_SPI] = { do_get_spi, FIELDS("count") },
 	[CTL_INITIAL_CONTACT] = { do_initial_contact, FIELDS("peer") },

@@ -12,6 +12,14 @@ struct json_t;
 
 #define CTL_MAX_CLIENTS 8
 
+/*
+ * SAs over the socket are named by (SPI, direction, protocol), as the
+ * inbound SAD is keyed: an AH+ESP bundle's inbound AH and ESP SAs share one
+ * SPI. GET_SPI therefore reserves an SPI free for both protocols, which
+ * serves either SA or the pair; SA_ADD takes the pair's SAs one at a time in
+ * any order (the bundle fails closed until it is whole); SA_DEL names the
+ * protocol, or without one removes both. Events and STATS say "protocol".
+ */
 struct ctl_server;
 
 /* Listen on path (an existing stale socket is replaced); mode 0660. */

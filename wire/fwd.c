@@ -175,6 +175,14 @@ static uint32_t inner_mtu(const struct sa *sa, uint32_t mtu)
 	return fit < l ? fit : l;
 }
 
+/* The same inside an AH+ESP bundle: the AH header comes off the MTU first. */
+static uint32_t bundle_mtu(const struct sa *esp, const struct sa *ah, uint32_t mtu)
+{
+	uint32_t a = ah ? ah_hdr_len(ah, ah->conf.peer.family) : 0;
+
+	return mtu > a ? inner_mtu(esp, mtu - a) : 0;
+}
+
 static void ip_header_write(uint8_t *ip, const struct bw_addr *src, const struct bw_addr *dst, uint8_t proto,
                             uint32_t payload_len, uint8_t tos, uint16_t ident, bool df)
 {
@@ -257,14 +265,41 @@ static int outer_build_ah(struct worker *wk, struct sa *sa, uint8_t *buf, uint32
 	return rc < 0 ? rc : (int)total;
 }
 
-/* Write the whole outer frame (destination MAC unset) into buf; returns its length or -XE_*. */
-static int outer_build(struct worker *wk, struct sa *sa, uint8_t *buf, uint32_t cap, const uint8_t *inner,
-                       uint32_t inner_len, uint8_t next_header, const struct outer_hints *h)
+/*
+ * An AH+ESP bundle, tunnel mode: outer IP | AH | ESP | inner. ESP is built
+ * first, in place after the room for AH; AH's ICV then covers the outer
+ * header and the whole ESP packet (RFC 4301 4.5: ESP inside, AH outside).
+ */
+static int outer_build_bundle(struct worker *wk, struct sa *esp, struct sa *ah, uint8_t *buf, uint32_t cap,
+                              const uint8_t *inner, uint32_t inner_len, uint8_t next_header,
+                              const struct outer_hints *h)
+{
+	const struct sa_conf *c = &ah->conf;
+	uint32_t iph = ip_hdr_len(c->peer.family), ah_len = ah_hdr_len(ah, c->peer.family), off = ETH_HLEN_ + iph + ah_len;
+	int n, rc;
+
+	if (cap <= off)
+		return -XE_MTU_EXCEEDED;
+	n = esp_encap_tfc(esp, buf + off, cap - off, inner, inner_len, next_header, h->tfc);
+	if (n < 0)
+		return n;
+	eth_write(buf, NULL, wk->w->black.mac, c->peer.family == 4 ? ETHERTYPE_IPV4_ : ETHERTYPE_IPV6_);
+	ip_header_write(buf + ETH_HLEN_, &c->local, &c->peer, IPPROTO_AH_, ah_len + (uint32_t)n, h->tos, wk->ip_ident++,
+	                h->df);
+	rc = ah_encap(ah, buf + ETH_HLEN_, iph + ah_len + (uint32_t)n, iph, IPPROTO_ESP_);
+	return rc < 0 ? rc : (int)off + n;
+}
+
+/* Write the whole outer frame (destination MAC unset) into buf; returns its length or -XE_*. ah: a bundle's AH SA. */
+static int outer_build(struct worker *wk, struct sa *sa, struct sa *ah, uint8_t *buf, uint32_t cap,
+                       const uint8_t *inner, uint32_t inner_len, uint8_t next_header, const struct outer_hints *h)
 {
 	const struct sa_conf *c = &sa->conf;
 	uint32_t iph = ip_hdr_len(c->peer.family), off = ETH_HLEN_ + iph + (c->encap == ENCAP_UDP ? 8 : 0);
 	int n;
 
+	if (ah)
+		return outer_build_bundle(wk, sa, ah, buf, cap, inner, inner_len, next_header, h);
 	if (c->proto == PROTO_AH)
 		return outer_build_ah(wk, sa, buf, cap, inner, inner_len, next_header, h);
 	if (cap <= off)
@@ -364,12 +399,22 @@ static void too_big(struct worker *wk, const uint8_t *frame, const struct pkt_in
 		txq_commit(&wk->tx_red, n);
 }
 
-/* The outbound SA of policy p for this packet: its own, or for a clone policy its host's. */
-static struct sa *out_sa_for(const struct snapshot *s, const struct spd_policy *p, const struct pkt_info *pi)
+/*
+ * The outbound SA of policy p for this packet: its own, or for a clone policy
+ * its host's. An ahesp policy's is its ESP SA, *ah its AH SA; NULL until it
+ * has both (the bundle fails closed). *ah is NULL for other policies.
+ */
+static struct sa *out_sa_for(const struct snapshot *s, const struct spd_policy *p, const struct pkt_info *pi,
+                             struct sa **ah)
 {
 	const struct bw_addr *host = clone_value(p->conf.clone, DIR_OUT, pi);
 
-	return host ? clone_index_lookup(s->clones, p->conf.id, host) : s->out_sa[p->index];
+	*ah = NULL;
+	if (host)
+		return clone_index_lookup(s->clones, p->conf.id, host);
+	if (p->conf.sa_type == SATYPE_AHESP && !(*ah = s->out_ah[p->index]))
+		return NULL;
+	return s->out_sa[p->index];
 }
 
 /* Who waits for an SA: the policy, or for a clone policy the host (never 0: that marks a free queue slot). */
@@ -440,11 +485,13 @@ static void acquire_service(struct worker *wk)
 		struct acq_slot *q = &wk->acq[i];
 		const struct spd_policy *p;
 		struct pkt_info pi;
+		struct sa *ah;
 
 		if (!q->key)
 			continue;
 		p = new_snap ? spd_by_id(s->spd, q->policy_id) : NULL;
-		if (p && p->conf.action == ACT_PROTECT && pkt_parse(q->frame, q->len, &pi) == 0 && out_sa_for(s, p, &pi)) {
+		if (p && p->conf.action == ACT_PROTECT && pkt_parse(q->frame, q->len, &pi) == 0 &&
+		    out_sa_for(s, p, &pi, &ah)) {
 			q->key = 0;
 			wk->acq_used--;
 			out_protect(wk, p, q->frame, q->len, &pi);
@@ -524,7 +571,7 @@ static void out_protect(struct worker *wk, const struct spd_policy *p, uint8_t *
                         const struct pkt_info *pi)
 {
 	struct wire *w = wk->w;
-	struct sa *sa = out_sa_for(wk->snap, p, pi);
+	struct sa *ah, *sa = out_sa_for(wk->snap, p, pi, &ah);
 	const uint8_t *inner = frame + pi->l3_off;
 	uint32_t inner_len = pi->ip_len, fit;
 	struct outer_hints h = { 0 };
@@ -532,7 +579,8 @@ static void out_protect(struct worker *wk, const struct spd_policy *p, uint8_t *
 	uint8_t *slot;
 	int n;
 
-	if (!sa || atomic_load_explicit(&sa->state, memory_order_relaxed) == SA_DEAD) {
+	if (!sa || atomic_load_explicit(&sa->state, memory_order_relaxed) == SA_DEAD ||
+	    (ah && atomic_load_explicit(&ah->state, memory_order_relaxed) == SA_DEAD)) {
 		acquire(wk, p, frame, len, pi);
 		return;
 	}
@@ -540,7 +588,7 @@ static void out_protect(struct worker *wk, const struct spd_policy *p, uint8_t *
 		out_transport(wk, p, sa, frame, pi);
 		return;
 	}
-	fit = inner_mtu(sa, w->black.mtu);
+	fit = ah ? bundle_mtu(sa, ah, w->black.mtu) : inner_mtu(sa, w->black.mtu);
 	h.tos = outer_tos(sa, pi->tos);
 	h.df = outer_df(sa, pi);
 	if (p->conf.mss_clamp && pi->proto == IPPROTO_TCP_ && fit > ip_hdr_len(pi->family) + 20)
@@ -555,7 +603,7 @@ static void out_protect(struct worker *wk, const struct spd_policy *p, uint8_t *
 		count_drop(wk, XE_NO_ROUTE);
 		return;
 	}
-	if (sa_account(sa, inner_len) < 0) {
+	if (sa_account(sa, inner_len) < 0 || (ah && sa_account(ah, inner_len) < 0)) {
 		count_drop(wk, XE_SA_EXPIRED);
 		return;
 	}
@@ -570,7 +618,7 @@ static void out_protect(struct worker *wk, const struct spd_policy *p, uint8_t *
 	if (inner_len > fit) {
 		uint8_t *big = wk->scratch + TXQ_BUF;
 
-		n = outer_build(wk, sa, big, TXQ_BUF, inner, inner_len, pi->family == 4 ? NH_IPV4 : NH_IPV6, &h);
+		n = outer_build(wk, sa, ah, big, TXQ_BUF, inner, inner_len, pi->family == 4 ? NH_IPV4 : NH_IPV6, &h);
 		if (n < 0)
 			count_drop(wk, n);
 		else
@@ -578,7 +626,7 @@ static void out_protect(struct worker *wk, const struct spd_policy *p, uint8_t *
 		return;
 	}
 	slot = txq_slot(&wk->tx_black);
-	n = outer_build(wk, sa, slot, TXQ_BUF, inner, inner_len, pi->family == 4 ? NH_IPV4 : NH_IPV6, &h);
+	n = outer_build(wk, sa, ah, slot, TXQ_BUF, inner, inner_len, pi->family == 4 ? NH_IPV4 : NH_IPV6, &h);
 	if (n < 0) {
 		count_drop(wk, n);
 		return;
@@ -608,7 +656,8 @@ static void dummy_send(struct worker *wk, struct sa *sa)
 	if (!black_next_hop(wk->snap, &sa->conf.peer, &nh))
 		return;
 	slot = txq_slot(&wk->tx_black);
-	n = outer_build(wk, sa, slot, TXQ_BUF, wk->scratch, len, NH_DUMMY, &h);
+	/* Never a bundle's: an ahesp policy refuses dummy_interval_ms. */
+	n = outer_build(wk, sa, NULL, slot, TXQ_BUF, wk->scratch, len, NH_DUMMY, &h);
 	if (n < 0)
 		return;
 	if (send_via(&wk->tx_black, w->neigh_black, &wk->snap->black, w->black.mac, &nh, slot, (uint32_t)n, wk->now) < 0)
@@ -769,11 +818,11 @@ static uint32_t segment_mtu(struct worker *wk, const struct pkt_info *pi)
 {
 	const struct spd_policy *p = flow_cache_lookup(wk->fc, wk->snap->spd, DIR_OUT, pi);
 	uint32_t mtu = wk->w->red.mtu, fit;
-	struct sa *sa;
+	struct sa *sa, *ah;
 
-	if (!p || p->conf.action != ACT_PROTECT || !(sa = out_sa_for(wk->snap, p, pi)))
+	if (!p || p->conf.action != ACT_PROTECT || !(sa = out_sa_for(wk->snap, p, pi, &ah)))
 		return mtu;
-	fit = inner_mtu(sa, wk->w->black.mtu);
+	fit = bundle_mtu(sa, ah, wk->w->black.mtu);
 	return fit && fit < mtu ? fit : mtu;
 }
 
@@ -864,15 +913,24 @@ static int ecn_decap(uint8_t *ip, int family, uint8_t outer)
 	return 0;
 }
 
-/* The inner packet of a verified tunnel-mode SA: dummy, policy and ECN checks, then to red. */
-static void in_inner(struct worker *wk, struct sa *sa, uint8_t *frame, uint8_t *inner, uint32_t inner_len, uint8_t nh,
-                     uint8_t outer_ecn)
+/*
+ * The inner packet of a verified tunnel-mode SA (ah: the AH SA of the bundle
+ * it came through, else NULL): bundle, dummy, policy and ECN checks, then to
+ * red.
+ */
+static void in_inner(struct worker *wk, struct sa *sa, struct sa *ah, uint8_t *frame, uint8_t *inner,
+                     uint32_t inner_len, uint8_t nh, uint8_t outer_ecn)
 {
 	const struct snapshot *s = wk->snap;
-	const struct spd_policy *p;
+	const struct spd_policy *p = spd_by_id(s->spd, sa->conf.policy_id);
 	struct pkt_info ipi;
 	int rc;
 
+	/* An ahesp policy takes only what came through both of its SAs; other policies only their own protocol. */
+	if (!p || p->conf.sa_type != (ah ? SATYPE_AHESP : sa->conf.proto)) {
+		count_drop(wk, XE_INBOUND_POLICY_FAILURE);
+		return;
+	}
 	if (nh == NH_DUMMY) {
 		stat_add(&sa->st.dummies, 1);
 		count_drop(wk, XE_DUMMY_PACKET);
@@ -882,7 +940,7 @@ static void in_inner(struct worker *wk, struct sa *sa, uint8_t *frame, uint8_t *
 		count_drop(wk, XE_MALFORMED_PACKET);
 		return;
 	}
-	if (sa_account(sa, inner_len) < 0) {
+	if (sa_account(sa, inner_len) < 0 || (ah && sa_account(ah, inner_len) < 0)) {
 		count_drop(wk, XE_SA_EXPIRED);
 		return;
 	}
@@ -895,8 +953,7 @@ static void in_inner(struct worker *wk, struct sa *sa, uint8_t *frame, uint8_t *
 		return;
 	}
 	/* RFC 4301 §5.2: what comes out of an SA must be what its policy protects. */
-	p = spd_by_id(s->spd, sa->conf.policy_id);
-	if (!p || !selector_match(&p->conf.sel, DIR_IN, &ipi) || !clone_inbound_ok(p->conf.clone, &sa->conf.clone_host, &ipi)) {
+	if (!selector_match(&p->conf.sel, DIR_IN, &ipi) || !clone_inbound_ok(p->conf.clone, &sa->conf.clone_host, &ipi)) {
 		count_drop(wk, XE_INBOUND_POLICY_FAILURE);
 		return;
 	}
@@ -926,8 +983,8 @@ static void in_esp(struct worker *wk, uint8_t *frame, uint8_t *esp, uint32_t esp
 		count_drop(wk, XE_ADMIN_DROP);
 		return;
 	}
-	sa = sad_lookup(s->sad, rd32(esp));
-	if (!sa || sa->conf.proto != PROTO_ESP) {
+	sa = sad_lookup(s->sad, rd32(esp), PROTO_ESP);
+	if (!sa) {
 		count_drop(wk, XE_BAD_ESP_SPI);
 		return;
 	}
@@ -940,7 +997,37 @@ static void in_esp(struct worker *wk, uint8_t *frame, uint8_t *esp, uint32_t esp
 		count_drop(wk, rc);
 		return;
 	}
-	in_inner(wk, sa, frame, inner, inner_len, nh, outer_ecn);
+	in_inner(wk, sa, NULL, frame, inner, inner_len, nh, outer_ecn);
+}
+
+/* The ESP packet inside a verified AH packet of an AH+ESP bundle: its SA must be the same policy's. */
+static void in_bundle_esp(struct worker *wk, struct sa *ah, uint8_t *frame, uint8_t *esp, uint32_t esp_len,
+                          uint8_t outer_ecn)
+{
+	struct sa *sa;
+	uint8_t *inner, nh;
+	uint32_t inner_len;
+	int rc;
+
+	if (esp_len < 8) {
+		count_drop(wk, XE_MALFORMED_PACKET);
+		return;
+	}
+	sa = sad_bundle_esp(wk->snap->sad, ah, rd32(esp), &rc);
+	if (!sa) {
+		count_drop(wk, rc);
+		return;
+	}
+	if (atomic_load_explicit(&sa->state, memory_order_relaxed) == SA_DEAD) {
+		count_drop(wk, XE_SA_EXPIRED);
+		return;
+	}
+	rc = esp_decap(sa, esp, esp_len, &inner, &inner_len, &nh);
+	if (rc < 0) {
+		count_drop(wk, rc);
+		return;
+	}
+	in_inner(wk, sa, ah, frame, inner, inner_len, nh, outer_ecn);
 }
 
 /* AH (RFC 4302) to our black address: verified in place, then delivered as ESP's inner packets are. */
@@ -959,8 +1046,8 @@ static void in_ah(struct worker *wk, uint8_t *frame, const struct pkt_info *pi)
 		count_drop(wk, XE_ADMIN_DROP);
 		return;
 	}
-	sa = sad_lookup(wk->snap->sad, rd32(ip + ah_off + 4));
-	if (!sa || sa->conf.proto != PROTO_AH) {
+	sa = sad_lookup(wk->snap->sad, rd32(ip + ah_off + 4), PROTO_AH);
+	if (!sa) {
 		count_drop(wk, XE_BAD_AH_SPI);
 		return;
 	}
@@ -973,7 +1060,10 @@ static void in_ah(struct worker *wk, uint8_t *frame, const struct pkt_info *pi)
 		count_drop(wk, rc);
 		return;
 	}
-	in_inner(wk, sa, frame, inner, inner_len, nh, pi->tos & 3);
+	if (nh == IPPROTO_ESP_)
+		in_bundle_esp(wk, sa, frame, inner, inner_len, pi->tos & 3);
+	else
+		in_inner(wk, sa, NULL, frame, inner, inner_len, nh, pi->tos & 3);
 }
 
 static void to_control(struct worker *wk, const struct pkt_info *pi, const uint8_t *data, uint32_t len)
@@ -1147,8 +1237,8 @@ static bool in_transport(struct worker *wk, uint8_t *frame, const struct pkt_inf
 
 	if (!transport_spi(frame, pi, &spi, &proto))
 		return false;
-	sa = sad_lookup(s->sad, spi);
-	if (!sa || sa->conf.mode != MODE_TRANSPORT || sa->conf.proto != proto || !bw_addr_eq(&sa->conf.local, &pi->dst))
+	sa = sad_lookup(s->sad, spi, proto);
+	if (!sa || sa->conf.mode != MODE_TRANSPORT || !bw_addr_eq(&sa->conf.local, &pi->dst))
 		return false;
 	if (s->opt.admin_state == ADMIN_DROP || atomic_load_explicit(&sa->state, memory_order_relaxed) == SA_DEAD) {
 		count_drop(wk, s->opt.admin_state == ADMIN_DROP ? XE_ADMIN_DROP : XE_SA_EXPIRED);
@@ -1163,7 +1253,8 @@ static bool in_transport(struct worker *wk, uint8_t *frame, const struct pkt_inf
 	}
 	/* RFC 4301 §5.2: what comes out of an SA must be what its policy protects. */
 	p = spd_by_id(s->spd, sa->conf.policy_id);
-	if (pkt_parse(out, out_len, &ipi) < 0 || !p || !selector_match(&p->conf.sel, DIR_IN, &ipi)) {
+	if (pkt_parse(out, out_len, &ipi) < 0 || !p || p->conf.sa_type != sa->conf.proto ||
+	    !selector_match(&p->conf.sel, DIR_IN, &ipi)) {
 		count_drop(wk, XE_INBOUND_POLICY_FAILURE);
 		return true;
 	}

@@ -150,11 +150,20 @@ int sa_account(struct sa *sa, uint32_t bytes);
 /* Time-based lifetimes, called by the control thread about once a second. */
 void sa_tick(struct sa *sa, uint64_t now_s);
 
-/* SAD: SPI -> inbound SA. Built by the control thread, read-only afterwards. */
+/*
+ * SAD: (SPI, protocol) -> inbound SA, so an AH and an ESP SA may share an SPI
+ * (an AH+ESP bundle's pair). Built by the control thread, read-only afterwards.
+ */
 struct sad;
 struct sad *sad_build(struct sa *const *in_sas, uint32_t n);
 void sad_free(struct sad *sad);  /* frees the table, not the SAs */
-struct sa *sad_lookup(const struct sad *sad, uint32_t spi);
+struct sa *sad_lookup(const struct sad *sad, uint32_t spi, uint32_t proto);  /* proto: enum sa_proto */
+/*
+ * The inbound ESP SA (spi) of an AH+ESP bundle whose AH SA ah verified the
+ * packet around it: it must serve the same policy. NULL with *why set to
+ * XE_BAD_ESP_SPI (none) or XE_INBOUND_POLICY_FAILURE (another policy's).
+ */
+struct sa *sad_bundle_esp(const struct sad *sad, const struct sa *ah, uint32_t spi, int *why);
 
 /*
  * Clone policies (clone.c): their outbound SAs by (policy id, clone_host).

@@ -1,12 +1,14 @@
-/* sad.c: the inbound SAD, SPI -> SA, as an open-addressing table built once and only read afterwards. */
+/* sad.c: the inbound SAD, (SPI, protocol) -> SA, as an open-addressing table built once and only read afterwards. */
 #include <stdlib.h>
 
 #include "sa.h"
+#include "wire.h"
 
 struct sad {
 	uint32_t mask;  /* slots - 1; slots is a power of two at least twice the SAs */
 	struct sad_slot {
 		uint32_t spi;
+		uint32_t proto; /* enum sa_proto: an AH+ESP bundle's two inbound SAs share one SPI (RFC 4301 4.4.2) */
 		struct sa *sa;  /* NULL: empty */
 	} slot[];
 };
@@ -29,12 +31,13 @@ struct sad *sad_build(struct sa *const *in_sas, uint32_t n)
 		return NULL;
 	sad->mask = slots - 1;
 	for (uint32_t i = 0; i < n; i++) {
-		uint32_t spi = in_sas[i]->conf.spi, h = spi_hash(spi) & sad->mask;
+		uint32_t spi = in_sas[i]->conf.spi, proto = in_sas[i]->conf.proto, h = spi_hash(spi) & sad->mask;
 
-		/* A repeated SPI (the caller should prevent it): the later SA wins. */
-		while (sad->slot[h].sa != NULL && sad->slot[h].spi != spi)
+		/* A repeated key (the caller should prevent it): the later SA wins. */
+		while (sad->slot[h].sa != NULL && (sad->slot[h].spi != spi || sad->slot[h].proto != proto))
 			h = (h + 1) & sad->mask;
 		sad->slot[h].spi = spi;
+		sad->slot[h].proto = proto;
 		sad->slot[h].sa = in_sas[i];
 	}
 	return sad;
@@ -45,14 +48,22 @@ void sad_free(struct sad *sad)
 	free(sad);
 }
 
-struct sa *sad_lookup(const struct sad *sad, uint32_t spi)
+struct sa *sad_bundle_esp(const struct sad *sad, const struct sa *ah, uint32_t spi, int *why)
+{
+	struct sa *esp = sad_lookup(sad, spi, PROTO_ESP);
+
+	*why = !esp ? XE_BAD_ESP_SPI : esp->conf.policy_id != ah->conf.policy_id ? XE_INBOUND_POLICY_FAILURE : 0;
+	return *why ? NULL : esp;
+}
+
+struct sa *sad_lookup(const struct sad *sad, uint32_t spi, uint32_t proto)
 {
 	uint32_t h = spi_hash(spi) & sad->mask;
 
 	for (;;) {
 		const struct sad_slot *s = &sad->slot[h];
 
-		if (s->sa == NULL || s->spi == spi)
+		if (s->sa == NULL || (s->spi == spi && s->proto == proto))
 			return s->sa;
 		h = (h + 1) & sad->mask;
 	}

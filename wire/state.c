@@ -85,6 +85,7 @@ static void snapshot_free(struct snapshot *s, bool free_spd)
 	sad_free(s->sad);
 	clone_index_free(s->clones);
 	free(s->out_sa);
+	free(s->out_ah);
 	free(s);
 }
 
@@ -136,7 +137,8 @@ static struct snapshot *snapshot_build(struct wire *w, struct spd *spd, char *er
 	if (!s || !in || !out)
 		goto nomem;
 	s->out_sa = calloc(n ? n : 1, sizeof *s->out_sa);
-	if (!s->out_sa)
+	s->out_ah = calloc(n ? n : 1, sizeof *s->out_ah);
+	if (!s->out_sa || !s->out_ah)
 		goto nomem;
 	s->spd = spd;
 	s->red = w->cfg.red;
@@ -158,6 +160,8 @@ static struct snapshot *snapshot_build(struct wire *w, struct spd *spd, char *er
 		p = spd_by_id(spd, sa->conf.policy_id);
 		if (sa->conf.clone_host.family)
 			out[nout++] = sa;
+		else if (p && p->conf.sa_type == SATYPE_AHESP && sa->conf.proto == PROTO_AH)
+			s->out_ah[p->index] = sa;
 		else if (p)
 			s->out_sa[p->index] = sa;
 		s->any_dummy |= sa->conf.opts.dummy_ms != 0;
@@ -176,8 +180,10 @@ static struct snapshot *snapshot_build(struct wire *w, struct spd *spd, char *er
 nomem:
 	free(in);
 	free(out);
-	if (s)
+	if (s) {
 		free(s->out_sa);
+		free(s->out_ah);
+	}
 	free(s);
 	snprintf(err, errlen, "out of memory");
 	return NULL;
@@ -223,10 +229,16 @@ static int sas_reserve(struct wire *w, uint32_t extra)
 	return 0;
 }
 
-static struct sa *sa_find(struct wire *w, uint32_t spi, int dir)
+/* An SA is named by (SPI, direction, protocol); proto -1 matches either protocol. */
+static bool sa_named(const struct sa *sa, uint32_t spi, int dir, int proto)
+{
+	return sa->conf.spi == spi && sa->conf.dir == dir && (proto < 0 || sa->conf.proto == proto);
+}
+
+static struct sa *sa_find(struct wire *w, uint32_t spi, int dir, int proto)
 {
 	for (uint32_t i = 0; i < w->nsas; i++)
-		if (w->sas[i]->conf.spi == spi && w->sas[i]->conf.dir == dir)
+		if (sa_named(w->sas[i], spi, dir, proto))
 			return w->sas[i];
 	return NULL;
 }
@@ -258,7 +270,7 @@ static void sas_remove_marked(struct wire *w, const uint8_t *drop)
 
 static bool sa_conf_same(const struct sa_conf *a, const struct sa_conf *b)
 {
-	return a->spi == b->spi && a->dir == b->dir && strcmp(a->policy, b->policy) == 0 &&
+	return a->spi == b->spi && a->dir == b->dir && a->proto == b->proto && strcmp(a->policy, b->policy) == 0 &&
 	       bw_addr_eq(&a->local, &b->local) && bw_addr_eq(&a->peer, &b->peer) && a->mode == b->mode &&
 	       a->encap == b->encap && a->encap_sport == b->encap_sport && a->encap_dport == b->encap_dport &&
 	       a->enc == b->enc && a->integ == b->integ && a->enc_key_len == b->enc_key_len &&
@@ -498,9 +510,9 @@ int wire_sa_add(struct wire *w, const struct sa_conf *sa, uint32_t n, char *err,
 	}
 	memcpy(c, sa, n * sizeof *c);
 	for (uint32_t i = 0; i < n; i++) {
-		if (sa_find(w, c[i].spi, c[i].dir)) {
-			snprintf(err, errlen, "sas[%u].spi: SA 0x%08x %s already exists", i, c[i].spi,
-			         c[i].dir == DIR_IN ? "in" : "out");
+		if (sa_find(w, c[i].spi, c[i].dir, c[i].proto)) {
+			snprintf(err, errlen, "sas[%u].spi: SA 0x%08x %s %s already exists", i, c[i].spi,
+			         c[i].dir == DIR_IN ? "in" : "out", c[i].proto == PROTO_AH ? "ah" : "esp");
 			rc = -XE_SA_EXISTS;
 			goto out;
 		}
@@ -528,7 +540,7 @@ out:
 	return rc;
 }
 
-int wire_sa_del(struct wire *w, uint32_t spi, int dir)
+int wire_sa_del(struct wire *w, uint32_t spi, int dir, int proto)
 {
 	uint8_t *drop = calloc(w->nsas + 1, 1);
 	int found = 0;
@@ -536,7 +548,7 @@ int wire_sa_del(struct wire *w, uint32_t spi, int dir)
 	if (!drop)
 		return -XE_NOMEM;
 	for (uint32_t i = 0; i < w->nsas; i++)
-		if (w->sas[i]->conf.spi == spi && w->sas[i]->conf.dir == dir)
+		if (sa_named(w->sas[i], spi, dir, proto))
 			drop[i] = 1, found = 1;
 	if (found)
 		sas_remove_marked(w, drop);
@@ -576,7 +588,8 @@ int wire_get_spi(struct wire *w, uint32_t *spi)
 			return -XE_IO;
 		if (v < 256)
 			continue;
-		used = sa_find(w, v, DIR_IN) != NULL;
+		/* Free for both protocols: an AH+ESP bundle's inbound pair can share it. */
+		used = sa_find(w, v, DIR_IN, -1) != NULL;
 		for (uint32_t i = 0; i < w->nreserved; i++)
 			used |= w->reserved_spi[i] == v;
 		if (used)
@@ -689,8 +702,9 @@ void wire_drain_events(struct wire *w)
 
 static void sa_event(struct wire *w, const struct sa *sa, uint16_t type)
 {
-	json_t *ev = json_pack("{s:I,s:s,s:s}", "spi", (json_int_t)sa->conf.spi, "direction",
-	                       sa->conf.dir == DIR_IN ? "in" : "out", "policy", sa->conf.policy);
+	json_t *ev = json_pack("{s:I,s:s,s:s,s:s}", "spi", (json_int_t)sa->conf.spi, "direction",
+	                       sa->conf.dir == DIR_IN ? "in" : "out", "protocol", sa->conf.proto == PROTO_AH ? "ah" : "esp",
+	                       "policy", sa->conf.policy);
 
 	wlog(WLOG_INFO, "SA 0x%08x %s %s expired", sa->conf.spi, sa->conf.dir == DIR_IN ? "in" : "out",
 	     type == CTL_EV_SA_SOFT_EXPIRE ? "soft" : "hard");
@@ -980,8 +994,8 @@ int wire_reload(struct wire *w, struct wire_config *cfg, char *err, size_t errle
 		for (uint32_t k = 0; k < w->nsas; k++) {
 			if (w->sas[k]->conf.origin != ORIGIN_IKE && !keep[k] && sa_conf_same(&w->sas[k]->conf, &cfg->sa[i]))
 				keep[k] = 1, is_new[i] = 0, same[k] = i + 1;
-			else if (keep[k] && w->sas[k]->conf.origin == ORIGIN_IKE && w->sas[k]->conf.spi == cfg->sa[i].spi &&
-			         w->sas[k]->conf.dir == cfg->sa[i].dir) {
+			else if (keep[k] && w->sas[k]->conf.origin == ORIGIN_IKE &&
+			         sa_named(w->sas[k], cfg->sa[i].spi, cfg->sa[i].dir, cfg->sa[i].proto)) {
 				snprintf(err, errlen, "sas[%u].spi: 0x%08x %s is in use by an IKE SA", i, cfg->sa[i].spi,
 				         cfg->sa[i].dir == DIR_IN ? "in" : "out");
 				rc = -XE_SA_EXISTS;

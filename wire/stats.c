@@ -72,8 +72,9 @@ static json_t *sas_json(struct wire *w, bool full)
 	for (uint32_t i = 0; i < w->nsas; i++) {
 		struct sa *sa = w->sas[i];
 		json_t *o = full ? sa_to_json(&sa->conf)
-		                 : json_pack("{s:I,s:s,s:s}", "spi", (json_int_t)sa->conf.spi, "direction",
-		                             sa->conf.dir == DIR_IN ? "in" : "out", "policy", sa->conf.policy);
+		                 : json_pack("{s:I,s:s,s:s,s:s}", "spi", (json_int_t)sa->conf.spi, "direction",
+		                             sa->conf.dir == DIR_IN ? "in" : "out", "protocol",
+		                             sa->conf.proto == PROTO_AH ? "ah" : "esp", "policy", sa->conf.policy);
 
 		json_array_append_new(arr, sa_counters(sa, o));
 	}

@@ -26,10 +26,16 @@ enum ctl_type {
 	CTL_SPD_SET,          /* {"policies":[...], "default_action":...} whole table */
 	CTL_SA_ADD,           /* {"sa": {...}} or {"sas": [...]}; "origin":"ike" for SAs bitwd's IKE keyed;
 	                         an SA of a clone policy carries "clone_host": "addr" (the host it serves) */
-	CTL_SA_DEL,           /* {"spi": n, "direction": "in"|"out"} */
+	CTL_SA_DEL,           /* {"spi": n, "direction": "in"|"out", "protocol": "esp"|"ah"}: an SA is named by
+	                         (SPI, direction, protocol), since an AH+ESP bundle's inbound AH and ESP SAs
+	                         share one SPI; without "protocol" the SAs of both protocols with that SPI
+	                         and direction go */
 	CTL_SA_FLUSH,         /* {} or {"policy": "name"} */
 	CTL_GET_SPI,          /* {} -> {"spi": n} an unused inbound SPI, reserved; {"count": 1..64} -> also
-	                       * {"spis": [n, ...]} that many */
+	                       * {"spis": [n, ...]} that many. Each is free for both protocols: the inbound
+	                       * SAD is keyed by (SPI, protocol), so one SPI serves both SAs of an AH+ESP
+	                       * bundle (SA_ADD them one by one, in any order); a reservation ends with the
+	                       * first inbound SA added under it */
 	CTL_INITIAL_CONTACT,  /* {"peer": "addr"}: drop every SA to that peer */
 	CTL_STATS,            /* {} -> ports, policies, sas, drops */
 	CTL_IKE_SEND,         /* struct ctl_ike_dgram + datagram */

@@ -23,8 +23,9 @@ struct json_t;
 struct snapshot {
 	uint64_t gen;
 	struct spd *spd;
-	struct sad *sad;               /* inbound SPI -> SA */
-	struct sa **out_sa;            /* by policy evaluation index: newest live outbound SA or NULL */
+	struct sad *sad;               /* inbound (SPI, protocol) -> SA */
+	struct sa **out_sa;            /* by policy evaluation index: newest live outbound SA (an ahesp policy's ESP SA) */
+	struct sa **out_ah;            /* by policy evaluation index: an ahesp policy's newest live outbound AH SA */
 	struct clone_index *clones;    /* clone policies: (policy, host) -> newest live outbound SA */
 	struct port_conf red, black;   /* our addresses and gateways */
 	struct wire_options opt;
@@ -135,7 +136,8 @@ void wire_housekeeping(struct wire *w);   /* events, lifetimes, neighbours, keep
 void wire_drain_events(struct wire *w);
 int wire_spd_set(struct wire *w, struct policy_conf *pol, uint32_t n, int default_action, char *err, size_t errlen);
 int wire_sa_add(struct wire *w, const struct sa_conf *sa, uint32_t n, char *err, size_t errlen);
-int wire_sa_del(struct wire *w, uint32_t spi, int dir);
+/* proto: enum sa_proto, or -1 for the SAs of either protocol with that SPI and direction. */
+int wire_sa_del(struct wire *w, uint32_t spi, int dir, int proto);
 int wire_sa_flush(struct wire *w, const char *policy);
 int wire_get_spi(struct wire *w, uint32_t *spi);
 int wire_initial_contact(struct wire *w, const struct bw_addr *peer);

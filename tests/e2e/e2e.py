@@ -1352,6 +1352,9 @@ def transport_mode():
 
 def as_ah(cfg):
 	"""site_config override: every SA of the site is an AH SA (RFC 4302) with the same integrity key."""
+	for p in cfg['policies']:
+		if p['action'] == 'protect':
+			p['sa_type'] = 'ah'
 	for sa in cfg['sas']:
 		sa['protocol'] = 'ah'
 		sa['enc'] = 'null'

@@ -170,6 +170,8 @@ static void reject(const char *doc, const char *want, const char *what)
 #define BLACK "'ports': {'black': {'interface': 'b', 'addresses': ['192.0.2.10/24', '2001:db8:a::10/64']}}"
 #define P_PROT "{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1'}"
 #define P_PROT_N(n) "{'name': '" n "', 'action': 'protect', 'peer': '198.51.100.1', 'dst': '198.18.9.0/24'}"
+#define P_AH "{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'sa_type': 'ah'}"
+#define P_AHESP "{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'sa_type': 'ahesp'}"
 #define P_BYP "{'name': 'by', 'action': 'bypass'}"
 #define SA(extra) "{'spi': 300, 'direction': 'out', 'policy': 'p', 'enc': 'aes-gcm-256', 'enc_key': '" GCM256_KEY "'" extra "}"
 
@@ -236,7 +238,7 @@ static void test_errors(void)
 	       " 'src': '198.18.1.10', 'dst': '198.51.100.1'}], 'sas': [" SA(", 'encap': 'udp'") "]}",
 	       "sas[0].encap: udp encapsulation is not supported in transport mode", "transport SA in UDP");
 	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [" SA("") ", " SA("") "]}",
-	       "sas[1].spi: duplicate SPI 0x0000012c for direction out (also sas[0])", "duplicate SPI");
+	       "sas[1].spi: duplicate SPI 0x0000012c for direction out, protocol esp (also sas[0])", "duplicate SPI");
 	reject("{" BLACK ", 'policies': [" P_PROT ", " P_BYP "], 'sas': [" SA(", 'policy': 'by'") "]}",
 	       "sas[0].policy: \"by\" is a bypass policy", "SA on a bypass policy");
 	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [" SA(", 'policy': 'nope'") "]}",
@@ -554,7 +556,7 @@ static void test_ah(void)
 {
 	struct wire_config c;
 	char err[256] = "";
-	json_t *j = J("{" BLACK ", 'policies': [" P_PROT "], 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p',"
+	json_t *j = J("{" BLACK ", 'policies': [" P_AH "], 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p',"
 	              " 'protocol': 'ah', 'integ': 'hmac-sha256-128', 'integ_key': '" SHA256_KEY "'}]}"), *o;
 	int rc = config_from_json(j, &c, err, sizeof(err));
 
@@ -571,18 +573,18 @@ static void test_ah(void)
 		config_free(&c);
 	}
 	json_decref(j);
-	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [" SA(", 'protocol': 'ah'") "]}",
+	reject("{" BLACK ", 'policies': [" P_AH "], 'sas': [" SA(", 'protocol': 'ah'") "]}",
 	       "sas[0].enc: must be null for an AH SA", "AH with a cipher");
-	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p',"
+	reject("{" BLACK ", 'policies': [" P_AH "], 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p',"
 	       " 'protocol': 'ah'}]}", "sas[0].integ: null needs an integrity algorithm", "AH without integrity");
-	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p',"
+	reject("{" BLACK ", 'policies': [" P_AH "], 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p',"
 	       " 'protocol': 'ah', 'encap': 'udp', 'integ': 'hmac-sha256-128', 'integ_key': '" SHA256_KEY "'}]}",
 	       "sas[0].protocol: ah cannot be udp-encapsulated", "AH in UDP");
 	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [" SA(", 'protocol': 'gre'") "]}", "sas[0].protocol",
 	       "an unknown protocol");
 	j = J("{" BLACK ", 'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'mode': 'transport',"
-	      " 'src': '198.18.1.10', 'dst': '198.51.100.1'}], 'sas': [{'spi': 300, 'direction': 'in', 'policy': 'p',"
-	      " 'protocol': 'ah', 'integ': 'aes-gmac-256', 'integ_key': '" GCM256_KEY "'}]}");
+	      " 'src': '198.18.1.10', 'dst': '198.51.100.1', 'sa_type': 'ah'}], 'sas': [{'spi': 300, 'direction': 'in',"
+	      " 'policy': 'p', 'protocol': 'ah', 'integ': 'aes-gmac-256', 'integ_key': '" GCM256_KEY "'}]}");
 	rc = config_from_json(j, &c, err, sizeof(err));
 	CHECK(rc == 0 && c.sa[0].proto == PROTO_AH && c.sa[0].mode == MODE_TRANSPORT &&
 	      c.sa[0].integ == INTEG_AES_GMAC_256 && c.sa[0].integ_key_len == 36,
@@ -590,7 +592,7 @@ static void test_ah(void)
 	if (rc == 0)
 		config_free(&c);
 	json_decref(j);
-	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p',"
+	reject("{" BLACK ", 'policies': [" P_AH "], 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p',"
 	       " 'protocol': 'ah', 'integ': 'aes-gmac-128', 'integ_key': '00112233'}]}",
 	       "sas[0].integ_key: aes-gmac-128 needs 20 bytes", "AH GMAC without its salt");
 	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p',"
@@ -626,6 +628,55 @@ static void test_ah(void)
 	reject("{'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'sa_type': 'ahesp',"
 	       " 'dummy_interval_ms': 100}]}", "policies[0].dummy_interval_ms: TFC padding and dummy packets are ESP's",
 	       "dummy packets with sa_type ahesp");
+}
+
+#define AH_SA(spi, dir) "{'spi': " #spi ", 'direction': '" dir "', 'policy': 'p', 'protocol': 'ah', " \
+	"'integ': 'hmac-sha256-128', 'integ_key': '" SHA256_KEY "'}"
+#define ESP_SA(spi, dir) "{'spi': " #spi ", 'direction': '" dir "', 'policy': 'p', 'enc': 'aes-gcm-256', " \
+	"'enc_key': '" GCM256_KEY "'}"
+
+/* Policy sa_type: which protocols its SAs may be; an ahesp bundle takes one of each, sharing an inbound SPI. */
+static void test_sa_type(void)
+{
+	struct wire_config c;
+	char err[256] = "";
+	json_t *j = J("{" BLACK ", 'policies': [" P_AHESP "], 'sas': [" AH_SA(300, "in") ", " ESP_SA(300, "in") ", "
+	              AH_SA(301, "out") ", " ESP_SA(302, "out") "]}"), *o;
+	int rc = config_from_json(j, &c, err, sizeof(err));
+
+	CHECK(rc == 0 && c.pol[0].sa_type == SATYPE_AHESP && c.nsa == 4,
+	      "an ahesp policy takes an AH and an ESP SA per direction, the inbound pair sharing SPI 300: %s", err);
+	if (rc == 0) {
+		o = policy_to_json(&c.pol[0]);
+		CHECK(!strcmp(json_string_value(json_object_get(o, "sa_type")), "ahesp"), "policy_to_json says sa_type ahesp");
+		json_decref(o);
+		config_free(&c);
+	}
+	json_decref(j);
+	j = J("{" BLACK ", 'policies': [" P_PROT "], 'sas': [" SA("") "]}");
+	rc = config_from_json(j, &c, err, sizeof(err));
+	CHECK(rc == 0 && c.pol[0].sa_type == SATYPE_ESP, "sa_type defaults to esp: %s", err);
+	if (rc == 0) {
+		o = policy_to_json(&c.pol[0]);
+		CHECK(!strcmp(json_string_value(json_object_get(o, "sa_type")), "esp"), "policy_to_json says sa_type esp");
+		json_decref(o);
+		config_free(&c);
+	}
+	json_decref(j);
+	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [" AH_SA(300, "out") "]}",
+	       "sas[0].protocol: policy \"p\" has sa_type esp: an ah SA needs sa_type ah or ahesp", "an AH SA on an esp policy");
+	reject("{" BLACK ", 'policies': [" P_AH "], 'sas': [" ESP_SA(300, "out") "]}",
+	       "sas[0].protocol: policy \"p\" has sa_type ah: an esp SA needs sa_type esp or ahesp", "an ESP SA on an ah policy");
+	reject("{" BLACK ", 'policies': [" P_AHESP "], 'sas': [" AH_SA(300, "in") ", " AH_SA(300, "in") "]}",
+	       "sas[1].spi: duplicate SPI 0x0000012c for direction in, protocol ah", "two AH SAs on one SPI");
+	reject("{" BLACK ", 'policies': [" P_AHESP "], 'sas': [" SA(", 'encap': 'udp'") "]}",
+	       "sas[0].encap: the ESP SA of an ahesp bundle cannot be udp-encapsulated", "a bundle's ESP in UDP");
+	reject("{" BLACK ", 'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'sa_type': 'ahesp',"
+	       " 'clone': 'src', 'src': '198.18.0.0/24'}]}", "policies[0].clone: clone is not supported with sa_type ahesp",
+	       "a cloned bundle");
+	reject("{" BLACK ", 'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'sa_type': 'ahesp',"
+	       " 'mode': 'transport', 'src': '198.18.1.10', 'dst': '198.51.100.1'}]}",
+	       "policies[0].sa_type: ahesp is supported in tunnel mode only", "a bundle in transport mode");
 }
 
 static void test_schema_covers_fields(void)
@@ -679,6 +730,7 @@ int main(void)
 	test_names();
 	test_load_file();
 	test_ah();
+	test_sa_type();
 	test_schema_covers_fields();
 	return check_done();
 }

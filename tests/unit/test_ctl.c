@@ -26,6 +26,7 @@ static struct {
 	uint8_t sa_dir[4];
 	uint32_t del_spi;
 	int del_dir;
+	int del_proto;
 	char flush_policy[NAME_MAX_];
 	int flush_all;
 	struct bw_addr ic_peer;
@@ -69,11 +70,12 @@ int wire_sa_add(struct wire *w, const struct sa_conf *sa, uint32_t n, char *err,
 	return 0;
 }
 
-int wire_sa_del(struct wire *w, uint32_t spi, int dir)
+int wire_sa_del(struct wire *w, uint32_t spi, int dir, int proto)
 {
 	seen.sa_del_calls++;
 	seen.del_spi = spi;
 	seen.del_dir = dir;
+	seen.del_proto = proto;
 	return spi == 999 ? -XE_SA_NOT_FOUND : 0;
 }
 
@@ -385,7 +387,12 @@ static void test_sa_del_flush(struct ctl_server *s, int fd)
 	struct reply r = { 0 };
 
 	xfer_json(s, fd, CTL_SA_DEL, 20, "{\"spi\":\"0x1001\",\"direction\":\"in\"}", &r);
-	CHECK(r.h.status == 0 && seen.del_spi == 0x1001 && seen.del_dir == DIR_IN, "SA_DEL hex SPI in");
+	CHECK(r.h.status == 0 && seen.del_spi == 0x1001 && seen.del_dir == DIR_IN && seen.del_proto == -1,
+	      "SA_DEL hex SPI in, no protocol: either");
+	xfer_json(s, fd, CTL_SA_DEL, 24, "{\"spi\":\"0x1001\",\"direction\":\"in\",\"protocol\":\"ah\"}", &r);
+	CHECK(r.h.status == 0 && seen.del_spi == 0x1001 && seen.del_proto == PROTO_AH, "SA_DEL protocol ah");
+	xfer_json(s, fd, CTL_SA_DEL, 25, "{\"spi\":\"0x1001\",\"direction\":\"in\",\"protocol\":\"esp\"}", &r);
+	CHECK(r.h.status == 0 && seen.del_proto == PROTO_ESP, "SA_DEL protocol esp");
 	xfer_json(s, fd, CTL_SA_DEL, 21, "{\"spi\":4097,\"direction\":\"out\"}", &r);
 	CHECK(r.h.status == 0 && seen.del_spi == 4097 && seen.del_dir == DIR_OUT, "SA_DEL integer SPI out");
 	xfer_json(s, fd, CTL_SA_DEL, 22, "{\"spi\":\"4098\",\"direction\":\"in\"}", &r);
@@ -404,6 +411,8 @@ static void test_sa_del_flush(struct ctl_server *s, int fd)
 		{ "{\"direction\":\"in\"}", "spi" },
 		{ "{\"spi\":1}", "direction" },
 		{ "{\"spi\":1,\"direction\":\"in\",\"x\":1}", "x" },
+		{ "{\"spi\":1,\"direction\":\"in\",\"protocol\":\"ipcomp\"}", "protocol" },
+		{ "{\"spi\":1,\"direction\":\"in\",\"protocol\":51}", "protocol" },
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		xfer_json(s, fd, CTL_SA_DEL, 30 + (uint32_t)i, bad[i].json, &r);

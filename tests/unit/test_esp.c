@@ -559,8 +559,8 @@ static void lifetimes(void)
 static void sad(void)
 {
 	enum { N = 1000 };
-	static struct sa fake[N];
-	struct sa *list[N];
+	static struct sa fake[N], ah[N / 2];
+	struct sa *list[N + N / 2];
 	struct sad *t;
 	int ok = 1, found;
 
@@ -570,13 +570,36 @@ static void sad(void)
 	}
 	t = sad_build(list, N);
 	for (uint32_t i = 0; i < N; i++)
-		ok &= sad_lookup(t, fake[i].conf.spi) == &fake[i];
+		ok &= sad_lookup(t, fake[i].conf.spi, PROTO_ESP) == &fake[i];
 	CHECK(t && ok, "SAD: each of %d SPIs finds its SA", N);
-	found = sad_lookup(t, 0x100) == NULL && sad_lookup(t, 0xdeadbeef) == NULL;
+	found = sad_lookup(t, 0x100, PROTO_ESP) == NULL && sad_lookup(t, 0xdeadbeef, PROTO_ESP) == NULL;
 	CHECK(found, "SAD: unknown SPIs find nothing");
+	found = sad_lookup(t, fake[1].conf.spi, PROTO_AH) == NULL;
+	CHECK(found, "SAD: an ESP SA's SPI finds no AH SA");
+	sad_free(t);
+	/* Bundles: every other SPI also has an AH SA, put in before and after its ESP SA. */
+	for (uint32_t i = 0; i < N / 2; i++) {
+		ah[i].conf.spi = fake[2 * i + 1].conf.spi;
+		ah[i].conf.proto = PROTO_AH;
+	}
+	for (uint32_t i = 0; i < N / 4; i++)
+		list[i] = &ah[i];
+	for (uint32_t i = 0; i < N; i++)
+		list[N / 4 + i] = &fake[i];
+	for (uint32_t i = N / 4; i < N / 2; i++)
+		list[N + i] = &ah[i];
+	t = sad_build(list, N + N / 2);
+	ok = t != NULL;
+	for (uint32_t i = 0; ok && i < N; i++)
+		ok &= sad_lookup(t, fake[i].conf.spi, PROTO_ESP) == &fake[i];
+	for (uint32_t i = 0; ok && i < N / 2; i++)
+		ok &= sad_lookup(t, ah[i].conf.spi, PROTO_AH) == &ah[i];
+	CHECK(ok, "SAD: AH and ESP SAs sharing %d SPIs each find their own, whatever the order", N / 2);
+	found = t && sad_lookup(t, fake[0].conf.spi, PROTO_AH) == NULL;
+	CHECK(found, "SAD: an SPI with only an ESP SA finds no AH SA");
 	sad_free(t);
 	t = sad_build(NULL, 0);
-	found = t != NULL && sad_lookup(t, 0x1234) == NULL;
+	found = t != NULL && sad_lookup(t, 0x1234, PROTO_ESP) == NULL;
 	CHECK(found, "SAD: empty table answers NULL");
 	sad_free(t);
 }
