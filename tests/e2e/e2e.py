@@ -1,5 +1,7 @@
 # e2e.py: the end-to-end tests of bitw-wire in network namespaces; `e2e.py TEST` runs one (exit 0/1/77).
 
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -11,7 +13,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bitwtopo import (  # noqa: E402
 	ALGS, GW_A4, HOST_A4, HOST_A6, HOST_B4, HOST_B6, LAN_A4, LAN_B4, SPI, WAN, Fail, Keys, Skip, Topo,
-	cleanup_stale, counter, events_seen, frames_with, list_netns, log, main, pid_alive, policy_stats,
+	cleanup_stale, counter, events_seen, frames_with, list_netns, log, main, other, pid_alive, policy_stats,
 	sa_stats, sh, site_config, wait_event,
 )
 
@@ -1642,6 +1644,123 @@ def transport_frag(proto='esp'):
 			t.stop_bitw(side)
 
 
+def bundle_override(ah_keys):
+	"""site_config override: protect policies become ahesp; each ESP SA gets an AH partner under the same SPI."""
+	def override(cfg):
+		for p in cfg['policies']:
+			if p['action'] == 'protect':
+				p['sa_type'] = 'ahesp'
+		for sa in list(cfg['sas']):
+			ah = {k: sa[k] for k in ('spi', 'direction', 'policy', 'peer', 'local')}
+			ah.update(protocol='ah', enc='null', integ='hmac-sha256-128',
+			          integ_key=ah_keys[int(sa['spi'], 16)].hex())
+			cfg['sas'].append(ah)
+	return override
+
+
+def bundle_sa_stats(stats, spi, direction, protocol):
+	for sa in stats.get('sas', []):
+		if int(sa.get('spi', -1)) == spi and sa.get('direction') == direction and sa.get('protocol', 'esp') == protocol:
+			return sa
+	return None
+
+
+def bundle(alg='aes-gcm-256'):
+	"""Two bitws with AH+ESP bundles (sa_type ahesp): pings cross; every WAN frame is outer IP | AH | ESP, AH
+	verifies with scapy's AH and the ESP inside decrypts with scapy's ESP to the marked pings; inbound, a
+	scapy-made bundle reaches hostB, ESP alone and a bundle with an unknown ESP SPI do not (counted)."""
+	from scapy.layers.inet import ICMP, IP
+	from scapy.layers.ipsec import AH, SecurityAssociation
+	from scapy.layers.l2 import Ether
+	from scapy.packet import Raw
+	keys = Keys(alg)
+	ah_keys = {spi: os.urandom(32) for spi in SPI.values()}
+	marker = new_marker()
+
+	def ah_sa(spi):
+		return SecurityAssociation(AH, spi=spi, auth_algo='SHA2-256-128', auth_key=ah_keys[spi])
+
+	with Topo('bundle') as t:
+		need_bitw(t)
+		t.start_both(keys, outer=4, override=bundle_override(ah_keys))
+		cap = t.capture('r', 'to-a', 'wan')
+		pings_both_ways(t, marker)
+		pkts = cap.stop()
+		expect(not cleartext_between_lans(pkts), 'no host-to-host packet outside the tunnel on the WAN')
+		expect(not esp_frames(pkts), 'no bare ESP on the WAN: ESP travels inside AH')
+		ah = ah_frames(pkts)
+		expect(len(ah) >= 12, f'AH frames carried the pings ({len(ah)} seen)')
+		good = 0
+		for p, spi, ip in ah:
+			pkt = IP(bytes(ip))
+			expect(pkt[AH].nh == 50, f'AH of SPI {spi:#x} carries ESP (next header {pkt[AH].nh})')
+			try:
+				esp = ah_sa(spi).decrypt(pkt)  # transport-style removal: IP | ESP
+			except Exception as e:  # noqa: BLE001 - scapy raises IPSecIntegrityError and friends
+				raise Fail(f'scapy cannot verify {p.summary()} with the AH SA {spi:#x}: {e!r}')
+			esp = IP(bytes(esp))
+			espi = int.from_bytes(bytes(esp.payload)[:4], 'big')
+			expect(espi == spi, f'the ESP inside shares the AH SA\'s SPI {spi:#x} (saw {espi:#x})')
+			inner = keys.scapy_sa(spi, pkt.src, pkt.dst).decrypt(esp)
+			good += marker.encode() in bytes(inner) and lan_of(inner.src) is not None
+		expect(good == len(ah), f'all {len(ah)} bundle frames verify (AH) and decrypt (ESP) to the marked pings')
+		for spi in SPI.values():
+			side = 'A' if spi in (SPI[('A', 4)], SPI[('A', 6)]) else 'B'
+			for direction, where in (('out', side), ('in', other(side))):
+				st = {pr: bundle_sa_stats(t.stats(where), spi, direction, pr) or {} for pr in ('esp', 'ah')}
+				expect(st['esp'].get('packets', 0) >= 3 and st['esp'].get('packets') == st['ah'].get('packets'),
+				       f'bitw {where} {direction} {spi:#x}: ESP and AH SA count the same packets ({st})')
+
+		# inbound at B: scapy builds the bundle (ESP, then AH over it), and two broken ones
+		r_mac, b_mac = t.mac('r', 'to-b'), t.mac('wB', 'b-blk')
+		spi = SPI[('A', 4)]
+		esp_sa = keys.scapy_sa(spi, WAN['A'][4], WAN['B'][4])
+		m2 = new_marker().encode() * 4
+
+		def inner(i):
+			return IP(bytes(IP(src=HOST_A4, dst=HOST_B4, ttl=63) / ICMP(type=8, id=0x4444, seq=i) / Raw(m2)))
+
+		def bundled(i, esp_spi_sa=esp_sa):
+			# scapy's ESP, then scapy's transport AH for the layout (IP | AH | ESP); scapy's transport AH over
+			# IPv4 keeps the old total length and appends 16 stray bytes, so the packet is cut to IP + AH + ESP
+			# and the length, checksum and ICV are redone by hand: HMAC-SHA-256-128 over the packet with TOS,
+			# flags/offset, TTL, checksum and the ICV zeroed (RFC 4302 3.3.3.1)
+			esp = bytes(IP(bytes(esp_spi_sa.encrypt(inner(i), seq_num=300000 + i))))
+			b = bytearray(bytes(ah_sa(spi).encrypt(IP(esp), seq_num=300000 + i))[:len(esp) + 28])
+			b[2:4] = len(b).to_bytes(2, 'big')
+			b[10:12] = bytes(2)
+			c = sum(int.from_bytes(b[j:j + 2], 'big') for j in range(0, 20, 2))
+			while c >> 16:
+				c = (c & 0xffff) + (c >> 16)
+			b[10:12] = (~c & 0xffff).to_bytes(2, 'big')
+			m = bytearray(b)
+			m[1], m[6], m[7], m[8], m[10], m[11] = 0, 0, 0, 0, 0, 0
+			m[32:48] = bytes(16)
+			b[32:48] = hmac.new(ah_keys[spi], bytes(m), hashlib.sha256).digest()[:16]
+			return IP(bytes(b))
+
+		other_sa = keys.scapy_sa(spi, WAN['A'][4], WAN['B'][4])
+		other_sa.spi = 0x7777  # the right key under an SPI B has no ESP SA for
+		frames = [bundled(0), bundled(1),
+		          IP(bytes(esp_sa.encrypt(inner(2), seq_num=300002))),  # ESP alone
+		          bundled(3, other_sa)]                                   # AH fine, ESP SPI unknown
+		before = t.stats('B')['drops']
+		cap_hb = t.capture('hB', 'eth0', 'hostB', 'icmp')
+		t.inject('r', 'to-b', [Ether(src=r_mac, dst=b_mac) / f for f in frames])
+		time.sleep(1)
+		got = cap_hb.stop()
+		seen = {ip_layer(p).payload.seq for p in got if m2 in bytes(p) and ip_layer(p).payload.type == 8}
+		after = t.stats('B')['drops']
+		delta = {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+		expect(seen == {0, 1}, f'the 2 scapy-made bundles reached hostB, ESP alone and the bad ESP SPI did not '
+		       f'({seen}; drops at B {delta})')
+		for reason in ('XE_INBOUND_POLICY_FAILURE', 'XE_BAD_ESP_SPI'):
+			expect(after.get(reason, 0) - before.get(reason, 0) == 1,
+			       f'bitw B counts one {reason} ({before.get(reason, 0)} -> {after.get(reason, 0)})')
+		for side in 'AB':
+			t.stop_bitw(side)
+
+
 TESTS = {
 	'ping': ping_test,
 	'policy-options': policy_options,
@@ -1667,6 +1786,7 @@ TESTS = {
 	'red-probe': red_probe,
 	'transport': transport_mode,
 	'ah': ah_test,
+	'bundle': bundle,
 	'ah-transport': ah_transport,
 	'transport-frag': transport_frag,
 }
