@@ -417,9 +417,11 @@ static int wire_add(struct bitwd *d, const struct ike_child_sa *sa, const char *
 	return rc;
 }
 
-static void wire_del(struct bitwd *d, uint32_t spi, const char *dir)
+/* The protocol is named: a bundle's AH and ESP halves share their SPIs, and one goes without the other. */
+static void wire_del(struct bitwd *d, uint32_t spi, const char *dir, bool ah)
 {
-	json_t *req = json_pack("{s:I, s:s}", "spi", (json_int_t)spi, "direction", dir);
+	json_t *req = json_pack("{s:I, s:s, s:s}", "spi", (json_int_t)spi, "direction", dir, "protocol",
+	                        ah ? "ah" : "esp");
 	int rc = wirelink_request(d->wl, CTL_SA_DEL, req, NULL, WIRE_TIMEOUT_MS);
 
 	if (rc < 0 && rc != -XE_SA_NOT_FOUND)
@@ -562,8 +564,8 @@ static void cb_child_delete(void *ctx, uint32_t spi_in, uint32_t spi_out, bool a
 	struct ike_driver *k = ctx;
 
 	forget(k, spi_in, ah);
-	wire_del(k->d, spi_in, "in");
-	wire_del(k->d, spi_out, "out");
+	wire_del(k->d, spi_in, "in", ah);
+	wire_del(k->d, spi_out, "out", ah);
 }
 
 static const char *event_name(uint8_t kind)

@@ -18,7 +18,8 @@
 #   installed on both wires as protocol ah, hmac-sha256-128; pings pass both ways, the WAN carries them in AH
 #   (IP protocol 51, the inner packet readable by scapy) under the negotiated SPIs and no ESP at all.
 # ahesp: the LAN policy is sa_type ahesp: ESP and AH children over the same selectors, each side's inbound SPI
-#   the same for both; pings pass both ways and every protected frame on the WAN is outer IP | AH | ESP.
+#   the same for both; pings pass both ways and every protected frame on the WAN is outer IP | AH | ESP;
+#   rekeying the ESP half rekeys the AH half with it (a new shared SPI, the old four SAs gone from both wires).
 
 import os
 import secrets
@@ -306,6 +307,18 @@ def ahesp():
 		       f'protected frames on the WAN are IP | AH | ESP ({len(frames)} AH frames)')
 		expect(not wan_frames(pkts, 50), 'no ESP frame without its AH')
 		expect(not any(marker.encode() in bytes(ip) for _, ip in frames), 'the pings are encrypted inside')
+		old = kids_a[0]['spi_in']
+		a.rekey(a.established()[0]['id'], old)
+
+		def rekeyed():
+			ka, kb = children(a), children(b)
+			return (len(ka) == 2 and len(kb) == 2 and len({c['spi_in'] for c in ka}) == 1 and
+			        ka[0]['spi_in'] != old and len(wire_ike_sas(a)) == 4 and len(wire_ike_sas(b)) == 4)
+		expect(wait_for(rekeyed, 15), f'rekeying one half rekeys the bundle: a new shared SPI, the old pair gone '
+		       f'from both wires ({children(a)}, {len(wire_ike_sas(a))} SAs on A\'s wire)')
+		for src, dst in (('hA', HOST_B4), ('hB', HOST_A4)):
+			r = t.ping(src, dst, count=3, marker=marker)
+			expect(r.received == 3, f'after the rekey: ping {src} -> {dst} ({r.received}/3)')
 		a.d.stop()
 		b.d.stop()
 
