@@ -709,9 +709,6 @@ static int protect_fields(struct perr *e, const char *path, const json_t *obj, s
 	subpath(fp, path, "clone");
 	if (p->clone != CLONE_NONE && p->sa_type == SATYPE_AHESP)
 		return bad(e, fp, "clone is not supported with sa_type ahesp");
-	subpath(fp, path, "sa_type");
-	if (p->sa_type == SATYPE_AHESP && p->mode == MODE_TRANSPORT)
-		return bad(e, fp, "ahesp is supported in tunnel mode only");
 	return p->mode == MODE_TRANSPORT ? transport_check(e, path, p) : 0;
 }
 

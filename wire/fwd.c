@@ -530,12 +530,14 @@ static void out_fragmented(struct worker *wk, struct sa *sa, const struct bw_add
 /*
  * Transport mode on a host's behalf: its frame keeps its own Ethernet and IP
  * headers (the host addressed its router; the addresses are the SA's) and only
- * gains ESP; too big ones are fragmented or refused as in tunnel mode.
+ * gains ESP, AH or both (a bundle); too big ones are fragmented or refused as in
+ * tunnel mode.
  */
-static void out_transport(struct worker *wk, const struct spd_policy *p, struct sa *sa, uint8_t *frame,
-                          const struct pkt_info *pi)
+static void out_transport(struct worker *wk, const struct spd_policy *p, struct sa *sa, struct sa *ah,
+                          uint8_t *frame, const struct pkt_info *pi)
 {
-	uint32_t iph = ip_hdr_len(pi->family), fit = inner_mtu(sa, wk->w->black.mtu) + iph;
+	uint32_t iph = ip_hdr_len(pi->family);
+	uint32_t fit = (ah ? bundle_mtu(sa, ah, wk->w->black.mtu) : inner_mtu(sa, wk->w->black.mtu)) + iph;
 	struct bw_addr nh;
 	uint8_t *slot;
 	int n;
@@ -547,12 +549,12 @@ static void out_transport(struct worker *wk, const struct spd_policy *p, struct 
 		count_drop(wk, XE_MTU_EXCEEDED);
 		return;
 	}
-	if (sa_account(sa, pi->ip_len) < 0) {
+	if (sa_account(sa, pi->ip_len) < 0 || (ah && sa_account(ah, pi->ip_len) < 0)) {
 		count_drop(wk, XE_SA_EXPIRED);
 		return;
 	}
 	slot = pi->ip_len > fit ? wk->scratch + TXQ_BUF : txq_slot(&wk->tx_black);
-	n = transport_encap(sa, slot, TXQ_BUF, frame, pi);
+	n = ah ? transport_encap_bundle(sa, ah, slot, TXQ_BUF, frame, pi) : transport_encap(sa, slot, TXQ_BUF, frame, pi);
 	if (n < 0) {
 		count_drop(wk, n);
 		return;
@@ -585,7 +587,7 @@ static void out_protect(struct worker *wk, const struct spd_policy *p, uint8_t *
 		return;
 	}
 	if (sa->conf.mode == MODE_TRANSPORT) {
-		out_transport(wk, p, sa, frame, pi);
+		out_transport(wk, p, sa, ah, frame, pi);
 		return;
 	}
 	fit = ah ? bundle_mtu(sa, ah, w->black.mtu) : inner_mtu(sa, w->black.mtu);
@@ -1224,7 +1226,42 @@ static bool transport_spi(const uint8_t *frame, const struct pkt_info *pi, uint3
 	return false;
 }
 
-/* ESP or AH addressed to a protected host on one of our transport SAs: bitw verifies it on the host's behalf. */
+/* sa usable for a packet to a transport host: 0, or the drop's code. */
+static int transport_sa_ok(const struct snapshot *s, const struct sa *sa)
+{
+	if (s->opt.admin_state == ADMIN_DROP)
+		return XE_ADMIN_DROP;
+	return atomic_load_explicit(&sa->state, memory_order_relaxed) == SA_DEAD ? XE_SA_EXPIRED : 0;
+}
+
+/*
+ * The ESP packet inside a verified transport AH packet of an AH+ESP bundle
+ * (IP | ESP | payload once AH came off): its SA must be the same policy's and
+ * the same host's. Returns 0 or -XE_*.
+ */
+static int in_transport_bundle_esp(struct worker *wk, struct sa *ah, uint8_t **out, uint32_t *out_len,
+                                   struct sa **esp)
+{
+	struct pkt_info epi;
+	int rc;
+
+	if (pkt_parse(*out, *out_len, &epi) < 0 || epi.proto != IPPROTO_ESP_ || !epi.l4_off ||
+	    epi.l3_off + epi.ip_len < epi.l4_off + 8u)
+		return -XE_MALFORMED_PACKET;
+	if (!(*esp = sad_bundle_esp(wk->snap->sad, ah, rd32(*out + epi.l4_off), &rc)))
+		return -rc;
+	if ((*esp)->conf.mode != MODE_TRANSPORT || !bw_addr_eq(&(*esp)->conf.local, &ah->conf.local))
+		return -XE_INBOUND_POLICY_FAILURE;
+	if ((rc = transport_sa_ok(wk->snap, *esp)))
+		return -rc;
+	return transport_decap(*esp, *out, &epi, out, out_len);
+}
+
+/*
+ * ESP or AH addressed to a protected host on one of our transport SAs: bitw
+ * verifies it on the host's behalf. AH over ESP is a bundle: AH is verified,
+ * then the ESP inside decrypted, and only an ahesp policy takes the result.
+ */
 static bool in_transport(struct worker *wk, uint8_t *frame, const struct pkt_info *pi)
 {
 	const struct snapshot *s = wk->snap;
@@ -1232,7 +1269,8 @@ static bool in_transport(struct worker *wk, uint8_t *frame, const struct pkt_inf
 	struct pkt_info ipi;
 	uint32_t out_len, spi;
 	uint8_t *out, proto;
-	struct sa *sa;
+	struct sa *sa, *esp = NULL;
+	bool bundle;
 	int rc;
 
 	if (!transport_spi(frame, pi, &spi, &proto))
@@ -1240,20 +1278,24 @@ static bool in_transport(struct worker *wk, uint8_t *frame, const struct pkt_inf
 	sa = sad_lookup(s->sad, spi, proto);
 	if (!sa || sa->conf.mode != MODE_TRANSPORT || !bw_addr_eq(&sa->conf.local, &pi->dst))
 		return false;
-	if (s->opt.admin_state == ADMIN_DROP || atomic_load_explicit(&sa->state, memory_order_relaxed) == SA_DEAD) {
-		count_drop(wk, s->opt.admin_state == ADMIN_DROP ? XE_ADMIN_DROP : XE_SA_EXPIRED);
+	if ((rc = transport_sa_ok(s, sa))) {
+		count_drop(wk, rc);
 		return true;
 	}
+	/* AH's next header: read before it is verified, but a forged one fails AH's ICV all the same. */
+	bundle = proto == PROTO_AH && frame[pi->family == 6 ? pi->ah_off : pi->l4_off] == IPPROTO_ESP_;
 	rc = transport_decap(sa, frame, pi, &out, &out_len);
-	if (rc == 0 && sa_account(sa, out_len - pi->l3_off) < 0)
+	if (rc == 0 && bundle)
+		rc = in_transport_bundle_esp(wk, sa, &out, &out_len, &esp);
+	if (rc == 0 && (sa_account(sa, out_len - pi->l3_off) < 0 || (esp && sa_account(esp, out_len - pi->l3_off) < 0)))
 		rc = -XE_SA_EXPIRED;
 	if (rc < 0) {
 		count_drop(wk, rc);
 		return true;
 	}
-	/* RFC 4301 §5.2: what comes out of an SA must be what its policy protects. */
+	/* RFC 4301 §5.2: what comes out of an SA must be what its policy protects; an ahesp one both SAs. */
 	p = spd_by_id(s->spd, sa->conf.policy_id);
-	if (pkt_parse(out, out_len, &ipi) < 0 || !p || p->conf.sa_type != sa->conf.proto ||
+	if (pkt_parse(out, out_len, &ipi) < 0 || !p || p->conf.sa_type != (esp ? SATYPE_AHESP : sa->conf.proto) ||
 	    !selector_match(&p->conf.sel, DIR_IN, &ipi)) {
 		count_drop(wk, XE_INBOUND_POLICY_FAILURE);
 		return true;

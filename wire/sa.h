@@ -201,6 +201,9 @@ uint64_t clone_key_hash(uint32_t policy_id, const struct bw_addr *host);
  * next header 59.
  */
 int transport_encap(struct sa *sa, uint8_t *out, uint32_t cap, const uint8_t *frame, const struct pkt_info *pi);
+/* An AH+ESP bundle in transport mode: IP | AH | ESP | payload. */
+int transport_encap_bundle(struct sa *esp, struct sa *ah, uint8_t *out, uint32_t cap, const uint8_t *frame,
+                           const struct pkt_info *pi);
 int transport_decap(struct sa *sa, uint8_t *frame, const struct pkt_info *pi, uint8_t **out, uint32_t *out_len);
 
 struct spd;

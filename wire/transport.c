@@ -87,7 +87,13 @@ static void ip_fix(uint8_t *ip, int family, uint32_t hlen, uint32_t payload_len,
 	}
 }
 
-int transport_encap(struct sa *sa, uint8_t *out, uint32_t cap, const uint8_t *frame, const struct pkt_info *pi)
+/*
+ * The host's packet with ESP (esp), AH (ah) or both after its IP headers: a
+ * bundle is IP | AH | ESP | payload (RFC 4301 4.5: ESP inside, AH outside),
+ * so ESP is built first, in place after the room for AH.
+ */
+static int encap(struct sa *esp, struct sa *ah, uint8_t *out, uint32_t cap, const uint8_t *frame,
+                 const struct pkt_info *pi)
 {
 	const uint8_t *ip = frame + pi->l3_off;
 	uint32_t split, nh_at, hdr, body, ah_len;
@@ -101,24 +107,37 @@ int transport_encap(struct sa *sa, uint8_t *out, uint32_t cap, const uint8_t *fr
 	hdr = pi->l3_off + split;
 	body = pi->ip_len - split;
 	nh = ip[nh_at];
-	if (cap <= hdr)
+	ah_len = ah ? ah_hdr_len(ah, pi->family) : 0;
+	if (cap <= hdr + ah_len)
 		return -XE_MTU_EXCEEDED;
-	if (sa->conf.proto == PROTO_AH) {
-		ah_len = ah_hdr_len(sa, pi->family);
-		if (cap - hdr < ah_len + body)
+	if (!esp) {
+		if (cap - hdr - ah_len < body)
 			return -XE_MTU_EXCEEDED;
 		memcpy(out + hdr + ah_len, ip + split, body);
-		n = (int)(ah_len + body);
-	} else if ((n = esp_encap(sa, out + hdr, cap - hdr, ip + split, body, nh)) < 0) {
+		n = (int)body;
+	} else if ((n = esp_encap(esp, out + hdr + ah_len, cap - hdr - ah_len, ip + split, body, nh)) < 0) {
 		return n;
 	}
 	memcpy(out, frame, hdr);
-	ip_fix(out + pi->l3_off, pi->family, split, (uint32_t)n, nh_at,
-	       sa->conf.proto == PROTO_AH ? IPPROTO_AH_ : IPPROTO_ESP_);
+	ip_fix(out + pi->l3_off, pi->family, split, ah_len + (uint32_t)n, nh_at, ah ? IPPROTO_AH_ : IPPROTO_ESP_);
 	/* AH's ICV covers the finished IP header, so it is computed last. */
-	if (sa->conf.proto == PROTO_AH && (rc = ah_encap(sa, out + pi->l3_off, split + (uint32_t)n, split, nh)) < 0)
+	if (ah && (rc = ah_encap(ah, out + pi->l3_off, split + ah_len + (uint32_t)n, split,
+	                         esp ? IPPROTO_ESP_ : nh)) < 0)
 		return rc;
-	return (int)hdr + n;
+	return (int)(hdr + ah_len) + n;
+}
+
+int transport_encap(struct sa *sa, uint8_t *out, uint32_t cap, const uint8_t *frame, const struct pkt_info *pi)
+{
+	bool ah = sa->conf.proto == PROTO_AH;
+
+	return encap(ah ? NULL : sa, ah ? sa : NULL, out, cap, frame, pi);
+}
+
+int transport_encap_bundle(struct sa *esp, struct sa *ah, uint8_t *out, uint32_t cap, const uint8_t *frame,
+                           const struct pkt_info *pi)
+{
+	return encap(esp, ah, out, cap, frame, pi);
 }
 
 /* Offset of the ESP or AH header in the IP packet: pkt_parse stops at ESP; IPv6's walk goes past AH. */

@@ -1651,7 +1651,7 @@ def bundle_override(ah_keys):
 			if p['action'] == 'protect':
 				p['sa_type'] = 'ahesp'
 		for sa in list(cfg['sas']):
-			ah = {k: sa[k] for k in ('spi', 'direction', 'policy', 'peer', 'local')}
+			ah = {k: sa[k] for k in ('spi', 'direction', 'policy', 'peer', 'local') if k in sa}
 			ah.update(protocol='ah', enc='null', integ='hmac-sha256-128',
 			          integ_key=ah_keys[int(sa['spi'], 16)].hex())
 			cfg['sas'].append(ah)
@@ -1761,6 +1761,88 @@ def bundle(alg='aes-gcm-256'):
 			t.stop_bitw(side)
 
 
+def bundle_transport():
+	"""AH+ESP bundles in transport mode on the hosts' behalf (sa_type ahesp, mode transport): pings cross both
+	ways in both families; every WAN frame is the host's IP | AH | ESP between the hosts' own addresses, scapy's
+	transport AH verifies it and scapy's transport ESP decrypts the ESP inside to the hosts' pings; both SAs of
+	each pair count the same packets; ESP alone for the bundle is dropped at B (XE_INBOUND_POLICY_FAILURE)."""
+	from scapy.layers.inet import ICMP, IP
+	from scapy.layers.inet6 import IPv6
+	from scapy.layers.ipsec import AH, ESP, SecurityAssociation
+	from scapy.layers.l2 import Ether
+	from scapy.packet import Raw
+	keys = Keys('aes-cbc-256+hmac-sha256-128')
+	_, _, crypt, auth = ALGS[keys.alg]
+	ah_keys = {spi: os.urandom(32) for spi in SPI.values()}
+	marker = new_marker()
+
+	def esp_sa(spi):
+		return SecurityAssociation(ESP, spi=spi, crypt_algo=crypt, crypt_key=keys.enc[spi], auth_algo=auth,
+		                           auth_key=keys.integ[spi])
+
+	def sites(side):
+		transport, bundled = transport_sites(side), bundle_override(ah_keys)
+
+		def override(cfg):
+			transport(cfg)
+			bundled(cfg)
+		return override
+
+	with Topo('bundletr') as t:
+		need_bitw(t)
+		t.start_both(keys, a={'override': sites('A')}, b={'override': sites('B')})
+		cap = t.capture('r', 'to-a', 'wan')
+		pings_both_ways(t, marker)
+		pkts = cap.stop()
+		expect(not frames_with(pkts, marker.encode()), 'the plaintext marker never appears on the WAN')
+		expect(not esp_frames(pkts), 'no bare ESP on the WAN: ESP travels inside AH')
+		ah = ah_frames(pkts)
+		expect(len(ah) >= 24 and {s for _, s, _ in ah} == set(SPI.values()),
+		       f'AH carried all the pings on the four SA pairs ({len(ah)} frames)')
+		hosts = {HOST_A4, HOST_B4, HOST_A6, HOST_B6}
+		ends = {(ip.src, ip.dst) for _, _, ip in ah}
+		expect(all({a, b} <= hosts for a, b in ends), f'the WAN addresses are the hosts\' own ({ends})')
+		nhs = {(IP if ip.version == 4 else IPv6)(bytes(ip))[AH].nh for _, _, ip in ah}
+		expect(nhs == {50}, f'every AH header names ESP next ({nhs})')
+		good = 0
+		for p, spi, ip in ah:
+			cls = IP if ip.version == 4 else IPv6
+			pkt = cls(bytes(ip))
+			try:
+				mid = cls(bytes(SecurityAssociation(AH, spi=spi, auth_algo='SHA2-256-128',
+				                                    auth_key=ah_keys[spi]).decrypt(pkt)))
+				inner = esp_sa(spi).decrypt(mid)
+			except Exception as e:  # noqa: BLE001 - scapy raises IPSecIntegrityError and friends
+				raise Fail(f'scapy cannot verify and decrypt {p.summary()} with the transport SA pair {spi:#x}: {e!r}')
+			good += (marker.encode() in bytes(inner) and inner.src == ip.src and inner.dst == ip.dst and
+			         (inner.proto if ip.version == 4 else inner.nh) in (1, 58))
+		expect(good == len(ah), f'all {len(ah)} frames verify (AH) and decrypt (ESP) to the hosts\' own pings ({good})')
+		for spi in SPI.values():
+			side = 'A' if spi in (SPI[('A', 4)], SPI[('A', 6)]) else 'B'
+			for direction, where in (('out', side), ('in', other(side))):
+				st = {pr: bundle_sa_stats(t.stats(where), spi, direction, pr) or {} for pr in ('esp', 'ah')}
+				expect(st['esp'].get('packets', 0) >= 3 and st['esp'].get('packets') == st['ah'].get('packets'),
+				       f'bitw {where} {direction} {spi:#x}: ESP and AH SA count the same packets ({st})')
+		st = policy_stats(t.stats('B'), 't4')
+		expect(st and st['in_packets'] >= 6 and st['out_packets'] >= 6, f'bitw B counts them on the policy ({st})')
+
+		# ESP alone (scapy's transport ESP, right key and SPI) for the bundle's host: not delivered, counted
+		spi, m2 = SPI[('A', 4)], new_marker().encode() * 4
+		ping = IP(bytes(IP(src=HOST_A4, dst=HOST_B4) / ICMP(type=8, id=0x4545, seq=1) / Raw(m2)))
+		lone = esp_sa(spi).encrypt(ping, seq_num=400000)
+		before = t.stats('B')['drops']
+		cap_hb = t.capture('hB', 'eth0', 'hostB', 'icmp or esp')
+		t.inject('r', 'to-b', [Ether(src=t.mac('r', 'to-b'), dst=t.mac('hB', 'eth0')) / IP(bytes(lone))])
+		time.sleep(1)
+		got = cap_hb.stop()
+		after = t.stats('B')['drops']
+		expect(not [q for q in got if m2 in bytes(q)], 'ESP alone for the bundle never reached hostB')
+		expect(after.get('XE_INBOUND_POLICY_FAILURE', 0) - before.get('XE_INBOUND_POLICY_FAILURE', 0) == 1,
+		       f'bitw B counts it XE_INBOUND_POLICY_FAILURE ({before} -> {after})')
+		for side in 'AB':
+			t.stop_bitw(side)
+
+
 TESTS = {
 	'ping': ping_test,
 	'policy-options': policy_options,
@@ -1787,6 +1869,7 @@ TESTS = {
 	'transport': transport_mode,
 	'ah': ah_test,
 	'bundle': bundle,
+	'bundle-transport': bundle_transport,
 	'ah-transport': ah_transport,
 	'transport-frag': transport_frag,
 }

@@ -674,9 +674,16 @@ static void test_sa_type(void)
 	reject("{" BLACK ", 'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'sa_type': 'ahesp',"
 	       " 'clone': 'src', 'src': '198.18.0.0/24'}]}", "policies[0].clone: clone is not supported with sa_type ahesp",
 	       "a cloned bundle");
-	reject("{" BLACK ", 'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'sa_type': 'ahesp',"
-	       " 'mode': 'transport', 'src': '198.18.1.10', 'dst': '198.51.100.1'}]}",
-	       "policies[0].sa_type: ahesp is supported in tunnel mode only", "a bundle in transport mode");
+	j = J("{" BLACK ", 'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'sa_type': 'ahesp',"
+	      " 'mode': 'transport', 'src': '198.18.1.10', 'dst': '198.51.100.1'}], 'sas': [" AH_SA(300, "in") ", "
+	      ESP_SA(300, "in") ", " AH_SA(301, "out") ", " ESP_SA(302, "out") "]}");
+	rc = config_from_json(j, &c, err, sizeof(err));
+	CHECK(rc == 0 && c.pol[0].mode == MODE_TRANSPORT && c.nsa == 4 && c.sa[0].mode == MODE_TRANSPORT &&
+	      c.sa[0].local.family == 4 && c.sa[1].local.family == 4,
+	      "an ahesp policy in transport mode takes both SAs per direction, the host as their local end: %s", err);
+	if (rc == 0)
+		config_free(&c);
+	json_decref(j);
 }
 
 static void test_schema_covers_fields(void)

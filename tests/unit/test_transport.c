@@ -1,4 +1,4 @@
-/* test_transport.c: ESP and AH transport mode: the host's packet gains ESP or AH after its IP headers and comes back whole. */
+/* test_transport.c: ESP, AH and AH+ESP transport mode: the host's packet gains them after its IP headers and comes back whole. */
 #include <string.h>
 
 #include "check.h"
@@ -205,6 +205,77 @@ static void ah_transport(void)
 	}
 }
 
+/*
+ * An AH+ESP bundle (esp[0]/ah[0] out, esp[1]/ah[1] in): IP | AH | ESP |
+ * payload, AH's ICV over the ESP packet; AH comes off first, then ESP, and
+ * the host's frame is back byte for byte.
+ */
+static void bundle_round_trip(const char *what, uint8_t *frame, uint32_t len, struct sa *const esp[2],
+                              struct sa *const ah[2])
+{
+	static uint8_t wire[4096], copy[4096];
+	struct pkt_info pi, wpi, mpi, rpi;
+	uint32_t at, ah_len, mid_len = 0, back_len = 0;
+	uint8_t *mid = NULL, *back = NULL;
+	int n;
+
+	CHECK(pkt_parse(frame, len, &pi) == 0, "%s: the host's frame parses", what);
+	n = transport_encap_bundle(esp[0], ah[0], wire, sizeof wire, frame, &pi);
+	ah_len = ah_hdr_len(ah[0], pi.family);
+	CHECK(n > (int)(len + ah_len), "%s: encap adds AH and ESP (%d > %u + %u)", what, n, len, ah_len);
+	if (n <= 0)
+		return;
+	at = split_at ? split_at : pi.family == 4 ? (uint32_t)(pi.l4_off - pi.l3_off) : 40;
+	CHECK(pkt_parse(wire, (uint32_t)n, &wpi) == 0 && wpi.ip_len + 14 == (uint32_t)n &&
+	      bw_addr_eq(&wpi.src, &pi.src) && bw_addr_eq(&wpi.dst, &pi.dst),
+	      "%s: one packet between the host's own addresses, its IP length covering AH and ESP", what);
+	CHECK(pi.family == 6 ? wpi.ah_off == 14 + at && wpi.proto == 50 : wire[14 + 9] == 51,
+	      "%s: the IP headers name AH", what);
+	CHECK(wire[14 + at] == 50 && get32(wire + 14 + at + 4) == 0x4242 && get32(wire + 14 + at + ah_len) == 0x4242,
+	      "%s: AH names ESP, which follows it with its SPI", what);
+	CHECK(pi.family == 6 || ref_ipv4_hdr_ok(wire + 14), "%s: the IPv4 header checksum is right", what);
+	memcpy(copy, wire, (size_t)n);
+	copy[n - 1] ^= 1;
+	CHECK(transport_decap(ah[1], copy, &wpi, &mid, &mid_len) == -XE_AH_DIGEST_MISMATCH,
+	      "%s: AH covers the ESP packet (its last byte changed fails AH)", what);
+	CHECK(transport_decap(ah[1], wire, &wpi, &mid, &mid_len) == 0, "%s: AH verifies", what);
+	CHECK(mid && pkt_parse(mid, mid_len, &mpi) == 0 && mpi.proto == 50 && mpi.l4_off == 14 + at && !mpi.ah_off,
+	      "%s: what AH leaves is the host's IP headers and ESP", what);
+	if (!mid || mpi.proto != 50)
+		return;
+	CHECK(transport_decap(esp[1], mid, &mpi, &back, &back_len) == 0, "%s: then ESP decrypts", what);
+	CHECK(back_len == len && back && memcmp(back, frame, len) == 0, "%s: the host's frame is restored exactly", what);
+	CHECK(back && pkt_parse(back, back_len, &rpi) == 0 && rpi.proto == pi.proto, "%s: and it parses again", what);
+}
+
+static void bundle_transport(void)
+{
+	static uint8_t frame[2048], l4[1600];
+	struct sa *esp[2] = { NULL, NULL }, *ah[2] = { NULL, NULL };
+	struct pkt_info pi;
+	uint32_t n;
+
+	CHECK(make_pair(&esp[0], &esp[1]) && make_sas(&ah[0], &ah[1], PROTO_AH, INTEG_HMAC_SHA256_128, 32),
+	      "an ESP and an AH transport SA pair sharing SPI 0x4242");
+	if (!esp[0] || !esp[1] || !ah[0] || !ah[1])
+		return;
+	n = build_ipv4(frame, 17, "198.18.1.10", "198.18.2.10", NULL, 0, l4, build_udp(l4, 5000, 53, 100), 0x4000);
+	ref_l4_set(frame + 14);
+	bundle_round_trip("bundle IPv4 UDP", frame, n, esp, ah);
+	n = build_ipv6(frame, 17, "2001:db8:1::10", "2001:db8:2::10", l4, build_udp(l4, 5000, 53, 333));
+	bundle_round_trip("bundle IPv6 UDP", frame, n, esp, ah);
+	split_at = 48;
+	bundle_round_trip("bundle IPv6 hop-by-hop + destination options", frame, hbh_do_udp(frame, 0x1e), esp, ah);
+	split_at = 0;
+	n = build_ipv4(frame, 17, "198.18.1.10", "198.18.2.10", NULL, 0, l4, build_udp(l4, 1, 2, 100), 0);
+	CHECK(pkt_parse(frame, n, &pi) == 0 &&
+	      transport_encap_bundle(esp[0], ah[0], l4, 14 + 20 + ah_hdr_len(ah[0], 4) + 40, frame, &pi) ==
+	              -XE_MTU_EXCEEDED,
+	      "bundle: room for AH but not ESP is an error, not an overrun");
+	for (int i = 0; i < 2; i++)
+		sa_destroy(esp[i]), sa_destroy(ah[i]);
+}
+
 int main(void)
 {
 	static uint8_t frame[2048], l4[1600];
@@ -241,5 +312,6 @@ int main(void)
 	sa_destroy(in);
 	ext_headers();
 	ah_transport();
+	bundle_transport();
 	return check_done();
 }
