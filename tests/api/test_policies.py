@@ -543,6 +543,24 @@ def test_ah_and_clone(env, api):
                                 'integ': 'hmac-sha1-96', 'integ_key': KEYS['hmac'][:40]})
     check(b_esp is not None and b_ah is not None and b_ah.get('protocol') == 'ah',
           'a bundle policy takes an ESP SA and an AH SA')
+    # the wire has no per-host bundles: REST refuses them as it would, naming clone
+    problem(api.post('/policies', dict(PROTECT, name='bundle-cl', src='198.18.22.0/24', dst='198.18.23.0/24',
+                                       sa_type='ahesp', clone='src')), 422, 'BAD_FIELD', 'clone', 'a cloned bundle')
+    problem(api.put(f'/policies/{both["id"]}', dict(PROTECT, name='bundle', dst='198.18.12.0/24', sa_type='ahesp',
+                                                     clone='dst')), 422, 'BAD_FIELD', 'clone',
+            'a bundle policy cannot become a clone one')
+    check(policy_by_name(api, 'bundle-cl') is None and (policy_by_name(api, 'bundle') or {}).get('clone') == 'none',
+          'neither refusal changed the SPD')
+    # a bundle in transport mode for a host behind bitw: both SAs take the host as their local end
+    btr = create_policy(env, api, dict(PROTECT, name='bundle-tr', src='198.18.1.5', dst='198.51.100.10',
+                                       peer='198.51.100.10', mode='transport', sa_type='ahesp'))
+    check(btr is not None and btr.get('mode') == 'transport' and btr.get('sa_type') == 'ahesp',
+          f'an AH+ESP bundle policy in transport mode ({btr})')
+    create_sa(env, api, dict(SA_IN, spi=0x7103, policy='bundle-tr'))
+    create_sa(env, api, {'spi': 0x7103, 'direction': 'in', 'policy': 'bundle-tr', 'protocol': 'ah',
+                         'integ': 'hmac-sha1-96', 'integ_key': KEYS['hmac'][:40]})
+    pair = {s.get('protocol', 'esp') for s in sas(api) if s['spi'] == 0x7103 and s['direction'] == 'in'}
+    check(pair == {'esp', 'ah'}, f'the transport bundle policy takes an inbound ESP and AH SA sharing an SPI ({pair})')
 
     # cloning: one SA pair per host of the selector, each naming its host
     cl = create_policy(env, api, dict(PROTECT, name='clones', src='198.18.20.0/24', dst='198.18.21.0/24', clone='src'))
@@ -584,7 +602,7 @@ def test_ah_and_clone(env, api):
           sa_again.get(0x7102, {}).get('protocol') == 'ah' and
           sa_again.get(0x7201, {}).get('clone_host') == '198.18.20.7',
           f'importing the export keeps them ({again.get("ah-pol")}, {sa_again.get(0x7001)})')
-    for name in ('ah-pol', 'bundle', 'clones'):
+    for name in ('ah-pol', 'bundle', 'bundle-tr', 'clones'):
         p = policy_by_name(api, name)
         if p:
             applied(env, api.delete(f'/policies/{p["id"]}'), 200)
