@@ -363,10 +363,11 @@ static int validate_with(struct wire *w, const struct policy_conf *pol, uint32_t
 	for (uint32_t i = 0; i < w->nsas; i++)
 		if (!keep || keep[i])
 			tmp.sa[nsa++] = w->sas[i]->conf;
-	memcpy(tmp.sa + nsa, add, n * sizeof *add);
+	if (n) /* SPD_SET validates the kept SAs alone, with add NULL: memcpy's pointers must not be */
+		memcpy(tmp.sa + nsa, add, n * sizeof *add);
 	tmp.nsa = nsa + n;
 	rc = config_validate(&tmp, err, errlen);
-	if (rc == 0)
+	if (rc == 0 && n)
 		memcpy(add, tmp.sa + nsa, n * sizeof *add);
 	OPENSSL_cleanse(tmp.sa, (nsa + n) * sizeof *tmp.sa);
 	free(tmp.sa);
