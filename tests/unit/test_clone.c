@@ -4,6 +4,7 @@
 #include <jansson.h>
 
 #include "check.h"
+#include "jtext.h"
 #include "sa.h"
 #include "wire.h"
 #include "wire_int.h"
@@ -189,22 +190,6 @@ static void test_acquire_queue(void)
 	CHECK(got == 16 && held(q, noisy) == 24 && held(q, quiet) == 24, "16 policies get one slot each, taken "
 	      "from both hosts alike (%u, %u left)", held(q, noisy), held(q, quiet));
 	free(q);
-}
-
-static json_t *J(const char *text)
-{
-	char *s = strdup(text);
-	json_error_t e;
-	json_t *j;
-
-	for (char *p = s; *p; p++)
-		if (*p == '\'')
-			*p = '"';
-	j = json_loads(s, 0, &e);
-	if (!j)
-		printf("# test JSON broken at %d:%d: %s\n", e.line, e.column, e.text);
-	free(s);
-	return j;
 }
 
 #define KEY "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff01020304"

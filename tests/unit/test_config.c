@@ -4,28 +4,12 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "jtext.h"
 #include "config.h"
 #include "wire.h"
 
 #define GCM256_KEY "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff01020304"
 #define SHA256_KEY "0x0f0e0d0c0b0a0908:0706050403020100:1f1e1d1c1b1a1918:1716151413121110"
-
-/* JSON in C strings is easier to read with single quotes. */
-static json_t *J(const char *text)
-{
-	char *s = strdup(text);
-	json_error_t e;
-	json_t *j;
-
-	for (char *p = s; *p; p++)
-		if (*p == '\'')
-			*p = '"';
-	j = json_loads(s, 0, &e);
-	if (!j)
-		printf("# test JSON broken at %d:%d: %s\n", e.line, e.column, e.text);
-	free(s);
-	return j;
-}
 
 static const char *full_doc =
 	"{'ports': {"
