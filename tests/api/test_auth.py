@@ -134,6 +134,25 @@ def session_login(url, user, password):
 	return s, r
 
 
+def health_latency_while(port, work, done):
+	"""Runs work() on a thread and times GET /health every 20 ms until done is set: (sorted latencies, median)."""
+	t = threading.Thread(target=work)
+	t.start()
+	lat = []
+	c = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
+	time.sleep(0.05)
+	while not done.is_set():
+		t0 = time.time()
+		c.request('GET', f'{API}/health')
+		c.getresponse().read()
+		lat.append(time.time() - t0)
+		time.sleep(0.02)
+	c.close()
+	t.join()
+	lat.sort()
+	return lat, (lat[len(lat) // 2] if lat else 99)
+
+
 def test_bootstrap(d, pw):
 	rc, out = d.run_once([])
 	check(rc != 0 and '--admin-password-file' in out, 'no user and no password source: refuses to start, says how')
@@ -327,21 +346,7 @@ def test_login_not_blocking(d):
 			fails.append((st, time.time() - t0))
 		done.set()
 
-	t = threading.Thread(target=hammer)
-	t.start()
-	lat = []
-	c = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
-	time.sleep(0.05)
-	while not done.is_set():
-		t0 = time.time()
-		c.request('GET', f'{API}/health')
-		c.getresponse().read()
-		lat.append(time.time() - t0)
-		time.sleep(0.02)
-	c.close()
-	t.join()
-	lat.sort()
-	med = lat[len(lat) // 2] if lat else 99
+	lat, med = health_latency_while(port, hammer, done)
 	check(all(st == 401 and dt >= 0.24 for st, dt in fails), f'each wrong password: 401 after >= 250 ms ({fails})')
 	check(len(lat) >= 10 and med < 0.08,
 	      f'meanwhile GET /health stays fast: median {med * 1000:.0f} ms over {len(lat)} requests'
@@ -367,21 +372,7 @@ def test_password_hashing_not_blocking(d, s, csrf):
 				answers.append((r.status_code, 0, None))
 		done.set()
 
-	t = threading.Thread(target=create)
-	t.start()
-	lat = []
-	c = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
-	time.sleep(0.05)
-	while not done.is_set():
-		t0 = time.time()
-		c.request('GET', f'{API}/health')
-		c.getresponse().read()
-		lat.append(time.time() - t0)
-		time.sleep(0.02)
-	c.close()
-	t.join()
-	lat.sort()
-	med = lat[len(lat) // 2] if lat else 99
+	lat, med = health_latency_while(port, create, done)
 	check([a[0] for a in answers] == [201, 200] * 6, f'six users created and their passwords changed ({answers})')
 	check(len(lat) >= 5 and med < 0.08,
 	      f'meanwhile GET /health stays fast: median {med * 1000:.0f} ms over {len(lat)} requests'
