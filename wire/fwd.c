@@ -1130,10 +1130,11 @@ static void in_local_whole(struct worker *wk, uint8_t *frame, const struct pkt_i
 {
 	uint32_t n;
 
-	if (pi->proto == IPPROTO_ESP_) {
-		in_esp(wk, frame, frame + pi->l4_off, pi->ip_len - (uint32_t)(pi->l4_off - pi->l3_off), pi->tos & 3);
-	} else if (pi->proto == IPPROTO_AH_ || pi->ah_off) {
+	/* AH first: an IPv6 walk goes past AH to the ESP of a bundle (proto ESP, ah_off set) */
+	if (pi->proto == IPPROTO_AH_ || pi->ah_off) {
 		in_ah(wk, frame, pi);
+	} else if (pi->proto == IPPROTO_ESP_) {
+		in_esp(wk, frame, frame + pi->l4_off, pi->ip_len - (uint32_t)(pi->l4_off - pi->l3_off), pi->tos & 3);
 	} else if (pi->proto == IPPROTO_UDP_) {
 		in_udp(wk, frame, pi);
 	} else if ((n = icmp_build_echo_reply(txq_slot(&wk->tx_black), TXQ_BUF, frame, pi, wk->w->black.mac)) > 0) {

@@ -1363,6 +1363,30 @@ def as_ah(cfg):
 		sa.pop('enc_key', None)
 
 
+def bundle_outer6(alg='aes-gcm-256'):
+	"""AH+ESP bundles over IPv6 outer headers: pings cross both ways as IPv6 | AH | ESP, and both SAs of each
+	inbound pair count them (an IPv6 walk goes past AH to ESP; the bundle must still be verified AH first)."""
+	keys = Keys(alg)
+	ah_keys = {spi: os.urandom(32) for spi in SPI.values()}
+	marker = new_marker()
+	with Topo('bundle6') as t:
+		need_bitw(t)
+		t.start_both(keys, outer=6, override=bundle_override(ah_keys))
+		cap = t.capture('r', 'to-a', 'wan')
+		pings_both_ways(t, marker)
+		pkts = cap.stop()
+		expect(not cleartext_between_lans(pkts), 'no host-to-host packet outside the tunnel on the WAN')
+		expect(not esp_frames(pkts), 'no bare ESP on the WAN: ESP travels inside AH')
+		ah = [(p, spi, ip) for p, spi, ip in ah_frames(pkts) if ip.version == 6]
+		expect(len(ah) >= 12 and all(bytes(ip.payload)[0] == 50 for _, _, ip in ah),
+		       f'IPv6 AH frames carrying ESP carried the pings ({len(ah)} seen)')
+		for spi in SPI.values():
+			side = 'A' if spi in (SPI[('A', 4)], SPI[('A', 6)]) else 'B'
+			st = {pr: bundle_sa_stats(t.stats(other(side)), spi, 'in', pr) or {} for pr in ('esp', 'ah')}
+			expect(st['esp'].get('packets', 0) >= 3 and st['esp'].get('packets') == st['ah'].get('packets'),
+			       f'bitw {other(side)} in {spi:#x}: ESP and AH SA count the same packets ({st})')
+
+
 def ah_frames(pkts):
 	"""AH frames on the WAN: [(frame, spi, outer IP layer)]."""
 	out = []
@@ -1869,6 +1893,7 @@ TESTS = {
 	'transport': transport_mode,
 	'ah': ah_test,
 	'bundle': bundle,
+	'bundle-outer6': bundle_outer6,
 	'bundle-transport': bundle_transport,
 	'ah-transport': ah_transport,
 	'transport-frag': transport_frag,
