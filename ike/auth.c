@@ -420,7 +420,7 @@ static uint16_t child_dh(struct ike_engine *e, const struct ike_payload *ke, con
 
 uint16_t ike_child_answer(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, bool with_dh,
 	const struct ike_payload *ke, const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len,
-	uint32_t replaces, struct ike_choice *chosen)
+	const struct ike_child *replaces, struct ike_choice *chosen)
 {
 	size_t gir_len = 0, n_props;
 	uint16_t err;
@@ -440,6 +440,11 @@ uint16_t ike_child_answer(struct ike_engine *e, uint64_t now_ms, struct ike_sa *
 	key.ah = request_ah(&e->msg);
 	if (!policy_takes(pol, key.ah))
 		return IKE_N_NO_PROPOSAL_CHOSEN;   /* AH offered to an ESP policy or the reverse */
+	/* A rekey replaces a child with one of the same policy, protocol and clone host: else an authenticated
+	 * peer could retire one host's child (or the ESP half of a bundle) with another's selectors. */
+	if (replaces && !ike_child_is(replaces, &key))
+		return key.ah != replaces->ah ? IKE_N_NO_PROPOSAL_CHOSEN : IKE_N_TS_UNACCEPTABLE;
+	uint32_t replaces_spi = replaces ? replaces->spi_in : 0;   /* establishing may move the children */
 	props = ike_policy_props(pol, key.ah, &n_props);
 	if (ike_proposal_choose(&e->msg, props, n_props, IKE_CHILD_PROTO(key.ah), p->conf.legacy_groups, with_dh,
 		chosen) < 0)
@@ -452,7 +457,7 @@ uint16_t ike_child_answer(struct ike_engine *e, uint64_t now_ms, struct ike_sa *
 		return IKE_N_TEMPORARY_FAILURE;
 	chosen->transport = transport && pol->conf.transport;
 	if (ike_child_establish(e, now_ms, sa, pol, &key, chosen, spi_in, ts_i, n_i, ts_r, n_r,
-		gir_len ? e->gir : NULL, gir_len, ni, ni_len, nr, nr_len, replaces, false) < 0)
+		gir_len ? e->gir : NULL, gir_len, ni, ni_len, nr, nr_len, replaces_spi, false) < 0)
 		return IKE_N_TEMPORARY_FAILURE;
 	spi[0] = (uint8_t)(spi_in >> 24), spi[1] = (uint8_t)(spi_in >> 16), spi[2] = (uint8_t)(spi_in >> 8);
 	spi[3] = (uint8_t)spi_in;
@@ -542,7 +547,7 @@ void ike_auth_request(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 	ike_out_begin(e, sa, IKE_AUTH, true, e->msg.msg_id);
 	auth_payloads(e, p, IKE_PL_IDR, &id, &auth, false);
 	if (ike_msg_find(&e->msg, IKE_PL_SA, 0, 0))
-		child_err = ike_child_answer(e, now_ms, sa, false, NULL, sa->ni, sa->ni_len, sa->nr, sa->nr_len, 0,
+		child_err = ike_child_answer(e, now_ms, sa, false, NULL, sa->ni, sa->ni_len, sa->nr, sa->nr_len, NULL,
 			&chosen);
 	if (child_err) {
 		ike_out_notify(&e->inner, child_err, 0, NULL, 0, NULL, 0);

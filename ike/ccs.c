@@ -215,6 +215,10 @@ static void child_request_in(struct ike_engine *e, uint64_t now_ms, struct ike_s
 		return;
 	}
 	if (rk) {
+		if (rk->u.notify.protocol != IKE_PROTO_ESP && rk->u.notify.protocol != IKE_PROTO_AH) {
+			ike_send_error(e, now_ms, sa, IKE_CREATE_CHILD_SA, IKE_N_INVALID_SYNTAX, NULL, 0);
+			return;
+		}
 		old = rk->u.notify.spi.len == 4 ?
 			child_by_out(sa, rk->u.notify.spi.p, rk->u.notify.protocol == IKE_PROTO_AH) : NULL;
 		if (!old) {
@@ -228,7 +232,7 @@ static void child_request_in(struct ike_engine *e, uint64_t now_ms, struct ike_s
 	ike_out_begin(e, sa, IKE_CREATE_CHILD_SA, true, e->msg.msg_id);
 	ike_msg_add(&e->inner, IKE_PL_NONCE)->u.nonce = (struct ike_span){ nr, sizeof nr };
 	err = ike_child_answer(e, now_ms, sa, true, ike_msg_find(&e->msg, IKE_PL_KE, 0, 0), ni->u.nonce.p,
-		ni->u.nonce.len, nr, sizeof nr, old_spi, &chosen);
+		ni->u.nonce.len, nr, sizeof nr, old, &chosen);
 	if (err) {
 		g[0] = (uint8_t)(chosen.dh >> 8), g[1] = (uint8_t)chosen.dh;
 		ike_send_error(e, now_ms, sa, IKE_CREATE_CHILD_SA, err, err == IKE_N_INVALID_KE_PAYLOAD ? g : NULL,

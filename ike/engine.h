@@ -282,7 +282,7 @@ int ike_child_offer(struct ike_engine *e, struct ike_sa *sa, const struct ike_po
 	const struct ike_child_key *key, bool with_dh, uint32_t spi_in);
 uint16_t ike_child_answer(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, bool with_dh,
 	const struct ike_payload *ke, const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len,
-	uint32_t replaces, struct ike_choice *chosen);
+	const struct ike_child *replaces, struct ike_choice *chosen);
 int ike_child_accept(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, bool with_dh, const uint8_t *gir,
 	size_t gir_len, const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len, uint32_t replaces);
 uint32_t ike_new_spi(struct ike_engine *e);
