@@ -705,10 +705,6 @@ static int protect_fields(struct perr *e, const char *path, const json_t *obj, s
 	if (p->sa_type != SATYPE_ESP && (p->opts.tfc_pad || p->opts.dummy_ms))
 		return bad(e, fp, "TFC padding and dummy packets are ESP's: not with sa_type %s",
 		           sa_type_names[p->sa_type]);
-	/* A bundle is one SA pair per direction; per-host pairs of pairs are not built (yet). */
-	subpath(fp, path, "clone");
-	if (p->clone != CLONE_NONE && p->sa_type == SATYPE_AHESP)
-		return bad(e, fp, "clone is not supported with sa_type ahesp");
 	return p->mode == MODE_TRANSPORT ? transport_check(e, path, p) : 0;
 }
 

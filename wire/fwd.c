@@ -401,20 +401,25 @@ static void too_big(struct worker *wk, const uint8_t *frame, const struct pkt_in
 
 /*
  * The outbound SA of policy p for this packet: its own, or for a clone policy
- * its host's. An ahesp policy's is its ESP SA, *ah its AH SA; NULL until it
- * has both (the bundle fails closed). *ah is NULL for other policies.
+ * its host's. An ahesp policy's (or host's) is its ESP SA, *ah its AH SA; NULL
+ * until it has both (the bundle fails closed). *ah is NULL for other policies.
  */
 static struct sa *out_sa_for(const struct snapshot *s, const struct spd_policy *p, const struct pkt_info *pi,
                              struct sa **ah)
 {
 	const struct bw_addr *host = clone_value(p->conf.clone, DIR_OUT, pi);
 
-	*ah = NULL;
-	if (host)
-		return clone_index_lookup(s->clones, p->conf.id, host);
-	if (p->conf.sa_type == SATYPE_AHESP && !(*ah = s->out_ah[p->index]))
+	struct sa *sa;
+
+	if (host) {
+		sa = clone_index_lookup(s->clones, p->conf.id, host, ah);
+	} else {
+		sa = s->out_sa[p->index];
+		*ah = p->conf.sa_type == SATYPE_AHESP ? s->out_ah[p->index] : NULL;
+	}
+	if (p->conf.sa_type == SATYPE_AHESP && !*ah)
 		return NULL;
-	return s->out_sa[p->index];
+	return sa;
 }
 
 /* Who waits for an SA: the policy, or for a clone policy the host (never 0: that marks a free queue slot). */

@@ -160,8 +160,8 @@ void sad_free(struct sad *sad);  /* frees the table, not the SAs */
 struct sa *sad_lookup(const struct sad *sad, uint32_t spi, uint32_t proto);  /* proto: enum sa_proto */
 /*
  * The inbound ESP SA (spi) of an AH+ESP bundle whose AH SA ah verified the
- * packet around it: it must serve the same policy. NULL with *why set to
- * XE_BAD_ESP_SPI (none) or XE_INBOUND_POLICY_FAILURE (another policy's).
+ * packet around it: it must serve the same policy (and clone host). NULL with *why set to
+ * XE_BAD_ESP_SPI (none) or XE_INBOUND_POLICY_FAILURE (another policy's or host's).
  */
 struct sa *sad_bundle_esp(const struct sad *sad, const struct sa *ah, uint32_t spi, int *why);
 
@@ -169,12 +169,15 @@ struct sa *sad_bundle_esp(const struct sad *sad, const struct sa *ah, uint32_t s
  * Clone policies (clone.c): their outbound SAs by (policy id, clone_host).
  * Built by the control thread from the live outbound SAs in install order
  * (SAs without clone_host are skipped; for one host the last wins), read-only
- * afterwards; a lookup allocates nothing. NULL: no SA for that host yet.
+ * afterwards; a lookup allocates nothing. ah_sas are ahesp policies' AH SAs,
+ * kept beside the same host's ESP SA. The lookup returns the host's SA (an
+ * ahesp policy's ESP SA) and sets *ah to its AH SA; NULL: none yet.
  */
 struct clone_index;
-struct clone_index *clone_index_build(struct sa *const *out_sas, uint32_t n);
+struct clone_index *clone_index_build(struct sa *const *out_sas, uint32_t n, struct sa *const *ah_sas, uint32_t nah);
 void clone_index_free(struct clone_index *ci);
-struct sa *clone_index_lookup(const struct clone_index *ci, uint32_t policy_id, const struct bw_addr *host);
+struct sa *clone_index_lookup(const struct clone_index *ci, uint32_t policy_id, const struct bw_addr *host,
+                              struct sa **ah);
 /* Each host's SA in turn: start with *pos = 0; NULL after the last. */
 struct sa *clone_index_next(const struct clone_index *ci, uint32_t *pos);
 /* The packet's clone value under a policy's clone mode seen in dir (DIR_OUT/DIR_IN); NULL for CLONE_NONE. */

@@ -52,7 +52,10 @@ struct sa *sad_bundle_esp(const struct sad *sad, const struct sa *ah, uint32_t s
 {
 	struct sa *esp = sad_lookup(sad, spi, PROTO_ESP);
 
-	*why = !esp ? XE_BAD_ESP_SPI : esp->conf.policy_id != ah->conf.policy_id ? XE_INBOUND_POLICY_FAILURE : 0;
+	/* A clone policy's pair serves one host: another host's ESP inside this host's AH is not the bundle. */
+	*why = !esp ? XE_BAD_ESP_SPI :
+	       esp->conf.policy_id != ah->conf.policy_id || !bw_addr_eq(&esp->conf.clone_host, &ah->conf.clone_host) ?
+	       XE_INBOUND_POLICY_FAILURE : 0;
 	return *why ? NULL : esp;
 }
 

@@ -129,12 +129,13 @@ static void snapshot_add_udp_port(struct snapshot *s, const struct sa *sa)
 static struct snapshot *snapshot_build(struct wire *w, struct spd *spd, char *err, size_t errlen)
 {
 	struct snapshot *s = calloc(1, sizeof *s);
-	uint32_t n = spd_count(spd), nin = 0, nout = 0;
-	struct sa **in, **out;
+	uint32_t n = spd_count(spd), nin = 0, nout = 0, nah = 0;
+	struct sa **in, **out, **outah;
 
 	in = calloc(w->nsas ? w->nsas : 1, sizeof *in);
 	out = calloc(w->nsas ? w->nsas : 1, sizeof *out);
-	if (!s || !in || !out)
+	outah = calloc(w->nsas ? w->nsas : 1, sizeof *outah);
+	if (!s || !in || !out || !outah)
 		goto nomem;
 	s->out_sa = calloc(n ? n : 1, sizeof *s->out_sa);
 	s->out_ah = calloc(n ? n : 1, sizeof *s->out_ah);
@@ -158,7 +159,9 @@ static struct snapshot *snapshot_build(struct wire *w, struct spd *spd, char *er
 			continue;
 		}
 		p = spd_by_id(spd, sa->conf.policy_id);
-		if (sa->conf.clone_host.family)
+		if (sa->conf.clone_host.family && p && p->conf.sa_type == SATYPE_AHESP && sa->conf.proto == PROTO_AH)
+			outah[nah++] = sa;
+		else if (sa->conf.clone_host.family)
 			out[nout++] = sa;
 		else if (p && p->conf.sa_type == SATYPE_AHESP && sa->conf.proto == PROTO_AH)
 			s->out_ah[p->index] = sa;
@@ -167,9 +170,10 @@ static struct snapshot *snapshot_build(struct wire *w, struct spd *spd, char *er
 		s->any_dummy |= sa->conf.opts.dummy_ms != 0;
 	}
 	s->sad = sad_build(in, nin);
-	s->clones = clone_index_build(out, nout);
+	s->clones = clone_index_build(out, nout, outah, nah);
 	free(in);
 	free(out);
+	free(outah);
 	if (!s->sad || !s->clones) {
 		snapshot_free(s, false);
 		snprintf(err, errlen, "out of memory building the SAD");
@@ -180,6 +184,7 @@ static struct snapshot *snapshot_build(struct wire *w, struct spd *spd, char *er
 nomem:
 	free(in);
 	free(out);
+	free(outah);
 	if (s) {
 		free(s->out_sa);
 		free(s->out_ah);

@@ -543,14 +543,20 @@ def test_ah_and_clone(env, api):
                                 'integ': 'hmac-sha1-96', 'integ_key': KEYS['hmac'][:40]})
     check(b_esp is not None and b_ah is not None and b_ah.get('protocol') == 'ah',
           'a bundle policy takes an ESP SA and an AH SA')
-    # the wire has no per-host bundles: REST refuses them as it would, naming clone
-    problem(api.post('/policies', dict(PROTECT, name='bundle-cl', src='198.18.22.0/24', dst='198.18.23.0/24',
-                                       sa_type='ahesp', clone='src')), 422, 'BAD_FIELD', 'clone', 'a cloned bundle')
-    problem(api.put(f'/policies/{both["id"]}', dict(PROTECT, name='bundle', dst='198.18.12.0/24', sa_type='ahesp',
-                                                     clone='dst')), 422, 'BAD_FIELD', 'clone',
-            'a bundle policy cannot become a clone one')
-    check(policy_by_name(api, 'bundle-cl') is None and (policy_by_name(api, 'bundle') or {}).get('clone') == 'none',
-          'neither refusal changed the SPD')
+    # a cloned bundle: each host's AH and ESP SA share its inbound SPI; an SA without its host is refused
+    bcl = create_policy(env, api, dict(PROTECT, name='bundle-cl', src='198.18.22.0/24', dst='198.18.23.0/24',
+                                       sa_type='ahesp', clone='src'))
+    check(bcl is not None and bcl.get('sa_type') == 'ahesp' and bcl.get('clone') == 'src', f'a cloned bundle ({bcl})')
+    create_sa(env, api, dict(SA_IN, spi=0x7301, policy='bundle-cl', clone_host='198.18.22.5'))
+    create_sa(env, api, {'spi': 0x7301, 'direction': 'in', 'policy': 'bundle-cl', 'protocol': 'ah',
+                         'integ': 'hmac-sha1-96', 'integ_key': KEYS['hmac'][:40], 'clone_host': '198.18.22.5'})
+    host_pair = [x for x in sas(api) if x['spi'] == 0x7301]
+    check(sorted(x.get('protocol') for x in host_pair) == ['ah', 'esp'] and
+          all(x.get('clone_host') == '198.18.22.5' for x in host_pair),
+          f'a host\'s inbound AH and ESP SA of the cloned bundle share SPI 0x7301 ({host_pair})')
+    problem(api.post('/sas', {'spi': 0x7302, 'direction': 'out', 'policy': 'bundle-cl', 'protocol': 'ah',
+                              'integ': 'hmac-sha1-96', 'integ_key': KEYS['hmac'][:40]}), 422, 'BAD_FIELD', 'clone_host',
+            'an AH SA of a cloned bundle without its host')
     # a bundle in transport mode for a host behind bitw: both SAs take the host as their local end
     btr = create_policy(env, api, dict(PROTECT, name='bundle-tr', src='198.18.1.5', dst='198.51.100.10',
                                        peer='198.51.100.10', mode='transport', sa_type='ahesp'))
@@ -600,9 +606,10 @@ def test_ah_and_clone(env, api):
     check(again.get('ah-pol', {}).get('sa_type') == 'ah' and again.get('bundle', {}).get('sa_type') == 'ahesp' and
           again.get('clones', {}).get('clone') == 'src' and sa_again.get(0x7001, {}).get('protocol') == 'ah' and
           sa_again.get(0x7102, {}).get('protocol') == 'ah' and
-          sa_again.get(0x7201, {}).get('clone_host') == '198.18.20.7',
+          sa_again.get(0x7201, {}).get('clone_host') == '198.18.20.7' and
+          again.get('bundle-cl', {}).get('clone') == 'src' and again.get('bundle-cl', {}).get('sa_type') == 'ahesp',
           f'importing the export keeps them ({again.get("ah-pol")}, {sa_again.get(0x7001)})')
-    for name in ('ah-pol', 'bundle', 'bundle-tr', 'clones'):
+    for name in ('ah-pol', 'bundle', 'bundle-cl', 'bundle-tr', 'clones'):
         p = policy_by_name(api, name)
         if p:
             applied(env, api.delete(f'/policies/{p["id"]}'), 200)

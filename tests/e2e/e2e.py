@@ -1689,6 +1689,30 @@ def bundle_sa_stats(stats, spi, direction, protocol):
 	return None
 
 
+def seal_bundle(esp_sa, ah_spi, ah_key, inner, seq):
+	"""An IPv4 tunnel-mode AH+ESP bundle made with scapy: scapy's ESP (esp_sa, tunnel header), then scapy's
+	transport AH (HMAC-SHA-256-128, ah_key) for the layout IP | AH | ESP. scapy's transport AH over IPv4 keeps
+	the old total length and appends 16 stray bytes, so the packet is cut to IP + AH + ESP and the length,
+	checksum and ICV are redone by hand: the HMAC over the packet with TOS, flags/offset, TTL, checksum and the
+	ICV zeroed (RFC 4302 3.3.3.1)."""
+	from scapy.layers.inet import IP
+	from scapy.layers.ipsec import AH, SecurityAssociation
+	ah_sa = SecurityAssociation(AH, spi=ah_spi, auth_algo='SHA2-256-128', auth_key=ah_key)
+	esp = bytes(IP(bytes(esp_sa.encrypt(inner, seq_num=seq))))
+	b = bytearray(bytes(ah_sa.encrypt(IP(esp), seq_num=seq))[:len(esp) + 28])
+	b[2:4] = len(b).to_bytes(2, 'big')
+	b[10:12] = bytes(2)
+	c = sum(int.from_bytes(b[j:j + 2], 'big') for j in range(0, 20, 2))
+	while c >> 16:
+		c = (c & 0xffff) + (c >> 16)
+	b[10:12] = (~c & 0xffff).to_bytes(2, 'big')
+	m = bytearray(b)
+	m[1], m[6], m[7], m[8], m[10], m[11] = 0, 0, 0, 0, 0, 0
+	m[32:48] = bytes(16)
+	b[32:48] = hmac.new(ah_key, bytes(m), hashlib.sha256).digest()[:16]
+	return IP(bytes(b))
+
+
 def bundle(alg='aes-gcm-256'):
 	"""Two bitws with AH+ESP bundles (sa_type ahesp): pings cross; every WAN frame is outer IP | AH | ESP, AH
 	verifies with scapy's AH and the ESP inside decrypts with scapy's ESP to the marked pings; inbound, a
@@ -1745,23 +1769,7 @@ def bundle(alg='aes-gcm-256'):
 			return IP(bytes(IP(src=HOST_A4, dst=HOST_B4, ttl=63) / ICMP(type=8, id=0x4444, seq=i) / Raw(m2)))
 
 		def bundled(i, esp_spi_sa=esp_sa):
-			# scapy's ESP, then scapy's transport AH for the layout (IP | AH | ESP); scapy's transport AH over
-			# IPv4 keeps the old total length and appends 16 stray bytes, so the packet is cut to IP + AH + ESP
-			# and the length, checksum and ICV are redone by hand: HMAC-SHA-256-128 over the packet with TOS,
-			# flags/offset, TTL, checksum and the ICV zeroed (RFC 4302 3.3.3.1)
-			esp = bytes(IP(bytes(esp_spi_sa.encrypt(inner(i), seq_num=300000 + i))))
-			b = bytearray(bytes(ah_sa(spi).encrypt(IP(esp), seq_num=300000 + i))[:len(esp) + 28])
-			b[2:4] = len(b).to_bytes(2, 'big')
-			b[10:12] = bytes(2)
-			c = sum(int.from_bytes(b[j:j + 2], 'big') for j in range(0, 20, 2))
-			while c >> 16:
-				c = (c & 0xffff) + (c >> 16)
-			b[10:12] = (~c & 0xffff).to_bytes(2, 'big')
-			m = bytearray(b)
-			m[1], m[6], m[7], m[8], m[10], m[11] = 0, 0, 0, 0, 0, 0
-			m[32:48] = bytes(16)
-			b[32:48] = hmac.new(ah_keys[spi], bytes(m), hashlib.sha256).digest()[:16]
-			return IP(bytes(b))
+			return seal_bundle(esp_spi_sa, spi, ah_keys[spi], inner(i), 300000 + i)
 
 		other_sa = keys.scapy_sa(spi, WAN['A'][4], WAN['B'][4])
 		other_sa.spi = 0x7777  # the right key under an SPI B has no ESP SA for
@@ -1867,6 +1875,111 @@ def bundle_transport():
 			t.stop_bitw(side)
 
 
+def clone_bundle():
+	"""A cloned AH+ESP bundle (sa_type ahesp, clone src on A, dst on B), manual keys: each of two hosts behind A
+	has its own AH and ESP SA per direction (the inbound pair sharing one SPI); each host's pings cross the WAN
+	as IP | AH | ESP under its own SPIs (scapy verifies the AH and decrypts the ESP to that host's packets); a
+	third host with an ESP SA but no AH SA gets nothing through and nothing of it leaks; at B a scapy-made
+	bundle is delivered only when both its SAs are its inner host's: another host's packet under a host's pair,
+	or one host's AH around another's ESP, is dropped and counted."""
+	from scapy.layers.inet import ICMP, IP
+	from scapy.layers.ipsec import AH, SecurityAssociation
+	from scapy.layers.l2 import Ether
+	from scapy.packet import Raw
+	keys = Keys()
+	nenc, ninteg, _, _ = ALGS[keys.alg]
+	enc, integ = keys.bitw_algs()
+	hosts = {'198.18.1.10': (0x3110, 0x4110), '198.18.1.11': (0x3111, 0x4111)}
+	half = ('198.18.1.12', 0x3112)  # an outbound ESP SA without its AH SA
+	ah_keys = {}
+	for spi in [x for pair in hosts.values() for x in pair] + [half[1]]:
+		keys.enc[spi], keys.integ[spi], ah_keys[spi] = os.urandom(nenc), os.urandom(ninteg), os.urandom(32)
+
+	def cloned(side):
+		def sa(spi, direction, peer, host, protocol):
+			if protocol == 'ah':
+				return {'spi': f'0x{spi:08x}', 'direction': direction, 'policy': 'lan4', 'peer': peer,
+				        'clone_host': host, 'protocol': 'ah', 'enc': 'null', 'integ': 'hmac-sha256-128',
+				        'integ_key': ah_keys[spi].hex()}
+			return {'spi': f'0x{spi:08x}', 'direction': direction, 'policy': 'lan4', 'peer': peer,
+			        'clone_host': host, 'enc': enc, 'enc_key': keys.enc[spi].hex(), 'integ': integ,
+			        'integ_key': keys.integ[spi].hex()}
+
+		def override(c):
+			for p in c['policies']:
+				if p['name'] == 'lan4':
+					p['clone'] = 'src' if side == 'A' else 'dst'
+					p['sa_type'] = 'ahesp'
+			c['sas'] = [s for s in c['sas'] if s['policy'] != 'lan4']
+			peer = WAN['B' if side == 'A' else 'A'][4]
+			for host, (a_out, b_out) in hosts.items():
+				for direction, spi in (('out', a_out if side == 'A' else b_out),
+				                       ('in', b_out if side == 'A' else a_out)):
+					c['sas'] += [sa(spi, direction, peer, host, 'esp'), sa(spi, direction, peer, host, 'ah')]
+			c['sas'].append(sa(half[1], 'out' if side == 'A' else 'in', peer, half[0], 'esp'))
+		return override
+
+	with Topo('clonebundle') as t:
+		need_bitw(t)
+		t.addr('hA', 'eth0', ['198.18.1.11/24', half[0] + '/24'])
+		t.start_both(keys, a={'override': cloned('A')}, b={'override': cloned('B')})
+		cap = t.capture('r', 'to-a', 'wan')
+		marker = new_marker()
+		for host in hosts:
+			r = t.run('hA', ['ping', '-n', '-c', '3', '-i', '0.2', '-W', '3', '-I', host, HOST_B4], check=False)
+			expect(' 0% packet loss' in r.stdout, f'{host} reaches hostB through its own bundle ({r.stdout[-120:]})')
+		r = t.run('hA', ['ping', '-n', '-c', '3', '-i', '0.2', '-W', '1', '-I', half[0], '-p',
+		                 marker.encode().hex()[:32], HOST_B4], check=False)
+		pkts = cap.stop()
+		expect(' 0 received' in r.stdout, f'{half[0]}, ESP SA but no AH SA, gets nothing through ({r.stdout[-120:]})')
+		expect(not esp_frames(pkts), 'no bare ESP on the WAN: every host\'s ESP travels inside its AH')
+		expect(not frames_with(pkts, marker.encode()) and not cleartext_between_lans(pkts),
+		       f'nothing of {half[0]} leaks in clear on the WAN')
+		ah = ah_frames(pkts)
+		by_spi = {}
+		for _, spi, ip in ah:
+			by_spi.setdefault(spi, []).append(IP(bytes(ip)))
+		expect(set(by_spi) == {x for pair in hosts.values() for x in pair},
+		       f'AH on the WAN under the hosts\' own SPIs only ({sorted(hex(x) for x in by_spi)})')
+		for host, (a_out, b_out) in hosts.items():
+			inner, espis = [], set()
+			for pkt in by_spi.get(a_out, []):
+				ah_sa = SecurityAssociation(AH, spi=a_out, auth_algo='SHA2-256-128', auth_key=ah_keys[a_out])
+				try:
+					esp = IP(bytes(ah_sa.decrypt(pkt)))
+				except Exception as e:  # noqa: BLE001 - scapy raises IPSecIntegrityError and friends
+					raise Fail(f'scapy cannot verify AH {a_out:#x} of {host}: {e!r}')
+				espis.add(int.from_bytes(bytes(esp.payload)[:4], 'big'))
+				inner.append(keys.scapy_sa(a_out, pkt.src, pkt.dst).decrypt(esp))
+			expect(espis == {a_out}, f'{host}: the ESP inside AH {a_out:#x} is its own ESP SA ({espis})')
+			expect(len(inner) >= 3 and len(by_spi.get(b_out, [])) >= 3 and all(i.src == host for i in inner),
+			       f'{host}: its echo requests verify and decrypt under {a_out:#x} to its own packets, replies '
+			       f'come back under {b_out:#x} ({len(inner)}/{len(by_spi.get(b_out, []))})')
+
+		# At B: scapy seals bundles under host pairs; only a pair whose both SAs are the inner host's delivers.
+		r_mac, b_mac = t.mac('r', 'to-b'), t.mac('wB', 'b-blk')
+		m2 = new_marker().encode() * 3
+		(h10, (s10, _)), (h11, (s11, _)) = hosts.items()
+		frames = []
+		for seq, (ah_spi, esp_spi, src) in enumerate(((s10, s10, h10), (s10, s10, h11), (s10, s11, h11),
+		                                              (s11, s11, h11), (s11, s10, h10))):
+			inner = IP(bytes(IP(src=src, dst=HOST_B4, ttl=63) / ICMP(type=8, id=0x7c11, seq=seq) / Raw(m2)))
+			esp_sa = keys.scapy_sa(esp_spi, WAN['A'][4], WAN['B'][4])
+			frames.append(Ether(src=r_mac, dst=b_mac) / seal_bundle(esp_sa, ah_spi, ah_keys[ah_spi], inner,
+			                                                        600000 + seq))
+		before = counter(t.stats('B'), 'XE_INBOUND_POLICY_FAILURE')
+		cap_hb = t.capture('hB', 'eth0', 'hostB', 'icmp')
+		t.inject('r', 'to-b', frames)
+		time.sleep(1)
+		got = {(p[IP].src, p[ICMP].seq) for p in cap_hb.stop() if ICMP in p and p[ICMP].type == 8 and m2 in bytes(p)}
+		expect(got == {(h10, 0), (h11, 3)}, f'hostB gets each host\'s packet under its own AH and ESP SA only: not '
+		       f'another host\'s under them, not one host\'s AH around the other\'s ESP ({got})')
+		d = counter(t.stats('B'), 'XE_INBOUND_POLICY_FAILURE') - before
+		expect(d == 3, f'B counts the three wrong-host bundles as XE_INBOUND_POLICY_FAILURE (+{d})')
+		t.stop_bitw('A')
+		t.stop_bitw('B')
+
+
 TESTS = {
 	'ping': ping_test,
 	'policy-options': policy_options,
@@ -1895,6 +2008,7 @@ TESTS = {
 	'bundle': bundle,
 	'bundle-outer6': bundle_outer6,
 	'bundle-transport': bundle_transport,
+	'clone-bundle': clone_bundle,
 	'ah-transport': ah_transport,
 	'transport-frag': transport_frag,
 }

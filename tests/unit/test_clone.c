@@ -37,24 +37,24 @@ static void test_index(void)
 		out_sa(0x601, 1, "2001:db8:1::10"), out_sa(0x999, 1, NULL), out_sa(0x103, 1, "198.18.1.11"),
 	};
 	uint32_t n = sizeof sas / sizeof sas[0];
-	struct clone_index *ci = clone_index_build(sas, n);
+	struct clone_index *ci = clone_index_build(sas, n, NULL, 0);
 	struct bw_addr a10 = addr("198.18.1.10"), a11 = addr("198.18.1.11"), a12 = addr("198.18.1.12");
 	struct bw_addr v6 = addr("2001:db8:1::10"), v4in6 = { .family = 6 };
-	struct sa *got;
+	struct sa *got, *ah;
 
 	CHECK(ci != NULL, "the index builds");
-	got = clone_index_lookup(ci, 1, &a10);
+	got = clone_index_lookup(ci, 1, &a10, &ah);
 	CHECK(got && got->conf.spi == 0x101, "host .10 of policy 1 gets its own SA");
-	got = clone_index_lookup(ci, 2, &a10);
+	got = clone_index_lookup(ci, 2, &a10, &ah);
 	CHECK(got && got->conf.spi == 0x201, "the same host under another policy gets that policy's SA");
-	got = clone_index_lookup(ci, 1, &a11);
+	got = clone_index_lookup(ci, 1, &a11, &ah);
 	CHECK(got && got->conf.spi == 0x103, "host .11: the newer of its two SAs (make-before-break)");
-	CHECK(clone_index_lookup(ci, 1, &a12) == NULL, "host .12 without an SA: none (the caller raises an ACQUIRE)");
-	got = clone_index_lookup(ci, 1, &v6);
+	CHECK(clone_index_lookup(ci, 1, &a12, &ah) == NULL, "host .12 without an SA: none (the caller raises an ACQUIRE)");
+	got = clone_index_lookup(ci, 1, &v6, &ah);
 	CHECK(got && got->conf.spi == 0x601, "an IPv6 host");
 	memcpy(v4in6.a, a10.a, 16);
-	CHECK(clone_index_lookup(ci, 1, &v4in6) == NULL, "the family is part of the key");
-	CHECK(clone_index_lookup(ci, 3, &a10) == NULL, "a policy without SAs: none");
+	CHECK(clone_index_lookup(ci, 1, &v4in6, &ah) == NULL, "the family is part of the key");
+	CHECK(clone_index_lookup(ci, 3, &a10, &ah) == NULL, "a policy without SAs: none");
 	clone_index_free(ci);
 
 	/* Many hosts: every one finds its own SA in the open-addressing table. */
@@ -68,9 +68,9 @@ static void test_index(void)
 		snprintf(h, sizeof h, "198.18.%u.%u", i / 250, i % 250 + 1);
 		many[i] = out_sa(0x1000 + i, 7, h);
 	}
-	ci = clone_index_build(many, MANY);
+	ci = clone_index_build(many, MANY, NULL, 0);
 	for (uint32_t i = 0; i < MANY && ci; i++) {
-		got = clone_index_lookup(ci, 7, &many[i]->conf.clone_host);
+		got = clone_index_lookup(ci, 7, &many[i]->conf.clone_host, &ah);
 		all &= got == many[i];
 	}
 	CHECK(ci && all, "%d hosts each find their own SA", MANY);
@@ -89,6 +89,52 @@ static void test_index(void)
 	free(many);
 	for (uint32_t i = 0; i < n; i++)
 		free(sas[i]);
+}
+
+/* An ahesp clone policy: each host's AH SA sits beside its ESP SA; a host with only one of them has no bundle. */
+static void test_index_bundle(void)
+{
+	struct sa *esp[] = { out_sa(0x301, 4, "198.18.1.10"), out_sa(0x302, 4, "198.18.1.11"),
+	                     out_sa(0x304, 4, "198.18.1.10") };
+	struct sa *ahs[] = { out_sa(0x401, 4, "198.18.1.10"), out_sa(0x403, 4, "198.18.1.12") };
+	struct clone_index *ci = clone_index_build(esp, 3, ahs, 2);
+	struct bw_addr a10 = addr("198.18.1.10"), a11 = addr("198.18.1.11"), a12 = addr("198.18.1.12");
+	struct sa *got, *ah = esp[0];
+	uint32_t pos = 0, walked = 0;
+
+	CHECK(ci != NULL, "the index builds with AH SAs");
+	got = clone_index_lookup(ci, 4, &a10, &ah);
+	CHECK(got == esp[2] && ah == ahs[0], "host .10: its newest ESP SA and its AH SA");
+	got = clone_index_lookup(ci, 4, &a11, &ah);
+	CHECK(got == esp[1] && ah == NULL, "host .11: ESP but no AH yet (the caller fails closed)");
+	got = clone_index_lookup(ci, 4, &a12, &ah);
+	CHECK(got == NULL && ah == ahs[1], "host .12: AH but no ESP yet");
+	while (ci && (got = clone_index_next(ci, &pos)) != NULL)
+		walked++;
+	CHECK(walked == 2, "clone_index_next walks the hosts' ESP SAs only (%u)", walked);
+	clone_index_free(ci);
+
+	/* Inbound: one host's AH SA and another's ESP SA share the policy but are no bundle. */
+	struct sa *in[] = { out_sa(0x501, 4, "198.18.1.10"), out_sa(0x501, 4, "198.18.1.10"),
+	                    out_sa(0x502, 4, "198.18.1.11") };
+	struct sad *sad;
+	int why = 0;
+
+	in[0]->conf.proto = PROTO_AH;
+	for (uint32_t i = 0; i < 3; i++)
+		in[i]->conf.dir = DIR_IN;
+	sad = sad_build(in, 3);
+	CHECK(sad && sad_bundle_esp(sad, in[0], 0x501, &why) == in[1] && why == 0,
+	      "host .10's AH SA takes host .10's ESP SA on the shared SPI");
+	CHECK(sad && sad_bundle_esp(sad, in[0], 0x502, &why) == NULL && why == XE_INBOUND_POLICY_FAILURE,
+	      "but not host .11's ESP SA (%d)", why);
+	sad_free(sad);
+	for (uint32_t i = 0; i < 3; i++)
+		free(in[i]);
+	for (uint32_t i = 0; i < 3; i++)
+		free(esp[i]);
+	for (uint32_t i = 0; i < 2; i++)
+		free(ahs[i]);
 }
 
 static void test_value(void)
@@ -264,6 +310,7 @@ static void test_schema(void)
 int main(void)
 {
 	test_index();
+	test_index_bundle();
 	test_value();
 	test_inbound();
 	test_acquire_queue();

@@ -655,9 +655,17 @@ static void test_sa_type(void)
 	       "sas[1].spi: duplicate SPI 0x0000012c for direction in, protocol ah", "two AH SAs on one SPI");
 	reject("{" BLACK ", 'policies': [" P_AHESP "], 'sas': [" SA(", 'encap': 'udp'") "]}",
 	       "sas[0].encap: the ESP SA of an ahesp bundle cannot be udp-encapsulated", "a bundle's ESP in UDP");
-	reject("{" BLACK ", 'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'sa_type': 'ahesp',"
-	       " 'clone': 'src', 'src': '198.18.0.0/24'}]}", "policies[0].clone: clone is not supported with sa_type ahesp",
-	       "a cloned bundle");
+	j = J("{" BLACK ", 'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'sa_type': 'ahesp',"
+	      " 'clone': 'src', 'src': '198.18.0.0/24'}], 'sas': [{'spi': 300, 'direction': 'in', 'policy': 'p',"
+	      " 'protocol': 'ah', 'integ': 'hmac-sha256-128', 'integ_key': '" SHA256_KEY "', 'clone_host': '198.18.0.7'},"
+	      " {'spi': 300, 'direction': 'in', 'policy': 'p', 'enc': 'aes-gcm-256', 'enc_key': '" GCM256_KEY "',"
+	      " 'clone_host': '198.18.0.7'}]}");
+	rc = config_from_json(j, &c, err, sizeof(err));
+	CHECK(rc == 0 && c.pol[0].clone == CLONE_SRC && c.nsa == 2 && c.sa[0].clone_host.family == 4 &&
+	      c.sa[1].clone_host.family == 4, "a cloned bundle: each host's AH and ESP SA share its inbound SPI: %s", err);
+	if (rc == 0)
+		config_free(&c);
+	json_decref(j);
 	j = J("{" BLACK ", 'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'sa_type': 'ahesp',"
 	      " 'mode': 'transport', 'src': '198.18.1.10', 'dst': '198.51.100.1'}], 'sas': [" AH_SA(300, "in") ", "
 	      ESP_SA(300, "in") ", " AH_SA(301, "out") ", " ESP_SA(302, "out") "]}");
