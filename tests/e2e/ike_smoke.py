@@ -20,6 +20,14 @@
 # ahesp: the LAN policy is sa_type ahesp: ESP and AH children over the same selectors, each side's inbound SPI
 #   the same for both; pings pass both ways and every protected frame on the WAN is outer IP | AH | ESP;
 #   rekeying the ESP half rekeys the AH half with it (a new shared SPI, the old four SAs gone from both wires).
+# ahesp-transport: the transport policies of "transport" with sa_type ahesp: a transport-mode ESP and AH child on
+#   each side sharing the inbound SPI, local end the host on both wires; pings pass both ways and on the WAN
+#   everything between the hosts is IKE or the hosts' IP | AH | ESP under the negotiated SPIs, the marker never
+#   in clear.
+# clone-ahesp: the LAN policy, set over REST, is sa_type ahesp and clone src on A (clone dst on B): two hosts
+#   behind A each get their own ESP and AH child (sharing the host's inbound SPI), listed with the host's
+#   clone_host in /ike-sas on both sides and on both wires; each host's pings cross the WAN as IP | AH | ESP
+#   under its own SPIs.
 
 import os
 import secrets
@@ -147,22 +155,29 @@ def algs():
 		b.d.stop()
 
 
+def host_policies(t, sa_type='esp'):
+	"""Host-to-host transport policies keyed by IKE on both sides (the peers being the remote hosts, no local
+	given), sa_type as asked; A keys on traffic, B only responds."""
+	psk = secrets.token_urlsafe(24)
+	a, b = BitwGw(t, 'A'), BitwGw(t, 'B')
+	hosts = {'A': HOST_A4, 'B': HOST_B4}
+	for gw, other, start in ((a, 'B', 'traffic'), (b, 'A', 'never')):
+		me = gw.side
+		gw.peer = gw.api.call('POST', f'{API}/peers', {
+			'name': 'host', 'address': hosts[other], 'local_id': hosts[me], 'remote_id': hosts[other],
+			'auth': 'psk', 'psk': psk, 'ike_proposals': 'aes256gcm16-prfsha256-curve25519',
+			'esp_proposals': 'aes256gcm16', 'start': start}, ok=(201,))
+		gw.api.call('POST', f'{API}/policies', {
+			'name': 'host', 'priority': 3, 'action': 'protect', 'mode': 'transport', 'src': hosts[me],
+			'dst': hosts[other], 'peer': hosts[other], 'ike_peer': gw.peer['id'], 'sa_type': sa_type}, ok=(201,))
+	return a, b
+
+
 def transport():
 	need_bitwd()
 	marker = new_marker()
 	with SwanTopo('iketr', 'bitw', 'bitw') as t:
-		psk = secrets.token_urlsafe(24)
-		a, b = BitwGw(t, 'A'), BitwGw(t, 'B')
-		hosts = {'A': HOST_A4, 'B': HOST_B4}
-		for gw, other, start in ((a, 'B', 'traffic'), (b, 'A', 'never')):
-			me = gw.side
-			gw.peer = gw.api.call('POST', f'{API}/peers', {
-				'name': 'host', 'address': hosts[other], 'local_id': hosts[me], 'remote_id': hosts[other],
-				'auth': 'psk', 'psk': psk, 'ike_proposals': 'aes256gcm16-prfsha256-curve25519',
-				'esp_proposals': 'aes256gcm16', 'start': start}, ok=(201,))
-			gw.api.call('POST', f'{API}/policies', {
-				'name': 'host', 'priority': 3, 'action': 'protect', 'mode': 'transport', 'src': hosts[me],
-				'dst': hosts[other], 'peer': hosts[other], 'ike_peer': gw.peer['id']}, ok=(201,))
+		a, b = host_policies(t)
 		t.ping('hA', HOST_B4, count=4, marker=marker, wait=1)
 		sa_a, sa_b = a.wait_up(), b.wait_up()
 		expect(sa_a['local'].startswith(HOST_A4) and sa_b['local'].startswith(HOST_B4),
@@ -176,6 +191,46 @@ def transport():
 		for src, dst in (('hA', HOST_B4), ('hB', HOST_A4)):
 			r = t.ping(src, dst, count=3, marker=marker)
 			expect(r.received == 3, f'transport: ping {src} -> {dst} over the negotiated SAs ({r.received}/3)')
+		a.d.stop()
+		b.d.stop()
+
+
+def ahesp_transport():
+	need_bitwd()
+	from scapy.all import IP, UDP
+	marker = new_marker()
+	with SwanTopo('iketrb', 'bitw', 'bitw') as t:
+		a, b = host_policies(t, 'ahesp')
+		cap = t.capture('r', 'to-a', 'wan')
+		t.ping('hA', HOST_B4, count=4, marker=marker, wait=1)
+		ok = wait_for(lambda: len(children(a)) == 2 and len(children(b)) == 2, 20)
+		kids_a, kids_b = children(a), children(b)
+		expect(ok and {c['protocol'] for c in kids_a} == {'esp', 'ah'} and
+		       all(c.get('transport') is True for c in kids_a + kids_b) and
+		       len({c['spi_in'] for c in kids_a}) == 1 and len({c['spi_in'] for c in kids_b}) == 1,
+		       f'a transport-mode ESP and AH child on each side, one inbound SPI for both ({kids_a} / {kids_b})')
+		for gw, me in ((a, HOST_A4), (b, HOST_B4)):
+			on_wire = wire_ike_sas(gw)
+			expect(len(on_wire) == 4 and {s.get('protocol', 'esp') for s in on_wire} == {'esp', 'ah'} and
+			       all(s.get('local') == me and s.get('policy') == 'host' for s in on_wire),
+			       f'{gw.side}\'s wire holds both halves both ways, local end the host ({on_wire})')
+		for src, dst in (('hA', HOST_B4), ('hB', HOST_A4)):
+			r = t.ping(src, dst, count=3, marker=marker)
+			expect(r.received == 3, f'transport AH+ESP: ping {src} -> {dst} over the bundle ({r.received}/3)')
+		pkts = cap.stop()
+		ips = [p.getlayer(IP) for p in pkts if p.getlayer(IP) is not None]
+		between = [ip for ip in ips if {ip.src, ip.dst} == {HOST_A4, HOST_B4}]
+		ike = [ip for ip in between if UDP in ip and {ip[UDP].sport, ip[UDP].dport} & {500, 4500}]
+		ah = [ip for ip in between if ip.proto == 51]
+		other = [ip.summary() for ip in between if ip.proto != 51 and not (UDP in ip and
+		                                                                   {ip[UDP].sport, ip[UDP].dport} & {500, 4500})]
+		expect(ike, f'IKE runs between the hosts\' own addresses on the WAN ({len(ike)} frames)')
+		expect(len(ah) >= 12 and all(bytes(ip.payload)[0] == 50 for ip in ah),
+		       f'the pings cross as the hosts\' IP | AH | ESP ({len(ah)} AH frames, all carrying ESP)')
+		expect({int.from_bytes(bytes(ip.payload)[4:8], 'big') for ip in ah} ==
+		       {kids_a[0]['spi_in'], kids_b[0]['spi_in']}, 'under the negotiated SPIs, one per direction')
+		expect(not other, f'nothing else between the hosts: no bare ESP, no clear ICMP ({other[:3]})')
+		expect(not any(marker.encode() in bytes(ip) for ip in ips), 'the marker never appears in clear')
 		a.d.stop()
 		b.d.stop()
 
@@ -323,6 +378,65 @@ def ahesp():
 		b.d.stop()
 
 
+def clone_ahesp():
+	need_bitwd()
+	marker = new_marker()
+	second = '198.18.1.11'
+	hosts = (HOST_A4, second)
+	with SwanTopo('ikeclb', 'bitw', 'bitw') as t:
+		a, b = pair(t, 'traffic')
+		set_lan(a, clone='src', sa_type='ahesp')
+		set_lan(b, clone='dst', sa_type='ahesp')
+		for gw in (a, b):
+			pol = lan_policy(gw)
+			expect(pol.get('sa_type') == 'ahesp' and pol.get('clone') in ('src', 'dst'),
+			       f'{gw.side}: REST stores the cloned bundle policy ({pol})')
+		t.addr('hA', 'eth0', [second + '/24'])
+		cap = t.capture('r', 'to-a', 'wan')
+		for host in hosts:
+			ok = wait_for(lambda: t.run('hA', ['ping', '-n', '-c', '1', '-W', '1', '-I', host, '-p',
+			                                   marker.encode().hex()[:32], HOST_B4], check=False).returncode == 0, 20)
+			expect(ok, f'{host} reaches hostB once its bundle is up')
+		for host in hosts:
+			r = t.run('hA', ['ping', '-n', '-c', '3', '-i', '0.2', '-W', '3', '-I', host, '-p',
+			                 marker.encode().hex()[:32], HOST_B4], check=False)
+			expect(' 0% packet loss' in r.stdout, f'{host} pings hostB over its own bundle ({r.stdout[-120:]})')
+		pkts = cap.stop()
+		kids_a = wait_for(lambda: len(children(a)) == 4 and children(a), 10) or children(a)
+		kids_b = children(b)
+		for gw, kids in ((a, kids_a), (b, kids_b)):
+			by_host = {}
+			for c in kids:
+				by_host.setdefault(c.get('clone_host'), []).append(c)
+			expect(set(by_host) == set(hosts) and
+			       all(sorted(c['protocol'] for c in cs) == ['ah', 'esp'] and len({c['spi_in'] for c in cs}) == 1
+			           for cs in by_host.values()),
+			       f'{gw.side}: /ike-sas lists an ESP and an AH child per host, named by clone_host, sharing the '
+			       f'host\'s inbound SPI ({kids})')
+		spi_in = {gw.side: {c['clone_host']: c['spi_in'] for c in kids} for gw, kids in ((a, kids_a), (b, kids_b))}
+		expect(all(spi_in['A'][h] != spi_in['B'][h] for h in hosts) and len(set(spi_in['A'].values())) == 2,
+		       f'each host has its own SPIs ({spi_in})')
+		for gw in (a, b):
+			on_wire = wire_ike_sas(gw)
+			per_host = {h: sorted((s['direction'], s.get('protocol', 'esp')) for s in on_wire
+			                      if s.get('clone_host') == h) for h in hosts}
+			expect(len(on_wire) == 8 and all(v == [('in', 'ah'), ('in', 'esp'), ('out', 'ah'), ('out', 'esp')]
+			                                 for v in per_host.values()),
+			       f'{gw.side}\'s wire holds an AH and an ESP SA per host and direction, with clone_host ({per_host})')
+		frames = wan_frames(pkts, 51)
+		inner_spi = {spi: {int.from_bytes(bytes(ip.payload)[(bytes(ip.payload)[1] + 2) * 4:][:4], 'big')
+		                   for s, ip in frames if s == spi} for spi, _ in frames}
+		want = {spi_in['B'][h] for h in hosts} | {spi_in['A'][h] for h in hosts}
+		expect(set(inner_spi) == want and all(v == {k} for k, v in inner_spi.items()),
+		       f'the WAN carries each host\'s traffic as IP | AH | ESP under its own shared SPI, both ways '
+		       f'({ {hex(k): sorted(hex(x) for x in v) for k, v in inner_spi.items()} })')
+		expect(all(bytes(ip.payload)[0] == 50 for _, ip in frames) and not wan_frames(pkts, 50),
+		       f'every AH frame carries ESP, no ESP without its AH ({len(frames)} AH frames)')
+		expect(not any(marker.encode() in bytes(ip) for _, ip in frames), 'the pings are encrypted inside')
+		a.d.stop()
+		b.d.stop()
+
+
 TESTS = {
 	'transport': transport,
 	'algs': algs,
@@ -331,6 +445,8 @@ TESTS = {
 	'clone': clone,
 	'ah': ah,
 	'ahesp': ahesp,
+	'ahesp-transport': ahesp_transport,
+	'clone-ahesp': clone_ahesp,
 }
 
 if __name__ == '__main__':
