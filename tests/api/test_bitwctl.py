@@ -272,6 +272,16 @@ def test_issue7_flags(ctl):
 	      sas[0].get('enc') == 'null', f'the SA is AH for host 198.18.1.7 ({sas})')
 	rc, out, _ = ctl.run('sa', 'list', '--policy', 'ah-pol')
 	check(rc == 0 and out.split()[:4] == ['ID', 'SPI', 'DIR', 'PROTO'] and ' ah ' in out, f'sa list shows PROTO ({out})')
+	stored(ctl.run('policy', 'set', 'ah-pol', '--sa-type', 'ahesp'), 'policy set --sa-type ahesp on the clone policy')
+	rc, p3, _ = ctl.json('policy', 'show', 'ah-pol')
+	check(rc == 0 and p3 and p3.get('sa_type') == 'ahesp' and p3.get('clone') == 'src', f'a cloned bundle ({p3})')
+	esp_path = os.path.join(ctl.dir, 'esp-sa.json')
+	write_file(esp_path, json.dumps({'spi': 0x3002, 'direction': 'out', 'policy': 'ah-pol', 'enc': 'aes-gcm-256',
+	                                 'enc_key': KEY_OUT}))
+	stored(ctl.run('sa', 'add', '--file', esp_path, '--clone-host', '198.18.1.7'), 'sa add: the host\'s ESP SA beside its AH SA')
+	rc, sas, _ = ctl.json('sa', 'list', '--policy', 'ah-pol')
+	check(rc == 0 and sorted(s.get('protocol') for s in sas) == ['ah', 'esp'] and
+	      all(s.get('clone_host') == '198.18.1.7' for s in sas), f'host 198.18.1.7 has its bundle pair ({sas})')
 	for name in ('ah-pol', 'padded'):
 		stored(ctl.run('policy', 'del', name), f'policy del {name}')
 
