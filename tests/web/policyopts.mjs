@@ -1,6 +1,7 @@
 // policyopts.mjs: a protect policy's advanced options (ECN, DF, TFC padding, dummy packets, 96-bit ICV) set through the
 // form's "Advanced" section, seen in the table and in GET /api/v1/policies/{id}, edited; the SA pages count dummy packets;
-// a transport-mode policy and its SA entered through the forms; an AH policy cloning per host and its AH SA.
+// a transport-mode policy and its SA entered through the forms; an AH policy cloning per host and its AH SA, then
+// made a cloned AH + ESP bundle.
 import { Rest, Run, expect, go, login, setField, tid, until, world } from './lib.mjs';
 
 const run = new Run('policyopts');
@@ -200,6 +201,20 @@ await run.step('AH and cloning: a policy with SA type AH cloning per source host
 	const live = tid(page, 'sad-table').locator('[data-testid="sad-row"][data-spi="5003"]');
 	await live.waitFor({ timeout: 10000 });
 	expect(true, 'bitw-wire runs it (a live SAD row)');
+});
+
+await run.step('a cloned AH + ESP bundle: the cloning AH policy edited to SA type AH + ESP keeps its cloning', async () => {
+	await go(page, 'policies');
+	await row('web-ah').getByTestId('policy-edit').click();
+	await tid(page, 'policy-form').waitFor({ timeout: 5000 });
+	await setField(page, 'policy-field-sa_type', 'ahesp');
+	await tid(page, 'policy-save').click();
+	await until(async () => ((await row('web-ah').getByTestId('policy-flags').textContent()) || '').includes('AH+ESP'),
+		'the row says AH+ESP');
+	const p = (await rest.items('/api/v1/policies')).find((x) => x.name === 'web-ah');
+	expect(p && p.sa_type === 'ahesp' && p.clone === 'src', `REST has sa_type ahesp, clone src: ${JSON.stringify(p)}`);
+	const flags = (await row('web-ah').getByTestId('policy-flags').textContent()) || '';
+	expect(flags.includes('clone per src host'), `and still the cloning ("${flags}")`);
 });
 
 await run.done();
