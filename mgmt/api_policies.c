@@ -231,6 +231,37 @@ void policies_get(struct req *r)
 	reply_json(r, 200, policy_json(r, &row));
 }
 
+static const char *clone_of(const struct db_policy *p)
+{
+	return p->clone[0] ? p->clone : "none";
+}
+
+/*
+ * A clone policy's SAs each serve one host of its cloned selector, other
+ * policies' SAs none: changing clone would strand every SA it has. Refused
+ * here so the client hears "clone", not a path into the whole configuration.
+ */
+static int clone_change_ok(struct req *r, const struct db_policy *old, const struct db_policy *row)
+{
+	struct db_sa_filter f = { 0 };
+	int64_t n = 0;
+	int rc;
+
+	if (!strcmp(clone_of(old), clone_of(row)))
+		return 0;
+	f.policy_id = old->id;
+	if ((rc = db_sa_count(r->d->db, &f, &n))) {
+		reply_db_error(r, rc);
+		return -1;
+	}
+	if (n > 0) {
+		reply_problem(r, 422, "BAD_FIELD", "clone", "the policy has %lld SA%s made for clone %s; delete %s first",
+		              (long long)n, n == 1 ? "" : "s", clone_of(old), n == 1 ? "it" : "them");
+		return -1;
+	}
+	return 0;
+}
+
 /* PUT replaces every field; the id is the path's, and the position is kept unless "order" is given. */
 void policies_put(struct req *r)
 {
@@ -252,7 +283,7 @@ void policies_put(struct req *r)
 		return;
 	}
 	row.id = id;
-	if (change_begin(r))
+	if (clone_change_ok(r, &old, &row) || change_begin(r))
 		return;
 	if ((rc = db_policy_update(r->d->db, &row))) {
 		reply_db_error(r, rc);

@@ -579,6 +579,13 @@ def test_ah_and_clone(env, api):
         ws = next((x for x in w.get('sas', []) if x['spi'] == 0x7201), {})
         check(wp.get('clone') == 'src' and ws.get('clone_host') == '198.18.20.7',
               f'the wire clones per source host ({wp}, {ws})')
+    problem(api.put(f'/policies/{cl["id"]}', dict(PROTECT, name='clones', src='198.18.20.0/24', dst='198.18.21.0/24',
+                                                   clone='none')), 422, 'BAD_FIELD', 'clone',
+            'a clone policy with a host\'s SA cannot stop cloning')
+    problem(api.put(f'/policies/{cl["id"]}', dict(PROTECT, name='clones', src='198.18.20.0/24', dst='198.18.21.0/24',
+                                                   clone='dst')), 422, 'BAD_FIELD', 'clone',
+            'nor clone the other side')
+    check((policy_by_name(api, 'clones') or {}).get('clone') == 'src', 'the refusals left it cloning per src host')
     problem(api.post('/sas', dict(SA_OUT, spi=0x7202, policy='clones')), 422, 'BAD_FIELD', 'clone_host',
             'a clone policy\'s SA without its host')
     problem(api.post('/sas', dict(SA_OUT, spi=0x7202, policy='clones', clone_host='198.18.21.7')), 422, 'BAD_FIELD',
