@@ -663,6 +663,7 @@ int ike_driver_reload(struct bitwd *d)
 	struct ike_peer_conf *confs = NULL;
 	struct peer_secrets *secrets = NULL;
 	size_t *nkids = NULL;
+	int *host_of = NULL;          /* per peer: the transport policy whose host is its local address, or -1 */
 	size_t nnp = 0, nnc = 0;
 	int np = -1, npol = -1, rc = -1;
 	uint64_t now = now_ms();
@@ -687,8 +688,11 @@ int ike_driver_reload(struct bitwd *d)
 	secrets = calloc((size_t)np + 1, sizeof *secrets);
 	valid = calloc((size_t)np + 1, 1);
 	nkids = calloc((size_t)np + 1, sizeof *nkids);
-	if (!confs || !secrets || !valid || !nkids)
+	host_of = calloc((size_t)np + 1, sizeof *host_of);
+	if (!confs || !secrets || !valid || !nkids || !host_of)
 		goto out;
+	for (int i = 0; i < np; i++)
+		host_of[i] = -1;
 	for (int i = 0; i < np; i++)
 		valid[i] = peer_conf(d, &peers[i], &confs[i], &secrets[i]) == 0;
 	legacy = conf_legacy_algorithms(d);
@@ -703,14 +707,24 @@ int ike_driver_reload(struct bitwd *d)
 			j++;
 		if (j == np || child_conf(&pol[i], &peers[j], legacy, &c, &host) < 0)
 			continue;
+		/*
+		 * The peer's IKE SA speaks from one address: a transport policy's
+		 * host becomes it, so a second host on the same peer cannot be.
+		 */
 		if (host.family && (host.family != confs[j].local.family ||
-		                    (peers[j].local[0] && memcmp(host.addr, confs[j].local.addr, 16)))) {
-			mlog(WLOG_WARN, "ike: transport policy %s: peer %s must have the host's address as local (or none); "
-			     "not keyed", pol[i].name, peers[j].name);
+		                    ((peers[j].local[0] || host_of[j] >= 0) && memcmp(host.addr, confs[j].local.addr, 16)))) {
+			if (host_of[j] >= 0)
+				mlog(WLOG_WARN, "ike: transport policy %s: peer %s speaks IKE for policy %s's host already (one "
+				     "host per peer); not keyed", pol[i].name, peers[j].name, pol[host_of[j]].name);
+			else
+				mlog(WLOG_WARN, "ike: transport policy %s: peer %s must have the host's address as local (or "
+				     "none); not keyed", pol[i].name, peers[j].name);
 			continue;
 		}
-		if (host.family)
+		if (host.family && host_of[j] < 0) {
 			confs[j].local = host;
+			host_of[j] = i;
+		}
 		int e = ike_child_set(k->e, now, &c);
 		if (e < 0) {
 			mlog(WLOG_WARN, "ike: policy %s: %s", pol[i].name, ike_strerror(e));
@@ -766,6 +780,7 @@ out:
 	free(secrets);
 	free(valid);
 	free(nkids);
+	free(host_of);
 	free(new_peers);
 	free(new_start);
 	free(new_children);

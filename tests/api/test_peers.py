@@ -177,6 +177,33 @@ def test_policy_keying(admin, pid):
 	check({'peer.create', 'peer.update', 'peer.delete'} <= set(actions), f'the changes are audited ({actions[:8]})')
 
 
+def test_transport_hosts(admin, log):
+	"""A peer without a local address speaks IKE as its first transport policy's host; a second host's policy
+	cannot move it (it is not keyed, and the log says why)."""
+	r = admin.req('POST', '/peers', {'name': 'hosts', 'address': '198.51.100.20', 'auth': 'psk', 'psk': PSK,
+	                                 'start': 'never'})
+	check(r.status_code == 201, f'a peer without a local address ({r.status_code} {r.text[:160]})')
+	peer = r.json() if r.status_code == 201 else {}
+	for name, host in (('host5', '192.0.2.5'), ('host6', '192.0.2.6')):
+		r = admin.req('POST', '/policies', {'name': name, 'action': 'protect', 'mode': 'transport', 'src': host,
+		                                    'dst': '198.51.100.20', 'peer': '198.51.100.20', 'ike_peer': 'hosts'})
+		check(r.status_code in (201, 503), f'transport policy {name} for host {host} ({r.status_code} {r.text[:160]})')
+	ids = [p['id'] for p in admin.req('GET', '/policies').json().get('items', []) if p.get('name') in ('host5', 'host6')]
+	r = admin.req('POST', '/ike-sas', {'peer': 'hosts'})
+	check(r.status_code == 202, f'initiating the peer ({r.status_code} {r.text[:160]})')
+	sas = [s for s in admin.req('GET', '/ike-sas').json().get('items', []) if s.get('peer') == 'hosts']
+	check(len(sas) == 1 and sas[0].get('local') == '192.0.2.5',
+	      f'its IKE SA speaks from the first policy\'s host, 192.0.2.5 ({[s.get("local") for s in sas]})')
+	check('transport policy host6: peer hosts speaks IKE for policy host5\'s host already' in log(),
+	      'the log says why host6 is not keyed')
+	for sa in sas:
+		admin.req('DELETE', f'/ike-sas/{sa["id"]}')
+	for i in ids:
+		admin.req('DELETE', f'/policies/{i}')
+	if peer.get('id'):
+		admin.req('DELETE', f'/peers/{peer["id"]}')
+
+
 def make_cert(cn, issuer=None, ca=False, days=(-1, 30)):
 	"""(cert PEM, key PEM): self-signed when issuer is None, else signed by issuer's (cert, key)."""
 	key = ec.generate_private_key(ec.SECP256R1())
@@ -304,6 +331,7 @@ def main():
 		ro = Client(base, token(base, 'viewer', RO_PW))
 		pid = test_peers(admin, ro, lambda: open(logpath).read())
 		test_policy_keying(admin, pid)
+		test_transport_hosts(admin, lambda: open(logpath).read())
 		test_certificates(admin, ro, lambda: open(logpath).read())
 		if len(sys.argv) > 2:
 			test_bitwctl(sys.argv[2], base, admin_tok, d)
