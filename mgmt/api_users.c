@@ -247,6 +247,13 @@ static int apply_update(struct req *r, struct db_user *u, const char *hash, json
 	const char *keep;
 	int rc;
 
+	/*
+	 * Read again inside the transaction: u was read before the password was
+	 * hashed on the worker thread, and a role or disabled change made
+	 * meanwhile must not be undone by writing that copy back.
+	 */
+	if ((rc = db_user_get(r->d->db, u->id, u)))
+		return rc;
 	if (role || dis) {
 		if (role)
 			snprintf(u->role, sizeof u->role, "%s", json_string_value(role));

@@ -384,6 +384,46 @@ def test_password_hashing_not_blocking(d, s, csrf):
 			s.delete(d.url + f'{API}/users/{a[2]}', headers=h)
 
 
+def test_update_while_hashing(d, s, csrf):
+	"""A PATCH with a password writes only its own fields when the hash is done: a disable made meanwhile stays."""
+	h = {'X-Bitw-CSRF': csrf}
+	r = s.post(d.url + f'{API}/users', json={'name': 'racer', 'password': 'racer password 1!'}, headers=h)
+	uid = r.json().get('id') if r.status_code == 201 else None
+	check(uid is not None, f'user "racer" created ({r.status_code})')
+	if uid is None:
+		return
+	slow, order = [], []
+
+	def queue(i):   # hashes ahead of the PATCH on the one worker thread: it waits its turn
+		r = s.post(d.url + f'{API}/users', json={'name': f'ahead{i}', 'password': f'ahead password {i}!'}, headers=h)
+		slow.append(r.json().get('id') if r.status_code == 201 else None)
+
+	def patch():
+		r = new_session().patch(d.url + f'{API}/users/{uid}', json={'password': 'racer password 2!', 'role': 'admin'},
+		                        headers={**h, 'Cookie': f'bitw_session={s.cookies.get("bitw_session")}'})
+		order.append(('password+role', r.status_code))
+
+	ts = [threading.Thread(target=queue, args=(i,)) for i in range(3)]
+	for t in ts:
+		t.start()
+	time.sleep(0.05)
+	tp = threading.Thread(target=patch)
+	tp.start()
+	time.sleep(0.05)
+	r = s.patch(d.url + f'{API}/users/{uid}', json={'disabled': True}, headers=h)
+	order.append(('disabled', r.status_code))
+	tp.join()
+	for t in ts:
+		t.join()
+	check(order == [('disabled', 200), ('password+role', 200)],
+	      f'the disable is answered while the password is still being hashed ({order})')
+	u = s.get(d.url + f'{API}/users/{uid}').json()
+	check(u.get('role') == 'admin' and u.get('disabled') is True,
+	      f'both changes hold: the password change did not write back its old copy ({u})')
+	for i in [uid] + [x for x in slow if x]:
+		s.delete(d.url + f'{API}/users/{i}', headers=h)
+
+
 def routes_writes():
 	# POSTs open to read-only users (logout, certificate verify) change no configuration
 	return [(m, p) for m, p, public, role in routes() if m != 'GET' and not public and role != 'RO'
@@ -485,6 +525,7 @@ def main():
 		ropw = test_password_change(d, s, csrf, ro_id, ropw)
 		test_login_not_blocking(d)
 		test_password_hashing_not_blocking(d, s, csrf)
+		test_update_while_hashing(d, s, csrf)
 		test_logout(d, s, csrf)
 		test_rate_limit(d, pw, ropw)
 		test_audit(d, pw, [pw, ropw, tok['token']])
