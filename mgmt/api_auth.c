@@ -12,7 +12,12 @@ void auth_login(struct req *r);
 void auth_logout(struct req *r);
 void auth_whoami(struct req *r);
 
-/* ---- failed logins: more than RL_MAX in RL_WINDOW_MS per address or per user name -> 429 ---- */
+/*
+ * ---- failed logins: more than RL_MAX in RL_WINDOW_MS per address or per user name -> 429 ----
+ * An attempt counts as failed from when it starts (the check takes a while on
+ * the worker thread: counting at the end let parallel attempts all pass the
+ * limit); one that succeeds is taken back.
+ */
 
 #define RL_MAX 5
 #define RL_WINDOW_MS (5u * 60u * 1000u)
@@ -73,6 +78,31 @@ static void rl_fail(const char *key, uint64_t now)
 		e->n++;
 }
 
+/* Takes back the attempt counted for key at time t (it succeeded, or its password was never checked). */
+static void rl_refund(const char *key, uint64_t t)
+{
+	struct rl_entry *e = rl_find(key, false);
+	uint64_t keep[RL_MAX];
+	unsigned n = 0;
+	bool found = false;
+
+	if (!e)
+		return;
+	for (unsigned i = 0; i < e->n; i++) {
+		uint64_t v = e->fail[(e->next + RL_MAX - e->n + i) % RL_MAX];
+
+		if (!found && v == t)
+			found = true;
+		else
+			keep[n++] = v;
+	}
+	if (!found)
+		return;
+	memcpy(e->fail, keep, n * sizeof keep[0]);
+	e->n = n;
+	e->next = n % RL_MAX;
+}
+
 static void rl_clear(const char *key)
 {
 	struct rl_entry *e = rl_find(key, false);
@@ -104,12 +134,9 @@ static int session_ttl(const struct req *r)
 	return r->d->opt.session_ttl > 0 ? r->d->opt.session_ttl : 3600;
 }
 
-static void login_refused(struct req *r, const char *name, const char *akey, const char *ukey, uint64_t start)
+/* Counted by the rate limit when it started. */
+static void login_refused(struct req *r, const char *name, uint64_t start)
 {
-	uint64_t now = bitwd_now_ms();
-
-	rl_fail(akey, now);
-	rl_fail(ukey, now);
 	audit(r, "login.failed", "login", json_pack("{s:s%}", "user", name, strnlen(name, DB_NAME_LEN - 1)));
 	mlog(1, "failed login for \"%.*s\" from %s", DB_NAME_LEN - 1, name, r->remote);
 	reply_problem(r, 401, "UNAUTHORIZED", NULL, "wrong user name or password");
@@ -125,11 +152,12 @@ static void login_limited(struct req *r, uint64_t wait_ms)
 	reply_problem(r, 429, "RATE_LIMITED", NULL, "too many failed logins; try again in %s s", secs);
 }
 
-static void login_accepted(struct req *r, const struct db_user *u, const char *ukey)
+static void login_accepted(struct req *r, const struct db_user *u, const char *akey, const char *ukey, uint64_t start)
 {
 	char sid[DB_SESSION_LEN], csrf[AUTH_CSRF_LEN];
 	int ttl = session_ttl(r), rc;
 
+	rl_refund(akey, start);
 	rl_clear(ukey);
 	db_session_purge(r->d->db);
 	if ((rc = db_session_create(r->d->db, u->id, ttl, sid))) {
@@ -182,36 +210,42 @@ static void login_verified(struct req *r, void *arg, bool ran)
 	char akey[DB_NAME_LEN + 8], ukey[DB_NAME_LEN + 8];
 
 	rl_keys(r, name, akey, ukey, sizeof akey);
-	if (!ran)
+	if (!ran) {
+		rl_refund(akey, j->start);
+		rl_refund(ukey, j->start);
 		reply_problem(r, 503, "INTERNAL", NULL, "bitwd is stopping");
-	else if (j->rc == 0 && j->u.id && !j->u.disabled)
-		login_accepted(r, &j->u, ukey);
-	else
-		login_refused(r, name, akey, ukey, j->start);
+	} else if (j->rc == 0 && j->u.id && !j->u.disabled) {
+		login_accepted(r, &j->u, akey, ukey, j->start);
+	} else {
+		login_refused(r, name, j->start);
+	}
 	login_job_free(j);
 }
 
-static void login_check(struct req *r, const char *name, const char *password, uint64_t start)
+/* 0 when the check is under way; -1 after replying without checking the password. */
+static int login_check(struct req *r, const char *name, const char *password, uint64_t start)
 {
 	struct login_job *j = calloc(1, sizeof *j);
 	int rc;
 
 	if (!j) {
 		reply_problem(r, 500, "INTERNAL", NULL, "out of memory");
-		return;
+		return -1;
 	}
 	j->password = password;
 	j->start = start;
 	if ((rc = db_user_login_hash(r->d->db, name, &j->u, j->hash)) < 0) {
 		reply_db_error(r, rc);
 		login_job_free(j);
-		return;
+		return -1;
 	}
-	if (req_offload(r, login_verify, login_verified, j) < 0) {
+	if (req_offload(r, JOB_LOGIN, login_verify, login_verified, j) < 0) {
 		reply_header(r, "Retry-After", "1");
 		reply_problem(r, 503, "BUSY", NULL, "too many logins at once; try again");
 		login_job_free(j);
+		return -1;
 	}
+	return 0;
 }
 
 void auth_login(struct req *r)
@@ -241,7 +275,12 @@ void auth_login(struct req *r)
 		login_limited(r, wait);
 		return;
 	}
-	login_check(r, name, password, start);
+	rl_fail(akey, start);
+	rl_fail(ukey, start);
+	if (login_check(r, name, password, start) < 0) {
+		rl_refund(akey, start);
+		rl_refund(ukey, start);
+	}
 }
 
 /* ---- logout, whoami ---- */

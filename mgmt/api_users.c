@@ -143,7 +143,7 @@ static int pw_offload(struct req *r, const char *password, const struct db_user 
 	}
 	j->password = password;
 	j->u = *u;
-	if (req_offload(r, pw_hash_work, finish, j) < 0) {
+	if (req_offload(r, JOB_ACCOUNT, pw_hash_work, finish, j) < 0) {
 		reply_header(r, "Retry-After", "1");
 		reply_problem(r, 503, "BUSY", NULL, "too many password checks at once; try again");
 		pw_job_free(j);

@@ -92,11 +92,13 @@ struct req {
  * Slow work (checking a password) off the reactor: work(arg) runs on bitwd's
  * worker thread while the request's connection is suspended, then
  * finish(r, arg, ran) replies from the reactor (ran is false when bitwd
- * stopped first: the work never ran). -1 when too much waits already.
+ * stopped first: the work never ran). -1 when too much of that kind waits
+ * already. Each kind has its own capacity; account changes run first.
  */
+enum job_kind { JOB_LOGIN, JOB_ACCOUNT, JOB_KINDS };
 typedef void (*req_work_fn)(void *arg);
 typedef void (*req_finish_fn)(struct req *r, void *arg, bool ran);
-int req_offload(struct req *r, req_work_fn work, req_finish_fn finish, void *arg);
+int req_offload(struct req *r, enum job_kind kind, req_work_fn work, req_finish_fn finish, void *arg);
 
 typedef void (*route_fn)(struct req *r);
 

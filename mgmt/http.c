@@ -20,7 +20,15 @@
 
 #define STREAM_BUF_MAX (1u << 20)   /* a client this far behind is dropped rather than buffered without end */
 #define CONN_TIMEOUT_S 60           /* above the heartbeat, so idle event streams stay open */
-#define JOBS_MAX 16                 /* offloaded requests waiting or running; more get 503 */
+/*
+ * Offloaded requests waiting or running, per kind; more get 503. Logins
+ * (anyone may send them) cannot take the capacity of account changes, and
+ * those run first: a login flood delays an admin's password change, never
+ * refuses it.
+ */
+#define JOBS_LOGIN_MAX 16
+#define JOBS_ACCOUNT_MAX 8
+#define JOBS_MAX (JOBS_LOGIN_MAX > JOBS_ACCOUNT_MAX ? JOBS_LOGIN_MAX : JOBS_ACCOUNT_MAX)
 #define JOB_POLL_MS 5               /* how often the reactor looks for finished work while some runs */
 
 /* One SSE stream. Freed when both MHD (response done) and the owner (stream_send said -1) let go. */
@@ -51,18 +59,21 @@ struct conn_req {
 	req_work_fn work;       /* set while offloaded work is queued, runs or waits for its finish */
 	req_finish_fn finish;
 	void *arg;
+	enum job_kind kind;
 	atomic_bool work_done;  /* set by the worker thread */
 };
 
-/* The one worker thread and its queue; the reactor collects results by polling work_done. */
+/* The one worker thread and its queues (one per enum job_kind); the reactor collects results by polling work_done. */
 static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	pthread_t thread;
 	bool started, stop;
-	struct conn_req *q[JOBS_MAX];
-	size_t head, n;
-	size_t active;          /* offloaded and not finished, queued or not */
+	struct job_queue {
+		struct conn_req *q[JOBS_MAX];
+		size_t head, n;
+		size_t active;  /* offloaded and not finished, queued or not */
+	} k[JOB_KINDS];
 } W = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 /* There is one daemon per process; its private state lives here. */
@@ -672,13 +683,14 @@ static void *worker_main(void *unused)
 	(void)unused;
 	pthread_mutex_lock(&W.mu);
 	for (;;) {
-		while (!W.stop && !W.n)
+		while (!W.stop && !W.k[JOB_ACCOUNT].n && !W.k[JOB_LOGIN].n)
 			pthread_cond_wait(&W.cv, &W.mu);
 		if (W.stop)
 			break;
-		struct conn_req *c = W.q[W.head];
-		W.head = (W.head + 1) % JOBS_MAX;
-		W.n--;
+		struct job_queue *jq = W.k[JOB_ACCOUNT].n ? &W.k[JOB_ACCOUNT] : &W.k[JOB_LOGIN];
+		struct conn_req *c = jq->q[jq->head];
+		jq->head = (jq->head + 1) % JOBS_MAX;
+		jq->n--;
 		pthread_mutex_unlock(&W.mu);
 		c->work(c->arg);
 		atomic_store(&c->work_done, true);
@@ -688,12 +700,18 @@ static void *worker_main(void *unused)
 	return NULL;
 }
 
-int req_offload(struct req *r, req_work_fn work, req_finish_fn finish, void *arg)
+static size_t jobs_max(enum job_kind kind)
+{
+	return kind == JOB_LOGIN ? JOBS_LOGIN_MAX : JOBS_ACCOUNT_MAX;
+}
+
+int req_offload(struct req *r, enum job_kind kind, req_work_fn work, req_finish_fn finish, void *arg)
 {
 	struct conn_req *c = (struct conn_req *)(void *)r;   /* r is its first member */
+	struct job_queue *jq = &W.k[kind];
 	int rc = 0;
 
-	if (W.active >= JOBS_MAX)
+	if (jq->active >= jobs_max(kind))
 		return -1;
 	pthread_mutex_lock(&W.mu);
 	if (!W.started && pthread_create(&W.thread, NULL, worker_main, NULL) != 0) {
@@ -703,10 +721,11 @@ int req_offload(struct req *r, req_work_fn work, req_finish_fn finish, void *arg
 		c->work = work;
 		c->finish = finish;
 		c->arg = arg;
+		c->kind = kind;
 		atomic_store(&c->work_done, false);
-		W.q[(W.head + W.n) % JOBS_MAX] = c;
-		W.n++;
-		W.active++;
+		jq->q[(jq->head + jq->n) % JOBS_MAX] = c;
+		jq->n++;
+		jq->active++;
 		pthread_cond_signal(&W.cv);
 	}
 	pthread_mutex_unlock(&W.mu);
@@ -722,7 +741,7 @@ static void work_finish(struct conn_req *c, bool ran)
 
 	c->work = NULL;
 	c->finish = NULL;
-	W.active--;
+	W.k[c->kind].active--;
 	finish(&c->r, c->arg, ran);
 	if (!c->r.status)
 		reply_problem(&c->r, 500, "INTERNAL", NULL, "internal error");
@@ -742,7 +761,8 @@ static void worker_stop(void)
 	for (struct conn_req *c = H.held; c; c = c->next_held)
 		if (c->work)
 			work_finish(c, atomic_load(&c->work_done));
-	W.n = W.head = 0;
+	for (int i = 0; i < JOB_KINDS; i++)
+		W.k[i].n = W.k[i].head = 0;
 	W.stop = false;
 }
 

@@ -424,6 +424,37 @@ def test_update_while_hashing(d, s, csrf):
 		s.delete(d.url + f'{API}/users/{i}', headers=h)
 
 
+def test_parallel_logins(d, s, csrf):
+	"""Logins count against the rate limit when they start, and a login flood cannot refuse an admin's work."""
+	results = []
+
+	def attempt(name, src):
+		results.append(login(d.url, name, 'wrong password!', source=src)[0])
+
+	ts = [threading.Thread(target=attempt, args=('parallel', '127.0.4.1')) for _ in range(12)]
+	for t in ts:
+		t.start()
+	for t in ts:
+		t.join()
+	check(sorted(results) == [401] * 5 + [429] * 7,
+	      f'12 parallel wrong logins for one name from one address: 5 checked (401), the rest 429 ({sorted(results)})')
+	results.clear()
+	# Each from an address and name of its own: under both limits, more than the login capacity (16) at once.
+	ts = [threading.Thread(target=attempt, args=(f'flood{i}', f'127.0.5.{i + 1}')) for i in range(24)]
+	for t in ts:
+		t.start()
+	time.sleep(0.1)
+	r = s.post(d.url + f'{API}/users', json={'name': 'during-flood', 'password': 'during the flood!'},
+	           headers={'X-Bitw-CSRF': csrf})
+	for t in ts:
+		t.join()
+	check(r.status_code == 201, f'an admin creates a user (password hashed) during a login flood: {r.status_code}')
+	check(set(results) <= {401, 503} and results.count(401) >= 16,
+	      f'the flood\'s logins are checked (401) or refused as busy (503) ({sorted(results)})')
+	if r.status_code == 201:
+		s.delete(d.url + f'{API}/users/{r.json()["id"]}', headers={'X-Bitw-CSRF': csrf})
+
+
 def routes_writes():
 	# POSTs open to read-only users (logout, certificate verify) change no configuration
 	return [(m, p) for m, p, public, role in routes() if m != 'GET' and not public and role != 'RO'
@@ -526,6 +557,7 @@ def main():
 		test_login_not_blocking(d)
 		test_password_hashing_not_blocking(d, s, csrf)
 		test_update_while_hashing(d, s, csrf)
+		test_parallel_logins(d, s, csrf)
 		test_logout(d, s, csrf)
 		test_rate_limit(d, pw, ropw)
 		test_audit(d, pw, [pw, ropw, tok['token']])
