@@ -71,11 +71,11 @@ static json_t *bitwd_counters(struct bitwd *d)
 {
 	uint64_t now = bitwd_now_ms();
 
-	return json_pack("{s:I,s:I,s:I,s:I,s:i,s:b}", "uptime_s",
+	return json_pack("{s:I,s:I,s:I,s:I,s:i,s:b,s:I}", "uptime_s",
 	                 (json_int_t)(now > d->started_ms ? (now - d->started_ms) / 1000 : 0), "requests",
 	                 (json_int_t)d->requests, "logins_failed", (json_int_t)logins_failed(d), "events_published",
 	                 (json_int_t)events_published(d->ev), "event_streams", (int)events_streams(d->ev), "dirty",
-	                 d->dirty);
+	                 d->dirty, "wire_events_dropped", (json_int_t)wirelink_events_dropped(d->wl));
 }
 
 void stats_get(struct req *r)
@@ -241,6 +241,8 @@ static void bitwd_metrics(FILE *f, struct bitwd *d)
 	sample(f, "bitwd_events_published_total", (json_int_t)events_published(d->ev), NULL);
 	family(f, "bitwd_config_dirty", "gauge", "1 while the stored configuration is not applied on the wire.");
 	sample(f, "bitwd_config_dirty", d->dirty, NULL);
+	family(f, "bitwd_wire_events_dropped_total", "counter", "Events from bitw-wire lost to a full queue.");
+	sample(f, "bitwd_wire_events_dropped_total", (json_int_t)wirelink_events_dropped(d->wl), NULL);
 }
 
 void metrics_get(struct req *r)

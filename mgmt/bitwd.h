@@ -235,9 +235,21 @@ bool wirelink_up(const struct wirelink *wl);
  * meanwhile are queued and delivered after the reply.
  */
 int wirelink_request(struct wirelink *wl, uint16_t type, json_t *payload, json_t **reply, int timeout_ms);
-/* Sends without waiting: an SA_ADD's reply comes to on_event as type CTL_SA_ADD {"seq", "status", "error"}
- * (other requests' replies are dropped). 0 or -XE_*. */
+/*
+ * Sends an SA_ADD without waiting: its reply comes to on_event as type
+ * CTL_SA_ADD {"seq", "status", "error"}, and is never dropped (events are,
+ * when too many wait). At most WIRE_ASYNC_MAX wait for their reply; beyond
+ * that, and for other types, -XE_NOT_SUPPORTED (send synchronously). 0 or -XE_*.
+ */
+#define WIRE_ASYNC_MAX 64
 int wirelink_request_async(struct wirelink *wl, uint16_t type, json_t *payload, uint32_t *seq);
+uint64_t wirelink_events_dropped(const struct wirelink *wl); /* events lost to a full queue since start */
+/*
+ * An inbound SPI the wire reserved (CTL_GET_SPI), from a pool reserved a few
+ * at a time; a different wire process (a restart) gets a fresh pool. 0, -XE_IO
+ * (no wire), -XE_BAD_MESSAGE (the wire gave none), or another -XE_*.
+ */
+int wirelink_spi_alloc(struct wirelink *wl, uint32_t *spi);
 /* One IKE datagram out through the wire's black address (CTL_IKE_SEND): 0 or -XE_*. */
 int wirelink_ike_send(struct wirelink *wl, const struct ctl_ike_dgram *dg, const uint8_t *data, size_t len);
 /* The interface the running wire was started with for "red"/"black"; "" while disconnected. */

@@ -18,8 +18,7 @@
 #include "wire/log.h"
 
 #define WIRE_TIMEOUT_MS 2000
-#define SPI_POOL 32           /* inbound SPIs reserved at the wire ahead of use */
-#define ADDS_MAX 64           /* SA_ADDs sent whose reply has not come back yet */
+#define ADDS_MAX WIRE_ASYNC_MAX /* SA_ADDs sent whose reply has not come back yet */
 
 /*
  * The child SAs we installed, keys included: when bitw-wire restarts it comes
@@ -41,8 +40,6 @@ struct ike_driver {
 	struct installed *inst;
 	size_t ninst, capinst;
 	int keylog_fd;                /* -1 unless --ike-keylog */
-	uint32_t spi_pool[SPI_POOL];  /* reserved by the wire we talk to, not used yet */
-	size_t nspi;
 	struct { uint32_t seq, spi_in; bool ah; } adds[ADDS_MAX]; /* SA_ADDs in flight (wire_add with seq) */
 	size_t nadds;
 };
@@ -444,38 +441,13 @@ static void cb_send(void *ctx, const struct ike_addr *src, const struct ike_addr
 		mlog(WLOG_DEBUG, "ike: sending %zu bytes: %s", len, xe_name(rc));
 }
 
-/*
- * SPIs come from the wire (CTL_GET_SPI), which reserves them. A synchronous
- * round trip per child SA cost a wake-up of the wire's thread each (on a busy
- * machine a scheduling delay), so they are reserved SPI_POOL at a time. The
- * pool belongs to the wire process that reserved them: a reconnect empties it.
- */
-static int spi_pool_fill(struct ike_driver *k)
-{
-	json_t *req = json_pack("{s:i}", "count", SPI_POOL), *reply = NULL, *v;
-	int rc = req ? wirelink_request(k->d->wl, CTL_GET_SPI, req, &reply, WIRE_TIMEOUT_MS) : -XE_NOMEM;
-	size_t i;
-
-	json_decref(req);
-	json_array_foreach(rc == 0 ? json_object_get(reply, "spis") : NULL, i, v) {
-		json_int_t s = json_integer_value(v);
-
-		if (s >= 256 && s <= UINT32_MAX && k->nspi < SPI_POOL)
-			k->spi_pool[k->nspi++] = (uint32_t)s;
-	}
-	json_decref(reply);
-	return rc < 0 ? -IKE_E_LIMIT : k->nspi ? 0 : -IKE_E_BAD_PARAM;
-}
-
+/* SPIs come from the wire, which reserves them (a pool per wire process: wirelink_spi_alloc). */
 static int cb_spi_alloc(void *ctx, uint32_t *spi)
 {
 	struct ike_driver *k = ctx;
-	int rc = k->nspi ? 0 : spi_pool_fill(k);
+	int rc = wirelink_spi_alloc(k->d->wl, spi);
 
-	if (rc < 0)
-		return rc;
-	*spi = k->spi_pool[--k->nspi];
-	return 0;
+	return rc == 0 ? 0 : rc == -XE_BAD_MESSAGE ? -IKE_E_BAD_PARAM : -IKE_E_LIMIT;
 }
 
 static int remember(struct ike_driver *k, const struct ike_child_sa *sa, const char *policy)
@@ -538,6 +510,8 @@ static int cb_child_install(void *ctx, const struct ike_child_sa *sa)
 			k->adds[k->nadds].seq = seq;
 			k->adds[k->nadds].ah = sa->ah;
 			k->adds[k->nadds++].spi_in = sa->spi_in;
+		} else if (rc == -XE_NOT_SUPPORTED) {   /* the link has as many replies outstanding as it keeps */
+			rc = wire_add(k->d, sa, name, NULL);
 		}
 	} else {
 		rc = wire_add(k->d, sa, name, NULL);
@@ -1015,7 +989,6 @@ void ike_driver_resync(struct bitwd *d)
 
 	if (!k)
 		return;
-	k->nspi = 0;   /* reserved by a wire we may no longer talk to */
 	k->nadds = 0;  /* their replies are lost with the old link; what they added is checked below */
 	restart = calloc(k->ninst + 1, sizeof *restart);
 	restart_peer = calloc(k->ninst + 1, sizeof *restart_peer);

@@ -20,6 +20,14 @@
 #define HELLO_TIMEOUT_MS 2000
 #define DIRTY_RETRY_MS 2000
 #define EVQ_MAX 256               /* events held while a request waits for its reply */
+/*
+ * The queue also holds the replies to asynchronous requests, never more than
+ * WIRE_ASYNC_MAX of them: they are never dropped to make room for events (a
+ * lost SA_ADD refusal would leave a child up without its SAs).
+ */
+#define QUEUE_SIZE (EVQ_MAX + WIRE_ASYNC_MAX)
+#define SPI_POOL 32               /* inbound SPIs reserved at the wire ahead of use */
+#define SPI_TIMEOUT_MS 2000
 
 struct queued_event {
 	uint16_t type;
@@ -41,12 +49,19 @@ struct wirelink {
 	bool down_logged;             /* "not reachable" said once per outage */
 	int last_push_rc;             /* to log a rejected push once, not on every retry */
 	uint8_t *rx;                  /* one datagram (CTL_MAX_MSG) */
-	struct queued_event q[EVQ_MAX];
+	struct queued_event q[QUEUE_SIZE];
 	size_t q_head, q_len;
+	size_t q_events;              /* entries of q that are events, not replies (at most EVQ_MAX) */
 	uint64_t events_dropped;
+	uint32_t async_seq[WIRE_ASYNC_MAX]; /* asynchronous requests whose reply has not come yet */
+	size_t nasync;
 	bool delivering;
 	bool fresh;                   /* connected, the stored configuration not yet taken: a resync follows */
 	char ifname[2][IF_NAMESIZE];  /* the interfaces the running wire was started with: red, black */
+	json_int_t wire_pid;          /* the process HELLO named: its reservations are the pool's */
+	uint32_t spi_pool[SPI_POOL];  /* reserved by that process, not used yet */
+	size_t nspi;
+	bool spi_one_at_a_time;       /* that process refused GET_SPI {"count"} (an older wire) */
 };
 
 static const char *role_name(int i)
@@ -84,9 +99,10 @@ static void queue_clear(struct wirelink *wl)
 {
 	while (wl->q_len) {
 		event_free(&wl->q[wl->q_head]);
-		wl->q_head = (wl->q_head + 1) % EVQ_MAX;
+		wl->q_head = (wl->q_head + 1) % QUEUE_SIZE;
 		wl->q_len--;
 	}
+	wl->q_events = 0;
 }
 
 void wirelink_free(struct wirelink *wl)
@@ -130,22 +146,57 @@ static void link_down(struct wirelink *wl, const char *why)
 	wl->backoff_ms = BACKOFF_MIN_MS;
 	wl->next_try_ms = bitwd_now_ms() + BACKOFF_MIN_MS;
 	wl->ifname[0][0] = wl->ifname[1][0] = '\0';
+	wl->nasync = 0;   /* their replies went with the connection */
+}
+
+uint64_t wirelink_events_dropped(const struct wirelink *wl)
+{
+	return wl ? wl->events_dropped : 0;
 }
 
 /* ---- events ---- */
 
+/* A reply to an asynchronous request, queued among the events (type CTL_SA_ADD without a datagram). */
+static bool is_reply(const struct queued_event *e)
+{
+	return e->type == CTL_SA_ADD && !e->dgram;
+}
+
+/* Losing the oldest event is better than blocking the request that is waiting; replies stay. */
+static void drop_oldest_event(struct wirelink *wl)
+{
+	for (size_t i = 0; i < wl->q_len; i++) {
+		size_t at = (wl->q_head + i) % QUEUE_SIZE;
+
+		if (is_reply(&wl->q[at]))
+			continue;
+		event_free(&wl->q[at]);
+		for (size_t j = i; j > 0; j--)   /* the older entries move up one */
+			wl->q[(wl->q_head + j) % QUEUE_SIZE] = wl->q[(wl->q_head + j - 1) % QUEUE_SIZE];
+		wl->q_head = (wl->q_head + 1) % QUEUE_SIZE;
+		wl->q_len--;
+		wl->q_events--;
+		if (wl->events_dropped++ == 0)
+			mlog(1, "wire: event queue full, dropping the oldest events (counted in /stats)");
+		return;
+	}
+}
+
 static void queue_push(struct wirelink *wl, uint16_t type, json_t *payload, uint8_t *dgram, uint32_t dgram_len)
 {
-	if (wl->q_len == EVQ_MAX) {
-		/* Losing the oldest is better than blocking the request that is waiting. */
-		event_free(&wl->q[wl->q_head]);
-		wl->q_head = (wl->q_head + 1) % EVQ_MAX;
-		wl->q_len--;
-		if (wl->events_dropped++ == 0)
-			mlog(1, "wire: event queue full, dropping the oldest events");
+	struct queued_event e = { type, payload, dgram, dgram_len };
+
+	if (!is_reply(&e) && wl->q_events == EVQ_MAX)
+		drop_oldest_event(wl);
+	if (wl->q_len == QUEUE_SIZE) {   /* cannot happen: replies are bounded by WIRE_ASYNC_MAX */
+		mlog(0, "wire: event queue full of replies; %s lost", ctl_type_name(type));
+		wl->events_dropped++;
+		event_free(&e);
+		return;
 	}
-	wl->q[(wl->q_head + wl->q_len) % EVQ_MAX] = (struct queued_event){ type, payload, dgram, dgram_len };
+	wl->q[(wl->q_head + wl->q_len) % QUEUE_SIZE] = e;
 	wl->q_len++;
+	wl->q_events += !is_reply(&e);
 }
 
 /*
@@ -161,8 +212,9 @@ static void queue_deliver(struct wirelink *wl)
 	while (wl->q_len) {
 		struct queued_event e = wl->q[wl->q_head];
 
-		wl->q_head = (wl->q_head + 1) % EVQ_MAX;
+		wl->q_head = (wl->q_head + 1) % QUEUE_SIZE;
 		wl->q_len--;
+		wl->q_events -= !is_reply(&e);
 		if (e.dgram && e.dgram_len >= sizeof(struct ctl_ike_dgram)) {
 			struct ctl_ike_dgram dg;
 
@@ -200,6 +252,18 @@ static void take_event(struct wirelink *wl, const struct ctl_hdr *h, const uint8
 	queue_push(wl, h->type, j, NULL, 0);
 }
 
+/* True (and forgotten) when seq is an asynchronous request's. */
+static bool async_take(struct wirelink *wl, uint32_t seq)
+{
+	for (size_t i = 0; i < wl->nasync; i++) {
+		if (wl->async_seq[i] != seq)
+			continue;
+		wl->async_seq[i] = wl->async_seq[--wl->nasync];
+		return true;
+	}
+	return false;
+}
+
 /*
  * A reply nobody waits for: IKE_SEND's (bitwd does not wait for them), an
  * asynchronous SA_ADD's (queued like an event, type CTL_SA_ADD, payload
@@ -214,7 +278,7 @@ static void take_late_reply(struct wirelink *wl, const struct ctl_hdr *h, const 
 			mlog(3, "wire: sending an IKE datagram: %s", xe_name(h->status));
 		return;
 	}
-	if (h->type != CTL_SA_ADD) {
+	if (h->type != CTL_SA_ADD || !async_take(wl, h->seq)) {
 		mlog(3, "wire: <- late reply %s seq %" PRIu32 " ignored", ctl_type_name(h->type), h->seq);
 		return;
 	}
@@ -400,11 +464,18 @@ int wirelink_ike_send(struct wirelink *wl, const struct ctl_ike_dgram *dg, const
 
 int wirelink_request_async(struct wirelink *wl, uint16_t type, json_t *payload, uint32_t *seq)
 {
+	int rc;
+
 	if (!wirelink_up(wl))
 		return -XE_IO;
+	if (type != CTL_SA_ADD || wl->nasync == WIRE_ASYNC_MAX)
+		return -XE_NOT_SUPPORTED;   /* only SA_ADD's reply is handed on; a caller waits instead */
 	*seq = ++wl->seq;
 	mlog(3, "wire: -> %s seq %" PRIu32 " (reply as an event)", ctl_type_name(type), *seq);
-	return send_request(wl, type, payload, *seq, bitwd_now_ms() + 1000);
+	rc = send_request(wl, type, payload, *seq, bitwd_now_ms() + 1000);
+	if (rc == 0)
+		wl->async_seq[wl->nasync++] = *seq;
+	return rc;
 }
 
 int wirelink_request(struct wirelink *wl, uint16_t type, json_t *payload, json_t **reply, int timeout_ms)
@@ -414,6 +485,59 @@ int wirelink_request(struct wirelink *wl, uint16_t type, json_t *payload, json_t
 	if (!wirelink_up(wl))
 		return -XE_IO;
 	return request(wl, type, payload, reply, timeout_ms);
+}
+
+/* ---- SPIs ---- */
+
+/* One GET_SPI: SPI_POOL of them, or one from a wire that does not take "count". */
+static int spi_fill(struct wirelink *wl)
+{
+	json_t *req = wl->spi_one_at_a_time ? json_object() : json_pack("{s:i}", "count", SPI_POOL);
+	json_t *reply = NULL, *list, *v;
+	int rc = req ? request(wl, CTL_GET_SPI, req, &reply, SPI_TIMEOUT_MS) : -XE_NOMEM;
+	size_t i;
+
+	json_decref(req);
+	if (rc == -XE_BAD_PARAM && !wl->spi_one_at_a_time) {
+		const char *why = json_string_value(json_object_get(reply, "error"));
+
+		mlog(1, "wire: bitw-wire refused GET_SPI with a count (%s); reserving one SPI at a time",
+		     why ? why : "no reason given");
+		json_decref(reply);
+		wl->spi_one_at_a_time = true;
+		return spi_fill(wl);
+	}
+	list = rc == 0 ? json_object_get(reply, "spis") : NULL;
+	json_array_foreach(list, i, v) {
+		json_int_t s = json_integer_value(v);
+
+		if (s >= 256 && s <= UINT32_MAX && wl->nspi < SPI_POOL)
+			wl->spi_pool[wl->nspi++] = (uint32_t)s;
+	}
+	if (rc == 0 && !list) {   /* an answer to one, whatever was asked */
+		json_int_t s = json_integer_value(json_object_get(reply, "spi"));
+
+		if (s >= 256 && s <= UINT32_MAX)
+			wl->spi_pool[wl->nspi++] = (uint32_t)s;
+	}
+	json_decref(reply);
+	return rc < 0 ? rc : wl->nspi ? 0 : -XE_BAD_MESSAGE;
+}
+
+/*
+ * A round trip per child SA cost a wake-up of the wire's thread each (on a
+ * busy machine a scheduling delay), so SPIs are reserved SPI_POOL at a time.
+ */
+int wirelink_spi_alloc(struct wirelink *wl, uint32_t *spi)
+{
+	int rc;
+
+	if (!wirelink_up(wl))
+		return -XE_IO;
+	if (!wl->nspi && (rc = spi_fill(wl)) < 0)
+		return rc;
+	*spi = wl->spi_pool[--wl->nspi];
+	return 0;
 }
 
 /* ---- connecting ---- */
@@ -471,6 +595,12 @@ static int say_hello(struct wirelink *wl)
 		if (v != CTL_VERSION)
 			mlog(1, "wire: bitw-wire speaks control protocol %lld, we speak %d", (long long)v, CTL_VERSION);
 		mlog(2, "wire: connected to bitw-wire at %s (pid %lld)", wl->path, (long long)pid);
+		/* Another process (a restarted wire) holds none of the old reservations, and may speak otherwise. */
+		if (!pid || pid != wl->wire_pid) {
+			wl->nspi = 0;
+			wl->spi_one_at_a_time = false;
+		}
+		wl->wire_pid = pid;
 	}
 	json_decref(reply);
 	return rc;

@@ -420,6 +420,7 @@ def test_wire_up(env, admin, ro, stream):
     bd = st.get('bitwd', {})
     check(bd.get('events_published', 0) >= 1 and bd.get('event_streams', 0) >= 1 and bd.get('dirty') is False,
           f'stats: bitwd\'s own counters ({bd})')
+    check(bd.get('wire_events_dropped') == 0, f'stats: no event from the wire was lost ({bd})')
 
     r, (before, bad, _) = get_metrics(ro)
     rx0 = metric(before, 'bitw_port_rx_packets_total', port='red') or 0
@@ -491,6 +492,7 @@ def test_wire_down(env, admin, ro):
     check(metric(m, 'bitw_wire_up') == 0, 'wire down: bitw_wire_up 0')
     check(metric(m, 'bitw_port_rx_packets_total') is None, 'wire down: no port samples')
     check(metric(m, 'bitwd_events_published_total', ) >= 1, 'wire down: bitwd_events_published_total')
+    check(metric(m, 'bitwd_wire_events_dropped_total') == 0, 'wire down: bitwd_wire_events_dropped_total')
     problem(admin.get('/api/v1/sad'), 503, 'WIRE_DOWN', 'wire down: /sad')
 
 
