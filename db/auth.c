@@ -365,22 +365,6 @@ int db_user_login_hash(struct db *db, const char *name, struct db_user *out, cha
 	return 0;
 }
 
-int db_user_login(struct db *db, const char *name, const char *password, struct db_user *out)
-{
-	char hash[DB_PWHASH_LEN];
-	int rc = db_user_login_hash(db, name, out, hash);
-
-	if (rc)
-		return rc;
-	rc = db_password_verify(password, hash);
-	OPENSSL_cleanse(hash, sizeof hash);
-	if (rc || !out->id || out->disabled) {
-		memset(out, 0, sizeof *out);
-		return db_fail(db, DB_E_AUTH, NULL, "wrong user name or password");
-	}
-	return 0;
-}
-
 /* ---- API tokens ---- */
 
 #define TOKEN_COLS "t.id, t.user_id, t.name, t.created, t.expires, t.last_used"

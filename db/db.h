@@ -258,13 +258,11 @@ int db_user_get(struct db *db, int64_t id, struct db_user *out);
 int db_user_get_by_name(struct db *db, const char *name, struct db_user *out);
 int db_user_list(struct db *db, struct db_user **out);
 int db_user_count(struct db *db, int64_t *count);
-/* Password login: -DB_E_AUTH for an unknown or disabled user or a wrong password (same cost for each). */
-int db_user_login(struct db *db, const char *name, const char *password, struct db_user *out);
 /*
- * The same in two halves, so the slow one can run on another thread: the user
- * (id 0 when unknown) and the hash to check against (a decoy for an unknown
- * user, so each costs the same); then db_password_verify, which needs no db.
- * The login succeeds when that says 0 and the user has an id and is enabled.
+ * A password login in two halves, so the slow one can run on another thread:
+ * the user (id 0 when unknown) and the hash to check against (a decoy for an
+ * unknown user, so each costs the same); then db_password_verify, which needs
+ * no db. The login succeeds when that says 0 and the user has an id and is enabled.
  */
 int db_user_login_hash(struct db *db, const char *name, struct db_user *out, char hash[DB_PWHASH_LEN]);
 
