@@ -757,7 +757,7 @@ int esp_encap_tfc(struct sa *sa, uint8_t *out, uint32_t out_cap, const uint8_t *
 	return rc;
 }
 
-static int aead_open(struct sa *sa, uint8_t *esp, uint32_t ct_len, uint64_t seq)
+static int aead_open(struct sa *sa, uint8_t *esp, uint32_t ct_len, uint64_t seq, uint8_t *pt)
 {
 	struct esp_crypto *c = sa->crypto;
 	uint8_t nonce[16], aad[12];
@@ -773,48 +773,58 @@ static int aead_open(struct sa *sa, uint8_t *esp, uint32_t ct_len, uint64_t seq)
 	if (c->kind == KIND_CCM)  /* length first, then AAD, then everything in one call, which verifies */
 		return EVP_DecryptUpdate(c->dec, NULL, &l1, NULL, (int)ct_len) &&
 		               EVP_DecryptUpdate(c->dec, NULL, &l1, aad, aad_len) &&
-		               EVP_DecryptUpdate(c->dec, ct, &l1, ct, (int)ct_len) > 0
+		               EVP_DecryptUpdate(c->dec, pt, &l1, ct, (int)ct_len) > 0
 		           ? 0
 		           : -XE_ESP_DIGEST_MISMATCH;
 	if (!EVP_DecryptUpdate(c->dec, NULL, &l1, aad, aad_len) ||
-	    !EVP_DecryptUpdate(c->dec, ct, &l1, ct, (int)ct_len) ||
-	    EVP_DecryptFinal_ex(c->dec, ct + l1, &l2) <= 0)
+	    !EVP_DecryptUpdate(c->dec, pt, &l1, ct, (int)ct_len) ||
+	    EVP_DecryptFinal_ex(c->dec, pt + l1, &l2) <= 0)
 		return -XE_ESP_DIGEST_MISMATCH;
 	return 0;
 }
 
 /* Verify before decrypting: a forged packet costs one MAC and no cipher work. */
-static int mac_open(struct sa *sa, uint8_t *esp, uint32_t ct_len, uint64_t seq)
+static int mac_open(struct sa *sa, uint8_t *esp, uint32_t ct_len, uint64_t seq, uint8_t *pt)
 {
 	struct esp_crypto *c = sa->crypto;
 	uint32_t signed_len = ESP_HDR + sa->iv_len + ct_len;
-	uint8_t icv[EVP_MAX_MD_SIZE], *ct = esp + ESP_HDR + sa->iv_len, nonce[16];
+	uint8_t icv[EVP_MAX_MD_SIZE], *ct = esp + ESP_HDR + sa->iv_len, nonce[16], garbage[BLOCK_MAX];
 	const uint8_t *iv = esp + ESP_HDR;
 	int len;
 
-	if (c->kind == KIND_GMAC)
-		return gmac_tag(sa, c->dec, 0, esp, ct_len, seq, esp + signed_len);
-	if (sa_integ_icv(sa, esp, signed_len, seq, icv) < 0 || CRYPTO_memcmp(icv, esp + signed_len, sa->icv_len) != 0)
+	if (c->kind == KIND_GMAC) {
+		if (gmac_tag(sa, c->dec, 0, esp, ct_len, seq, esp + signed_len) < 0)
+			return -XE_ESP_DIGEST_MISMATCH;
+	} else if (sa_integ_icv(sa, esp, signed_len, seq, icv) < 0 ||
+	           CRYPTO_memcmp(icv, esp + signed_len, sa->icv_len) != 0) {
 		return -XE_ESP_DIGEST_MISMATCH;
+	}
 	/*
-	 * CBC: the IV block goes through the cipher with the ciphertext, so the
+	 * CBC: the IV block goes through the cipher before the ciphertext, so the
 	 * context's IV need not be set (EVP_CipherInit_ex2 looks up the IV length
 	 * by name in OpenSSL 3.0). Each plaintext block is D(C[i]) xor C[i-1],
-	 * C[0] being the IV; only the IV's own block comes out as garbage, over
-	 * the IV, which nothing reads after decryption.
+	 * C[0] being the IV; only the IV's own block comes out as garbage. In
+	 * place it lands over the IV, which nothing reads after decryption.
 	 */
-	if (c->kind == KIND_CBC)
+	if (c->kind == KIND_CBC && pt == ct)
 		return EVP_DecryptUpdate(c->dec, esp + ESP_HDR, &len, esp + ESP_HDR, (int)(sa->iv_len + ct_len))
+		           ? 0
+		           : -XE_MALFORMED_PACKET;
+	if (c->kind == KIND_CBC)
+		return EVP_DecryptUpdate(c->dec, garbage, &len, iv, (int)sa->iv_len) &&
+		               EVP_DecryptUpdate(c->dec, pt, &len, ct, (int)ct_len)
 		           ? 0
 		           : -XE_MALFORMED_PACKET;
 	if (c->kind == KIND_CTR) {
 		make_nonce(c, esp + ESP_HDR, nonce);
 		iv = nonce;
+		return EVP_CipherInit_ex2(c->dec, NULL, NULL, iv, 0, NULL) &&
+		               EVP_DecryptUpdate(c->dec, pt, &len, ct, (int)ct_len)
+		           ? 0
+		           : -XE_MALFORMED_PACKET;
 	}
-	if (c->kind == KIND_CTR &&
-	    (!EVP_CipherInit_ex2(c->dec, NULL, NULL, iv, 0, NULL) ||
-	     !EVP_DecryptUpdate(c->dec, ct, &len, ct, (int)ct_len)))
-		return -XE_MALFORMED_PACKET;
+	if (pt != ct)
+		memcpy(pt, ct, ct_len);  /* NULL and GMAC encrypt nothing */
 	return 0;
 }
 
@@ -834,13 +844,13 @@ static int check_trailer(const struct sa *sa, uint8_t *pt, uint32_t pt_len, uint
 	return 0;
 }
 
-int esp_decap(struct sa *sa, uint8_t *esp, uint32_t esp_len, uint8_t **inner, uint32_t *inner_len,
-              uint8_t *next_header)
+/* Decrypt to pt: either esp + ESP_HDR + iv_len (in place) or a buffer of at least ct_len bytes that overlaps nothing. */
+static int esp_open(struct sa *sa, uint8_t *esp, uint32_t esp_len, uint8_t *pt, uint32_t pt_cap, uint32_t *inner_len,
+                    uint8_t *next_header)
 {
 	struct esp_crypto *c = sa->crypto;
 	uint32_t head = ESP_HDR + sa->iv_len, ct_len;
 	uint64_t seq;
-	uint8_t *pt = esp + head;
 	int rc;
 
 	if (esp_len < head + 2u + sa->icv_len || esp_len > INT32_MAX) {
@@ -848,7 +858,7 @@ int esp_decap(struct sa *sa, uint8_t *esp, uint32_t esp_len, uint8_t **inner, ui
 		return -XE_MALFORMED_PACKET;
 	}
 	ct_len = esp_len - head - sa->icv_len;
-	if (ct_len % (c->kind == KIND_CBC ? sa->block : 1u) != 0) {
+	if (ct_len % (c->kind == KIND_CBC ? sa->block : 1u) != 0 || ct_len > pt_cap) {
 		stat_inc(&sa->st.errors);
 		return -XE_MALFORMED_PACKET;
 	}
@@ -857,7 +867,8 @@ int esp_decap(struct sa *sa, uint8_t *esp, uint32_t esp_len, uint8_t **inner, ui
 		stat_inc(&sa->st.replay_drops);
 		return rc;
 	}
-	rc = c->kind == KIND_AEAD || c->kind == KIND_CCM ? aead_open(sa, esp, ct_len, seq) : mac_open(sa, esp, ct_len, seq);
+	rc = c->kind == KIND_AEAD || c->kind == KIND_CCM ? aead_open(sa, esp, ct_len, seq, pt)
+	                                                 : mac_open(sa, esp, ct_len, seq, pt);
 	if (rc == -XE_ESP_DIGEST_MISMATCH) {
 		stat_inc(&sa->st.auth_drops);
 		return rc;
@@ -870,7 +881,24 @@ int esp_decap(struct sa *sa, uint8_t *esp, uint32_t esp_len, uint8_t **inner, ui
 		stat_inc(&sa->st.errors);
 		return rc;
 	}
-	*inner = pt;
 	*next_header = pt[ct_len - 1];
 	return 0;
+}
+
+int esp_decap(struct sa *sa, uint8_t *esp, uint32_t esp_len, uint8_t **inner, uint32_t *inner_len,
+              uint8_t *next_header)
+{
+	uint8_t *pt = esp + ESP_HDR + sa->iv_len;
+	int rc = esp_open(sa, esp, esp_len, pt, UINT32_MAX, inner_len, next_header);
+
+	if (rc == 0)
+		*inner = pt;
+	return rc;
+}
+
+int esp_decap_to(struct sa *sa, const uint8_t *esp, uint32_t esp_len, uint8_t *out, uint32_t out_cap,
+                 uint32_t *inner_len, uint8_t *next_header)
+{
+	/* Nothing is written to esp when out is elsewhere; only esp_decap decrypts in place. */
+	return esp_open(sa, (uint8_t *)esp, esp_len, out, out_cap, inner_len, next_header);
 }

@@ -881,7 +881,8 @@ static void deliver_red(struct worker *wk, uint8_t *frame, const struct pkt_info
 		return;
 	}
 	slot = txq_slot(&wk->tx_red);
-	memcpy(slot, frame, len);
+	if (slot != frame)  /* else decrypted straight into the slot (esp_decap_slot) */
+		memcpy(slot, frame, len);
 	if (rmac)
 		u64_to_mac(rmac, slot + 6);
 	else
@@ -973,6 +974,26 @@ static void in_inner(struct worker *wk, struct sa *sa, struct sa *ah, uint8_t *f
 	deliver_red(wk, inner, &ipi);
 }
 
+/*
+ * Decrypt into the red transmit slot, where the inner packet goes anyway:
+ * no copy of it afterwards (deliver_red). The slot is committed only if the
+ * packet passes every check; a frame too big for a slot is decrypted in place.
+ * *frame becomes the slot; the inner packet starts after room for its
+ * Ethernet header.
+ */
+static int esp_decap_slot(struct worker *wk, struct sa *sa, uint8_t **frame, uint8_t *esp, uint32_t esp_len,
+                          uint8_t **inner, uint32_t *inner_len, uint8_t *nh)
+{
+	uint8_t *slot;
+
+	if (esp_len > TXQ_BUF - ETH_HLEN_)
+		return esp_decap(sa, esp, esp_len, inner, inner_len, nh);
+	slot = txq_slot(&wk->tx_red);
+	*frame = slot;
+	*inner = slot + ETH_HLEN_;
+	return esp_decap_to(sa, esp, esp_len, *inner, TXQ_BUF - ETH_HLEN_, inner_len, nh);
+}
+
 static void in_esp(struct worker *wk, uint8_t *frame, uint8_t *esp, uint32_t esp_len, uint8_t outer_ecn)
 {
 	const struct snapshot *s = wk->snap;
@@ -999,7 +1020,7 @@ static void in_esp(struct worker *wk, uint8_t *frame, uint8_t *esp, uint32_t esp
 		count_drop(wk, XE_SA_EXPIRED);
 		return;
 	}
-	rc = esp_decap(sa, esp, esp_len, &inner, &inner_len, &nh);
+	rc = esp_decap_slot(wk, sa, &frame, esp, esp_len, &inner, &inner_len, &nh);
 	if (rc < 0) {
 		count_drop(wk, rc);
 		return;
@@ -1029,7 +1050,7 @@ static void in_bundle_esp(struct worker *wk, struct sa *ah, uint8_t *frame, uint
 		count_drop(wk, XE_SA_EXPIRED);
 		return;
 	}
-	rc = esp_decap(sa, esp, esp_len, &inner, &inner_len, &nh);
+	rc = esp_decap_slot(wk, sa, &frame, esp, esp_len, &inner, &inner_len, &nh);
 	if (rc < 0) {
 		count_drop(wk, rc);
 		return;

@@ -112,6 +112,16 @@ int esp_encap_fixed(struct sa *sa, uint8_t *out, uint32_t out_cap, const uint8_t
  */
 int esp_decap(struct sa *sa, uint8_t *esp, uint32_t esp_len, uint8_t **inner, uint32_t *inner_len,
               uint8_t *next_header);
+/*
+ * The same, but the plaintext (inner packet, TFC padding, ESP trailer) is
+ * written to out (out_cap bytes, not overlapping esp) and esp is left as it
+ * was: the receive path decrypts straight into a transmit slot instead of
+ * copying the packet there afterwards. The inner packet starts at out.
+ * Returns as esp_decap, -XE_MALFORMED_PACKET when the plaintext would not
+ * fit. On failure out may hold unverified plaintext: never send it.
+ */
+int esp_decap_to(struct sa *sa, const uint8_t *esp, uint32_t esp_len, uint8_t *out, uint32_t out_cap,
+                 uint32_t *inner_len, uint8_t *next_header);
 
 /* The SA's integrity ICV (sa->icv_len bytes) over data, with the ESN high half appended when esn is on. */
 int sa_integ_icv(const struct sa *sa, const uint8_t *data, uint32_t len, uint64_t seq, uint8_t *icv);

@@ -143,6 +143,54 @@ static void round_trip(int enc, int integ, bool esn)
 	sa_destroy(in);
 }
 
+/*
+ * esp_decap_to (the receive path decrypts straight into a transmit slot):
+ * the same inner packet and next header as in place, the ESP packet left
+ * exactly as it came, a forged packet refused, a slot too small refused.
+ */
+static uint8_t buf_out[2048 + 256];
+
+static void decap_to(int enc, int integ, bool esn)
+{
+	struct sa *out, *in;
+	int ok = 1, untouched = 1, forged = 1, small = 1;
+
+	if (!make_pair(enc, integ, esn, &out, &in)) {
+		CHECK(0, "%s/%s esn=%d: sa_create", enc_names(enc), integ_names(integ), esn);
+		return;
+	}
+	for (size_t i = 0; i < NSIZES; i++) {
+		for (int family = 4; family <= 6; family += 2) {
+			uint32_t n = sizes[i], inner_len = 0;
+			uint8_t nh = family == 4 ? 4 : 41, got_nh = 0;
+			int len;
+
+			make_inner(buf_in, n, family, (uint32_t)i + 3);
+			len = esp_encap(out, buf_esp, sizeof(buf_esp), buf_in, n, nh);
+			memcpy(buf_copy, buf_esp, (size_t)len);
+			buf_copy[len - 1] ^= 1;  /* the ICV's last byte */
+			forged &= esp_decap_to(in, buf_copy, (uint32_t)len, buf_out, sizeof(buf_out), &inner_len,
+			                       &got_nh) == -XE_ESP_DIGEST_MISMATCH;
+			small &= esp_decap_to(in, buf_esp, (uint32_t)len, buf_out, n + 1, &inner_len, &got_nh) ==
+			         -XE_MALFORMED_PACKET;
+			memcpy(buf_copy, buf_esp, (size_t)len);
+			memset(buf_out, 0xee, sizeof(buf_out));
+			ok &= esp_decap_to(in, buf_esp, (uint32_t)len, buf_out, sizeof(buf_out), &inner_len, &got_nh) == 0 &&
+			      inner_len == n && got_nh == nh && memcmp(buf_out, buf_in, n) == 0;
+			untouched &= memcmp(buf_copy, buf_esp, (size_t)len) == 0;
+		}
+	}
+	CHECK(ok, "%s/%s esn=%d: decap_to gives every inner packet and next header", enc_names(enc),
+	      integ_names(integ), esn);
+	CHECK(untouched, "%s/%s esn=%d: decap_to leaves the ESP packet as it was", enc_names(enc), integ_names(integ),
+	      esn);
+	CHECK(forged, "%s/%s esn=%d: decap_to refuses a forged ICV", enc_names(enc), integ_names(integ), esn);
+	CHECK(small, "%s/%s esn=%d: decap_to refuses a slot smaller than the plaintext", enc_names(enc),
+	      integ_names(integ), esn);
+	sa_destroy(out);
+	sa_destroy(in);
+}
+
 /* Flipping any single byte of a packet must fail verification, and count. */
 static void tamper(int enc, int integ)
 {
@@ -742,6 +790,11 @@ int main(void)
 			if (valid_combo(enc, integ))
 				for (int esn = 0; esn <= 1; esn++)
 					round_trip(enc, integ, esn);
+	for (int enc = 0; enc < ENC__COUNT; enc++)
+		for (int integ = 0; integ < INTEG__COUNT; integ++)
+			if (valid_combo(enc, integ))
+				for (int esn = 0; esn <= 1; esn++)
+					decap_to(enc, integ, esn);
 	for (int enc = 0; enc < ENC__COUNT; enc++) {
 		int integ = is_aead(enc) ? INTEG_NONE : enc == ENC_NULL ? INTEG_HMAC_SHA1_96 : INTEG_HMAC_SHA512_256;
 
