@@ -83,40 +83,67 @@ int port_ring_drops(struct port *p, uint64_t *drops);
 
 #define TXQ_MAX 64
 #define TXQ_BUF (PKT_MAX + 256)
+/* Transmit ring sizes (frames of TXQ_BUF bytes): a data thread's queue, and the control thread's. */
+#define TXQ_RING_DATA 256
+#define TXQ_RING_CTL 64
 
 /*
- * A transmit queue on a port, private to one thread: frames are written into
- * slots and sent together with one sendmmsg() on an AF_PACKET socket.
+ * A transmit queue on a port, private to one thread. On a real port it is a
+ * PACKET_TX_RING: frames are written straight into the ring, shared with the
+ * kernel, and one send() hands every frame committed since the last flush to
+ * the kernel, which transmits them from the ring (no copy from user space,
+ * no per-frame message). Where the kernel refuses a ring, and over
+ * txq_init_fd, frames are written into preallocated slots and sent together
+ * with one sendmmsg().
  */
 struct txq {
 	struct port *port;
 	int fd;
-	uint32_t n;
+	uint32_t n;              /* sendmmsg: frames queued */
 	struct mmsghdr msg[TXQ_MAX];
 	struct iovec iov[TXQ_MAX];
-	uint8_t *buf;            /* TXQ_MAX * TXQ_BUF bytes, allocated once */
+	uint8_t *buf;            /* sendmmsg: TXQ_MAX * TXQ_BUF bytes; ring: one spare slot (see txq_slot) */
+	/* PACKET_TX_RING (ring != NULL) */
+	uint8_t *ring;
+	size_t ring_len;
+	uint32_t frames, frame_size;
+	uint32_t head;           /* the frame txq_slot hands out next */
+	uint32_t unsent;         /* committed frames the kernel has not taken yet, the ones before head */
+	uint32_t len_max;        /* the longest frame the device takes (its MTU + Ethernet header) */
+	bool on_spare;           /* txq_slot handed out the spare slot: the ring was full, the frame is dropped */
 };
 
-int txq_init(struct txq *q, struct port *p, char *err, size_t errlen);
+/*
+ * A queue on port p with a transmit ring of about ring_frames frames
+ * (TXQ_RING_DATA, TXQ_RING_CTL; sendmmsg when the kernel refuses a ring).
+ * Call it before the syscall filter is installed (it maps the ring).
+ */
+int txq_init(struct txq *q, struct port *p, uint32_t ring_frames, char *err, size_t errlen);
 /*
  * A queue over an existing datagram socket (tests use one end of a unix
- * SOCK_DGRAM socketpair and read back what was sent). Takes ownership of fd;
- * p only receives the tx counters. 0 or -XE_NOMEM.
+ * SOCK_DGRAM socketpair and read back what was sent): always sendmmsg.
+ * Takes ownership of fd; p only receives the tx counters. 0 or -XE_NOMEM.
  */
 int txq_init_fd(struct txq *q, struct port *p, int fd);
 /* Frees the slots and closes the socket; frames still queued are not sent. */
 void txq_destroy(struct txq *q);
-/* Room for the next frame (TXQ_BUF bytes); flushes first when the queue is full. */
+/*
+ * Room for the next frame (TXQ_BUF bytes), writable until txq_commit. With a
+ * ring: the next ring frame; when the kernel still holds it, the queue is
+ * flushed and waited on briefly, and if it stays full the slot returned is a
+ * spare whose commit is dropped and counted in tx_errors. With sendmmsg:
+ * flushes first when the queue is full.
+ */
 uint8_t *txq_slot(struct txq *q);
 /* Queue the frame written into the last slot. */
 void txq_commit(struct txq *q, uint32_t len);
 /* Copy a whole frame into a slot and commit it. */
 void txq_push(struct txq *q, const uint8_t *frame, uint32_t len);
 /*
- * Send everything queued (sendmmsg, retrying partial sends; a full socket
- * buffer is waited for briefly, then the rest is dropped). Returns the frames
- * sent, or -XE_TX_FAILED when any frame was dropped (each one is counted in
- * the port's tx_errors). The queue is empty afterwards either way.
+ * Send everything queued (one send() on a ring, sendmmsg otherwise; a full
+ * socket buffer is waited for briefly, then the rest is dropped). Returns the
+ * frames sent, or -XE_TX_FAILED when any frame was dropped (each one is
+ * counted in the port's tx_errors). The queue is empty afterwards either way.
  */
 int txq_flush(struct txq *q);
 

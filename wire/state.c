@@ -845,8 +845,8 @@ static int worker_init(struct wire *w, struct worker *wk, int dir, char *err, si
 	wk->dir = dir;
 	wk->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	atomic_init(&wk->idle, 1);
-	if (wk->wake_fd < 0 || txq_init(&wk->tx_red, &w->red, err, errlen) < 0 ||
-	    txq_init(&wk->tx_black, &w->black, err, errlen) < 0)
+	if (wk->wake_fd < 0 || txq_init(&wk->tx_red, &w->red, TXQ_RING_DATA, err, errlen) < 0 ||
+	    txq_init(&wk->tx_black, &w->black, TXQ_RING_DATA, err, errlen) < 0)
 		return -XE_IO;
 	wk->fc = flow_cache_new(4096);
 	wk->scratch = malloc(2 * TXQ_BUF);
@@ -943,8 +943,8 @@ int wire_init(struct wire *w, struct wire_config *cfg, char *err, size_t errlen)
 	w->cfg.opt = *o;  /* worker_init sizes the reassembly pool from it */
 	if ((rc = worker_init(w, &w->wk[TH_OUT], TH_OUT, err, errlen)) < 0 ||
 	    (rc = worker_init(w, &w->wk[TH_IN], TH_IN, err, errlen)) < 0 ||
-	    (rc = txq_init(&w->ctl_tx_red, &w->red, err, errlen)) < 0 ||
-	    (rc = txq_init(&w->ctl_tx_black, &w->black, err, errlen)) < 0)
+	    (rc = txq_init(&w->ctl_tx_red, &w->red, TXQ_RING_CTL, err, errlen)) < 0 ||
+	    (rc = txq_init(&w->ctl_tx_black, &w->black, TXQ_RING_CTL, err, errlen)) < 0)
 		return rc;
 	uint64_t mac = 0;
 

@@ -13,8 +13,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bitwtopo import (  # noqa: E402
 	ALGS, GW_A4, HOST_A4, HOST_A6, HOST_B4, HOST_B6, LAN_A4, LAN_B4, SPI, WAN, Fail, Keys, Skip, Topo,
-	cleanup_stale, counter, events_seen, frames_with, list_netns, log, main, other, pid_alive, policy_stats,
-	sa_stats, sh, site_config, wait_event,
+	cleanup_stale, counter, events_seen, frames_with, last_json, list_netns, log, main, other, pid_alive,
+	policy_stats, sa_stats, sh, site_config, wait_event,
 )
 
 
@@ -234,6 +234,49 @@ def tcp_udp():
 			expect(got and got['corrupt'] == 0 and got['duplicates'] == 0 and got['received'] >= count * 0.98,
 			       f'UDP flow to {dst}: >= 98% of {count} datagrams, none corrupt or duplicated')
 		if t.mode == 'bitw':
+			t.stop_bitw('A')
+			t.stop_bitw('B')
+
+
+def ring_reuse():
+	"""Frames leave bitw-wire from transmit rings whose frames are reused as soon as the kernel gives them
+	back. What arrives must be what was written: 20 MB of TCP each way at once (sha256), and 4000 UDP
+	datagrams without checksums left queued on hostB's socket while bitw B's red ring (about 260 frames)
+	wraps some 15 times under them, then read and compared byte for byte."""
+	from concurrent.futures import ThreadPoolExecutor
+	keys = Keys()
+	marker = new_marker()
+	with Topo('txring') as t:
+		t.start_both(keys)
+		n = 20 << 20
+		srv = {p: t.netio_server(node, f'tcp-recv-{p}', 'tcp-recv', '--port', p, '--v4', '--timeout', 60)
+		       for p, node in ((5001, 'hB'), (5003, 'hA'))}
+		with ThreadPoolExecutor(2) as ex:
+			runs = [ex.submit(t.netio, src, 'tcp-send', '--to', dst, '--port', p, '--bytes', n, '--marker', marker,
+			                  '--timeout', 60, timeout=70)
+			        for src, dst, p in (('hA', HOST_B4, 5001), ('hB', HOST_A4, 5003))]
+			sent = [last_json(r.result().stdout) for r in runs]
+		got = [t.netio_result(srv[p], 70) for p in (5001, 5003)]
+		log(f'tcp both ways: sent {sent} got {got}')
+		for s, g, what in zip(sent, got, ('hostA -> hostB', 'hostB -> hostA')):
+			expect(s and g and g.get('bytes') == n and g.get('sha256') == s.get('sha256'),
+			       f'{n >> 20} MB of TCP {what}, both ways at once, arrive intact (sha256)')
+		count, size = 4000, 1400
+		srv = t.netio_server('hB', 'udp-held', 'udp-recv', '--port', 5002, '--v4', '--count', count, '--size', size,
+		                     '--marker', marker, '--hold', 4, '--timeout', 10)
+		t.netio('hA', 'udp-send', '--to', HOST_B4, '--port', 5002, '--count', count, '--size', size,
+		        '--marker', marker, '--interval', 0, '--no-check')
+		got = t.netio_result(srv, 60)
+		log(f'udp held at hostB: {got}')
+		expect(got and got['corrupt'] == 0 and got['duplicates'] == 0,
+		       f'none of the datagrams that waited on hostB\'s socket changed meanwhile ({got})')
+		expect(got['received'] >= count * 0.98, f'>= 98% of {count} datagrams arrived ({got["received"]})')
+		if t.mode == 'bitw':
+			for side in 'AB':
+				st = t.stats(side)
+				bad = {k: counter(st, k) for k in ('XE_ESP_DIGEST_MISMATCH', 'XE_MALFORMED_PACKET')}
+				log(f'{side}: ports {st["ports"]}, drops {drops_of(st)}')
+				expect(not any(bad.values()), f'bitw {side} found no ESP packet altered on its way ({bad})')
 			t.stop_bitw('A')
 			t.stop_bitw('B')
 
@@ -1984,6 +2027,7 @@ TESTS = {
 	'ping': ping_test,
 	'policy-options': policy_options,
 	'tcp-udp': tcp_udp,
+	'ring-reuse': ring_reuse,
 	'wan-capture': wan_capture,
 	'independent': independent,
 	'wrong-key': wrong_key,

@@ -63,8 +63,12 @@ def tcp_send(args):
 
 def udp_recv(args):
 	s = socket.socket(family(args), socket.SOCK_DGRAM)
+	if args.hold:
+		s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 64 << 20)
 	s.bind(('::' if args.v6 else '0.0.0.0', args.port))
 	print('listening', flush=True)
+	# --hold: leave what arrives queued on the socket for a while before reading any of it
+	time.sleep(args.hold)
 	got = {}
 	bad = 0
 	end = time.time() + args.timeout
@@ -88,11 +92,18 @@ def udp_body(seq, size, marker):
 	return base[:max(0, size - 4)]
 
 
+SO_RCVBUFFORCE, SO_NO_CHECK = 33, 11  # not in Python's socket module
+
+
 def udp_send(args):
 	s = socket.socket(family(args), socket.SOCK_DGRAM)
+	if args.no_check:
+		# IPv4 UDP without a checksum: a datagram changed on its way is delivered (and found corrupt), not dropped
+		s.setsockopt(socket.SOL_SOCKET, SO_NO_CHECK, 1)
 	for seq in range(args.count):
 		s.sendto(seq.to_bytes(4, 'big') + udp_body(seq, args.size, args.marker), (args.to, args.port))
-		time.sleep(args.interval)
+		if args.interval:
+			time.sleep(args.interval)
 	print(json.dumps({'sent': args.count}), flush=True)
 
 
@@ -109,6 +120,8 @@ def main():
 	ap.add_argument('--interval', type=float, default=0.002)
 	ap.add_argument('--marker', default='BITW-PLAINTEXT-MARKER')
 	ap.add_argument('--timeout', type=float, default=60)
+	ap.add_argument('--hold', type=float, default=0)
+	ap.add_argument('--no-check', action='store_true')
 	args = ap.parse_args()
 	try:
 		{'tcp-recv': tcp_recv, 'tcp-send': tcp_send, 'udp-recv': udp_recv, 'udp-send': udp_send}[args.cmd](args)

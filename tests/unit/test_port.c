@@ -136,7 +136,7 @@ static void test_tx(struct port *p, int peer)
 {
 	struct txq q;
 	char err[256] = "";
-	int rc = txq_init(&q, p, err, sizeof err);
+	int rc = txq_init(&q, p, TXQ_RING_CTL, err, sizeof err);
 	CHECK_EQ(rc, 0, "txq on the port (%s)", err);
 	if (rc)
 		return;
@@ -177,6 +177,106 @@ static void test_tx(struct port *p, int peer)
 	close(own);
 }
 
+/* Frame i of the ring test: its length and every byte follow from i. */
+static uint32_t seq_frame(uint8_t *f, uint32_t i)
+{
+	static const uint8_t dst[6] = { 0x02, 0, 0, 0, 0, 0x98 };
+	uint32_t len = 60 + (i * 37) % 1441;
+	make_frame(f, len, dst, 0);
+	for (uint32_t k = 14; k < len; k++)
+		f[k] = (uint8_t)(i * 7 + k);
+	memcpy(f + 14, &i, sizeof i);
+	return len;
+}
+
+/* Read the peer's queue: how many of frames from..to-1 arrived whole and in order (stops at the first wrong one). */
+static uint32_t read_seq(int peer, uint32_t from, uint32_t to)
+{
+	uint8_t want[1600], got[1600];
+	uint32_t i = from;
+	struct pollfd pfd = { .fd = peer, .events = POLLIN };
+	while (i < to && poll(&pfd, 1, 500) > 0) {
+		ssize_t n = recv(peer, got, sizeof got, MSG_DONTWAIT);
+		if (n < 14 || got[12] != 0x88 || got[13] != 0xb5 || got[5] != 0x98)
+			continue;  /* not one of these frames */
+		uint32_t len = seq_frame(want, i);
+		if ((uint32_t)n != len || memcmp(got, want, len) != 0)
+			break;
+		i++;
+	}
+	return i - from;
+}
+
+static void test_tx_ring(struct port *p, int peer)
+{
+	struct txq q;
+	char err[256] = "";
+	uint8_t f[1600];
+	int big = 64 << 20;
+	CHECK_EQ(txq_init(&q, p, TXQ_RING_CTL, err, sizeof err), 0, "txq with a ring (%s)", err);
+	CHECK(q.ring != NULL && q.frames >= TXQ_RING_CTL && q.frames < 2 * TXQ_RING_CTL,
+	      "a veth port gets a PACKET_TX_RING of about the size asked (%u frames)", q.frames);
+	if (!q.ring) {
+		txq_destroy(&q);
+		return;
+	}
+	setsockopt(peer, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+	uint64_t pk0 = atomic_load(&p->st.tx_packets), by0 = atomic_load(&p->st.tx_bytes);
+	uint64_t er0 = atomic_load(&p->st.tx_errors), bytes = 0;
+
+	/*
+	 * 1000 frames through a ring of about 66, in bursts larger than the ring
+	 * (txq_slot flushes by itself), read only after the last one: every
+	 * ring frame is rewritten about 15 times while the frames sent from it
+	 * wait in the peer's socket queue. They must arrive as they were written.
+	 */
+	for (uint32_t i = 0; i < 1000; i++) {
+		uint32_t len = seq_frame(f, i);
+		bytes += len;
+		txq_push(&q, f, len);
+		if (i % 100 == 99)
+			txq_flush(&q);
+	}
+	CHECK_EQ(read_seq(peer, 0, 1000), 1000, "1000 frames through the ring arrive whole and in order, "
+	         "though their ring frames were reused while they were queued at the peer");
+	CHECK(atomic_load(&p->st.tx_packets) - pk0 == 1000 && atomic_load(&p->st.tx_bytes) - by0 == bytes &&
+	      atomic_load(&p->st.tx_errors) == er0, "tx packets and bytes counted exactly, no errors");
+
+	/* Frames the device would refuse are refused at commit, counted, and hold nothing up. */
+	uint32_t mtu = q.len_max - ETH_HLEN;
+	uint8_t *slot = txq_slot(&q);
+	make_frame(slot, mtu + ETH_HLEN + 1, (const uint8_t[6]){ 0x02, 0, 0, 0, 0, 0x97 }, 1);
+	txq_commit(&q, mtu + ETH_HLEN + 1);
+	txq_commit(&q, 10);
+	CHECK_EQ(atomic_load(&p->st.tx_errors) - er0, 2, "a frame longer than the MTU and a 10-byte one are counted "
+	         "as tx errors");
+	uint32_t len = seq_frame(f, 1000);
+	txq_push(&q, f, len);
+	CHECK_EQ(txq_flush(&q), 1, "the next frame is sent");
+	CHECK_EQ(read_seq(peer, 1000, 1001), 1, "and arrives");
+
+	/*
+	 * The device's MTU shrinks under the queue: the kernel refuses the frame
+	 * (PACKET_LOSS skips it instead of stopping the ring), the shortfall in
+	 * bytes sent shows it, and later frames still go.
+	 */
+	system("ip link set bw0 mtu 1058");
+	len = seq_frame(f, 1001);
+	uint32_t len2 = seq_frame(f, 1040);
+	/* Not over MTU + 18: a longer one would also make the kernel log "packet size is too long". */
+	CHECK(len == 1058 + ETH_HLEN && len2 == 1058 + ETH_HLEN + 2, "test frames: one that just fits an MTU of "
+	      "1058 (%u), one 2 bytes too long (%u)", len, len2);
+	txq_push(&q, f, len2);
+	txq_flush(&q);
+	CHECK_EQ(atomic_load(&p->st.tx_errors) - er0, 3, "a frame the kernel refused is counted as a tx error");
+	seq_frame(f, 1001);
+	txq_push(&q, f, len);
+	CHECK_EQ(txq_flush(&q), 1, "the ring is not stalled by the refused frame");
+	CHECK_EQ(read_seq(peer, 1001, 1002), 1, "the next frame arrives whole");
+	system("ip link set bw0 mtu 9500");
+	txq_destroy(&q);
+}
+
 int main(void)
 {
 	if (geteuid() != 0) {
@@ -209,6 +309,7 @@ int main(void)
 	test_offloads_and_identity(&p);
 	test_rx(&p, peer);
 	test_tx(&p, peer);
+	test_tx_ring(&p, peer);
 
 	system("ip link set bw1 down");
 	usleep(100000);
