@@ -1,6 +1,8 @@
 /* txq.c: batched transmit on a port: frames written into a PACKET_TX_RING and sent by one send(), or sendmmsg(). */
 #include <errno.h>
+#include <endian.h>
 #include <linux/if_packet.h>
+#include <linux/virtio_net.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <poll.h>
@@ -31,9 +33,11 @@
 #define TXR_PER_BLOCK 3u
 #define TXR_FRAME ((TXR_BLOCK / TXR_PER_BLOCK) & ~(TPACKET_ALIGNMENT - 1u))
 #define TXR_DATA TPACKET_ALIGN(sizeof(struct tpacket2_hdr))  /* where TPACKET_V2 takes a frame's data */
+#define TXR_VNET sizeof(struct virtio_net_hdr)                /* which starts with a virtio_net_hdr, see ring_init */
+#define TXR_ETH (TXR_DATA + TXR_VNET)                          /* then the Ethernet frame */
 #define ETH_P_8021Q_ 0x8100
 
-_Static_assert(TXR_FRAME - TXR_DATA >= TXQ_BUF, "a ring frame holds a whole slot");
+_Static_assert(TXR_FRAME - TXR_ETH >= TXQ_BUF, "a ring frame holds a whole slot");
 
 /* ---- shared ---- */
 
@@ -126,6 +130,14 @@ static uint32_t device_mtu(int fd, const struct port *p)
 /*
  * PACKET_LOSS: a frame the kernel refuses (too long for the device, say) is
  * skipped instead of stopping the ring at it until user space repairs it.
+ *
+ * PACKET_VNET_HDR: each frame starts with a virtio_net_hdr whose hdr_len
+ * covers the whole frame, so send() copies every frame into the head of its
+ * skb. Otherwise the kernel attaches the ring's pages to the skb (zero copy),
+ * and a veth, or any path that queues the skb, must copy them into fresh pages
+ * first (skb_orphan_frags in __dev_forward_skb): a page allocation and a
+ * paged skb per frame, which measured slower here than the one copy.
+ *
  * Returns 0 or a negative errno; on failure the socket may carry part of the
  * setup, so the caller starts over on a fresh one.
  */
@@ -142,6 +154,7 @@ static int ring_init(struct txq *q, struct port *p, int fd, uint32_t want)
 	q->fd = fd;
 	if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v, sizeof v) < 0 ||
 	    setsockopt(fd, SOL_PACKET, PACKET_LOSS, &one, sizeof one) < 0 ||
+	    setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0 ||
 	    setsockopt(fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof req) < 0)
 		return -errno;
 	q->ring_len = (size_t)req.tp_block_nr * TXR_BLOCK;
@@ -188,7 +201,7 @@ static uint32_t ring_taken(struct txq *q, ssize_t sent)
 
 		if (frame_status(h) == TP_STATUS_SEND_REQUEST)
 			break;
-		bytes += h->tp_len;
+		bytes += h->tp_len - TXR_VNET;
 		n++;
 		q->unsent--;
 		if (++i == q->frames)
@@ -266,19 +279,23 @@ static uint8_t *ring_slot(struct txq *q)
 	q->on_spare = frame_status(h) != TP_STATUS_AVAILABLE && !ring_reclaim(q);
 	if (q->on_spare)
 		return q->buf;
-	return (uint8_t *)frame_hdr(q, q->head) + TXR_DATA;
+	return (uint8_t *)frame_hdr(q, q->head) + TXR_ETH;
 }
 
 static void ring_commit(struct txq *q, uint32_t len)
 {
 	struct tpacket2_hdr *h = frame_hdr(q, q->head);
+	struct virtio_net_hdr *vh = (struct virtio_net_hdr *)((uint8_t *)h + TXR_DATA);
 
-	if (q->on_spare || !frame_fits(q, (const uint8_t *)h + TXR_DATA, len)) {
+	if (q->on_spare || !frame_fits(q, (const uint8_t *)h + TXR_ETH, len)) {
 		q->on_spare = false;
 		count_tx(q, 0, 0, 1);
 		return;
 	}
-	h->tp_len = len;
+	/* No offload asked for; the "header" is the whole frame, for the kernel to copy (see ring_init). */
+	memset(vh, 0, sizeof *vh);
+	vh->hdr_len = htole16((uint16_t)len);
+	h->tp_len = len + TXR_VNET;
 	/* Release: the frame's data and length are in place before the kernel can see it ready. */
 	__atomic_store_n(&h->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
 	if (++q->head == q->frames)
