@@ -82,7 +82,12 @@ struct wire;
 
 /* One data thread: owns its transmit queues, flow cache, scratch buffers and queues. */
 struct worker {
-	struct wire *w;
+	/*
+	 * Each worker starts a cache line (and so ends one): the out thread
+	 * writes ip_ident, the last field, per ESP packet, and that line also
+	 * held the in thread's w, read per packet.
+	 */
+	_Alignas(64) struct wire *w;
 	int dir;                       /* TH_OUT or TH_IN */
 	pthread_t thread;
 	int wake_fd;                   /* eventfd: the control thread interrupts poll */
