@@ -3,34 +3,61 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
 #include "engine.h"
 
 /*
- * The keys come from the network (the initiator's SPI, its identity): the
- * hashes are keyed with a secret drawn when the first SA is indexed, so a peer
- * cannot aim its SPIs at one bucket.
+ * The keys come from the network (the initiator's SPI, its identity), so the
+ * hash is a PRF: SipHash-2-4 under a key drawn when the engine is made. A
+ * peer that cannot compute it cannot aim its SPIs at one bucket. The MAC
+ * context is keyed once; each hash only re-initialises it (nothing allocated).
  */
-static uint64_t mix(uint64_t x, const uint64_t key[2])
+int ike_index_init(struct ike_engine *e)
 {
-	x = (x ^ key[0]) * (key[1] | 1);
-	return x ^ (x >> 29);
+	uint8_t key[16];
+	size_t size = sizeof(uint64_t);
+	OSSL_PARAM params[] = { OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size), OSSL_PARAM_construct_end() };
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "SIPHASH", NULL);
+	int ok;
+
+	e->idx_mac = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	EVP_MAC_free(mac);   /* the context holds its own reference */
+	ike_random(e, key, sizeof key);
+	ok = e->idx_mac && EVP_MAC_CTX_set_params(e->idx_mac, params) == 1 &&
+	     EVP_MAC_init(e->idx_mac, key, sizeof key, NULL) == 1;
+	OPENSSL_cleanse(key, sizeof key);
+	return ok ? 0 : -IKE_E_CRYPTO;
 }
 
-static uint64_t spi_hash(const uint8_t spi[IKE_SPI_LEN], const uint64_t key[2])
+/* SipHash of a | b; 0 (one bucket: slower, still right) should OpenSSL fail. */
+static uint64_t keyed_hash(EVP_MAC_CTX *mac, const void *a, size_t a_len, const void *b, size_t b_len)
 {
-	uint64_t x;
+	uint8_t out[sizeof(uint64_t)];
+	size_t n = 0;
+	uint64_t h;
 
-	memcpy(&x, spi, sizeof x);
-	return mix(x, key);
+	if (EVP_MAC_init(mac, NULL, 0, NULL) != 1 || EVP_MAC_update(mac, a, a_len) != 1 ||
+	    (b_len && EVP_MAC_update(mac, b, b_len) != 1) || EVP_MAC_final(mac, out, &n, sizeof out) != 1 ||
+	    n != sizeof out)
+		return 0;
+	memcpy(&h, out, sizeof h);
+	return h;
 }
 
-static uint64_t ident_hash(const struct ike_ident *id, const uint64_t key[2])
+static uint64_t spi_hash(const struct ike_engine *e, const uint8_t spi[IKE_SPI_LEN])
 {
-	uint64_t h = key[0] ^ ((uint64_t)id->type << 56) ^ id->len;
+	return keyed_hash(e->idx_mac, spi, IKE_SPI_LEN, NULL, 0);
+}
 
-	for (size_t i = 0; i < id->len; i++)
-		h = (h ^ id->data[i]) * 0x100000001b3ull;
-	return mix(h, key);
+static uint64_t ident_hash(const struct ike_engine *e, const struct ike_ident *id)
+{
+	uint8_t head[3] = { id->type, (uint8_t)(id->len >> 8), (uint8_t)id->len };
+
+	return keyed_hash(e->idx_mac, head, sizeof head, id->data, id->len);
 }
 
 static bool spi_zero(const uint8_t spi[IKE_SPI_LEN])
@@ -109,17 +136,13 @@ void ike_sa_index(struct ike_engine *e, struct ike_sa *sa)
 {
 	const uint8_t *ours = sa->initiator ? sa->spi_i : sa->spi_r;
 
-	if (!e->idx_key[1])
-		ike_random(e, (uint8_t *)e->idx_key, sizeof e->idx_key);
-	if (!e->idx_key[1])
-		e->idx_key[1] = 0x9e3779b97f4a7c15ull;
 	ike_sa_unindex(e, sa);
 	if (!spi_zero(ours))
-		tab_add(&e->idx[IKE_IDX_OURS], IKE_IDX_OURS, sa, spi_hash(ours, e->idx_key));
+		tab_add(&e->idx[IKE_IDX_OURS], IKE_IDX_OURS, sa, spi_hash(e, ours));
 	if (!sa->initiator && !spi_zero(sa->spi_i))
-		tab_add(&e->idx[IKE_IDX_SPI_I], IKE_IDX_SPI_I, sa, spi_hash(sa->spi_i, e->idx_key));
+		tab_add(&e->idx[IKE_IDX_SPI_I], IKE_IDX_SPI_I, sa, spi_hash(e, sa->spi_i));
 	if (sa->remote_ident.len)
-		tab_add(&e->idx[IKE_IDX_IDENT], IKE_IDX_IDENT, sa, ident_hash(&sa->remote_ident, e->idx_key));
+		tab_add(&e->idx[IKE_IDX_IDENT], IKE_IDX_IDENT, sa, ident_hash(e, &sa->remote_ident));
 	else if (sa->initiator) {
 		sa->idx_unauth = true;
 		e->n_unauth_initiators++;
@@ -132,6 +155,8 @@ void ike_index_free(struct ike_engine *e)
 		free(e->idx[i].b);
 		memset(&e->idx[i], 0, sizeof e->idx[i]);
 	}
+	EVP_MAC_CTX_free(e->idx_mac);
+	e->idx_mac = NULL;
 }
 
 struct ike_sa *ike_sa_by_our_spi(struct ike_engine *e, const uint8_t *spi)
@@ -140,7 +165,7 @@ struct ike_sa *ike_sa_by_our_spi(struct ike_engine *e, const uint8_t *spi)
 
 	if (!t->b)
 		return NULL;
-	for (struct ike_sa *sa = t->b[spi_hash(spi, e->idx_key) & t->mask]; sa; sa = sa->idx_next[IKE_IDX_OURS])
+	for (struct ike_sa *sa = t->b[spi_hash(e, spi) & t->mask]; sa; sa = sa->idx_next[IKE_IDX_OURS])
 		if (!memcmp(sa->initiator ? sa->spi_i : sa->spi_r, spi, IKE_SPI_LEN))
 			return sa;
 	return NULL;
@@ -150,12 +175,12 @@ struct ike_sa *ike_sa_chain_spi_i(struct ike_engine *e, const uint8_t *spi_i)
 {
 	const struct ike_sa_tab *t = &e->idx[IKE_IDX_SPI_I];
 
-	return t->b ? t->b[spi_hash(spi_i, e->idx_key) & t->mask] : NULL;
+	return t->b ? t->b[spi_hash(e, spi_i) & t->mask] : NULL;
 }
 
 struct ike_sa *ike_sa_chain_ident(struct ike_engine *e, const struct ike_ident *id)
 {
 	const struct ike_sa_tab *t = &e->idx[IKE_IDX_IDENT];
 
-	return t->b && id->len ? t->b[ident_hash(id, e->idx_key) & t->mask] : NULL;
+	return t->b && id->len ? t->b[ident_hash(e, id) & t->mask] : NULL;
 }

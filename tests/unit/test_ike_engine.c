@@ -8,6 +8,7 @@
 #include <openssl/x509v3.h>
 
 #include "check.h"
+#include "ike/engine.h"   /* the SA index, seen from inside */
 #include "ike/ike.h"
 #include "ike/msg.h"
 
@@ -1421,10 +1422,44 @@ static void test_nat_options(void)
 	teardown();
 }
 
+/* The SA index is keyed with a PRF: SPIs a peer picks to differ only where a weak mix ignores them (the high bytes)
+ * still spread over the buckets, and each SA is found in the chain of its SPI. */
+static void test_index_spread(void)
+{
+	enum { N = 512 };
+	static struct ike_sa sas[N];
+	size_t longest = 0, found = 0;
+
+	setup(&(struct setup){ 0 });
+	for (size_t i = 0; i < N; i++) {
+		sas[i] = (struct ike_sa){ .initiator = false };
+		sas[i].spi_i[5] = (uint8_t)(i >> 8), sas[i].spi_i[6] = (uint8_t)i, sas[i].spi_i[7] = 0x5a;
+		sas[i].spi_i[0] = 1;
+		ike_sa_index(B.e, &sas[i]);
+	}
+	for (size_t b = 0; b <= B.e->idx[IKE_IDX_SPI_I].mask; b++) {
+		size_t n = 0;
+
+		for (struct ike_sa *sa = B.e->idx[IKE_IDX_SPI_I].b[b]; sa; sa = sa->idx_next[IKE_IDX_SPI_I])
+			n++;
+		longest = n > longest ? n : longest;
+	}
+	for (size_t i = 0; i < N; i++)
+		for (struct ike_sa *sa = ike_sa_chain_spi_i(B.e, sas[i].spi_i); sa; sa = sa->idx_next[IKE_IDX_SPI_I])
+			found += sa == &sas[i];
+	CHECK(B.e->idx[IKE_IDX_SPI_I].n == N && longest <= 16 && found == N,
+	      "%d SPIs differing only in their high bytes: the longest chain holds %zu of them, each found (%zu)", N,
+	      longest, found);
+	for (size_t i = 0; i < N; i++)
+		ike_sa_unindex(B.e, &sas[i]);
+	teardown();
+}
+
 int main(int argc, char **argv)
 {
 	verbose = argc > 1 && !strcmp(argv[1], "-v");
 	test_proposals();
+	test_index_spread();
 	test_basic();
 	test_start_always();
 	test_lost_and_duplicated();
