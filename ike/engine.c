@@ -79,6 +79,12 @@ int ike_engine_new(const struct ike_engine_conf *conf, const struct ike_callback
 	return 0;
 }
 
+void ike_engine_set_out_hook(struct ike_engine *e, ike_out_hook *fn, void *ctx)
+{
+	e->out_hook = fn;
+	e->out_hook_ctx = ctx;
+}
+
 static void peer_wipe(struct ike_peer *p)
 {
 	ike_cred_free(p->cred);

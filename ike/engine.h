@@ -149,9 +149,15 @@ struct ike_sa {
 	uint64_t created_ms, established_ms, rekey_at_ms, expire_at_ms, last_recv_ms, dpd_at_ms, delete_at_ms;
 };
 
+/* Tests only: sees each message of an SA before it is encoded (plain payloads, those inside SK), so a test engine
+ * can act as a misbehaving authenticated peer. */
+typedef void ike_out_hook(void *ctx, struct ike_msg *out, struct ike_msg *inner);
+
 struct ike_engine {
 	struct ike_engine_conf conf;
 	struct ike_callbacks cb;
+	ike_out_hook *out_hook;             /* NULL but in tests (ike_engine_set_out_hook) */
+	void *out_hook_ctx;
 	struct ike_peer *peers;
 	size_t n_peers;
 	struct ike_policy *policies;
@@ -201,6 +207,7 @@ struct ike_sa *ike_sa_chain_spi_i(struct ike_engine *e, const uint8_t *spi_i);
 struct ike_sa *ike_sa_chain_ident(struct ike_engine *e, const struct ike_ident *id);
 
 /* engine.c */
+void ike_engine_set_out_hook(struct ike_engine *e, ike_out_hook *fn, void *ctx);
 static inline bool ike_log_on(const struct ike_engine *e, int level)
 {
 	return e->cb.log && (!e->conf.log_level || level <= e->conf.log_level);

@@ -139,7 +139,11 @@ int ike_out_send(struct ike_engine *e, struct ike_sa *sa, uint64_t now_ms, bool 
 	bool response = e->out.flags & IKE_FLAG_R;
 	uint16_t frag_len[IKE_FRAG_SEND_MAX];
 	uint8_t n_frags;
-	int len = encode(e, sa, sk, frag_len, &n_frags), rc;
+	int len, rc;
+
+	if (e->out_hook)
+		e->out_hook(e->out_hook_ctx, &e->out, &e->inner);
+	len = encode(e, sa, sk, frag_len, &n_frags);
 
 	if (len < 0) {
 		ike_log(e, 3, "IKE SA %llu: cannot build %s: %s", (unsigned long long)sa->id,

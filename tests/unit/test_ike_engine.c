@@ -8,7 +8,7 @@
 #include <openssl/x509v3.h>
 
 #include "check.h"
-#include "ike/engine.h"   /* the SA index, seen from inside */
+#include "ike/engine.h"   /* inside the engine: its SA index, its out hook (a misbehaving peer) */
 #include "ike/ike.h"
 #include "ike/msg.h"
 
@@ -1075,6 +1075,159 @@ static void test_bundle(void)
 	teardown();
 }
 
+/* ---- a malicious (authenticated) peer's CREATE_CHILD_SA: A's next REKEY_SA notify rewritten ---- */
+
+static struct forge {
+	bool armed;
+	uint8_t proto;                      /* 0: as built */
+	uint32_t spi;                       /* 0: as built */
+	uint8_t spi_buf[4];
+	uint16_t b_error;                   /* the last error notify B answered a CREATE_CHILD_SA with */
+} forge;
+
+static void forge_rekey_sa(void *ctx, struct ike_msg *out, struct ike_msg *inner)
+{
+	(void)ctx, (void)out;
+	for (size_t i = 0; forge.armed && i < inner->n_payloads; i++) {
+		struct ike_notify *n = &inner->payloads[i].u.notify;
+
+		if (inner->payloads[i].type != IKE_PL_NOTIFY || n->type != IKE_N_REKEY_SA)
+			continue;
+		if (forge.proto)
+			n->protocol = forge.proto;
+		if (forge.spi) {
+			forge.spi_buf[0] = (uint8_t)(forge.spi >> 24), forge.spi_buf[1] = (uint8_t)(forge.spi >> 16);
+			forge.spi_buf[2] = (uint8_t)(forge.spi >> 8), forge.spi_buf[3] = (uint8_t)forge.spi;
+			n->spi = (struct ike_span){ forge.spi_buf, 4 };
+		}
+		forge.armed = false;
+	}
+}
+
+static void record_error(void *ctx, struct ike_msg *out, struct ike_msg *inner)
+{
+	(void)ctx;
+	for (size_t i = 0; out->exchange == IKE_CREATE_CHILD_SA && i < inner->n_payloads; i++)
+		if (inner->payloads[i].type == IKE_PL_NOTIFY && inner->payloads[i].u.notify.type < 16384)
+			forge.b_error = inner->payloads[i].u.notify.type;
+}
+
+/* A rekeys child rekey_in, its REKEY_SA rewritten to name protocol proto / SPI spi instead. */
+static void forged_rekey(uint32_t rekey_in, uint8_t proto, uint32_t spi)
+{
+	forge = (struct forge){ .armed = true, .proto = proto, .spi = spi };
+	ike_engine_set_out_hook(A.e, forge_rekey_sa, NULL);
+	ike_engine_set_out_hook(B.e, record_error, NULL);
+	CHECK_EQ(ike_rekey(A.e, now, sa_id(&A), rekey_in), 0, "A rekeys child %08x (forged REKEY_SA)", rekey_in);
+	ike_tick(A.e, now);
+	pump();
+	ike_engine_set_out_hook(A.e, NULL, NULL);
+	ike_engine_set_out_hook(B.e, NULL, NULL);
+}
+
+/* Each side still has the child whose inbound SPI on A is a_in, both halves installed, and nothing new. */
+static bool still_there(uint32_t a_in, bool ah, size_t installs_a, size_t installs_b)
+{
+	const struct ike_child_sa *a = NULL, *b = NULL;
+
+	for (size_t i = 0; i < A.n_child; i++)
+		if (A.child[i].spi_in == a_in && A.child[i].ah == ah)
+			a = &A.child[i];
+	for (size_t i = 0; a && i < B.n_child; i++)
+		if (B.child[i].spi_in == a->spi_out && B.child[i].spi_out == a_in && B.child[i].ah == ah)
+			b = &B.child[i];
+	return a && b && b->install == IKE_INSTALL_BOTH && A.installs == installs_a && B.installs == installs_b &&
+	       !A.ev[IKE_EV_CHILD_DOWN] && !B.ev[IKE_EV_CHILD_DOWN];
+}
+
+/* A child rekey must replace a child of the same policy, protocol and clone host, and REKEY_SA must name ESP or
+ * AH: else an authenticated peer could retire another child (another host's, the other half of a bundle) with
+ * selectors of its own. Each refusal leaves the victim installed and usable. */
+static void test_forged_rekey(void)
+{
+	const struct ike_child_sa *c70, *c71;
+	uint32_t victim;
+
+	/* REKEY_SA for the IKE protocol (or anything but ESP/AH): INVALID_SYNTAX. */
+	setup(&(struct setup){ 0 });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	victim = A.child[0].spi_in;
+	forged_rekey(victim, IKE_PROTO_IKE, 0);
+	CHECK(forge.b_error == IKE_N_INVALID_SYNTAX && still_there(victim, false, 1, 1) && A.ev[IKE_EV_REKEYED] == 0,
+	      "REKEY_SA naming protocol IKE: INVALID_SYNTAX, the child stays (B answered %u)", forge.b_error);
+	CHECK_EQ(ike_rekey(A.e, now, sa_id(&A), victim), 0, "and it can be rekeyed for real");
+	run_until(now + 3000);
+	CHECK(A.n_child == 1 && pairs_mirror() && A.child[0].spi_in != victim && A.installs == 2, "rekeyed");
+	teardown();
+
+	/* REKEY_SA names policy 71's child, the selectors are policy 70's: TS_UNACCEPTABLE. */
+	setup(&(struct setup){ 0 });
+	second_policy(&A, true);
+	second_policy(&B, false);
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	c70 = c71 = NULL;
+	for (size_t i = 0; i < A.n_child; i++)
+		*(A.child[i].local_ts[0].lo[0] == 192 ? &c70 : &c71) = &A.child[i];
+	CHECK(A.n_child == 2 && c70 && c71 && pairs_mirror(), "two policies, a child each");
+	if (!c70 || !c71) {
+		teardown();
+		return;
+	}
+	victim = c71->spi_in;
+	forged_rekey(c70->spi_in, 0, victim);
+	CHECK(forge.b_error == IKE_N_TS_UNACCEPTABLE && still_there(victim, false, 2, 2) && A.n_child == 2 &&
+	      B.n_child == 2, "policy 70's selectors rekeying policy 71's child: TS_UNACCEPTABLE, both children stay "
+	      "(B answered %u)", forge.b_error);
+	CHECK_EQ(ike_rekey(A.e, now, sa_id(&A), victim), 0, "policy 71's child is rekeyed for real");
+	run_until(now + 3000);
+	CHECK(A.n_child == 2 && pairs_mirror() && A.installs == 3, "and works (keys mirror)");
+	teardown();
+
+	/* Clone policies: REKEY_SA names host .11's child, the selectors are host .10's: TS_UNACCEPTABLE. */
+	setup(&(struct setup){ .clone_a = IKE_CLONE_SRC, .clone_b = IKE_CLONE_DST });
+	ike_acquire(A.e, now, 70, host10, far5, 4, host10);
+	run_until(now + 100);
+	ike_acquire(A.e, now, 70, host11, far5, 4, host11);
+	run_until(now + 100);
+	CHECK(A.n_child == 2 && child_of(&A, false, 10) && child_of(&A, false, 11), "a child per host");
+	if (!child_of(&A, false, 10) || !child_of(&A, false, 11)) {
+		teardown();
+		return;
+	}
+	victim = child_of(&A, false, 11)->spi_in;
+	forged_rekey(child_of(&A, false, 10)->spi_in, 0, victim);
+	CHECK(forge.b_error == IKE_N_TS_UNACCEPTABLE && still_there(victim, false, 2, 2) && B.n_child == 2 &&
+	      child_of(&B, false, 11) && child_of(&B, false, 11)->spi_out == victim,
+	      "host .10's selectors rekeying host .11's child: TS_UNACCEPTABLE, .11's child stays (B answered %u)",
+	      forge.b_error);
+	CHECK_EQ(ike_rekey(A.e, now, sa_id(&A), victim), 0, "host .11's child is rekeyed for real");
+	run_until(now + 3000);
+	CHECK(A.n_child == 2 && pairs_mirror() && child_of(&A, false, 11) && child_of(&A, false, 11)->spi_in != victim,
+	      "and works");
+	teardown();
+
+	/* An AH+ESP bundle: REKEY_SA names the AH half, the proposals are ESP: NO_PROPOSAL_CHOSEN. */
+	setup(&(struct setup){ .type_a = IKE_SA_TYPE_AHESP, .type_b = IKE_SA_TYPE_AHESP });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(bundle_of(&A) && bundle_of(&B), "a bundle");
+	if (!bundle_of(&A)) {
+		teardown();
+		return;
+	}
+	victim = child_of(&A, true, 0)->spi_in;
+	forged_rekey(child_of(&A, false, 0)->spi_in, IKE_PROTO_AH, 0);
+	CHECK(forge.b_error == IKE_N_NO_PROPOSAL_CHOSEN && still_there(victim, true, 2, 2) &&
+	      still_there(victim, false, 2, 2), "ESP proposals rekeying the AH half: NO_PROPOSAL_CHOSEN, the bundle "
+	      "stays (B answered %u)", forge.b_error);
+	run_until(now + 30000);
+	CHECK(bundle_of(&A) && bundle_of(&B) && pairs_mirror() && child_of(&A, true, 0)->spi_in != victim,
+	      "and is rekeyed for real later, as one");
+	teardown();
+}
+
 /* Both rekey the IKE SA at once (RFC 7296 2.8.2): both exchanges complete at once, no retry; the exchange with the
  * lowest nonce made the redundant SA and its initiator deletes it; the other new SA keeps the child. */
 static void ike_ike_rekey_collisions(void)
@@ -1476,6 +1629,7 @@ int main(int argc, char **argv)
 	test_ike_rekey();
 	test_clone();
 	test_bundle();
+	test_forged_rekey();
 	test_certificates();
 	return check_done();
 }
