@@ -334,6 +334,13 @@ static void await_delete(struct ike_sa *sa, uint64_t now_ms)
 	sa->delete_at_ms = now_ms + IKE_DELETE_WAIT_MS;
 }
 
+/* The peer's new IKE SA of a collision can take the children: it is up and not itself going (a DELETE of ours
+ * or a failure would take them with it). */
+static bool can_adopt(const struct ike_sa *theirs)
+{
+	return theirs && (theirs->state == IKE_SA_ESTABLISHED || theirs->state == IKE_SA_REKEYING);
+}
+
 /* The children of a rekeyed IKE SA go to the survivor of a collision. */
 static void hand_over(struct ike_engine *e, struct ike_sa *old, struct ike_sa *to)
 {
@@ -346,7 +353,7 @@ void ike_rekey_collision_adopt(struct ike_engine *e, struct ike_sa *old)
 {
 	struct ike_sa *theirs = old->ike_coll.theirs ? ike_sa_find_id(e, old->ike_coll.theirs) : NULL;
 
-	if (theirs && theirs->state == IKE_SA_ESTABLISHED && (old->n_children || old->n_pending)) {
+	if (can_adopt(theirs) && (old->n_children || old->n_pending)) {
 		ike_log(e, 6, "IKE SA %llu: the peer's new IKE SA %llu takes over (simultaneous rekey)",
 			(unsigned long long)old->id, (unsigned long long)theirs->id);
 		hand_over(e, old, theirs);
@@ -356,7 +363,8 @@ void ike_rekey_collision_adopt(struct ike_engine *e, struct ike_sa *old)
 
 /* RFC 7296 2.8.2: both rekeyed the IKE SA at once and both exchanges completed. The new SA made by the exchange
  * with the lowest of the four nonces is redundant: whoever initiated that exchange deletes it; the other new SA
- * takes the children and its initiator deletes the old SA. */
+ * takes the children and its initiator deletes the old SA. The peer's new SA, if it is going already, cannot be the
+ * survivor: ours is then. */
 static void ike_collision_resolve(struct ike_engine *e, uint64_t now_ms, struct ike_sa *old, struct ike_sa *mine,
 	struct ike_sa *theirs, const uint8_t *nr, size_t nr_len)
 {
@@ -368,7 +376,7 @@ static void ike_collision_resolve(struct ike_engine *e, uint64_t now_ms, struct 
 		lo = nr, lo_len = nr_len;
 	ours_redundant = ike_nonce_cmp(lo, lo_len, old->ike_coll.min_nonce, old->ike_coll.min_len) < 0;
 	ike_req_done(old);
-	if (ours_redundant) {
+	if (ours_redundant && can_adopt(theirs)) {
 		ike_log(e, 6, "IKE SA %llu: simultaneous rekey, our new IKE SA %llu is redundant, the peer's %llu stays",
 			(unsigned long long)old->id, (unsigned long long)mine->id, (unsigned long long)theirs->id);
 		hand_over(e, old, theirs);
@@ -429,7 +437,7 @@ static void ike_rekey_response(struct ike_engine *e, uint64_t now_ms, struct ike
 		return;
 	}
 	ike_req_done(sa);
-	if (theirs) {
+	if (can_adopt(theirs)) {
 		/* The peer finished its rekey before it saw ours (RFC 7296 2.8.2's special case): its SA stays. */
 		ike_log(e, 6, "IKE SA %llu: our IKE SA rekey refused, the peer's new IKE SA %llu takes over",
 			(unsigned long long)sa->id, (unsigned long long)theirs->id);
@@ -437,6 +445,7 @@ static void ike_rekey_response(struct ike_engine *e, uint64_t now_ms, struct ike
 		await_delete(sa, now_ms);
 		return;
 	}
+	memset(&sa->ike_coll, 0, sizeof sa->ike_coll);   /* the peer's new SA, if any, is going: ours keeps them */
 	ike_log(e, 4, "IKE SA %llu: IKE SA rekey refused, retrying later", (unsigned long long)sa->id);
 	/* Jittered, so two sides refusing each other's rekey for another reason do not collide again. */
 	sa->rekey_at_ms = now_ms + RETRY_LATER_MS + ike_jitter(e, 30);

@@ -1279,6 +1279,61 @@ static void ike_ike_rekey_collisions(void)
 	      "and nothing retries or is left over");
 }
 
+/* The queued datagram to side to that is a response (or a request), or q_len. */
+static size_t queued(const struct side *to, bool response)
+{
+	for (size_t i = 0; i < q_len; i++)
+		if (side_at(&q[i].dst) == to && q[i].len > 19 && !!(q[i].data[19] & IKE_FLAG_R) == response)
+			return i;
+	return q_len;
+}
+
+/* Delivers queued datagram i before the others. */
+static void deliver(size_t i)
+{
+	static struct dgram d;
+
+	if (i >= q_len)
+		return;
+	d = q[i];
+	memmove(q + i, q + i + 1, (--q_len - i) * sizeof q[0]);
+	ike_input(side_at(&d.dst)->e, now, &d.src, &d.dst, d.data, d.len);
+}
+
+/* Both rekey the IKE SA; A's completes first and A refuses B's on the old SA it is deleting. B would hand its
+ * children to A's new SA (RFC 7296 2.8.2's special case), but that SA is going already (B's operator terminated
+ * it): they must not go into an SA being deleted. */
+static void ike_rekey_refused_successor_going(void)
+{
+	struct ike_sa_info b[4];
+	uint64_t old_b, theirs = 0;
+	size_t n;
+
+	ike_rekey(A.e, now, sa_id(&A), 0);
+	ike_rekey(B.e, now, old_b = sa_id(&B), 0);
+	ike_tick(A.e, now);
+	ike_tick(B.e, now);
+	CHECK(q_len == 2, "both sent their IKE SA rekey (%zu queued)", q_len);
+	deliver(queued(&B, false));             /* A's rekey: B answers, and makes A's new SA */
+	deliver(queued(&A, true));              /* A's rekey completes: A deletes the old SA */
+	deliver(queued(&A, false));             /* B's rekey on the old SA: refused (TEMPORARY_FAILURE) */
+	n = ike_sa_list(B.e, b, 4);
+	for (size_t i = 0; i < n && i < 4; i++)
+		if (b[i].id != old_b)
+			theirs = b[i].id;
+	CHECK(n == 2 && theirs && ike_terminate(B.e, now, theirs) == 0, "B's operator terminates A's new IKE SA");
+	deliver(queued(&B, true));              /* the refusal */
+	n = ike_sa_list(B.e, b, 4);
+	for (size_t i = 0; i < n && i < 4; i++)
+		CHECK(b[i].id == old_b ? b[i].n_children == 1 : b[i].n_children == 0,
+		      "the child stays on B's old IKE SA, none goes to the one being deleted (SA %llu %s: %zu children)",
+		      (unsigned long long)b[i].id, b[i].state_name, b[i].n_children);
+	CHECK(B.ev[IKE_EV_REKEYED] == 0, "B reports no rekey");
+	run_until(now + 30000);
+	CHECK(ike_sa_list(A.e, NULL, 0) == 0 && ike_sa_list(B.e, NULL, 0) == 0 && A.n_child == 0 && B.n_child == 0,
+	      "then both DELETEs end everything, on both sides alike");
+}
+
 static void test_ike_rekey(void)
 {
 	uint64_t old;
@@ -1305,6 +1360,12 @@ static void test_ike_rekey(void)
 	run_until(now + 100);
 	CHECK(ike_sa_list(A.e, NULL, 0) == 0 && ike_sa_list(B.e, NULL, 0) == 0 && B.n_child == 0,
 	      "DELETE on the rekeyed SA ends everything");
+	teardown();
+
+	setup(&(struct setup){ 0 });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	ike_rekey_refused_successor_going();
 	teardown();
 }
 
