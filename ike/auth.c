@@ -471,12 +471,12 @@ uint16_t ike_child_answer(struct ike_engine *e, uint64_t now_ms, struct ike_sa *
 
 /* ---- responder ---- */
 
-static void auth_fail_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
+static void auth_fail_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, const char *why)
 {
 	ike_out_begin(e, sa, IKE_AUTH, true, e->msg.msg_id);
 	ike_out_notify(&e->inner, IKE_N_AUTHENTICATION_FAILED, 0, NULL, 0, NULL, 0);
 	ike_out_send(e, sa, now_ms, true, REQ_NONE);
-	ike_sa_fail(e, now_ms, sa, IKE_EV_AUTH_FAILED, "the initiator's AUTH does not verify");
+	ike_sa_fail(e, now_ms, sa, IKE_EV_AUTH_FAILED, why);
 }
 
 static bool same_addr(const struct ike_addr *a, const struct ike_addr *b)
@@ -508,6 +508,34 @@ static const struct ike_peer *peer_by_idi(struct ike_engine *e, const struct ike
 	return best;
 }
 
+/*
+ * The responder learns which peer it talks to only from IDi (peer_by_idi), after IKE_SA_INIT was answered with the
+ * settings of the peer found by address (or the peer was changed since). What IKE_SA_INIT fixed must be what the
+ * chosen peer would have agreed to, else a peer that requires strong crypto is reached over another's weaker suite:
+ * - the IKE suite and DH group: one of its proposals has them (a legacy group only if it allows those);
+ * - NAT traversal: a peer with nat_t off takes no SA that traverses a NAT, one with force_encap none without UDP
+ *   encapsulation.
+ * Otherwise the answer is AUTHENTICATION_FAILED: it ends the IKE SA (RFC 7296 2.21.2), where NO_PROPOSAL_CHOSEN in
+ * IKE_AUTH refuses only the child. Left as negotiated, deliberately:
+ * - fragmentation: announced to the initiator, which may fragment already; each fragment is protected by this
+ *   SA's keys, so the chosen peer gets no weaker protection;
+ * - the authentication method: auth_check verifies the chosen peer's own method and credentials (a PSK peer never
+ *   takes a signature or the reverse); a CERTREQ or hash list IKE_SA_INIT did not carry can only fail it;
+ * - NAT detection a peer with nat_t off skipped: the SA runs without encapsulation, which fails closed behind a NAT.
+ * Lifetimes, DPD and NAT keepalives are read from the SA's peer when used, so they are the chosen peer's.
+ * NULL when the peer takes the SA as IKE_SA_INIT made it, else why not.
+ */
+static const char *init_unacceptable(const struct ike_peer *p, const struct ike_sa *sa)
+{
+	if (!ike_proposals_allow(p->conf.ike, p->conf.n_ike, &sa->suite, sa->dh_group, p->conf.legacy_groups))
+		return "its IKE proposals do not allow the suite IKE_SA_INIT chose";
+	if (p->conf.no_nat_t && !p->conf.force_encap && (sa->nat_local || sa->nat_remote))
+		return "NAT traversal is off for it and there is a NAT";
+	if (p->conf.force_encap && !sa->encap)
+		return "it wants UDP encapsulation, IKE_SA_INIT did not agree to it";
+	return NULL;
+}
+
 void ike_auth_request(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 {
 	const struct ike_peer *p = ike_sa_peer(e, sa);
@@ -526,7 +554,7 @@ void ike_auth_request(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 
 		if (!q) {
 			ike_log(e, 4, "IKE SA %llu: no peer takes the initiator's identity", (unsigned long long)sa->id);
-			auth_fail_response(e, now_ms, sa);
+			auth_fail_response(e, now_ms, sa, "no peer takes the initiator's identity");
 			return;
 		}
 		if (q != p)
@@ -535,9 +563,19 @@ void ike_auth_request(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 		sa->peer_id = q->conf.id;
 		p = q;
 	}
+	const char *why = init_unacceptable(p, sa);
+
+	if (why) {
+		char text[160];
+
+		ike_log(e, 4, "IKE SA %llu: peer %u refuses it: %s", (unsigned long long)sa->id, p->conf.id, why);
+		snprintf(text, sizeof text, "peer %u: %s", p->conf.id, why);
+		auth_fail_response(e, now_ms, sa, text);
+		return;
+	}
 	if (auth_check(e, sa, p, IKE_PL_IDI) < 0 || local_id(p, sa, &id) < 0 ||
 	    auth_make(e, sa, p, &id, &auth) < 0) {
-		auth_fail_response(e, now_ms, sa);
+		auth_fail_response(e, now_ms, sa, "the initiator's AUTH does not verify");
 		return;
 	}
 	remember_ids(e, sa, &id, IKE_PL_IDI);

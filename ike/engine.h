@@ -239,6 +239,9 @@ int ike_choice_format(const struct ike_choice *c, bool child, char *buf, size_t 
 /* The first DH group we offer. */
 uint16_t ike_proposals_first_dh(const struct ike_proposal_conf *confs, size_t n, bool child);
 bool ike_proposals_have_dh(const struct ike_proposal_conf *confs, size_t n, uint16_t group);
+/* The IKE proposals confs (defaults when n is 0) would have chosen this suite and group. */
+bool ike_proposals_allow(const struct ike_proposal_conf *confs, size_t n, const struct ike_suite *suite,
+	uint16_t dh, bool legacy);
 const struct ike_proposal_conf *ike_default_ike(size_t *n);
 const struct ike_proposal_conf *ike_default_esp(size_t *n);
 

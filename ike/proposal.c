@@ -369,6 +369,36 @@ bool ike_proposals_have_dh(const struct ike_proposal_conf *confs, size_t n, uint
 	return false;
 }
 
+static bool has_u16(const uint16_t *arr, uint8_t n, uint16_t v)
+{
+	for (uint8_t i = 0; i < n; i++)
+		if (arr[i] == v)
+			return true;
+	return false;
+}
+
+/* One proposal of confs has every algorithm of the IKE suite and group (as proposal_match: an AEAD needs no
+ * integrity algorithm). */
+bool ike_proposals_allow(const struct ike_proposal_conf *confs, size_t n, const struct ike_suite *suite,
+	uint16_t dh, bool legacy)
+{
+	if (!n)
+		confs = ike_default_ike(&n);
+	if (!ike_dh_supported(dh, legacy))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		const struct ike_proposal_conf *c = &confs[i];
+		bool encr = false;
+
+		for (uint8_t j = 0; j < c->n_encr; j++)
+			encr |= c->encr[j].id == suite->encr && c->encr[j].key_bits == suite->key_bits;
+		if (encr && has_u16(c->prf, c->n_prf, suite->prf) && has_u16(c->dh, c->n_dh, dh) &&
+		    (ike_encr_is_aead(suite->encr) || has_u16(c->integ, c->n_integ, suite->integ)))
+			return true;
+	}
+	return false;
+}
+
 static struct ike_transform *tr_next(struct ike_msg *m)
 {
 	return m->n_transforms_used < IKE_MAX_TRANSFORMS ? &m->transform_pool[m->n_transforms_used++] : NULL;

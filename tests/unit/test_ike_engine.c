@@ -1607,6 +1607,80 @@ static void test_peer_by_identity(void)
 	teardown();
 }
 
+/* B: carol's peer (id 8, her identity and secret) beside peer 7 at A's address, with ike proposals and a policy. */
+static void carol_at_b(const char *ike, bool no_nat_t, bool force_encap, uint32_t ike_lifetime_s)
+{
+	struct ike_peer_conf carol = { .id = 8, .auth = IKE_AUTH_PSK, .psk = (const uint8_t *)"carol's own secret",
+		.psk_len = 18, .no_nat_t = no_nat_t, .force_encap = force_encap, .ike_lifetime_s = ike_lifetime_s };
+	struct ike_child_conf pol = { .id = 80, .peer_id = 8, .n_local_ts = 1, .n_remote_ts = 1, .lifetime_s = 3600 };
+	char err[128];
+	int n = ike_proposals_parse(ike, false, false, carol.ike, 8, err, sizeof err);
+
+	CHECK(n > 0, "carol's IKE proposals '%s' (%s)", ike, err);
+	carol.n_ike = n > 0 ? (size_t)n : 0;
+	snprintf(carol.name, sizeof carol.name, "carol");
+	snprintf(carol.remote_id, sizeof carol.remote_id, "carol.example.org");
+	carol.local = addr_of(&B, 500);
+	carol.remote = addr_of(&A, 500);
+	CHECK_EQ(ike_peer_set(B.e, now, &carol), 0, "B: carol's peer beside peer 7 at A's address");
+	pol.local_ts[0] = ts4("203.0.113.0", "203.0.113.255");
+	pol.remote_ts[0] = ts4("192.0.2.0", "192.0.2.255");
+	CHECK_EQ(ike_child_set(B.e, now, &pol), 0, "B: carol's policy");
+}
+
+/* carol's IKE_AUTH was refused: no IKE SA and no child anywhere, AUTHENTICATION_FAILED on both sides. */
+static bool refused_for(const char *why)
+{
+	return ike_sa_list(A.e, NULL, 0) == 0 && ike_sa_list(B.e, NULL, 0) == 0 && A.ev[IKE_EV_AUTH_FAILED] == 1 &&
+	       B.ev[IKE_EV_AUTH_FAILED] == 1 && A.installs == 0 && B.installs == 0 && strstr(B.last_text, why);
+}
+
+/* IKE_SA_INIT is answered with the settings of the peer found by address (7); IDi then picks carol's (8). What
+ * IKE_SA_INIT chose must suit carol's peer too: else her strong suite would be reached over peer 7's weak one. */
+static void test_peer_switch_init(void)
+{
+	const char *strong = "aes256gcm16-prfsha384-ecp384", *weak = "aes128-sha256-modp2048";
+	struct ike_sa_info info[2];
+
+	setup(&(struct setup){ .id_a = "carol.example.org", .psk_a = "carol's own secret", .ike_a = weak,
+		.ike_b = "aes128-sha256-modp2048,aes256gcm16-prfsha384-ecp384" });
+	carol_at_b(strong, false, false, 0);
+	ike_initiate(A.e, now, 7);
+	run_until(now + 5000);
+	CHECK(refused_for("suite"), "carol's peer takes only %s: the weak suite peer 7 chose is refused with "
+	      "AUTHENTICATION_FAILED, no SA (B: '%s', %zu SAs)", strong, B.last_text, ike_sa_list(B.e, NULL, 0));
+	teardown();
+
+	setup(&(struct setup){ .id_a = "carol.example.org", .psk_a = "carol's own secret", .ike_a = strong,
+		.ike_b = "aes128-sha256-modp2048,aes256gcm16-prfsha384-ecp384" });
+	carol_at_b(strong, false, false, 7200);
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	CHECK(ike_sa_list(B.e, info, 2) == 1 && info[0].peer_id == 8 && !strcmp(info[0].algs, strong) &&
+	      B.n_child == 1 && children_pair(), "a suite both peers allow: carol's SA comes up (%s, peer %u)",
+	      info[0].algs, info[0].peer_id);
+	CHECK(info[0].expire_at_ms - info[0].established_ms == 7200 * 1000ull,
+	      "its lifetime is carol's peer's, not peer 7's default (%llu ms)",
+	      (unsigned long long)(info[0].expire_at_ms - info[0].established_ms));
+	teardown();
+
+	/* A forces encapsulation (a NAT to B): carol's peer has NAT traversal off. */
+	setup(&(struct setup){ .id_a = "carol.example.org", .psk_a = "carol's own secret", .force_encap = true });
+	carol_at_b("aes256gcm16-prfsha256-curve25519", true, false, 0);
+	ike_initiate(A.e, now, 7);
+	run_until(now + 5000);
+	CHECK(refused_for("NAT"), "carol's peer has nat_t off, the SA traverses a NAT: refused ('%s')", B.last_text);
+	teardown();
+
+	setup(&(struct setup){ .id_a = "carol.example.org", .psk_a = "carol's own secret" });
+	carol_at_b("aes256gcm16-prfsha256-curve25519", false, true, 0);
+	ike_initiate(A.e, now, 7);
+	run_until(now + 5000);
+	CHECK(refused_for("encapsulation"), "carol's peer forces UDP encapsulation, IKE_SA_INIT agreed plain: refused "
+	      "('%s')", B.last_text);
+	teardown();
+}
+
 /* The peer's NAT-T settings: nat_t off sends no NAT detection; nat_keepalive goes to its UDP child SAs. */
 static void test_nat_options(void)
 {
@@ -1685,6 +1759,7 @@ int main(int argc, char **argv)
 	test_cookies();
 	test_initial_contact();
 	test_peer_by_identity();
+	test_peer_switch_init();
 	test_nat_options();
 	test_create_child();
 	test_ike_rekey();
