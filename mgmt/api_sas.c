@@ -82,9 +82,9 @@ void sas_list(struct req *r)
 }
 
 /*
- * The policy an SA serves must exist and protect, use the SA's protocol and,
- * when it clones, contain the SA's host: checked here so the client hears
- * the SA's own field, not a path into the whole configuration.
+ * The policy an SA serves must exist and protect, and the SA must fit it
+ * (the wire's own checks: protocol, AH's limits, clone host): checked here so
+ * the client hears the SA's own field, not a path into the whole configuration.
  */
 static int policy_protects(struct req *r, const struct db_sa *sa)
 {
@@ -106,7 +106,7 @@ static int policy_protects(struct req *r, const struct db_sa *sa)
 		              name, p.action);
 		return -1;
 	}
-	if (sa_fits_policy(sa, &p, err, sizeof err)) {
+	if (sa_fits_policy(r->body, &p, err, sizeof err)) {
 		reply_parse_error(r, err);
 		return -1;
 	}

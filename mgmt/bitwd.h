@@ -342,8 +342,12 @@ json_t *policy_row_to_json(const struct db_policy *p);
 int policy_json_to_row(json_t *j, struct db_policy *out, char *err, size_t errlen);
 json_t *sa_row_to_json(struct bitwd *d, const struct db_sa *s);   /* no keys */
 int sa_json_to_row(json_t *j, struct db_sa *out, struct db_sa_keys *keys, char *err, size_t errlen);
-/* An SA's protocol is one its policy's sa_type uses; clone_host names a host of a clone policy's selector. */
-int sa_fits_policy(const struct db_sa *sa, const struct db_policy *p, char *err, size_t errlen);
+/*
+ * The SA (its REST body) fits the policy it names: a protocol the policy's
+ * sa_type uses, AH's limits, clone_host inside a clone policy's selector.
+ * 0, or -XE_* with "field: problem" in err.
+ */
+int sa_fits_policy(json_t *sa, const struct db_policy *p, char *err, size_t errlen);
 /* 422 from a parser message "field: problem": UNKNOWN_FIELD, MISSING_FIELD or BAD_FIELD, naming the field. */
 void reply_parse_error(struct req *r, const char *err);
 /* The same with the field already apart: the detail is the message alone. */

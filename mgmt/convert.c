@@ -168,48 +168,22 @@ int sa_json_to_row(json_t *j, struct db_sa *out, struct db_sa_keys *keys, char *
 	return 0;
 }
 
-/* The policy's host range a clone_host must lie in, from the wire's own reading of the stored selector. */
-static int clone_range(const struct db_policy *p, struct sel_addr *out)
+/* The wire's own checks (sa_fits_policy_conf) on the SA as given and the policy as stored. */
+int sa_fits_policy(json_t *sa, const struct db_policy *p, char *err, size_t errlen)
 {
 	json_t *j = policy_row_to_json(p);
 	struct policy_conf pc;
-	char err[256];
-	int rc = j ? policy_from_json(j, &pc, err, sizeof err) : -XE_NOMEM;
+	struct sa_conf sc;
+	int rc = j ? policy_from_json(j, &pc, err, errlen) : -XE_NOMEM;
 
 	json_decref(j);
-	if (rc == 0)
-		*out = pc.clone == CLONE_DST ? pc.sel.dst : pc.sel.src;
+	if (rc == 0 && (rc = sa_from_json(sa, &sc, err, errlen)) == 0) {
+		rc = sa_fits_policy_conf(&sc, &pc, err, errlen);
+		OPENSSL_cleanse(&sc, sizeof sc);
+	}
+	if (rc == -XE_NOMEM)
+		snprintf(err, errlen, "out of memory");
 	return rc;
-}
-
-int sa_fits_policy(const struct db_sa *sa, const struct db_policy *p, char *err, size_t errlen)
-{
-	struct sel_addr range;
-	struct bw_addr host;
-	bool cloning = p->clone[0] && strcmp(p->clone, "none") != 0;
-
-	if (strcmp(p->sa_type, "ahesp") != 0 && strcmp(p->sa_type, sa->protocol) != 0) {
-		snprintf(err, errlen, "protocol: policy \"%s\" has sa_type %s: its SAs must be %s", p->name, p->sa_type,
-		         p->sa_type);
-		return -XE_BAD_PARAM;
-	}
-	if (!cloning && sa->clone_host[0]) {
-		snprintf(err, errlen, "clone_host: only for SAs of a policy with clone src or dst");
-		return -XE_BAD_PARAM;
-	}
-	if (!cloning)
-		return 0;
-	if (!sa->clone_host[0]) {
-		snprintf(err, errlen, "clone_host: policy \"%s\" clones per %s host: the SA must name its host", p->name,
-		         p->clone);
-		return -XE_BAD_PARAM;
-	}
-	if (clone_range(p, &range) || bw_addr_parse(sa->clone_host, &host) || host.family != range.family ||
-	    memcmp(host.a, range.lo, 16) < 0 || memcmp(host.a, range.hi, 16) > 0) {
-		snprintf(err, errlen, "clone_host: not inside the policy's %s selector", p->clone);
-		return -XE_BAD_PARAM;
-	}
-	return 0;
 }
 
 static json_t *limits_json(const struct db_lifetime *l)

@@ -1103,9 +1103,10 @@ static int ah_check(struct perr *e, const char *path, const struct sa_conf *s, c
 
 	if (s->proto != PROTO_AH)
 		return 0;
-	subpath(fp, path, "protocol");
+	subpath(fp, path, "encap");
 	if (s->encap != ENCAP_NONE)
 		return bad(e, fp, "ah cannot be udp-encapsulated");
+	subpath(fp, path, "protocol");
 	if (p->opts.tfc_pad || p->opts.dummy_ms)
 		return bad(e, fp, "ah cannot carry policy \"%s\"'s %s (TFC padding and dummy packets are ESP's)",
 		           p->name, p->opts.tfc_pad ? "tfc_pad" : "dummy_interval_ms");
@@ -1149,6 +1150,25 @@ static int clone_host_check(struct perr *e, const char *path, const struct sa_co
 	return 0;
 }
 
+/* What an SA must be for its policy, whatever else is configured. */
+static int sa_policy_checks(struct perr *e, const char *path, const struct sa_conf *s, const struct policy_conf *p)
+{
+	int rc = clone_host_check(e, path, s, p);
+
+	if (rc == 0)
+		rc = ah_check(e, path, s, p);
+	if (rc == 0)
+		rc = sa_type_check(e, path, s, p);
+	return rc;
+}
+
+int sa_fits_policy_conf(const struct sa_conf *sa, const struct policy_conf *p, char *err, size_t errlen)
+{
+	struct perr e = { err, errlen };
+
+	return sa_policy_checks(&e, "", sa, p);
+}
+
 static int sa_resolve_at(struct perr *e, const char *path, struct sa_conf *s, const struct policy_conf *pol,
                          uint32_t npol, const struct port_conf *black, uint16_t default_replay)
 {
@@ -1174,9 +1194,7 @@ static int sa_resolve_at(struct perr *e, const char *path, struct sa_conf *s, co
 	if (s->dir != DIR_OUT && s->dir != DIR_IN)
 		return bad(e, fp, "must be in or out");
 	if ((rc = p->mode == MODE_TRANSPORT ? transport_local(e, path, s, p) : local_pick(e, path, s, black)) ||
-	    (rc = clone_host_check(e, path, s, p)))
-		return rc;
-	if ((rc = ah_check(e, path, s, p)) || (rc = sa_type_check(e, path, s, p)))
+	    (rc = sa_policy_checks(e, path, s, p)))
 		return rc;
 	subpath(fp, path, "peer");
 	if (s->peer.family != s->local.family)

@@ -218,6 +218,13 @@ int policies_from_json(const struct json_t *arr, struct policy_conf **out, uint3
  */
 int sa_resolve(struct sa_conf *sa, const struct policy_conf *pol, uint32_t npol, const struct port_conf *black,
                uint16_t default_replay, char *err, size_t errlen);
+/*
+ * The part of sa_resolve that needs only the SA and its policy: the protocol
+ * against the policy's sa_type, AH's limits, clone_host inside the cloned
+ * selector. Errors name the SA's own field ("clone_host: ..."). For bitwd,
+ * which checks an SA before storing it.
+ */
+int sa_fits_policy_conf(const struct sa_conf *sa, const struct policy_conf *p, char *err, size_t errlen);
 /* Cross-object checks: unique names/SPIs, SAs name existing policies, keys fit algorithms. */
 int config_validate(struct wire_config *c, char *err, size_t errlen);
 void config_free(struct wire_config *c);  /* wipes keys */

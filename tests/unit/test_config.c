@@ -563,7 +563,7 @@ static void test_ah(void)
 	       " 'protocol': 'ah'}]}", "sas[0].integ: null needs an integrity algorithm", "AH without integrity");
 	reject("{" BLACK ", 'policies': [" P_AH "], 'sas': [{'spi': 300, 'direction': 'out', 'policy': 'p',"
 	       " 'protocol': 'ah', 'encap': 'udp', 'integ': 'hmac-sha256-128', 'integ_key': '" SHA256_KEY "'}]}",
-	       "sas[0].protocol: ah cannot be udp-encapsulated", "AH in UDP");
+	       "sas[0].encap: ah cannot be udp-encapsulated", "AH in UDP");
 	reject("{" BLACK ", 'policies': [" P_PROT "], 'sas': [" SA(", 'protocol': 'gre'") "]}", "sas[0].protocol",
 	       "an unknown protocol");
 	j = J("{" BLACK ", 'policies': [{'name': 'p', 'action': 'protect', 'peer': '198.51.100.1', 'mode': 'transport',"
