@@ -479,11 +479,6 @@ static void auth_fail_response(struct ike_engine *e, uint64_t now_ms, struct ike
 	ike_sa_fail(e, now_ms, sa, IKE_EV_AUTH_FAILED, why);
 }
 
-static bool same_addr(const struct ike_addr *a, const struct ike_addr *b)
-{
-	return a->family == b->family && !memcmp(a->addr, b->addr, a->family == 4 ? 4 : 16);
-}
-
 /* Several peers may answer at this address (or at %any): the initiator's IDi says which one it is talking to
  * (RFC 7296 2.15). A peer expecting exactly that identity beats one that takes any; one configured with the
  * initiator's address beats a %any one. NULL when no peer takes this identity. */
@@ -495,10 +490,10 @@ static const struct ike_peer *peer_by_idi(struct ike_engine *e, const struct ike
 	for (size_t i = 0; i < e->n_peers; i++) {
 		const struct ike_peer *p = &e->peers[i];
 		const char *want = p->conf.remote_id;
-		bool exact = same_addr(&p->conf.remote, &sa->remote);
+		bool exact = ike_addr_same(&p->conf.remote, &sa->remote);
 		int score;
 
-		if (!same_addr(&p->conf.local, &sa->local) || (!exact && p->conf.remote.family) ||
+		if (!ike_addr_same(&p->conf.local, &sa->local) || (!exact && p->conf.remote.family) ||
 		    !remote_id_ok(p, sa, idi))
 			continue;
 		score = (want[0] && strcmp(want, "%any") ? 2 : 0) + exact;

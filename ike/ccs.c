@@ -189,16 +189,6 @@ static void child_response(struct ike_engine *e, uint64_t now_ms, struct ike_sa 
 
 /* ---- child SAs: responder ---- */
 
-static struct ike_child *child_by_out(struct ike_sa *sa, const uint8_t *spi, bool ah)
-{
-	uint32_t v = (uint32_t)spi[0] << 24 | (uint32_t)spi[1] << 16 | (uint32_t)spi[2] << 8 | spi[3];
-
-	for (size_t i = 0; i < sa->n_children; i++)
-		if (sa->children[i].spi_out == v && sa->children[i].ah == ah)
-			return &sa->children[i];
-	return NULL;
-}
-
 static void child_request_in(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 {
 	const struct ike_payload *ni = ike_msg_find(&e->msg, IKE_PL_NONCE, 0, 0);
@@ -220,7 +210,7 @@ static void child_request_in(struct ike_engine *e, uint64_t now_ms, struct ike_s
 			return;
 		}
 		old = rk->u.notify.spi.len == 4 ?
-			child_by_out(sa, rk->u.notify.spi.p, rk->u.notify.protocol == IKE_PROTO_AH) : NULL;
+			ike_child_find_out(sa, ike_get32(rk->u.notify.spi.p), rk->u.notify.protocol == IKE_PROTO_AH) : NULL;
 		if (!old) {
 			ike_send_error(e, now_ms, sa, IKE_CREATE_CHILD_SA, IKE_N_CHILD_SA_NOT_FOUND, NULL, 0);
 			return;

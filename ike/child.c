@@ -18,15 +18,18 @@ bool ike_policy_first_ah(const struct ike_policy *pol)
 	return pol->conf.sa_type == IKE_SA_TYPE_AH;
 }
 
-static size_t alen(uint8_t family)
+bool ike_child_key_eq(const struct ike_child_key *a, const struct ike_child_key *b)
 {
-	return family == 6 ? 16 : 4;
+	return a->policy_id == b->policy_id && a->ah == b->ah && a->host_family == b->host_family &&
+	       (!a->host_family || !memcmp(a->host, b->host, ike_addr_len(a->host_family)));
 }
 
 bool ike_child_is(const struct ike_child *c, const struct ike_child_key *k)
 {
-	return c->policy_id == k->policy_id && c->ah == k->ah && c->host_family == k->host_family &&
-	       (!k->host_family || !memcmp(c->host, k->host, alen(k->host_family)));
+	struct ike_child_key ck;
+
+	ike_child_key_of(c, &ck);
+	return ike_child_key_eq(&ck, k);
 }
 
 void ike_child_key_of(const struct ike_child *c, struct ike_child_key *k)
@@ -110,6 +113,14 @@ struct ike_child *ike_child_find_proto(struct ike_sa *sa, uint32_t spi_in, bool 
 {
 	for (size_t i = 0; i < sa->n_children; i++)
 		if (sa->children[i].spi_in == spi_in && sa->children[i].ah == ah)
+			return &sa->children[i];
+	return NULL;
+}
+
+struct ike_child *ike_child_find_out(struct ike_sa *sa, uint32_t spi_out, bool ah)
+{
+	for (size_t i = 0; i < sa->n_children; i++)
+		if (sa->children[i].spi_out == spi_out && sa->children[i].ah == ah)
 			return &sa->children[i];
 	return NULL;
 }

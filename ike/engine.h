@@ -2,6 +2,8 @@
 #ifndef BITW_IKE_ENGINE_H
 #define BITW_IKE_ENGINE_H
 
+#include <string.h>
+
 #include <openssl/types.h>
 
 #include "crypto.h"
@@ -193,6 +195,24 @@ struct ike_choice {
 	bool transport;                     /* child SAs: USE_TRANSPORT_MODE agreed */
 };
 
+/* The bytes of an address of family 4|6 in our 16-byte arrays (any other family: all of them, the stricter). */
+static inline size_t ike_addr_len(uint8_t family)
+{
+	return family == 4 ? 4 : 16;
+}
+
+/* A 32-bit SPI in network order. */
+static inline uint32_t ike_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Same family and address; the port does not count. */
+static inline bool ike_addr_same(const struct ike_addr *a, const struct ike_addr *b)
+{
+	return a->family == b->family && !memcmp(a->addr, b->addr, ike_addr_len(a->family));
+}
+
 /* The IPsec protocol of a child SA (RFC 7296 3.3.1: one per child SA). */
 #define IKE_CHILD_PROTO(ah) ((ah) ? IKE_PROTO_AH : IKE_PROTO_ESP)
 
@@ -306,6 +326,7 @@ uint32_t ike_new_spi(struct ike_engine *e);
 const struct ike_proposal_conf *ike_policy_props(const struct ike_policy *pol, bool ah, size_t *n);
 /* The first child a policy brings up: ESP, or AH for an AH-only policy. */
 bool ike_policy_first_ah(const struct ike_policy *pol);
+bool ike_child_key_eq(const struct ike_child_key *a, const struct ike_child_key *b);
 bool ike_child_is(const struct ike_child *c, const struct ike_child_key *k);
 void ike_child_key_of(const struct ike_child *c, struct ike_child_key *k);
 /* An AH+ESP bundle: the other protocol's child of the same policy and host that has no partner of this protocol
@@ -319,6 +340,8 @@ struct ike_child *ike_child_add(struct ike_sa *sa);
 /* By inbound SPI: any protocol (either half of a bundle), or the one of ah. */
 struct ike_child *ike_child_find_in(struct ike_sa *sa, uint32_t spi_in);
 struct ike_child *ike_child_find_proto(struct ike_sa *sa, uint32_t spi_in, bool ah);
+/* By outbound SPI (the one the peer names in REKEY_SA and DELETE) and protocol. */
+struct ike_child *ike_child_find_out(struct ike_sa *sa, uint32_t spi_out, bool ah);
 /* Derives the keys, installs through the callback and records the child. gir NULL: no PFS. exch_initiator: we sent
  * this exchange's request (ni, ts_i are ours), whoever started the IKE SA. */
 int ike_child_establish(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa, const struct ike_policy *pol,

@@ -43,22 +43,13 @@ int ike_info_send_dpd(struct ike_engine *e, uint64_t now_ms, struct ike_sa *sa)
 	return ike_out_send(e, sa, now_ms, true, REQ_DPD);
 }
 
-static struct ike_child *child_by_out(struct ike_sa *sa, uint32_t spi_out, bool ah)
-{
-	for (size_t i = 0; i < sa->n_children; i++)
-		if (sa->children[i].spi_out == spi_out && sa->children[i].ah == ah)
-			return &sa->children[i];
-	return NULL;
-}
-
 /* The peer deletes child SAs: we remove ours and name our inbound SPIs in the answer. */
 static void delete_children(struct ike_engine *e, struct ike_sa *sa, const struct ike_delete *d, uint8_t *ours,
 	uint16_t *n_ours)
 {
 	for (uint16_t i = 0; i < d->n_spis && *n_ours < 256; i++) {
 		const uint8_t *p = d->spis + (size_t)i * 4;
-		uint32_t spi = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-		struct ike_child *c = child_by_out(sa, spi, d->protocol == IKE_PROTO_AH), *mate;
+		struct ike_child *c = ike_child_find_out(sa, ike_get32(p), d->protocol == IKE_PROTO_AH), *mate;
 
 		if (!c)
 			continue;

@@ -307,9 +307,9 @@ static const struct ike_peer *peer_for(struct ike_engine *e, const struct ike_ad
 	for (size_t i = 0; i < e->n_peers; i++) {
 		const struct ike_peer_conf *c = &e->peers[i].conf;
 
-		if (c->local.family != dst->family || memcmp(c->local.addr, dst->addr, dst->family == 4 ? 4 : 16))
+		if (!ike_addr_same(&c->local, dst))
 			continue;
-		if (c->remote.family == src->family && !memcmp(c->remote.addr, src->addr, src->family == 4 ? 4 : 16))
+		if (ike_addr_same(&c->remote, src))
 			return &e->peers[i];
 		if (!c->remote.family && !any)
 			any = &e->peers[i];

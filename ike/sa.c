@@ -219,23 +219,17 @@ void ike_sa_move_children(struct ike_sa *from, struct ike_sa *to)
 
 /* ---- operator commands and inputs ---- */
 
-static bool same_key(const struct ike_child_key *a, const struct ike_child_key *b)
-{
-	return a->policy_id == b->policy_id && a->ah == b->ah && a->host_family == b->host_family &&
-	       !memcmp(a->host, b->host, sizeof a->host);
-}
-
 static bool pending_has(const struct ike_sa *sa, const struct ike_child_key *k)
 {
 	for (size_t i = 0; i < sa->n_pending; i++)
-		if (same_key(&sa->pending[i], k))
+		if (ike_child_key_eq(&sa->pending[i], k))
 			return true;
 	for (size_t i = 0; i < sa->n_children; i++)
 		if (ike_child_is(&sa->children[i], k) && sa->children[i].state == CHILD_ACTIVE)
 			return true;
-	if (sa->req.kind == REQ_CHILD_NEW && same_key(&sa->req.child, k))
+	if (sa->req.kind == REQ_CHILD_NEW && ike_child_key_eq(&sa->req.child, k))
 		return true;
-	return same_key(&sa->first, k) && sa->state < IKE_SA_ESTABLISHED;
+	return ike_child_key_eq(&sa->first, k) && sa->state < IKE_SA_ESTABLISHED;
 }
 
 static void pending_add(struct ike_sa *sa, const struct ike_child_key *k)

@@ -3,11 +3,6 @@
 
 #include "engine.h"
 
-static size_t alen(uint8_t family)
-{
-	return family == 4 ? 4 : 16;
-}
-
 static uint8_t family_of(uint8_t ts_type)
 {
 	return ts_type == IKE_TS_IPV4_ADDR_RANGE ? 4 : 6;
@@ -20,8 +15,8 @@ static void ts_to_conf(const struct ike_ts *t, struct ike_ts_conf *c)
 	c->proto = t->ip_proto;
 	c->port_lo = t->start_port;
 	c->port_hi = t->end_port;
-	memcpy(c->lo, t->start, alen(c->family));
-	memcpy(c->hi, t->end, alen(c->family));
+	memcpy(c->lo, t->start, ike_addr_len(c->family));
+	memcpy(c->hi, t->end, ike_addr_len(c->family));
 }
 
 void ike_ts_from_wire(const struct ike_ts *in, size_t n, struct ike_ts_conf *out, size_t *n_out)
@@ -34,7 +29,7 @@ void ike_ts_from_wire(const struct ike_ts *in, size_t n, struct ike_ts_conf *out
 /* a ∩ b into out; false when empty. */
 static bool ts_intersect(const struct ike_ts_conf *a, const struct ike_ts_conf *b, struct ike_ts_conf *out)
 {
-	size_t n = alen(a->family);
+	size_t n = ike_addr_len(a->family);
 
 	if (a->family != b->family || (a->proto && b->proto && a->proto != b->proto))
 		return false;
@@ -50,7 +45,7 @@ static bool ts_intersect(const struct ike_ts_conf *a, const struct ike_ts_conf *
 
 static bool ts_inside(const struct ike_ts_conf *in, const struct ike_ts_conf *out)
 {
-	size_t n = alen(in->family);
+	size_t n = ike_addr_len(in->family);
 
 	return in->family == out->family && (!out->proto || out->proto == in->proto) &&
 	       in->port_lo >= out->port_lo && in->port_hi <= out->port_hi &&
@@ -112,8 +107,8 @@ int ike_ts_payload_add(struct ike_msg *m, uint8_t type, const struct ike_ts_conf
 		t->ip_proto = ts[i].proto;
 		t->start_port = ts[i].port_lo;
 		t->end_port = ts[i].port_hi;
-		memcpy(t->start, ts[i].lo, alen(ts[i].family));
-		memcpy(t->end, ts[i].hi, alen(ts[i].family));
+		memcpy(t->start, ts[i].lo, ike_addr_len(ts[i].family));
+		memcpy(t->end, ts[i].hi, ike_addr_len(ts[i].family));
 		pl->u.ts.n_ts++;
 	}
 	return 0;
@@ -138,8 +133,8 @@ size_t ike_ts_to_host(const struct ike_ts_conf *ts, size_t n, const struct ike_c
 		if (host) {
 			if (host->host_family != ts[i].family)
 				continue;
-			memcpy(h.lo, host->host, alen(h.family));
-			memcpy(h.hi, host->host, alen(h.family));
+			memcpy(h.lo, host->host, ike_addr_len(h.family));
+			memcpy(h.hi, host->host, ike_addr_len(h.family));
 			if (!ts_inside(&h, &ts[i]))
 				continue;
 		}
