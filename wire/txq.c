@@ -115,6 +115,12 @@ static inline uint32_t frame_status(const struct tpacket2_hdr *h)
 	return __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
 }
 
+/* Ours to write: the kernel neither waits to send it nor holds it (timestamp flags may come with AVAILABLE). */
+static inline bool frame_free(const struct tpacket2_hdr *h)
+{
+	return (frame_status(h) & (TP_STATUS_SEND_REQUEST | TP_STATUS_SENDING | TP_STATUS_WRONG_FORMAT)) == 0;
+}
+
 /* The device's MTU as the kernel checks it per frame; the port's when it cannot be read. */
 static uint32_t device_mtu(int fd, const struct port *p)
 {
@@ -259,7 +265,7 @@ static int ring_flush(struct txq *q)
 static bool ring_reclaim(struct txq *q)
 {
 	ring_flush(q);
-	for (uint32_t waits = 0; frame_status(frame_hdr(q, q->head)) != TP_STATUS_AVAILABLE; waits++) {
+	for (uint32_t waits = 0; !frame_free(frame_hdr(q, q->head)); waits++) {
 		if (waits == TXQ_WAIT_TRIES)
 			return false;
 		/*
@@ -276,7 +282,7 @@ static uint8_t *ring_slot(struct txq *q)
 {
 	struct tpacket2_hdr *h = frame_hdr(q, q->head);
 
-	q->on_spare = frame_status(h) != TP_STATUS_AVAILABLE && !ring_reclaim(q);
+	q->on_spare = !frame_free(h) && !ring_reclaim(q);
 	if (q->on_spare)
 		return q->buf;
 	return (uint8_t *)frame_hdr(q, q->head) + TXR_ETH;
