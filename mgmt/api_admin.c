@@ -25,7 +25,7 @@ void admin_state_put(struct req *r)
 			st = i;
 	if (st < 0) {
 		reply_problem(r, 422, want ? "BAD_FIELD" : "MISSING_FIELD", "state",
-		              "state: must be \"secure\", \"bypass\" (all traffic in clear) or \"drop\" (nothing passes)");
+		              "must be \"secure\", \"bypass\" (all traffic in clear) or \"drop\" (nothing passes)");
 		return;
 	}
 	was = admin_state_name(conf_admin_state(r->d));

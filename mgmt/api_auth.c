@@ -260,11 +260,11 @@ void auth_login(struct req *r)
 	name = json_string_value(json_object_get(r->body, "user"));
 	password = json_string_value(json_object_get(r->body, "password"));
 	if (!name || !*name) {
-		reply_problem(r, 422, name ? "BAD_FIELD" : "MISSING_FIELD", "user", "user: a user name is required");
+		reply_problem(r, 422, name ? "BAD_FIELD" : "MISSING_FIELD", "user", "a user name is required");
 		return;
 	}
 	if (!password) {
-		reply_problem(r, 422, "MISSING_FIELD", "password", "password: required");
+		reply_problem(r, 422, "MISSING_FIELD", "password", "required");
 		return;
 	}
 	rl_keys(r, name, akey, ukey, sizeof akey);

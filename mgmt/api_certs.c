@@ -72,7 +72,7 @@ static int check_key(struct req *r, X509 *x, const char *key)
 	EVP_PKEY_free(k);
 	BIO_free(b);
 	if (!ok)
-		reply_problem(r, 422, "BAD_FIELD", "key", "key: not an unencrypted PEM private key of this certificate");
+		reply_problem(r, 422, "BAD_FIELD", "key", "not an unencrypted PEM private key of this certificate");
 	return ok ? 0 : -1;
 }
 
@@ -99,16 +99,16 @@ void certs_create(struct req *r)
 	pem = json_object_get(r->body, "pem");
 	key = json_object_get(r->body, "key");
 	if (!json_is_string(name) || json_string_length(name) >= sizeof c.name) {
-		reply_problem(r, 422, name ? "BAD_FIELD" : "MISSING_FIELD", "name", "name: 1 to 63 characters");
+		reply_problem(r, 422, name ? "BAD_FIELD" : "MISSING_FIELD", "name", "1 to 63 characters");
 		goto out;
 	}
 	if (!json_is_string(pem) || !(x = pem_cert(json_string_value(pem)))) {
-		reply_problem(r, 422, pem ? "BAD_FIELD" : "MISSING_FIELD", "pem", "pem: a PEM X.509 certificate");
+		reply_problem(r, 422, pem ? "BAD_FIELD" : "MISSING_FIELD", "pem", "a PEM X.509 certificate");
 		goto out;
 	}
 	if (key && (!json_is_string(key) || check_key(r, x, json_string_value(key)))) {
 		if (!json_is_string(key))
-			reply_problem(r, 422, "BAD_FIELD", "key", "key: a PEM private key");
+			reply_problem(r, 422, "BAD_FIELD", "key", "a PEM private key");
 		goto out;
 	}
 	snprintf(c.name, sizeof c.name, "%s", json_string_value(name));
@@ -193,7 +193,7 @@ void certs_delete(struct req *r)
 	n = db_peer_count(r->d->db, &total) == 0 ? db_peer_list(r->d->db, 0, total, &peers) : 0;
 	for (int i = 0; i < n; i++) {
 		if (peers[i].cert_id == c.id || peers[i].ca_id == c.id) {
-			reply_problem(r, 409, "IN_USE", "certificate", "certificate: peer %s uses %s; change it first",
+			reply_problem(r, 409, "IN_USE", "certificate", "peer %s uses %s; change it first",
 			              peers[i].name, c.name);
 			free(peers);
 			db_cert_free(&c);

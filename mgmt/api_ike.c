@@ -45,7 +45,7 @@ void ike_sas_initiate(struct req *r)
 	if (req_body_object(r, fields))
 		return;
 	if (!(v = json_object_get(r->body, "peer"))) {
-		reply_problem(r, 422, "MISSING_FIELD", "peer", "peer: required (a peer's name or id)");
+		reply_problem(r, 422, "MISSING_FIELD", "peer", "required (a peer's name or id)");
 		return;
 	}
 	if (peer_ref_resolve(r, v, "peer", &p))
@@ -76,7 +76,7 @@ void ike_sas_rekey(struct req *r)
 		return;
 	v = r->body ? json_object_get(r->body, "spi_in") : NULL;
 	if (v && (!json_is_integer(v) || (spi = json_integer_value(v)) < 256 || spi > UINT32_MAX)) {
-		reply_problem(r, 422, "BAD_FIELD", "spi_in", "spi_in: the inbound SPI of one of its child SAs");
+		reply_problem(r, 422, "BAD_FIELD", "spi_in", "the inbound SPI of one of its child SAs");
 		return;
 	}
 	if ((rc = ike_driver_rekey(r->d, (uint64_t)id, (uint32_t)spi)) < 0) {

@@ -69,11 +69,11 @@ static int get_text(struct req *r, const char *key, char *dst, size_t len, bool 
 	if (!v) {
 		if (!required)
 			return 0;
-		reply_problem(r, 422, "MISSING_FIELD", key, "%s: required", key);
+		reply_problem(r, 422, "MISSING_FIELD", key, "required");
 		return -1;
 	}
 	if (!json_is_string(v) || json_string_length(v) >= len) {
-		reply_problem(r, 422, "BAD_FIELD", key, "%s: a string of at most %zu characters", key, len - 1);
+		reply_problem(r, 422, "BAD_FIELD", key, "a string of at most %zu characters", len - 1);
 		return -1;
 	}
 	snprintf(dst, len, "%s", json_string_value(v));
@@ -87,7 +87,7 @@ static int get_int(struct req *r, const char *key, int64_t min, int64_t max, int
 	if (!v)
 		return 0;
 	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-		reply_problem(r, 422, "BAD_FIELD", key, "%s: an integer in %lld..%lld", key, (long long)min,
+		reply_problem(r, 422, "BAD_FIELD", key, "an integer in %lld..%lld", (long long)min,
 		              (long long)max);
 		return -1;
 	}
@@ -102,7 +102,7 @@ static int get_bool(struct req *r, const char *key, bool *out)
 	if (!v)
 		return 0;
 	if (!json_is_boolean(v)) {
-		reply_problem(r, 422, "BAD_FIELD", key, "%s: true or false", key);
+		reply_problem(r, 422, "BAD_FIELD", key, "true or false");
 		return -1;
 	}
 	*out = json_is_true(v);
@@ -121,7 +121,7 @@ static int get_enum(struct req *r, const char *key, const char *const *names, ch
 			return 0;
 		}
 	}
-	reply_problem(r, 422, "BAD_FIELD", key, "%s: one of %s%s%s%s%s", key, names[0], names[1] ? ", " : "",
+	reply_problem(r, 422, "BAD_FIELD", key, "one of %s%s%s%s%s", names[0], names[1] ? ", " : "",
 	              names[1] ? names[1] : "", names[2] ? ", " : "", names[2] ? names[2] : "");
 	return -1;
 }
@@ -132,7 +132,7 @@ static int check_addr(struct req *r, const char *key, const char *s, bool may_be
 
 	if ((may_be_empty && !*s) || bw_addr_parse(s, &a) == 0)
 		return 0;
-	reply_problem(r, 422, "BAD_FIELD", key, "%s: an IPv4 or IPv6 address", key);
+	reply_problem(r, 422, "BAD_FIELD", key, "an IPv4 or IPv6 address");
 	return -1;
 }
 
@@ -147,7 +147,7 @@ static int check_proposals(struct req *r, const char *key, const char *text, boo
 	if (ike_proposals_parse(text, child, child && conf_legacy_algorithms(r->d), p, IKE_MAX_PROPOSAL_CONF, err,
 	                        sizeof err) > 0)
 		return 0;
-	reply_problem(r, 422, "BAD_FIELD", key, "%s: %s", key, err[0] ? err : "no proposal");
+	reply_problem(r, 422, "BAD_FIELD", key, "%s", err[0] ? err : "no proposal");
 	return -1;
 }
 
@@ -171,7 +171,7 @@ static int get_cert(struct req *r, const char *key, bool with_key, int64_t *out)
 	else
 		rc = -DB_E_INVALID;
 	if (rc < 0) {
-		reply_problem(r, 422, "BAD_FIELD", key, "%s: no such certificate (give its name or id)", key);
+		reply_problem(r, 422, "BAD_FIELD", key, "no such certificate (give its name or id)");
 		return -1;
 	}
 	*out = c.id;
@@ -181,7 +181,7 @@ static int get_cert(struct req *r, const char *key, bool with_key, int64_t *out)
 		size_t len = 0;
 
 		if (db_cert_key_get(r->d->db, *out, &k, &len) < 0) {
-			reply_problem(r, 422, "BAD_FIELD", key, "%s: that certificate has no private key", key);
+			reply_problem(r, 422, "BAD_FIELD", key, "that certificate has no private key");
 			return -1;
 		}
 		db_secret_free(k, len);
@@ -233,7 +233,7 @@ static int peer_from_body(struct req *r, struct db_peer *p, bool create)
 	    check_proposals(r, "esp_proposals", p->esp_proposals, true, false))
 		return -1;
 	if (p->rekey_margin >= p->child_lifetime || p->rekey_margin >= p->ike_lifetime) {
-		reply_problem(r, 422, "BAD_FIELD", "rekey_margin", "rekey_margin: must be below ike_lifetime and "
+		reply_problem(r, 422, "BAD_FIELD", "rekey_margin", "must be below ike_lifetime and "
 		              "child_lifetime");
 		return -1;
 	}
@@ -241,7 +241,7 @@ static int peer_from_body(struct req *r, struct db_peer *p, bool create)
 	if (!strcmp(p->auth, "rsa") || !strcmp(p->auth, "ecdsa"))
 		snprintf(p->auth, sizeof p->auth, "pubkey");
 	if (!strcmp(p->auth, "pubkey") && p->cert_id <= 0) {
-		reply_problem(r, 422, "MISSING_FIELD", "certificate", "certificate: required with auth pubkey (ours, "
+		reply_problem(r, 422, "MISSING_FIELD", "certificate", "required with auth pubkey (ours, "
 		              "with its private key)");
 		return -1;
 	}
@@ -256,7 +256,7 @@ static int psk_from_body(struct req *r, const char **psk, size_t *len)
 	if (!v)
 		return 0;
 	if (!json_is_string(v) || json_string_length(v) < 8 || json_string_length(v) > 1024) {
-		reply_problem(r, 422, "BAD_FIELD", "psk", "psk: a string of 8 to 1024 characters");
+		reply_problem(r, 422, "BAD_FIELD", "psk", "a string of 8 to 1024 characters");
 		return -1;
 	}
 	*psk = json_string_value(v);
@@ -288,7 +288,7 @@ static void peer_store(struct req *r, struct db_peer *p, bool create)
 	if (has < 0)
 		goto wipe;
 	if (create && has == 0 && !strcmp(p->auth, "psk")) {
-		reply_problem(r, 422, "MISSING_FIELD", "psk", "psk: required with auth psk");
+		reply_problem(r, 422, "MISSING_FIELD", "psk", "required with auth psk");
 		goto wipe;
 	}
 	if ((rc = db_begin(r->d->db)) || (rc = create ? db_peer_insert(r->d->db, p) : db_peer_update(r->d->db, p)) ||
@@ -355,7 +355,7 @@ void peers_put(struct req *r)
 	}
 	body_id = json_object_get(r->body, "id");
 	if (body_id && (!json_is_integer(body_id) || json_integer_value(body_id) != id)) {
-		reply_problem(r, 422, "BAD_FIELD", "id", "id: differs from the peer in the path");
+		reply_problem(r, 422, "BAD_FIELD", "id", "differs from the peer in the path");
 		psk_wipe(r);
 		return;
 	}
@@ -433,7 +433,7 @@ void peers_delete(struct req *r)
 		return;
 	}
 	if (peer_user(r, id, user, sizeof user)) {
-		reply_problem(r, 409, "IN_USE", "peer", "peer: policy %s still uses %s; change it first", user, p.name);
+		reply_problem(r, 409, "IN_USE", "peer", "policy %s still uses %s; change it first", user, p.name);
 		return;
 	}
 	if ((rc = db_begin(r->d->db)) || (rc = db_peer_delete(r->d->db, id))) {
@@ -464,7 +464,7 @@ int peer_ref_resolve(struct req *r, json_t *v, const char *field, struct db_peer
 	else
 		rc = -DB_E_INVALID;
 	if (rc < 0) {
-		reply_problem(r, 422, "BAD_FIELD", field, "%s: no such peer (give its name or id)", field);
+		reply_problem(r, 422, "BAD_FIELD", field, "no such peer (give its name or id)");
 		return -1;
 	}
 	return 0;

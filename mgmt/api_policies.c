@@ -97,12 +97,12 @@ static int ah_proposals_from_body(struct req *r, struct db_policy *row)
 	if (!t || json_string_length(ah) >= sizeof row->ah_proposals ||
 	    (t[0] && strcmp(t, "default") && ike_ah_proposals_parse(t, conf_legacy_algorithms(r->d), p,
 	                                                           IKE_MAX_PROPOSAL_CONF, err, sizeof err) <= 0)) {
-		reply_problem(r, 422, "BAD_FIELD", "ah_proposals", "ah_proposals: %s",
+		reply_problem(r, 422, "BAD_FIELD", "ah_proposals", "%s",
 		              err[0] ? err : "a proposal list like \"sha256-curve25519\"");
 		return -1;
 	}
 	if (t[0] && strcmp(row->sa_type, "ah") && strcmp(row->sa_type, "ahesp")) {
-		reply_problem(r, 422, "BAD_FIELD", "ah_proposals", "ah_proposals: only for a policy with sa_type ah or ahesp");
+		reply_problem(r, 422, "BAD_FIELD", "ah_proposals", "only for a policy with sa_type ah or ahesp");
 		return -1;
 	}
 	snprintf(row->ah_proposals, sizeof row->ah_proposals, "%s", t);
@@ -122,7 +122,7 @@ static int ike_keying_from_body(struct req *r, struct db_policy *row)
 		if (peer_ref_resolve(r, peer, "ike_peer", &pr))
 			return -1;
 		if (strcmp(row->action, "protect") != 0) {
-			reply_problem(r, 422, "BAD_FIELD", "ike_peer", "ike_peer: only a protect policy is keyed by IKE");
+			reply_problem(r, 422, "BAD_FIELD", "ike_peer", "only a protect policy is keyed by IKE");
 			return -1;
 		}
 		row->ike_peer_id = pr.id;
@@ -133,7 +133,7 @@ static int ike_keying_from_body(struct req *r, struct db_policy *row)
 		if (!t || json_string_length(esp) >= sizeof row->esp_proposals ||
 		    (t[0] && strcmp(t, "default") && ike_proposals_parse(t, true, conf_legacy_algorithms(r->d), p,
 		                                                        IKE_MAX_PROPOSAL_CONF, err, sizeof err) <= 0)) {
-			reply_problem(r, 422, "BAD_FIELD", "esp_proposals", "esp_proposals: %s",
+			reply_problem(r, 422, "BAD_FIELD", "esp_proposals", "%s",
 			              err[0] ? err : "a proposal list like \"aes256gcm16-curve25519\"");
 			return -1;
 		}
@@ -141,7 +141,7 @@ static int ike_keying_from_body(struct req *r, struct db_policy *row)
 	}
 	if (life) {
 		if (!json_is_integer(life) || json_integer_value(life) < 0 || json_integer_value(life) > 7 * 86400) {
-			reply_problem(r, 422, "BAD_FIELD", "child_lifetime", "child_lifetime: seconds, 0 (the peer's) to 604800");
+			reply_problem(r, 422, "BAD_FIELD", "child_lifetime", "seconds, 0 (the peer's) to 604800");
 			return -1;
 		}
 		row->child_lifetime = json_integer_value(life);
@@ -278,7 +278,7 @@ void policies_put(struct req *r)
 	if (policy_from_body(r, &row))
 		return;
 	if (row.id && row.id != id) {
-		reply_problem(r, 422, "BAD_FIELD", "id", "id: %lld differs from the policy in the path (%lld)",
+		reply_problem(r, 422, "BAD_FIELD", "id", "%lld differs from the policy in the path (%lld)",
 		              (long long)row.id, (long long)id);
 		return;
 	}
@@ -337,7 +337,7 @@ static int reorder_ids(struct req *r, int64_t **ids_out, size_t *n_out)
 		return -1;
 	arr = json_object_get(r->body, "ids");
 	if (!json_is_array(arr)) {
-		reply_problem(r, 422, arr ? "BAD_FIELD" : "MISSING_FIELD", "ids", "ids: expected an array of policy ids");
+		reply_problem(r, 422, arr ? "BAD_FIELD" : "MISSING_FIELD", "ids", "expected an array of policy ids");
 		return -1;
 	}
 	if ((rc = db_policy_count(r->d->db, &total))) {
@@ -346,7 +346,7 @@ static int reorder_ids(struct req *r, int64_t **ids_out, size_t *n_out)
 	}
 	n = json_array_size(arr);
 	if ((int64_t)n != total) {
-		reply_problem(r, 422, "BAD_FIELD", "ids", "ids: lists %zu policies, there are %lld: name each once", n,
+		reply_problem(r, 422, "BAD_FIELD", "ids", "lists %zu policies, there are %lld: name each once", n,
 		              (long long)total);
 		return -1;
 	}

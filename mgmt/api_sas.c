@@ -29,7 +29,7 @@ static int64_t policy_query(struct req *r)
 		return 0;
 	if ((rc = db_policy_get_by_name(r->d->db, name, &p))) {
 		if (rc == -DB_E_NOT_FOUND)
-			reply_problem(r, 404, "NOT_FOUND", "policy", "policy: no policy named \"%.63s\"", name);
+			reply_problem(r, 404, "NOT_FOUND", "policy", "no policy named \"%.63s\"", name);
 		else
 			reply_db_error(r, rc);
 		return -1;
@@ -46,7 +46,7 @@ static int direction_query(struct req *r, const char **out)
 	if (!dir || !*dir)
 		return 0;
 	if (strcmp(dir, "in") && strcmp(dir, "out")) {
-		reply_problem(r, 400, "BAD_FIELD", "direction", "direction: must be in or out");
+		reply_problem(r, 400, "BAD_FIELD", "direction", "must be in or out");
 		return -1;
 	}
 	*out = dir;
@@ -94,7 +94,7 @@ static int policy_protects(struct req *r, const struct db_sa *sa)
 	int rc = db_policy_get_by_name(r->d->db, name, &p);
 
 	if (rc == -DB_E_NOT_FOUND) {
-		reply_problem(r, 422, "BAD_FIELD", "policy", "policy: no policy named \"%s\"", name);
+		reply_problem(r, 422, "BAD_FIELD", "policy", "no policy named \"%s\"", name);
 		return -1;
 	}
 	if (rc) {
@@ -102,7 +102,7 @@ static int policy_protects(struct req *r, const struct db_sa *sa)
 		return -1;
 	}
 	if (strcmp(p.action, "protect")) {
-		reply_problem(r, 422, "BAD_FIELD", "policy", "policy: \"%s\" is a %s policy; SAs serve protect policies",
+		reply_problem(r, 422, "BAD_FIELD", "policy", "\"%s\" is a %s policy; SAs serve protect policies",
 		              name, p.action);
 		return -1;
 	}

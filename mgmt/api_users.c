@@ -51,11 +51,11 @@ static int check_password(struct req *r, json_t *pw)
 	const char *s = json_string_value(pw);
 
 	if (!s) {
-		reply_problem(r, 422, "BAD_FIELD", "password", "password: a string");
+		reply_problem(r, 422, "BAD_FIELD", "password", "a string");
 		return -1;
 	}
 	if (strlen(s) < AUTH_PASSWORD_MIN || strlen(s) > 1024) {
-		reply_problem(r, 422, "BAD_FIELD", "password", "password: %d to 1024 characters", AUTH_PASSWORD_MIN);
+		reply_problem(r, 422, "BAD_FIELD", "password", "%d to 1024 characters", AUTH_PASSWORD_MIN);
 		return -1;
 	}
 	return 0;
@@ -64,7 +64,7 @@ static int check_password(struct req *r, json_t *pw)
 static int check_role(struct req *r, json_t *role)
 {
 	if (!json_is_string(role) || auth_role_of(json_string_value(role)) == ROLE_NONE) {
-		reply_problem(r, 422, "BAD_FIELD", "role", "role: \"admin\" or \"readonly\"");
+		reply_problem(r, 422, "BAD_FIELD", "role", "\"admin\" or \"readonly\"");
 		return -1;
 	}
 	return 0;
@@ -158,7 +158,7 @@ static bool pw_failed(struct req *r, const struct pw_job *j, bool ran)
 	if (!ran)
 		reply_problem(r, 503, "INTERNAL", NULL, "bitwd is stopping");
 	else if (j->rc == -DB_E_INVALID)
-		reply_problem(r, 422, "BAD_FIELD", "password", "password: not a password bitwd can store");
+		reply_problem(r, 422, "BAD_FIELD", "password", "not a password bitwd can store");
 	else if (j->rc)
 		reply_problem(r, 500, "INTERNAL", NULL, "password hashing failed");
 	return !ran || j->rc;
@@ -202,11 +202,11 @@ void users_create(struct req *r)
 	pw = json_object_get(r->body, "password");
 	role = json_object_get(r->body, "role");
 	if (!name || !pw) {
-		reply_problem(r, 422, "MISSING_FIELD", name ? "password" : "name", "%s: required", name ? "password" : "name");
+		reply_problem(r, 422, "MISSING_FIELD", name ? "password" : "name", "required");
 		return;
 	}
 	if (!json_is_string(name) || json_string_length(name) >= sizeof u.name) {
-		reply_problem(r, 422, "BAD_FIELD", "name", "name: a string of at most %zu characters", sizeof u.name - 1);
+		reply_problem(r, 422, "BAD_FIELD", "name", "a string of at most %zu characters", sizeof u.name - 1);
 		return;
 	}
 	if (check_password(r, pw) != 0 || (role && check_role(r, role) != 0))
@@ -329,7 +329,7 @@ void users_update(struct req *r)
 	if ((role && check_role(r, role) != 0) || (pw && check_password(r, pw) != 0))
 		return;
 	if (dis && !json_is_boolean(dis)) {
-		reply_problem(r, 422, "BAD_FIELD", "disabled", "disabled: true or false");
+		reply_problem(r, 422, "BAD_FIELD", "disabled", "true or false");
 		return;
 	}
 	if ((rc = db_user_get(r->d->db, id, &u))) {
@@ -426,7 +426,7 @@ static int token_expiry(struct req *r, int64_t *expires)
 	if (!in || json_is_null(in))
 		return 0;
 	if (!json_is_integer(in) || json_integer_value(in) < 1 || json_integer_value(in) > TOKEN_LIFETIME_MAX) {
-		reply_problem(r, 422, "BAD_FIELD", "expires_in", "expires_in: seconds, 1 to %lld",
+		reply_problem(r, 422, "BAD_FIELD", "expires_in", "seconds, 1 to %lld",
 		              (long long)TOKEN_LIFETIME_MAX);
 		return -1;
 	}
@@ -447,11 +447,11 @@ void tokens_create(struct req *r)
 		return;
 	name = json_object_get(r->body, "name");
 	if (!name) {
-		reply_problem(r, 422, "MISSING_FIELD", "name", "name: required");
+		reply_problem(r, 422, "MISSING_FIELD", "name", "required");
 		return;
 	}
 	if (!json_is_string(name) || json_string_length(name) >= sizeof t.name) {
-		reply_problem(r, 422, "BAD_FIELD", "name", "name: a string of at most %zu characters", sizeof t.name - 1);
+		reply_problem(r, 422, "BAD_FIELD", "name", "a string of at most %zu characters", sizeof t.name - 1);
 		return;
 	}
 	if (token_expiry(r, &expires) != 0)
@@ -459,7 +459,7 @@ void tokens_create(struct req *r)
 	if ((rc = db_begin(r->d->db)) ||
 	    (rc = db_token_create(r->d->db, r->user.id, json_string_value(name), expires, secret, &t))) {
 		if (rc == -DB_E_CONFLICT)
-			reply_problem(r, 409, "CONFLICT", "name", "name: you have a token of that name already");
+			reply_problem(r, 409, "CONFLICT", "name", "you have a token of that name already");
 		else
 			reply_db_error(r, rc);
 		if (db_in_txn(r->d->db))

@@ -164,6 +164,11 @@ void reply_db_error(struct req *r, int rc)
 	struct db *db = r->d->db;
 	const char *field = db_errfield(db);
 	const char *msg = *db_errmsg(db) ? db_errmsg(db) : db_strerror(rc);
+	size_t flen = field ? strlen(field) : 0;
+
+	/* db's messages read "field: why"; the problem names the field in its own member, not again in detail */
+	if (flen && !strncmp(msg, field, flen) && !strncmp(msg + flen, ": ", 2))
+		msg += flen + 2;
 	switch (rc < 0 ? -rc : rc) {
 	case DB_E_INVALID:
 		reply_problem(r, 422, "BAD_FIELD", field, "%s", msg);

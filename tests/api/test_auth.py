@@ -241,9 +241,11 @@ def test_users(d, s, csrf, pw):
 	ropw = secrets.token_urlsafe(16)
 	h = {'X-Bitw-CSRF': csrf}
 	r = s.post(d.url + f'{API}/users', json={'name': 'ro', 'password': 'short', 'role': 'readonly'}, headers=h)
-	check(r.status_code == 422 and r.json().get('field') == 'password', 'short password for a new user: 422')
+	check(r.status_code == 422 and r.json().get('field') == 'password' and
+	      not r.json().get('detail', '').startswith('password'), f'short password for a new user: 422 ({r.text})')
 	r = s.post(d.url + f'{API}/users', json={'name': 'ro', 'password': ropw, 'role': 'root'}, headers=h)
-	check(r.status_code == 422 and r.json().get('field') == 'role', 'unknown role: 422 naming role')
+	check(r.status_code == 422 and r.json().get('field') == 'role' and not r.json().get('detail', '').startswith('role'),
+	      f'unknown role: 422 naming role, not repeating it in detail ({r.text})')
 	r = s.post(d.url + f'{API}/users', json={'name': 'ro', 'password': ropw, 'role': 'readonly'}, headers=h)
 	check(r.status_code == 201 and r.json().get('role') == 'readonly', 'read-only user created')
 	ro_id = r.json()['id']

@@ -205,7 +205,8 @@ def problem(r, status, code, field=None, what=''):
         ok = False
     ok = ok and j.get('code') == code and j.get('status') == status
     if field is not None:
-        ok = ok and j.get('field') == field
+        # README: the field is named by the field member; detail says what is wrong without repeating it
+        ok = ok and j.get('field') == field and not str(j.get('detail', '')).startswith(field + ':')
     return check(ok, f'{what}: {status} {code}' + (f' field {field}' if field else '') + f' (got {r.status_code} {r.text[:300]})')
 
 
