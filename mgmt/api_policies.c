@@ -262,6 +262,87 @@ static int clone_change_ok(struct req *r, const struct db_policy *old, const str
 	return 0;
 }
 
+/* The policy field a change must have touched for an SA to stop fitting, from the wire's complaint about the SA. */
+static const char *changed_field(const struct db_policy *row, const char *err)
+{
+	if (!strncmp(err, "clone_host:", 11))
+		return clone_of(row);
+	if (strstr(err, "tfc_pad"))
+		return "tfc_pad";
+	if (strstr(err, "dummy_interval_ms"))
+		return "dummy_interval_ms";
+	return "sa_type";
+}
+
+/*
+ * An SA as the wire's parser reads it, for checking it against its policy:
+ * the keys are zeros of the stored lengths, since the check is about the
+ * policy and no secret needs copying for it.
+ */
+static json_t *sa_for_check(struct req *r, const struct db_sa *sa)
+{
+	struct db_sa_keys k;
+	char hex[2 * (sizeof k.enc_key > sizeof k.integ_key ? sizeof k.enc_key : sizeof k.integ_key) + 1];
+	json_t *j = sa_row_to_json(r->d, sa);
+
+	if (!j || db_sa_keys_get(r->d->db, sa->id, &k)) {
+		json_decref(j);
+		return NULL;
+	}
+	memset(hex, '0', sizeof hex - 1);
+	if (k.enc_key_len)
+		json_object_set_new(j, "enc_key", json_stringn(hex, 2 * k.enc_key_len));
+	if (k.integ_key_len)
+		json_object_set_new(j, "integ_key", json_stringn(hex, 2 * k.integ_key_len));
+	db_sa_keys_wipe(&k);
+	return j;
+}
+
+/*
+ * The policy's manual SAs must still fit it as stored after the change:
+ * refused here so the client hears the policy's field it changed (src or dst
+ * of a clone policy, sa_type, tfc_pad), with the SA that no longer fits, not a path
+ * into the whole configuration.
+ */
+static int sas_still_fit(struct req *r, const struct db_policy *row)
+{
+	struct db_sa_filter f = { .policy_id = row->id };
+	struct db_sa *sas = NULL;
+	char err[256];
+	int n = db_sa_list(r->d->db, &f, 0, 0, &sas), rc = 0;
+
+	if (n < 0) {
+		reply_db_error(r, n);
+		return -1;
+	}
+	for (int i = 0; i < n && rc == 0; i++) {
+		const struct db_sa *sa = &sas[i];
+		json_t *j = sa_for_check(r, sa);
+		const char *why;
+
+		rc = j ? sa_fits_policy(j, row, err, sizeof err) : -XE_NOMEM;
+		json_decref(j);
+		if (rc == 0)
+			continue;
+		if (rc == -XE_NOMEM) {
+			reply_problem(r, 500, "INTERNAL", NULL, "out of memory");
+			break;
+		}
+		why = strstr(err, ": ") ? strstr(err, ": ") + 2 : err;
+		if (!strncmp(err, "clone_host:", 11))
+			reply_problem(r, 422, "BAD_FIELD", clone_of(row),
+			              "SA %lld (SPI 0x%08x %s) serves host %s, outside the new %s selector; change or delete "
+			              "it first", (long long)sa->id, (unsigned)sa->spi, sa->direction, sa->clone_host,
+			              clone_of(row));
+		else
+			reply_problem(r, 422, "BAD_FIELD", changed_field(row, err),
+			              "SA %lld (SPI 0x%08x %s, %s) would no longer fit: %s; change or delete it first",
+			              (long long)sa->id, (unsigned)sa->spi, sa->direction, sa->protocol, why);
+	}
+	free(sas);
+	return rc ? -1 : 0;
+}
+
 /* PUT replaces every field; the id is the path's, and the position is kept unless "order" is given. */
 void policies_put(struct req *r)
 {
@@ -285,8 +366,12 @@ void policies_put(struct req *r)
 	row.id = id;
 	if (clone_change_ok(r, &old, &row) || change_begin(r))
 		return;
-	if ((rc = db_policy_update(r->d->db, &row))) {
+	if ((rc = db_policy_update(r->d->db, &row)) || (rc = db_policy_get(r->d->db, id, &row))) {
 		reply_db_error(r, rc);
+		change_abort(r);
+		return;
+	}
+	if (sas_still_fit(r, &row)) {
 		change_abort(r);
 		return;
 	}

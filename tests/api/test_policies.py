@@ -586,6 +586,15 @@ def test_ah_and_clone(env, api):
     problem(api.put(f'/policies/{cl["id"]}', dict(PROTECT, name='clones', src='198.18.20.0/24', dst='198.18.21.0/24',
                                                    clone='dst')), 422, 'BAD_FIELD', 'clone',
             'nor clone the other side')
+    r = api.put(f'/policies/{cl["id"]}', dict(PROTECT, name='clones', src='198.18.30.0/24', dst='198.18.21.0/24',
+                                               clone='src'))
+    problem(r, 422, 'BAD_FIELD', 'src', 'a cloned src selector that leaves a host\'s SA outside')
+    check(r.status_code == 422 and f'SPI 0x{0x7201:08x} out' in r.json().get('detail', '') and
+          '198.18.20.7' in r.json().get('detail', ''), f'the refusal says which SA no longer fits ({r.text[:300]})')
+    check((policy_by_name(api, 'clones') or {}).get('src') == '198.18.20.0/24', 'the refused PUT changed nothing')
+    r = api.put(f'/policies/{cl["id"]}', dict(PROTECT, name='clones', src='198.18.20.0/24', dst='198.18.31.0/24',
+                                               clone='src'))
+    check(r.status_code in (200, 503), f'the other side of a clone src policy may change ({r.status_code} {r.text[:200]})')
     check((policy_by_name(api, 'clones') or {}).get('clone') == 'src', 'the refusals left it cloning per src host')
     problem(api.post('/sas', dict(SA_OUT, spi=0x7202, policy='clones')), 422, 'BAD_FIELD', 'clone_host',
             'a clone policy\'s SA without its host')
