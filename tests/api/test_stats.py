@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 """test_stats.py: what bitwd reports: /stats, /metrics (Prometheus text), the live SAD, the event stream and backlog.
 
-usage: test_stats.py BITWD [BITW_WIRE]
+usage: test_stats.py BITWD [BITW_WIRE [OPENAPI_JSON]]
 
 With BITW_WIRE (and root) a real bitw-wire runs in a network namespace of its own (veth pairs, nothing in the root
 namespace): the test configures it over REST, sends packets into its red port, takes its red link down and up, and
 then stops it to see what bitwd says when the wire is gone. Without it only the wire-down answers and the events
-caused by REST changes are tested.
+caused by REST changes are tested. With OPENAPI_JSON, every key of every GET answer (the live SAD of a clone
+policy included) must be described by the document's schema for that answer.
 """
 import http.client
 import json
@@ -24,8 +25,11 @@ import time
 
 import requests
 
+from schema_keys import response_schema, undocumented
+
 BITWD = sys.argv[1]
 WIRE = sys.argv[2] if len(sys.argv) > 2 else None
+OPENAPI = sys.argv[3] if len(sys.argv) > 3 else None
 ADMIN_PW = 'admin-password-for-stats'
 RO_PW = 'readonly-password-for-stats'
 NS = f'm5st{os.getpid()}'
@@ -477,6 +481,43 @@ def test_wire_up(env, admin, ro, stream):
           f'red link up again: port.state up true ({e})')
 
 
+def test_schemas(admin, doc):
+    """What a client reads is what the OpenAPI document promises: no key of a GET answer goes undescribed."""
+    r = admin.post('/api/v1/policies', {'name': 'clones', 'priority': 4, 'action': 'protect', 'src': '198.18.5.0/24',
+                                        'dst': '198.18.6.0/24', 'peer': '198.51.100.10', 'clone': 'src'})
+    check(r.status_code == 201, f'a clone src policy ({r.status_code} {r.text[:200]})')
+    r = admin.post('/api/v1/sas', {'spi': 0x3001, 'direction': 'out', 'policy': 'clones', 'clone_host': '198.18.5.7',
+                                   'enc': 'aes-gcm-256', 'enc_key': GCM_OUT})
+    check(r.status_code == 201, f'its SA for host 198.18.5.7 ({r.status_code} {r.text[:200]})')
+    r = admin.post('/api/v1/peers', {'name': 'site-b', 'address': '198.51.100.10', 'auth': 'psk',
+                                    'psk': 'a-pre-shared-key-for-stats'})
+    check(r.status_code in (201, 404), f'an IKE peer, when bitwd has IKE ({r.status_code} {r.text[:200]})')
+    live = admin.get('/api/v1/sad?policy=clones').json().get('items', [])
+    check(any(x.get('clone_host') == '198.18.5.7' for x in live), f'the live SAD shows the SA\'s clone_host ({live})')
+    fill = {}
+    for path in sorted(doc.get('paths', {})):
+        schema = response_schema(doc, path)
+        if schema is None or not path.startswith('/api/v1/') or path.endswith('openapi.json'):
+            continue
+        url = path.replace('{role}', 'red')
+        if '{id}' in url:
+            parent = fill.get(path.rsplit('/', 1)[0])
+            if not parent:
+                continue
+            url = url.replace('{id}', str(parent[0]['id']))
+        if '{' in url:
+            continue
+        r = admin.get(url)
+        if r.status_code == 404 and path.startswith(('/api/v1/peers', '/api/v1/certificates', '/api/v1/ike-sas')):
+            continue  # bitwd without IKE
+        check(r.status_code == 200, f'GET {url}: 200 ({r.status_code} {r.text[:200]})')
+        body = r.json() if r.status_code == 200 else {}
+        if isinstance(body, dict) and isinstance(body.get('items'), list):
+            fill[path] = [x for x in body['items'] if isinstance(x, dict) and 'id' in x]
+        extra = undocumented(doc, schema, body)
+        check(not extra, f'GET {url}: every key is in the OpenAPI schema' + (f'; not: {", ".join(extra)}' if extra else ''))
+
+
 def test_wire_down(env, admin, ro):
     if env.wire:
         env.stop_wire()
@@ -521,6 +562,9 @@ def main():
         test_change_events(env, admin, stream)
         if env.wire:
             test_wire_up(env, admin, ro, stream)
+            if OPENAPI:
+                with open(OPENAPI) as f:
+                    test_schemas(admin, json.load(f))
         items = test_backlog(admin)
         test_replay(env, ro_tok, items)
         test_wire_down(env, admin, ro)
