@@ -1,6 +1,6 @@
 // adminstate.mjs: the administrative state switched from the dashboard (drop, bypass with its typed confirmation, secure):
 // the header badge and GET /api/v1/admin-state agree at each step; the banner warns; a read-only user cannot switch.
-import { Rest, Run, expect, go, login, setField, sleep, tid, until, world } from './lib.mjs';
+import { Rest, Run, expect, go, login, setField, sleep, tid, until, WAIT, world } from './lib.mjs';
 
 const run = new Run('adminstate');
 const A = world.sites.A;
@@ -23,14 +23,14 @@ async function agree(state, text) {
 
 await run.step('log in: the box is secure, the badge says so and no banner is shown', async () => {
 	await login(page, A);
-	await tid(page, 'admin-state-control').waitFor({ timeout: 10000 });
+	await tid(page, 'admin-state-control').waitFor({ timeout: WAIT });
 	await agree('secure', 'secure');
 	expect(!(await tid(page, 'admin-state-banner').isVisible()), 'no banner while secure');
 });
 
 await run.step('drop all: asks a confirmation, then badge, banner and REST say drop', async () => {
 	await tid(page, 'admin-state-drop').click();
-	await tid(page, 'confirm-dialog').waitFor({ state: 'visible', timeout: 5000 });
+	await tid(page, 'confirm-dialog').waitFor({ state: 'visible', timeout: WAIT });
 	expect(!(await tid(page, 'confirm-input').isVisible()), 'drop needs no typed word');
 	await tid(page, 'confirm-ok').click();
 	await agree('drop', 'DROP ALL');
@@ -40,7 +40,7 @@ await run.step('drop all: asks a confirmation, then badge, banner and REST say d
 
 await run.step('bypass all: cancelled, then refused until BYPASS is typed (then Enter confirms), badge, banner and REST say bypass', async () => {
 	await tid(page, 'admin-state-bypass').click();
-	await tid(page, 'confirm-input').waitFor({ state: 'visible', timeout: 5000 });
+	await tid(page, 'confirm-input').waitFor({ state: 'visible', timeout: WAIT });
 	const warning = (await page.locator('[data-testid="confirm-dialog"] .confirm-text').textContent()) || '';
 	expect(/clear text/i.test(warning), `the dialog warns that traffic will cross in clear ("${warning}")`);
 	await tid(page, 'confirm-cancel').click();
@@ -48,7 +48,7 @@ await run.step('bypass all: cancelled, then refused until BYPASS is typed (then 
 	expect((await served()) === 'drop' && (await badge().getAttribute('data-state')) === 'drop', 'cancel changed nothing');
 
 	await tid(page, 'admin-state-bypass').click();
-	await tid(page, 'confirm-input').waitFor({ state: 'visible', timeout: 5000 });
+	await tid(page, 'confirm-input').waitFor({ state: 'visible', timeout: WAIT });
 	expect(await tid(page, 'confirm-ok').isDisabled(), 'OK is disabled before the word is typed');
 	await tid(page, 'confirm-input').fill('bypass');
 	expect(await tid(page, 'confirm-ok').isDisabled(), 'OK stays disabled for a wrong word (lower case)');
@@ -64,7 +64,7 @@ await run.step('bypass all: cancelled, then refused until BYPASS is typed (then 
 
 await run.step('the badge and banner are on every page and follow a change made behind the UI\'s back', async () => {
 	await go(page, 'policies');
-	await tid(page, 'page-policies').waitFor({ timeout: 5000 });
+	await tid(page, 'page-policies').waitFor({ timeout: WAIT });
 	expect((await badge().getAttribute('data-state')) === 'bypass', 'the policies page shows bypass in the header');
 	expect(await tid(page, 'admin-state-banner').isVisible(), 'and the banner');
 	await rest.call('PUT', '/api/v1/admin-state', { state: 'drop' }, [200, 503]);
@@ -73,7 +73,7 @@ await run.step('the badge and banner are on every page and follow a change made 
 
 await run.step('saving the options on the settings page keeps the administrative state', async () => {
 	await go(page, 'settings');
-	await tid(page, 'options-form').waitFor({ timeout: 10000 });
+	await tid(page, 'options-form').waitFor({ timeout: WAIT });
 	await setField(page, 'options-field-nat_keepalive', '25');
 	await tid(page, 'options-save').click();
 	await until(async () => (await rest.get('/api/v1/options')).nat_keepalive === 25, 'the options were saved');
@@ -93,7 +93,7 @@ await run.step('a read-only user sees the state and cannot change it', async () 
 	await rest.call('PUT', '/api/v1/admin-state', { state: 'drop' }, [200, 503]);
 	const ro = await run.page({ label: 'viewer' });
 	await login(ro, viewer);
-	await tid(ro, 'admin-state-control').waitFor({ timeout: 10000 });
+	await tid(ro, 'admin-state-control').waitFor({ timeout: WAIT });
 	await until(async () => (await tid(ro, 'admin-state').getAttribute('data-state')) === 'drop', 'the viewer sees drop');
 	for (const s of ['secure', 'bypass', 'drop'])
 		expect((await tid(ro, `admin-state-${s}`).getAttribute('disabled')) !== null, `admin-state-${s} is disabled`);

@@ -1,7 +1,7 @@
 // config.mjs: the configuration exported as a download and imported back as an upload is the same configuration.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Rest, Run, clickConfirm, expect, go, login, tid, until, world } from './lib.mjs';
+import { Rest, Run, clickConfirm, expect, go, login, tid, until, WAIT, world } from './lib.mjs';
 
 const run = new Run('config');
 const A = world.sites.A;
@@ -33,8 +33,8 @@ await run.step('a configuration with more than the defaults: options and a third
 await run.step('export from the settings page downloads bitw-config.json with that configuration', async () => {
 	await login(page, A);
 	await go(page, 'settings');
-	await tid(page, 'export-config').waitFor({ timeout: 10000 });
-	const [download] = await Promise.all([page.waitForEvent('download', { timeout: 10000 }), tid(page, 'export-config').click()]);
+	await tid(page, 'export-config').waitFor({ timeout: WAIT });
+	const [download] = await Promise.all([page.waitForEvent('download', { timeout: WAIT }), tid(page, 'export-config').click()]);
 	expect(download.suggestedFilename() === 'bitw-config.json', `the file is named bitw-config.json (${download.suggestedFilename()})`);
 	file = path.join(world.tmp, 'bitw-config.json');
 	await download.saveAs(file);

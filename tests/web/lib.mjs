@@ -12,6 +12,11 @@ const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-ru
 
 export class Fail extends Error {}
 
+// How long a step waits for the UI, which waits on bitwd (a REST answer, a poll, a reload of bitw-wire): long
+// enough for a 2-core CI machine under load, where 10 s was seen to run out. A wait ends as soon as its
+// condition holds, so an idle machine is no slower; only a real failure takes this long to report.
+export const WAIT = 30000;
+
 export function expect(cond, what) {
 	if (!cond)
 		throw new Fail(what);
@@ -23,7 +28,7 @@ export function sleep(ms) {
 }
 
 // Until fn() returns something truthy (that value), or fail saying `what` with the last value seen.
-export async function until(fn, what, timeout = 10000, every = 200) {
+export async function until(fn, what, timeout = WAIT, every = 200) {
 	const end = Date.now() + timeout;
 	let last;
 	for (;;) {
@@ -55,7 +60,7 @@ export class Run {
 	async page({ width = 1280, height = 800, label = 'page' } = {}) {
 		const ctx = await this.browser.newContext({ viewport: { width, height }, acceptDownloads: true });
 		const page = await ctx.newPage();
-		page.setDefaultTimeout(10000); // a UI that has not answered in 10 s has failed; fail fast on a busy machine
+		page.setDefaultTimeout(WAIT);
 		page.label = label;
 		page.requests = [];
 		page.problems = [];
@@ -121,7 +126,7 @@ export function tid(page, id) {
 
 // The text of an element as the integer it must be (thin/normal spaces as thousands separators allowed).
 export async function intOf(loc) {
-	const text = (await loc.first().textContent({ timeout: 5000 })) || '';
+	const text = (await loc.first().textContent({ timeout: WAIT })) || '';
 	const digits = text.replace(/[\s\u2009\u202f\u00a0]/g, '');
 	if (!/^\d+$/.test(digits))
 		throw new Fail(`${loc} shows "${text}", not a plain integer`);
@@ -133,8 +138,8 @@ export async function login(page, site, user = site.user, password = site.passwo
 	await tid(page, 'login-user').fill(user);
 	await tid(page, 'login-password').fill(password);
 	await tid(page, 'login-submit').click();
-	await page.waitForURL(/#\/dashboard$/, { timeout: 10000 });
-	await tid(page, 'whoami').waitFor({ timeout: 10000 });
+	await page.waitForURL(/#\/dashboard$/, { timeout: WAIT });
+	await tid(page, 'whoami').waitFor({ timeout: WAIT });
 }
 
 export async function go(page, route) {
@@ -145,7 +150,7 @@ export async function go(page, route) {
 // Set one form control by its test id, whatever kind of control the UI chose for it.
 export async function setField(page, id, value) {
 	const loc = tid(page, id);
-	await loc.waitFor({ timeout: 5000 });
+	await loc.waitFor({ timeout: WAIT });
 	const kind = await loc.evaluate((el) => el.tagName.toLowerCase() + (el.type ? ':' + el.type : ''));
 	if (kind.startsWith('select'))
 		await loc.selectOption(String(value));

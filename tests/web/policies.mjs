@@ -1,5 +1,5 @@
 // policies.mjs: a policy created through the form, seen in the table and over REST, edited, refused with a bad selector, deleted.
-import { Rest, Run, expect, go, login, setField, tid, until, world } from './lib.mjs';
+import { Rest, Run, expect, go, login, setField, tid, until, WAIT, world } from './lib.mjs';
 
 const run = new Run('policies');
 const A = world.sites.A;
@@ -13,14 +13,14 @@ const NAME = 'web-udp';
 await run.step('log in and open the policies page: the table holds the policies made over REST, in evaluation order', async () => {
 	await login(page, A);
 	await go(page, 'policies');
-	await row('lan4').waitFor({ timeout: 10000 });
+	await row('lan4').waitFor({ timeout: WAIT });
 	const names = await tid(page, 'policy-row').evaluateAll((rows) => rows.map((r) => r.dataset.name));
 	expect(JSON.stringify(names) === JSON.stringify(['gw4', 'lan4']), `gw4 (priority 1) before lan4 (priority 3): ${names}`);
 });
 
 await run.step('create a policy through the form: it shows in the table and in GET /api/v1/policies', async () => {
 	await tid(page, 'policy-new').click();
-	await tid(page, 'policy-form').waitFor({ timeout: 5000 });
+	await tid(page, 'policy-form').waitFor({ timeout: WAIT });
 	await setField(page, 'policy-field-name', NAME);
 	await setField(page, 'policy-field-action', 'discard');
 	await setField(page, 'policy-field-priority', '2');
@@ -29,7 +29,7 @@ await run.step('create a policy through the form: it shows in the table and in G
 	await setField(page, 'policy-field-dst', '198.18.2.0/24');
 	await setField(page, 'policy-field-dst_port', '5000-5999');
 	await tid(page, 'policy-save').click();
-	await row(NAME).waitFor({ timeout: 10000 });
+	await row(NAME).waitFor({ timeout: WAIT });
 	expect(!(await tid(page, 'policy-form').isVisible()), 'the form closed after saving');
 	const p = await stored(NAME);
 	expect(p && p.action === 'discard' && p.priority === 2 && p.protocol === 'udp' && p.src === '198.18.1.0/24' &&
@@ -44,7 +44,7 @@ await run.step('create a policy through the form: it shows in the table and in G
 
 await run.step('edit it: the form is filled with the stored values, the change reaches the table and REST', async () => {
 	await row(NAME).getByTestId('policy-edit').click();
-	await tid(page, 'policy-form').waitFor({ timeout: 5000 });
+	await tid(page, 'policy-form').waitFor({ timeout: WAIT });
 	expect((await tid(page, 'policy-field-dst').inputValue()) === '198.18.2.0/24', 'the form shows the stored destination');
 	await setField(page, 'policy-field-dst', '198.18.2.128/25');
 	await tid(page, 'policy-save').click();
@@ -56,7 +56,7 @@ await run.step('edit it: the form is filled with the stored values, the change r
 
 await run.step('a bad selector is shown next to its field and nothing is stored', async () => {
 	await row(NAME).getByTestId('policy-edit').click();
-	await tid(page, 'policy-form').waitFor({ timeout: 5000 });
+	await tid(page, 'policy-form').waitFor({ timeout: WAIT });
 	await setField(page, 'policy-field-dst', '198.18.2.300');
 	await tid(page, 'policy-save').click();
 	const err = tid(page, 'field-error-dst');
@@ -70,7 +70,7 @@ await run.step('a bad selector is shown next to its field and nothing is stored'
 
 await run.step('the server\'s own problem+json lands next to the field it names (a duplicate name)', async () => {
 	await tid(page, 'policy-new').click();
-	await tid(page, 'policy-form').waitFor({ timeout: 5000 });
+	await tid(page, 'policy-form').waitFor({ timeout: WAIT });
 	await setField(page, 'policy-field-name', 'lan4');
 	await setField(page, 'policy-field-action', 'discard');
 	await setField(page, 'policy-field-dst', '203.0.113.0/24');
@@ -91,7 +91,7 @@ await run.step('reorder within a priority with the up button; the ends and the p
 	await rest.call('POST', '/api/v1/policies', { name: 'web-second', priority: 2, action: 'bypass', dst: '203.0.113.0/24' }, [201]);
 	await go(page, 'dashboard');
 	await go(page, 'policies');
-	await row('web-second').waitFor({ timeout: 10000 });
+	await row('web-second').waitFor({ timeout: WAIT });
 	const names = async () => tid(page, 'policy-row').evaluateAll((rows) => rows.map((r) => r.dataset.name));
 	expect(JSON.stringify(await names()) === JSON.stringify(['gw4', NAME, 'web-second', 'lan4']), `a new policy goes last in its priority: ${await names()}`);
 	expect((await row(NAME).getByTestId('policy-up').getAttribute('disabled')) !== null, 'the first of priority 2 cannot go up past priority 1');
@@ -121,7 +121,7 @@ await run.step('the events page lists the policy changes and filters them as one
 	await tid(page, 'events-filter').fill('no-such-thing-at-all');
 	await until(async () => (await items.count()) === 0, 'a filter nothing matches leaves the list empty');
 	await go(page, 'policies');
-	await row(NAME).waitFor({ timeout: 10000 });
+	await row(NAME).waitFor({ timeout: WAIT });
 });
 
 await run.step('delete it: gone from the table and from REST', async () => {

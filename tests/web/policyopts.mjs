@@ -2,7 +2,7 @@
 // form's "Advanced" section, seen in the table and in GET /api/v1/policies/{id}, edited; the SA pages count dummy packets;
 // a transport-mode policy and its SA entered through the forms; an AH policy cloning per host and its AH SA, then
 // made a cloned AH + ESP bundle.
-import { Rest, Run, expect, go, login, setField, tid, until, world } from './lib.mjs';
+import { Rest, Run, expect, go, login, setField, tid, until, WAIT, world } from './lib.mjs';
 
 const run = new Run('policyopts');
 const A = world.sites.A;
@@ -16,13 +16,13 @@ let id = 0;
 await run.step('the form offers the advanced options, folded, with their help', async () => {
 	await login(page, A);
 	await go(page, 'policies');
-	await row('lan4').waitFor({ timeout: 10000 });
+	await row('lan4').waitFor({ timeout: WAIT });
 	await tid(page, 'policy-new').click();
-	await tid(page, 'policy-form').waitFor({ timeout: 5000 });
+	await tid(page, 'policy-form').waitFor({ timeout: WAIT });
 	expect(!(await tid(page, 'policy-field-tfc_pad').isVisible()), 'the advanced options start folded');
 	await tid(page, 'policy-advanced-toggle').click();
 	for (const f of ['ecn', 'df', 'pad_check', 'tfc_pad', 'dummy_interval_ms', 'icv_96'])
-		await tid(page, `policy-field-${f}`).waitFor({ state: 'visible', timeout: 10000 });
+		await tid(page, `policy-field-${f}`).waitFor({ state: 'visible', timeout: WAIT });
 	expect(true, 'ecn, df, pad_check, tfc_pad, dummy_interval_ms and icv_96 are offered');
 	const help = (await tid(page, 'policy-advanced').textContent()) || '';
 	expect(/RFC 6040/.test(help) && /dummy/i.test(help), 'with inline help');
@@ -46,7 +46,7 @@ await run.step('create a protect policy with options: GET /api/v1/policies/{id} 
 	await setField(page, 'policy-field-dummy_interval_ms', '50');
 	await setField(page, 'policy-field-icv_96', true);
 	await tid(page, 'policy-save').click();
-	await row(NAME).waitFor({ timeout: 10000 });
+	await row(NAME).waitFor({ timeout: WAIT });
 	id = Number(await row(NAME).getAttribute('data-id'));
 	const p = await rest.get(`/api/v1/policies/${id}`);
 	expect(p.ecn === false && p.df === 'copy' && p.tfc_pad === 200 && p.dummy_interval_ms === 50 && p.icv_96 === true &&
@@ -61,7 +61,7 @@ await run.step('create a protect policy with options: GET /api/v1/policies/{id} 
 
 await run.step('edit it: the fold opens with the stored values; one change reaches REST, the others stay', async () => {
 	await row(NAME).getByTestId('policy-edit').click();
-	await tid(page, 'policy-form').waitFor({ timeout: 5000 });
+	await tid(page, 'policy-form').waitFor({ timeout: WAIT });
 	expect(await tid(page, 'policy-field-tfc_pad').isVisible(), 'the advanced options are unfolded (they differ from the defaults)');
 	expect((await tid(page, 'policy-field-tfc_pad').inputValue()) === '200' &&
 		!(await tid(page, 'policy-field-ecn').isChecked()) &&
@@ -79,7 +79,7 @@ await run.step('edit it: the fold opens with the stored values; one change reach
 
 await run.step('values out of range are refused next to their field (by the form, by the server) and nothing changes', async () => {
 	await row(NAME).getByTestId('policy-edit').click();
-	await tid(page, 'policy-form').waitFor({ timeout: 5000 });
+	await tid(page, 'policy-form').waitFor({ timeout: WAIT });
 	await setField(page, 'policy-field-tfc_pad', '5000');
 	await tid(page, 'policy-save').click();
 	const err = tid(page, 'field-error-tfc_pad');
@@ -100,7 +100,7 @@ await run.step('an outbound SA of the policy sends dummy packets: the SA pages c
 		enc_key: '22'.repeat(16), integ: 'hmac-sha256-128', integ_key: '33'.repeat(32) }, [201, 503]);
 	await go(page, 'sas');
 	const sad = tid(page, 'sad-table').locator('[data-testid="sad-row"][data-spi="5001"]');
-	await sad.waitFor({ timeout: 10000 });
+	await sad.waitFor({ timeout: WAIT });
 	const n = await until(async () => {
 		const t = ((await sad.getByTestId('sad-dummy').textContent()) || '').trim();
 		return /^\d+$/.test(t) && Number(t) > 0 ? Number(t) : 0;
@@ -114,9 +114,9 @@ await run.step('an outbound SA of the policy sends dummy packets: the SA pages c
 
 await run.step('transport mode: a policy for one host and its SA through the forms, shown as transport', async () => {
 	await go(page, 'policies');
-	await row(NAME).waitFor({ timeout: 10000 });
+	await row(NAME).waitFor({ timeout: WAIT });
 	await tid(page, 'policy-new').click();
-	await tid(page, 'policy-form').waitFor({ timeout: 5000 });
+	await tid(page, 'policy-form').waitFor({ timeout: WAIT });
 	const modes = await tid(page, 'policy-field-mode').evaluate((el) => [...el.options].map((o) => o.value));
 	expect(JSON.stringify(modes) === '["tunnel","transport"]', `the mode select offers tunnel and transport (${modes})`);
 	const help = (await page.locator('#policy-mode-help').textContent()) || '';
@@ -128,7 +128,7 @@ await run.step('transport mode: a policy for one host and its SA through the for
 	await setField(page, 'policy-field-peer', world.hosts.B4);
 	await setField(page, 'policy-field-mode', 'transport');
 	await tid(page, 'policy-save').click();
-	await row('web-host').waitFor({ timeout: 10000 });
+	await row('web-host').waitFor({ timeout: WAIT });
 	const p = (await rest.items('/api/v1/policies')).find((x) => x.name === 'web-host');
 	expect(p && p.mode === 'transport' && p.src === world.hosts.A4 && p.peer === world.hosts.B4,
 		`REST has a transport policy: ${JSON.stringify(p)}`);
@@ -136,7 +136,7 @@ await run.step('transport mode: a policy for one host and its SA through the for
 
 	await go(page, 'sas');
 	await tid(page, 'sa-new').click();
-	await tid(page, 'sa-form').waitFor({ timeout: 5000 });
+	await tid(page, 'sa-form').waitFor({ timeout: WAIT });
 	const label = await tid(page, 'sa-field-policy').locator('option[value="web-host"]').textContent();
 	expect(/transport/.test(label || ''), `the SA form's policy choice names the mode ("${label}")`);
 	await setField(page, 'sa-field-spi', '5002');
@@ -147,21 +147,21 @@ await run.step('transport mode: a policy for one host and its SA through the for
 	await setField(page, 'sa-field-integ', 'none');
 	await tid(page, 'sa-save').click();
 	const sa = tid(page, 'sa-table').locator('[data-testid="sa-row"][data-spi="5002"]');
-	await sa.waitFor({ timeout: 10000 });
+	await sa.waitFor({ timeout: WAIT });
 	expect(((await sa.getByTestId('sa-mode').textContent()) || '') === 'transport', 'its row says transport');
 	const stored = (await rest.items('/api/v1/sas')).find((x) => x.spi === 5002);
 	expect(stored && stored.policy === 'web-host', `REST has the SA: ${JSON.stringify(stored)}`);
 	const live = tid(page, 'sad-table').locator('[data-testid="sad-row"][data-spi="5002"]');
-	await live.waitFor({ timeout: 10000 });
+	await live.waitFor({ timeout: WAIT });
 	const tunnel = (await live.locator('td').nth(3).textContent()) || '';
 	expect(tunnel.startsWith(world.hosts.A4), `the wire's SA starts at the host, not at bitw ("${tunnel}")`);
 });
 
 await run.step('AH and cloning: a policy with SA type AH cloning per source host, its AH SA through the forms', async () => {
 	await go(page, 'policies');
-	await row(NAME).waitFor({ timeout: 10000 });
+	await row(NAME).waitFor({ timeout: WAIT });
 	await tid(page, 'policy-new').click();
-	await tid(page, 'policy-form').waitFor({ timeout: 5000 });
+	await tid(page, 'policy-form').waitFor({ timeout: WAIT });
 	const types = await tid(page, 'policy-field-sa_type').evaluate((el) => [...el.options].map((o) => o.textContent));
 	expect(types.length === 3 && /AH \(integrity only/.test(types[1]) && /AH \+ ESP/.test(types[2]),
 		`the SA type select says what each type is (${types})`);
@@ -172,7 +172,7 @@ await run.step('AH and cloning: a policy with SA type AH cloning per source host
 	await setField(page, 'policy-field-sa_type', 'ah');
 	await setField(page, 'policy-field-clone', 'src');
 	await tid(page, 'policy-save').click();
-	await row('web-ah').waitFor({ timeout: 10000 });
+	await row('web-ah').waitFor({ timeout: WAIT });
 	const p = (await rest.items('/api/v1/policies')).find((x) => x.name === 'web-ah');
 	expect(p && p.sa_type === 'ah' && p.clone === 'src', `REST has sa_type ah, clone src: ${JSON.stringify(p)}`);
 	const flags = (await row('web-ah').getByTestId('policy-flags').textContent()) || '';
@@ -180,7 +180,7 @@ await run.step('AH and cloning: a policy with SA type AH cloning per source host
 
 	await go(page, 'sas');
 	await tid(page, 'sa-new').click();
-	await tid(page, 'sa-form').waitFor({ timeout: 5000 });
+	await tid(page, 'sa-form').waitFor({ timeout: WAIT });
 	await setField(page, 'sa-field-policy', 'web-ah');
 	expect((await tid(page, 'sa-field-protocol').inputValue()) === 'ah', 'an AH policy\'s SA starts as AH');
 	expect((await tid(page, 'sa-field-enc').inputValue()) === 'null' && await tid(page, 'sa-field-enc').isDisabled() &&
@@ -193,20 +193,20 @@ await run.step('AH and cloning: a policy with SA type AH cloning per source host
 	await setField(page, 'sa-field-clone_host', '198.18.1.20');
 	await tid(page, 'sa-save').click();
 	const sa = tid(page, 'sa-table').locator('[data-testid="sa-row"][data-spi="5003"]');
-	await sa.waitFor({ timeout: 10000 });
+	await sa.waitFor({ timeout: WAIT });
 	expect(((await sa.getByTestId('sa-protocol').textContent()) || '') === 'AH', 'its row says AH');
 	const stored = (await rest.items('/api/v1/sas')).find((x) => x.spi === 5003);
 	expect(stored && stored.protocol === 'ah' && stored.enc === 'null' && stored.clone_host === '198.18.1.20',
 		`REST has an AH SA for host 198.18.1.20: ${JSON.stringify(stored)}`);
 	const live = tid(page, 'sad-table').locator('[data-testid="sad-row"][data-spi="5003"]');
-	await live.waitFor({ timeout: 10000 });
+	await live.waitFor({ timeout: WAIT });
 	expect(true, 'bitw-wire runs it (a live SAD row)');
 });
 
 await run.step('a cloned AH + ESP bundle: the cloning AH policy edited to SA type AH + ESP keeps its cloning', async () => {
 	await go(page, 'policies');
 	await row('web-ah').getByTestId('policy-edit').click();
-	await tid(page, 'policy-form').waitFor({ timeout: 5000 });
+	await tid(page, 'policy-form').waitFor({ timeout: WAIT });
 	await setField(page, 'policy-field-sa_type', 'ahesp');
 	await tid(page, 'policy-save').click();
 	await until(async () => ((await row('web-ah').getByTestId('policy-flags').textContent()) || '').includes('AH+ESP'),

@@ -1,5 +1,5 @@
 // readonly.mjs: a read-only user sees every page, every mutating control is disabled, and the server refuses a write tried anyway.
-import { Rest, Run, expect, go, login, tid, until, world } from './lib.mjs';
+import { Rest, Run, expect, go, login, tid, until, WAIT, world } from './lib.mjs';
 
 const run = new Run('readonly');
 const A = world.sites.A;
@@ -41,28 +41,28 @@ await run.step('the read-only user logs in and is shown as such', async () => {
 });
 
 await run.step('the dashboard shows the ports and counts', async () => {
-	await tid(page, 'port-red').waitFor({ timeout: 10000 });
+	await tid(page, 'port-red').waitFor({ timeout: WAIT });
 	await until(async () => ((await tid(page, 'count-policies').textContent()) || '').trim() === '2', 'count-policies shows 2');
 });
 
 await run.step('policies: listed, every mutating button disabled', async () => {
 	await go(page, 'policies');
-	await tid(page, 'policy-table').locator('[data-testid="policy-row"][data-name="lan4"]').waitFor({ timeout: 10000 });
+	await tid(page, 'policy-table').locator('[data-testid="policy-row"][data-name="lan4"]').waitFor({ timeout: WAIT });
 	const n = await allDisabled('policies', MUTATING.policies);
 	expect(n >= 1 + 2 * 4, `the new button and the four buttons of each of the two rows were checked (${n})`);
 });
 
 await run.step('SAs: listed, every mutating button disabled', async () => {
 	await go(page, 'sas');
-	await tid(page, 'sa-table').locator('[data-testid="sa-row"][data-spi="4097"]').waitFor({ timeout: 10000 });
+	await tid(page, 'sa-table').locator('[data-testid="sa-row"][data-spi="4097"]').waitFor({ timeout: WAIT });
 	const n = await allDisabled('sas', MUTATING.sas);
 	expect(n >= 3, `new, flush and the row's delete were checked (${n})`);
 });
 
 await run.step('settings: the forms are shown, every mutating control disabled, export allowed', async () => {
 	await go(page, 'settings');
-	await tid(page, 'export-config').waitFor({ timeout: 10000 });
-	await tid(page, 'port-form-black').waitFor({ timeout: 10000 });
+	await tid(page, 'export-config').waitFor({ timeout: WAIT });
+	await tid(page, 'port-form-black').waitFor({ timeout: WAIT });
 	const n = await allDisabled('settings', MUTATING.settings);
 	expect(n >= MUTATING.settings.length, `each was checked (${n})`);
 	for (const form of ['port-form-red', 'port-form-black', 'options-form']) {

@@ -1,5 +1,5 @@
 // security.mjs: the security headers, no request leaving bitwd's origin, no CSP violation, and a usable layout at desktop and phone sizes.
-import { Rest, Run, expect, login, tid, until, world } from './lib.mjs';
+import { Rest, Run, expect, login, tid, until, WAIT, world } from './lib.mjs';
 
 const run = new Run('security');
 const A = world.sites.A;
@@ -35,8 +35,8 @@ async function tour(page, label, width) {
 			link = page.locator(`a[data-nav="${route}"]`).first();
 		}
 		await link.click();
-		await page.waitForURL(new RegExp(`#/${route}$`), { timeout: 5000 });
-		await tid(page, `page-${route}`).waitFor({ timeout: 5000 });
+		await page.waitForURL(new RegExp(`#/${route}$`), { timeout: WAIT });
+		await tid(page, `page-${route}`).waitFor({ timeout: WAIT });
 		await page.waitForTimeout(300); // the page's first data has arrived (it polls and streams: never network-idle)
 		const m = await page.evaluate(() => ({
 			inner: window.innerWidth,

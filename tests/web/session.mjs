@@ -1,5 +1,5 @@
 // session.mjs: a session ended on the server (as on expiry) makes the open UI say so and ask for a new login.
-import { Rest, Run, expect, go, login, tid, until, world } from './lib.mjs';
+import { Rest, Run, expect, go, login, tid, until, WAIT, world } from './lib.mjs';
 
 const run = new Run('session');
 const A = world.sites.A;
@@ -9,7 +9,7 @@ const page = await run.page({ label: 'A' });
 await run.step('log in; the session works', async () => {
 	await login(page, A);
 	await go(page, 'policies');
-	await tid(page, 'policy-table').waitFor({ timeout: 10000 });
+	await tid(page, 'policy-table').waitFor({ timeout: WAIT });
 	expect(!(await tid(page, 'session-expired').isVisible()), 'no expiry message while the session lives');
 });
 
@@ -27,7 +27,7 @@ await run.step('the session is deleted on the server behind the page\'s back', a
 await run.step('the open page notices (its polling gets a 401) and shows session-expired on the login form', async () => {
 	await go(page, 'dashboard');
 	const msg = tid(page, 'session-expired');
-	await msg.waitFor({ state: 'visible', timeout: 15000 });
+	await msg.waitFor({ state: 'visible', timeout: WAIT });
 	expect(((await msg.textContent()) || '').trim().length > 0, `the message says something ("${(await msg.textContent()).trim()}")`);
 	await until(async () => /#\/login$/.test(page.url()) && (await tid(page, 'login-user').isVisible()), 'the login form is shown');
 });
@@ -35,7 +35,7 @@ await run.step('the open page notices (its polling gets a 401) and shows session
 await run.step('logging in again works and clears the message', async () => {
 	await login(page, A);
 	expect(!(await tid(page, 'session-expired').isVisible()), 'session-expired is gone after the new login');
-	await tid(page, 'port-red').waitFor({ timeout: 10000 });
+	await tid(page, 'port-red').waitFor({ timeout: WAIT });
 });
 
 await run.done();

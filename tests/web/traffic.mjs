@@ -1,6 +1,6 @@
 // traffic.mjs: manual SAs entered through the UI of both sites, traffic hostA<->hostB, the dashboard's and SA table's counters moving; delete and flush.
 import { randomBytes } from 'node:crypto';
-import { Rest, Run, clickConfirm, expect, go, intOf, login, nsRun, pingReplies, setField, sleep, tid, until, world } from './lib.mjs';
+import { Rest, Run, clickConfirm, expect, go, intOf, login, nsRun, pingReplies, setField, sleep, tid, until, WAIT, world } from './lib.mjs';
 
 const run = new Run('traffic');
 const SITES = ['A', 'B'];
@@ -16,14 +16,14 @@ const saRow = (p, spi, dir) => tid(p, 'sa-table').locator(`[data-testid="sa-row"
 
 async function addSa(p, spi, direction) {
 	await tid(p, 'sa-new').click();
-	await tid(p, 'sa-form').waitFor({ timeout: 5000 });
+	await tid(p, 'sa-form').waitFor({ timeout: WAIT });
 	await setField(p, 'sa-field-spi', `0x${spi.toString(16)}`);
 	await setField(p, 'sa-field-direction', direction);
 	await setField(p, 'sa-field-policy', 'lan4');
 	await setField(p, 'sa-field-enc', 'aes-gcm-256');
 	await setField(p, 'sa-field-enc_key', KEY[spi]);
 	await tid(p, 'sa-save').click();
-	await saRow(p, spi, direction).waitFor({ timeout: 10000 });
+	await saRow(p, spi, direction).waitFor({ timeout: WAIT });
 }
 
 await run.step('log in on both sites', async () => {
@@ -36,7 +36,7 @@ await run.step('enter the out and in SA of each site through the SA form; the ke
 		const p = page[s];
 		const other = s === 'A' ? 'B' : 'A';
 		await go(p, 'sas');
-		await tid(p, 'sa-table').waitFor({ timeout: 10000 });
+		await tid(p, 'sa-table').waitFor({ timeout: WAIT });
 		await addSa(p, OUT[s], 'out');
 		await addSa(p, OUT[other], 'in');
 		const shown = await p.evaluate(() => document.documentElement.outerHTML + document.body.innerText +
@@ -56,7 +56,7 @@ await run.step('ping hostA -> hostB through the tunnel while the dashboard count
 	await go(p, 'dashboard');
 	const red = tid(p, 'port-red');
 	const black = tid(p, 'port-black');
-	await red.getByTestId('port-rx-packets').waitFor({ timeout: 10000 });
+	await red.getByTestId('port-rx-packets').waitFor({ timeout: WAIT });
 	await until(async () => ((await red.getByTestId('port-link').textContent()) || '').includes('up'), 'the red port shows link up');
 	const before = {
 		redRx: await intOf(red.getByTestId('port-rx-packets')),
@@ -98,7 +98,7 @@ await run.step('the SA table shows packets on both SAs of both sites', async () 
 		await go(p, 'sas');
 		for (const [spi, dir] of [[OUT[s], 'out'], [OUT[other], 'in']])
 			await until(async () => (await intOf(saRow(p, spi, dir).getByTestId('sa-packets'))) >= 15,
-				`${s}: SA 0x${spi.toString(16)} ${dir} counted the pings`, 10000, 500);
+				`${s}: SA 0x${spi.toString(16)} ${dir} counted the pings`, WAIT, 500);
 	}
 });
 

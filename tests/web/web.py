@@ -20,6 +20,7 @@ from rest import API, Bitwd, start_wire  # noqa: E402
 
 CHROMIUM = os.environ.get('BITW_CHROMIUM', '/usr/bin/chromium')
 PORTS = {'A': 8080, 'B': 8081}
+NODE_LIMIT = 420  # seconds for one TEST.mjs; meson's timeout for a web test (tests/web/meson.build) is above it
 
 
 def node_bin():
@@ -116,9 +117,10 @@ def run(test, sides):
 			cmd = t.nsx('wA', [node_bin(), script, path])
 			log(' '.join(cmd))
 			try:
-				rc = subprocess.run(cmd, stdin=subprocess.DEVNULL, timeout=240, cwd=HERE).returncode
+				# a bound for a hung browser, not a pace: steps wait up to lib.mjs's WAIT each on a loaded machine
+				rc = subprocess.run(cmd, stdin=subprocess.DEVNULL, timeout=NODE_LIMIT, cwd=HERE).returncode
 			except subprocess.TimeoutExpired:
-				raise Fail(f'{test}.mjs did not finish in 240 s')
+				raise Fail(f'{test}.mjs did not finish in {NODE_LIMIT} s')
 			if rc != 0:
 				for side, b in d.items():
 					log(f'bitwd {side} log (tail):\n{b.proc.log()[-2000:]}')
