@@ -1,7 +1,7 @@
 // policyopts.mjs: a protect policy's advanced options (ECN, DF, TFC padding, dummy packets, 96-bit ICV) set through the
 // form's "Advanced" section, seen in the table and in GET /api/v1/policies/{id}, edited; the SA pages count dummy packets;
 // a transport-mode policy and its SA entered through the forms; an AH policy cloning per host and its AH SA, then
-// made a cloned AH + ESP bundle.
+// made a cloned AH + ESP bundle; an IKE peer's DPD timeout through the peer form and the peers table.
 import { Rest, Run, expect, go, login, setField, tid, until, WAIT, world } from './lib.mjs';
 
 const run = new Run('policyopts');
@@ -215,6 +215,35 @@ await run.step('a cloned AH + ESP bundle: the cloning AH policy edited to SA typ
 	expect(p && p.sa_type === 'ahesp' && p.clone === 'src', `REST has sa_type ahesp, clone src: ${JSON.stringify(p)}`);
 	const flags = (await row('web-ah').getByTestId('policy-flags').textContent()) || '';
 	expect(flags.includes('clone per src host'), `and still the cloning ("${flags}")`);
+});
+
+await run.step('a peer\'s DPD timeout: entered in the peer form, shown in the peers table and in REST, edited', async () => {
+	await go(page, 'ike');
+	await tid(page, 'peer-new').click();
+	await tid(page, 'peer-form').waitFor({ timeout: WAIT });
+	await setField(page, 'peer-field-name', 'web-dpd');
+	await setField(page, 'peer-field-address', world.wan.B);
+	await setField(page, 'peer-field-psk', 'web-dpd-pre-shared-key');
+	await setField(page, 'peer-field-dpd_timeout', '45');
+	await tid(page, 'peer-save').click();
+	const peer = tid(page, 'peer-table').locator('[data-testid="peer-row"][data-name="web-dpd"]');
+	await peer.waitFor({ timeout: WAIT });
+	const cell = peer.getByTestId('peer-dpd-timeout');
+	expect(((await cell.textContent()) || '') === '45 s', `the row shows the DPD timeout ("${await cell.textContent()}")`);
+	const stored = (await rest.items('/api/v1/peers')).find((x) => x.name === 'web-dpd');
+	expect(stored && stored.dpd_timeout === 45, `REST has dpd_timeout 45: ${JSON.stringify(stored)}`);
+	await peer.getByTestId('peer-edit').click();
+	await tid(page, 'peer-form').waitFor({ timeout: WAIT });
+	expect((await tid(page, 'peer-field-dpd_timeout').inputValue()) === '45', 'the edit form starts from the stored 45');
+	await setField(page, 'peer-field-dpd_timeout', '0');
+	await tid(page, 'peer-save').click();
+	const err = tid(page, 'field-error-dpd_timeout');
+	await until(async () => ((await err.textContent()) || '').trim() !== '', 'a DPD timeout of 0 is refused beside its field');
+	await setField(page, 'peer-field-dpd_timeout', '90');
+	await tid(page, 'peer-save').click();
+	await until(async () => ((await cell.textContent()) || '') === '90 s', 'the row follows the edit to 90 s');
+	const edited = (await rest.items('/api/v1/peers')).find((x) => x.name === 'web-dpd');
+	expect(edited && edited.dpd_timeout === 90, `REST has dpd_timeout 90: ${JSON.stringify(edited)}`);
 });
 
 await run.done();

@@ -43,7 +43,7 @@ async function start(body, life) {
 
 	function drawPeers() {
 		clear(peerList).append(table('peer-table', ['Name', 'Remote', 'Identities', 'Auth', 'IKE / ESP proposals', 'Start',
-			'DPD', ''], current.map(p => h('tr', { testid: 'peer-row', dataset: { name: p.name, id: p.id } },
+			'DPD', 'DPD timeout', ''], current.map(p => h('tr', { testid: 'peer-row', dataset: { name: p.name, id: p.id } },
 			h('td', { class: 'strong', text: p.name }),
 			h('td', { class: 'mono', text: p.address }),
 			h('td', { class: 'mono', text: `${p.local_id || '(our address)'} ↔ ${p.remote_id || '(its address)'}` }),
@@ -52,6 +52,7 @@ async function start(body, life) {
 			h('td', { class: 'mono', text: `${p.ike_proposals || 'default'} / ${p.esp_proposals || 'default'}` }),
 			h('td', { text: p.start || '' }),
 			h('td', { text: p.dpd_interval ? `${p.dpd_interval} s, ${p.dpd_action}` : 'off' }),
+			h('td', { testid: 'peer-dpd-timeout', text: p.dpd_timeout === undefined ? '' : `${p.dpd_timeout} s` }),
 			h('td', { class: 'row-actions' },
 				h('button', { testid: 'ike-sa-initiate', class: 'small', disabled: ro, text: 'Initiate',
 					onclick: () => act('POST', '/ike-sas', { peer: p.id }, `Initiating to ${p.name}.`) }),
