@@ -6,16 +6,21 @@
  * batches of 64 from poll() on, one thread per direction, the same software
  * completion of CHECKSUM_PARTIAL frames (wire/csum.c, after wire/pkt.c's
  * parse), and the cheapest transmit a forwarder has: a PACKET_TX_RING with
- * the qdisc bypassed and one kick per batch (or sendmmsg, as bitw-wire does,
- * with --tx sendmmsg). Its figure is the ceiling of that mechanism here.
+ * the qdisc bypassed, one kick per batch, and each frame copied by the kernel
+ * into its skb, as bitw-wire's ring does (wire/txq.c). --tx lend lends the
+ * ring's pages to the skbs instead (zero copy, which a veth undoes by copying
+ * them into fresh pages per frame); --tx sendmmsg copies into 64 buffers sent
+ * by one sendmmsg(). Its figure is the ceiling of that mechanism here.
  *
- *   pcapfwd [--tx ring|sendmmsg] PORT_A PORT_B
+ *   pcapfwd [--tx ring|lend|sendmmsg] PORT_A PORT_B
  *
  * Prints "pcapfwd: ready" once both directions run, and its counters on
  * SIGINT or SIGTERM. The bench turns offloads off on the ports itself.
  */
+#include <endian.h>
 #include <errno.h>
 #include <linux/if_packet.h>
+#include <linux/virtio_net.h>
 #include <net/if.h>
 #include <pcap/pcap.h>
 #include <poll.h>
@@ -38,20 +43,25 @@
 #define SNAPLEN (65535 + 14 + 4)
 #define RX_BATCH 64
 #define RX_ROUNDS 16
-#define TX_BYTES (8 << 20)
+#define TX_BYTES (8 << 20)   /* sendmmsg's socket buffer */
+#define TX_RING_FRAMES 256   /* about bitw-wire's per data queue: 66-258 measured alike there, 1026 worse */
 #define TX_WAIT_TRIES 8
 #define TX_WAIT_NS 200000
 /* A frame's room beyond the MTU: Ethernet header and one VLAN tag. */
 #define L2_ROOM 18
 #define TX_BLOCK_BYTES (64 << 10)
+/* Where TPACKET_V2 takes a frame's data without PACKET_TX_HAS_OFF: right after the aligned header. */
+#define TX_DATA TPACKET_ALIGN(sizeof(struct tpacket2_hdr))
+#define TX_VNET sizeof(struct virtio_net_hdr)
 
-enum tx_kind { TX_RING, TX_MMSG };
+enum tx_kind { TX_RING, TX_LEND, TX_MMSG };
 
 struct tx {
 	enum tx_kind kind;
 	int fd;
 	uint32_t slot_bytes;   /* largest frame a slot holds */
-	/* TX_RING */
+	/* TX_RING, TX_LEND */
+	uint32_t vnet;         /* bytes of virtio_net_hdr before each frame: TX_VNET with TX_RING, else 0 */
 	uint8_t *ring;
 	size_t ring_bytes;
 	uint32_t frame_size, nframes, head;
@@ -107,31 +117,41 @@ static pcap_t *capture_open(const char *ifname)
 }
 
 /* The slot size for TPACKET_V2: header and frame, rounded up to a power of two so slots tile the blocks. */
-static uint32_t ring_frame_size(uint32_t slot_bytes)
+static uint32_t ring_frame_size(uint32_t data_bytes)
 {
-	uint32_t need = (uint32_t)TPACKET_ALIGN(TPACKET2_HDRLEN) + slot_bytes, size = TPACKET_ALIGNMENT;
+	uint32_t need = (uint32_t)TX_DATA + data_bytes, size = TPACKET_ALIGNMENT;
 
 	while (size < need)
 		size <<= 1;
 	return size;
 }
 
+/*
+ * PACKET_LOSS: a frame the kernel refuses is skipped and its slot freed,
+ * rather than stopping the ring. PACKET_VNET_HDR (TX_RING): each frame starts
+ * with a virtio_net_hdr whose hdr_len is the whole frame, so the kernel copies
+ * it into the head of its skb instead of attaching the ring's page, which a
+ * veth would copy into a fresh page anyway (skb_orphan_frags).
+ */
 static int tx_ring_setup(struct tx *t)
 {
 	int version = TPACKET_V2, one = 1;
-	uint32_t block = TX_BLOCK_BYTES;
+	uint32_t block = TX_BLOCK_BYTES, per_block;
 
-	t->frame_size = ring_frame_size(t->slot_bytes);
+	t->vnet = t->kind == TX_RING ? TX_VNET : 0;
+	t->frame_size = ring_frame_size(t->vnet + t->slot_bytes);
 	if (block < t->frame_size)
 		block = t->frame_size;
-	t->nframes = (TX_BYTES / block) * (block / t->frame_size);
+	per_block = block / t->frame_size;
 	struct tpacket_req req = {
-		.tp_block_size = block, .tp_block_nr = TX_BYTES / block,
-		.tp_frame_size = t->frame_size, .tp_frame_nr = t->nframes,
+		.tp_block_size = block, .tp_block_nr = (TX_RING_FRAMES + per_block - 1) / per_block,
+		.tp_frame_size = t->frame_size,
 	};
-	/* PACKET_LOSS: a frame the kernel refuses is skipped and its slot freed, rather than stopping the ring. */
+	req.tp_frame_nr = req.tp_block_nr * per_block;
+	t->nframes = req.tp_frame_nr;
 	if (setsockopt(t->fd, SOL_PACKET, PACKET_VERSION, &version, sizeof version) < 0 ||
 	    setsockopt(t->fd, SOL_PACKET, PACKET_LOSS, &one, sizeof one) < 0 ||
+	    (t->vnet && setsockopt(t->fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0) ||
 	    setsockopt(t->fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof req) < 0)
 		return -1;
 	t->ring_bytes = (size_t)block * req.tp_block_nr;
@@ -170,7 +190,7 @@ static int tx_open(struct tx *t, enum tx_kind kind, const char *ifname)
 	t->slot_bytes = (uint32_t)mtu + L2_ROOM;
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = 0, .sll_ifindex = (int)ifindex };
 	if (setsockopt(t->fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) < 0 ||
-	    (kind == TX_RING ? tx_ring_setup(t) : tx_mmsg_setup(t)) < 0 ||
+	    (kind == TX_MMSG ? tx_mmsg_setup(t) : tx_ring_setup(t)) < 0 ||
 	    bind(t->fd, (struct sockaddr *)&sll, sizeof sll) < 0)
 		goto fail;
 	return 0;
@@ -212,9 +232,17 @@ static void ring_put(struct direction *d, const uint8_t *frame, uint32_t len)
 		d->tx_dropped++;
 		return;
 	}
-	/* Without PACKET_TX_HAS_OFF the frame starts where a received one's sockaddr_ll would. */
-	memcpy((uint8_t *)h + TPACKET2_HDRLEN - sizeof(struct sockaddr_ll), frame, len);
-	h->tp_len = len;
+	uint8_t *data = (uint8_t *)h + TX_DATA;
+
+	if (d->tx.vnet) {
+		/* No offload asked for; the "header" is the whole frame, for the kernel to copy. */
+		struct virtio_net_hdr *vh = (struct virtio_net_hdr *)(void *)data;
+
+		memset(vh, 0, sizeof *vh);
+		vh->hdr_len = htole16((uint16_t)len);
+	}
+	memcpy(data + d->tx.vnet, frame, len);
+	h->tp_len = d->tx.vnet + len;
 	__atomic_store_n(&h->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
 	d->tx.head++;
 	d->forwarded++;
@@ -256,10 +284,10 @@ static void mmsg_put(struct direction *d, const uint8_t *frame, uint32_t len)
 /* One kick per batch: the ring's frames go out in one send(), the queued ones in one sendmmsg(). */
 static void tx_kick(struct direction *d)
 {
-	if (d->tx.kind == TX_RING)
-		(void)send(d->tx.fd, NULL, 0, MSG_DONTWAIT);
-	else
+	if (d->tx.kind == TX_MMSG)
 		mmsg_flush(d);
+	else
+		(void)send(d->tx.fd, NULL, 0, MSG_DONTWAIT);
 }
 
 static void forward_one(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
@@ -275,10 +303,10 @@ static void forward_one(u_char *user, const struct pcap_pkthdr *h, const u_char 
 	}
 	if (pkt_parse(frame, h->caplen, &pi) == 0 && pi.family)
 		csum_complete_partial(frame, &pi);
-	if (d->tx.kind == TX_RING)
-		ring_put(d, frame, h->caplen);
-	else
+	if (d->tx.kind == TX_MMSG)
 		mmsg_put(d, frame, h->caplen);
+	else
+		ring_put(d, frame, h->caplen);
 }
 
 static void *direction_main(void *arg)
@@ -310,7 +338,7 @@ static void report(const struct direction *d)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: pcapfwd [--tx ring|sendmmsg] PORT_A PORT_B\n");
+	fprintf(stderr, "usage: pcapfwd [--tx ring|lend|sendmmsg] PORT_A PORT_B\n");
 	return 2;
 }
 
@@ -322,6 +350,8 @@ int main(int argc, char **argv)
 	if (argc == 5 && !strcmp(argv[1], "--tx")) {
 		if (!strcmp(argv[2], "sendmmsg"))
 			kind = TX_MMSG;
+		else if (!strcmp(argv[2], "lend"))
+			kind = TX_LEND;
 		else if (strcmp(argv[2], "ring"))
 			return usage();
 		at = 3;
@@ -353,7 +383,10 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	fprintf(stderr, "pcapfwd: ready (transmit by %s)\n", kind == TX_RING ? "PACKET_TX_RING" : "sendmmsg");
+	static const char *const tx_names[] = {
+		[TX_RING] = "PACKET_TX_RING, copied", [TX_LEND] = "PACKET_TX_RING, lent", [TX_MMSG] = "sendmmsg",
+	};
+	fprintf(stderr, "pcapfwd: ready (transmit by %s)\n", tx_names[kind]);
 
 	int sig;
 	(void)sigwait(&stop_signals, &sig);
