@@ -339,6 +339,14 @@ static void hand_over(struct ike_engine *e, struct ike_sa *old, struct ike_sa *t
 	ike_emit(e, IKE_EV_REKEYED, to, 0, 0, 0, "IKE SA rekeyed (simultaneous rekey resolved)");
 }
 
+/* The peer's new SA is going: the peer moves the children into it and loses them with it; so do we, with no
+ * IKE_EV_REKEYED for an SA that will not carry them. */
+static void end_with(struct ike_sa *old, struct ike_sa *going)
+{
+	ike_sa_move_children(old, going);
+	memset(&old->ike_coll, 0, sizeof old->ike_coll);
+}
+
 void ike_rekey_collision_adopt(struct ike_engine *e, struct ike_sa *old)
 {
 	struct ike_sa *theirs = old->ike_coll.theirs ? ike_sa_find_id(e, old->ike_coll.theirs) : NULL;
@@ -353,8 +361,9 @@ void ike_rekey_collision_adopt(struct ike_engine *e, struct ike_sa *old)
 
 /* RFC 7296 2.8.2: both rekeyed the IKE SA at once and both exchanges completed. The new SA made by the exchange
  * with the lowest of the four nonces is redundant: whoever initiated that exchange deletes it; the other new SA
- * takes the children and its initiator deletes the old SA. The peer's new SA, if it is going already, cannot be the
- * survivor: ours is then. */
+ * takes the children and its initiator deletes the old SA. The peer orders the nonces alike and acts on that, so
+ * we follow the rule even when the peer's new SA is going already (our DELETE of it, e.g. our operator's): keeping
+ * ours instead would leave us an IKE SA the peer deletes. */
 static void ike_collision_resolve(struct ike_engine *e, uint64_t now_ms, struct ike_sa *old, struct ike_sa *mine,
 	struct ike_sa *theirs, const uint8_t *nr, size_t nr_len)
 {
@@ -366,10 +375,14 @@ static void ike_collision_resolve(struct ike_engine *e, uint64_t now_ms, struct 
 		lo = nr, lo_len = nr_len;
 	ours_redundant = ike_nonce_cmp(lo, lo_len, old->ike_coll.min_nonce, old->ike_coll.min_len) < 0;
 	ike_req_done(old);
-	if (ours_redundant && can_adopt(theirs)) {
-		ike_log(e, 6, "IKE SA %llu: simultaneous rekey, our new IKE SA %llu is redundant, the peer's %llu stays",
-			(unsigned long long)old->id, (unsigned long long)mine->id, (unsigned long long)theirs->id);
-		hand_over(e, old, theirs);
+	if (ours_redundant) {
+		ike_log(e, 6, "IKE SA %llu: simultaneous rekey, our new IKE SA %llu is redundant, the peer's %llu stays%s",
+			(unsigned long long)old->id, (unsigned long long)mine->id, (unsigned long long)theirs->id,
+			can_adopt(theirs) ? "" : " (but is going: the children go with it, as on the peer)");
+		if (can_adopt(theirs))
+			hand_over(e, old, theirs);
+		else
+			end_with(old, theirs);
 		if (ike_info_send_delete(e, now_ms, mine, NULL) == 0)
 			mine->state = IKE_SA_DELETING;
 		else

@@ -11,6 +11,7 @@
 #include "ike/engine.h"   /* inside the engine: its SA index, its out hook (a misbehaving peer) */
 #include "ike/ike.h"
 #include "ike/msg.h"
+#include "ike/sa.h"    /* ike_sa_find_id: which of two colliding rekeys the nonces make redundant */
 
 static void test_proposals(void)
 {
@@ -1087,8 +1088,8 @@ static struct forge {
 
 static void forge_rekey_sa(void *ctx, struct ike_msg *out, struct ike_msg *inner)
 {
-	(void)ctx, (void)out;
-	for (size_t i = 0; forge.armed && i < inner->n_payloads; i++) {
+	(void)ctx;
+	for (size_t i = 0; forge.armed && out->exchange == IKE_CREATE_CHILD_SA && i < inner->n_payloads; i++) {
 		struct ike_notify *n = &inner->payloads[i].u.notify;
 
 		if (inner->payloads[i].type != IKE_PL_NOTIFY || n->type != IKE_N_REKEY_SA)
@@ -1306,6 +1307,7 @@ static void deliver(size_t i)
 static void ike_rekey_refused_successor_going(void)
 {
 	struct ike_sa_info b[4];
+	const struct ike_sa_info *on_old = NULL, *on_theirs = NULL;
 	uint64_t old_b, theirs = 0;
 	size_t n;
 
@@ -1325,13 +1327,80 @@ static void ike_rekey_refused_successor_going(void)
 	deliver(queued(&B, true));              /* the refusal */
 	n = ike_sa_list(B.e, b, 4);
 	for (size_t i = 0; i < n && i < 4; i++)
-		CHECK(b[i].id == old_b ? b[i].n_children == 1 : b[i].n_children == 0,
-		      "the child stays on B's old IKE SA, none goes to the one being deleted (SA %llu %s: %zu children)",
-		      (unsigned long long)b[i].id, b[i].state_name, b[i].n_children);
+		*(b[i].id == old_b ? &on_old : &on_theirs) = &b[i];
+	CHECK(n == 2 && on_old && on_theirs && on_old->n_children == 1 && on_theirs->n_children == 0 &&
+	      !strcmp(on_theirs->state_name, "DELETING"), "the child stays on B's old IKE SA, none goes to A's new "
+	      "one being deleted (old: %zu children, A's new: %zu)", on_old ? on_old->n_children : 0,
+	      on_theirs ? on_theirs->n_children : 0);
 	CHECK(B.ev[IKE_EV_REKEYED] == 0, "B reports no rekey");
 	run_until(now + 30000);
+	CHECK(ike_sa_list(A.e, NULL, 0) == 0 && ike_sa_list(B.e, NULL, 0) == 0 && A.n_child == 0 && B.n_child == 0 &&
+	      A.ev[IKE_EV_CHILD_DOWN] == 1 && B.ev[IKE_EV_CHILD_DOWN] == 1 && B.ev[IKE_EV_REKEYED] == 0,
+	      "then both DELETEs end everything, on both sides alike: the child down once each, B never reported "
+	      "a rekey into an SA it was deleting (B: %d REKEYED)", B.ev[IKE_EV_REKEYED]);
+}
+
+/* The IKE SA of side s other than old, inside the engine. */
+static struct ike_sa *other_sa(const struct side *s, uint64_t old)
+{
+	struct ike_sa_info info[4];
+	size_t n = ike_sa_list(s->e, info, 4);
+
+	for (size_t i = 0; i < n && i < 4; i++)
+		if (info[i].id != old)
+			return ike_sa_find_id(s->e, info[i].id);
+	return NULL;
+}
+
+/* The lower of the two nonces of the exchange that made sa. */
+static const uint8_t *low_nonce(const struct ike_sa *sa, size_t *len)
+{
+	bool ni_lower = ike_nonce_cmp(sa->ni, sa->ni_len, sa->nr, sa->nr_len) < 0;
+
+	*len = ni_lower ? sa->ni_len : sa->nr_len;
+	return ni_lower ? sa->ni : sa->nr;
+}
+
+/* Both rekey the IKE SA and both exchanges complete (RFC 7296 2.8.2), but the side whose new SA the nonces make
+ * redundant (X) has already terminated the other's new SA. The other side (Y) orders the nonces alike: it keeps its
+ * new SA, deletes the old one and waits for X to delete X's new SA. X must delete it too, not keep it: else X holds
+ * an IKE SA with the child that Y no longer has. */
+static void ike_rekey_resolved_successor_going(void)
+{
+	struct side *x, *y;
+	struct ike_sa *new_a, *new_b;
+	const uint8_t *lo_a, *lo_b;
+	size_t len_a, len_b;
+	uint64_t old_a = sa_id(&A), old_b = sa_id(&B);
+
+	ike_rekey(A.e, now, old_a, 0);
+	ike_rekey(B.e, now, old_b, 0);
+	ike_tick(A.e, now);
+	ike_tick(B.e, now);
+	deliver(queued(&B, false));             /* A's rekey: B answers, and makes A's new SA */
+	deliver(queued(&A, false));             /* B's rekey: A answers, and makes B's new SA */
+	new_a = other_sa(&B, old_b);            /* made by A's exchange */
+	new_b = other_sa(&A, old_a);
+	CHECK(new_a && new_b && q_len == 2, "both answered the other's rekey (%zu queued)", q_len);
+	if (!new_a || !new_b)
+		return;
+	lo_a = low_nonce(new_a, &len_a);
+	lo_b = low_nonce(new_b, &len_b);
+	x = ike_nonce_cmp(lo_a, len_a, lo_b, len_b) < 0 ? &A : &B;
+	y = x == &A ? &B : &A;
+	CHECK(ike_terminate(x->e, now, x == &A ? new_b->id : new_a->id) == 0,
+	      "%s (whose new SA is redundant) terminates %s's new IKE SA", x->name, y->name);
+	deliver(queued(x, true));               /* x's rekey completes: the collision is resolved */
+	CHECK(sa_count(x, IKE_SA_ESTABLISHED) == 0 && x->ev[IKE_EV_REKEYED] == 0,
+	      "%s keeps none of the new IKE SAs (%zu established) and reports no rekey", x->name,
+	      sa_count(x, IKE_SA_ESTABLISHED));
+	run_until(now + 100);
 	CHECK(ike_sa_list(A.e, NULL, 0) == 0 && ike_sa_list(B.e, NULL, 0) == 0 && A.n_child == 0 && B.n_child == 0,
-	      "then both DELETEs end everything, on both sides alike");
+	      "both sides end alike: no IKE SA, no child (A %zu/%zu, B %zu/%zu)", ike_sa_list(A.e, NULL, 0), A.n_child,
+	      ike_sa_list(B.e, NULL, 0), B.n_child);
+	run_until(now + 30000);
+	CHECK(ike_sa_list(A.e, NULL, 0) == 0 && ike_sa_list(B.e, NULL, 0) == 0 && A.n_child == 0 && B.n_child == 0,
+	      "and stay so");
 }
 
 static void test_ike_rekey(void)
@@ -1366,6 +1435,12 @@ static void test_ike_rekey(void)
 	ike_initiate(A.e, now, 7);
 	run_until(now + 100);
 	ike_rekey_refused_successor_going();
+	teardown();
+
+	setup(&(struct setup){ 0 });
+	ike_initiate(A.e, now, 7);
+	run_until(now + 100);
+	ike_rekey_resolved_successor_going();
 	teardown();
 }
 
