@@ -4,17 +4,12 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "counter.h"
 #include "sa.h"
 #include "wire.h"
 
 #define AH_FIXED 12u  /* next header, length, reserved, SPI, sequence number */
 #define HDRS_MAX 1024  /* IP header, extension headers and AH that one packet may bring */
-#define PROTO_AH_ 51
-
-static void stat_inc(_Atomic uint64_t *c)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
-}
 
 /* RFC 4302 2.2: the header ends on a 32-bit (IPv4) or 64-bit (IPv6) boundary. */
 uint32_t ah_hdr_len(const struct sa *sa, int family)
@@ -118,30 +113,28 @@ static int routing_as_final(uint8_t *ip, uint8_t *rh, uint32_t len)
 /* The fixed header's mutable fields, then each extension header before AH as the receiver will see it. */
 static int zero_ipv6(uint8_t *ip, uint32_t ah_off)
 {
-	uint8_t nh = ip[6];
-	uint32_t off = 40;
+	struct ipv6_walk w, at;
 
 	ip[0] &= 0xf0;                 /* traffic class */
 	ip[1] = ip[2] = ip[3] = 0;     /* traffic class, flow label */
 	ip[7] = 0;                     /* hop limit */
-	while (off < ah_off) {
-		uint32_t len = off + 2 <= ah_off ? 8u * (ip[off + 1] + 1u) : 0;
+	ipv6_walk_start(ip, &w);
+	while (w.off < ah_off) {
 		int rc;
 
-		if (len == 0 || off + len > ah_off)
+		at = w;
+		if (ipv6_walk_step(ip, ah_off, &w) <= 0)
 			return -XE_MALFORMED_PACKET;
-		if (nh == 0 || nh == 60)
-			rc = zero_ipv6_opts(ip + off, len);
-		else if (nh == 43)
-			rc = routing_as_final(ip, ip + off, len);
+		if (at.nh == NH_HOP || at.nh == NH_DSTOPTS)
+			rc = zero_ipv6_opts(ip + at.off, w.off - at.off);
+		else if (at.nh == NH_ROUTING)
+			rc = routing_as_final(ip, ip + at.off, w.off - at.off);
 		else  /* a fragment header: the ICV is over the reassembled packet; anything else is unknown */
 			rc = -XE_NOT_SUPPORTED;
 		if (rc < 0)
 			return rc;
-		nh = ip[off];
-		off += len;
 	}
-	return nh == PROTO_AH_ ? 0 : -XE_MALFORMED_PACKET;
+	return w.off == ah_off && w.nh == IPPROTO_AH_ ? 0 : -XE_MALFORMED_PACKET;
 }
 
 /*

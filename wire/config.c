@@ -614,7 +614,7 @@ static int selector_parse(struct perr *e, const char *path, const json_t *obj, s
 		subpath(fp, path, pk[i]);
 		if (!port_is_any(pv[i]) && s->proto == PROTO_ANY)
 			return bad(e, fp, "needs a protocol with ports (tcp, udp, sctp, icmp, icmp6 or a number)");
-		if ((s->proto == 1 || s->proto == 58) && pv[i]->hi > 255 && !port_is_any(pv[i]))
+		if ((s->proto == IPPROTO_ICMP_ || s->proto == IPPROTO_ICMPV6_) && pv[i]->hi > 255 && !port_is_any(pv[i]))
 			return bad(e, fp, "ICMP type (src_port) and code (dst_port) are 0-255");
 	}
 	return 0;

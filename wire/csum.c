@@ -140,9 +140,9 @@ void csum_complete_partial(uint8_t *frame, const struct pkt_info *pi)
 		return;
 	uint32_t l4_len = pi->ip_len - hdr_len;
 	uint32_t field;
-	if (pi->proto == 6 && l4_len >= 20)
+	if (pi->proto == IPPROTO_TCP_ && l4_len >= 20)
 		field = 16;
-	else if (pi->proto == 17 && l4_len >= 8)
+	else if (pi->proto == IPPROTO_UDP_ && l4_len >= 8)
 		field = 6;
 	else
 		return;
@@ -151,7 +151,7 @@ void csum_complete_partial(uint8_t *frame, const struct pkt_info *pi)
 	uint16_t cur;
 	memcpy(&cur, l4 + field, 2);
 	cur = ntohs(cur);
-	if (pi->proto == 17 && pi->family == 4 && cur == 0)
+	if (pi->proto == IPPROTO_UDP_ && pi->family == 4 && cur == 0)
 		return; /* UDP over IPv4 without a checksum */
 	uint32_t pseudo = csum_pseudo(&pi->src, &pi->dst, pi->proto, l4_len);
 	if (cur != (uint16_t)fold32(pseudo))
@@ -159,7 +159,7 @@ void csum_complete_partial(uint8_t *frame, const struct pkt_info *pi)
 
 	l4[field] = l4[field + 1] = 0;
 	uint16_t c = csum_fold(csum_partial(l4, l4_len, pseudo));
-	if (pi->proto == 17 && c == 0)
+	if (pi->proto == IPPROTO_UDP_ && c == 0)
 		c = 0xffff;
 	c = htons(c);
 	memcpy(l4 + field, &c, 2);

@@ -7,6 +7,8 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+
+#include "counter.h"
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
@@ -97,12 +99,6 @@ static void put64(uint8_t *p, uint64_t v)
 {
 	wr32(p, (uint32_t)(v >> 32));
 	wr32(p + 4, (uint32_t)v);
-}
-
-static void stat_inc(_Atomic uint64_t *c)
-{
-	/* One writer per SA (its data thread): a relaxed load/store avoids a locked add. */
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
 }
 
 /* ---- set-up, once per SA ---- */

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "counter.h"
 #include "spd.h"
 
 /*
@@ -87,11 +88,6 @@ static uint64_t key_hash(const struct flow_key *k)
 	return h;
 }
 
-static void count(_Atomic uint64_t *c)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
-}
-
 void flow_cache_stats(const struct flow_cache *fc, uint64_t *hits, uint64_t *misses)
 {
 	*hits = fc ? atomic_load_explicit(&fc->hits, memory_order_relaxed) : 0;
@@ -111,10 +107,10 @@ const struct spd_policy *flow_cache_lookup(struct flow_cache *fc, const struct s
 	set = fc->set[key_hash(&k) & fc->mask];
 	for (int w = 0; w < 2; w++)
 		if (set[w].gen == gen && !memcmp(&set[w].key, &k, sizeof(k))) {
-			count(&fc->hits);
+			stat_inc(&fc->hits);
 			return set[w].pol;
 		}
-	count(&fc->misses);
+	stat_inc(&fc->misses);
 	set[1] = set[0];
 	set[0].key = k;
 	set[0].gen = gen;

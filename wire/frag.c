@@ -125,7 +125,7 @@ static int fragment_ipv6(const uint8_t *ip, uint32_t len, uint32_t mtu, uint32_t
 
 	memcpy(out, ip, 40);
 	wr16(out + 4, FRAG6_HLEN + chunk);
-	out[6] = 44;
+	out[6] = NH_FRAGMENT;
 	uint8_t *fh = out + 40;
 	fh[0] = ip[6];
 	fh[1] = 0;

@@ -7,16 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "counter.h"
 #include "log.h"
 
-#define IPPROTO_ESP_ 50
-#define IPPROTO_AH_ 51
-#define IPPROTO_UDP_ 17
-#define IPPROTO_TCP_ 6
-#define IPPROTO_ICMPV6_ 58
-#define NH_IPV4 4
-#define NH_IPV6 41
-#define NH_DUMMY 59
 #define RX_BATCH 64
 
 static inline void count_drop(struct worker *wk, int reason)
@@ -26,15 +19,6 @@ static inline void count_drop(struct worker *wk, int reason)
 	if (reason >= XE__COUNT)
 		reason = XE_MALFORMED_PACKET;
 	atomic_fetch_add_explicit(&wk->drops.by_reason[reason], 1, memory_order_relaxed);
-}
-
-/*
- * Policy counters: [0] is written only by the outbound thread, [1] only by
- * the inbound one, so a relaxed load and store replace a locked add.
- */
-static inline void stat_add(_Atomic uint64_t *c, uint64_t v)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v, memory_order_relaxed);
 }
 
 static uint64_t mac_to_u64(const uint8_t *m)
@@ -1062,11 +1046,11 @@ static void in_bundle_esp(struct worker *wk, struct sa *ah, uint8_t *frame, uint
 static void in_ah(struct worker *wk, uint8_t *frame, const struct pkt_info *pi)
 {
 	uint8_t *ip = frame + pi->l3_off, *inner, nh;
-	uint32_t ah_off = (uint32_t)((pi->ah_off ? pi->ah_off : pi->l4_off) - pi->l3_off), inner_len;
+	uint32_t ah_off = pkt_ah_at(pi), inner_len;
 	struct sa *sa;
 	int rc;
 
-	if (pi->ip_len < ah_off + 12) {
+	if (!ah_off || pi->ip_len < ah_off + 12) {
 		count_drop(wk, XE_MALFORMED_PACKET);
 		return;
 	}
@@ -1235,17 +1219,16 @@ static void in_ip(struct worker *wk, uint8_t *frame, uint32_t len, const struct 
  */
 static bool transport_spi(const uint8_t *frame, const struct pkt_info *pi, uint32_t *spi, uint8_t *proto)
 {
-	uint32_t end = pi->l3_off + pi->ip_len;
-	uint32_t at = pi->family == 6 ? pi->ah_off : pi->proto == IPPROTO_AH_ ? pi->l4_off : 0;
+	uint32_t at = pkt_ah_at(pi);
 
 	if (pi->frag != PKT_FRAG_NONE)
 		return false;
-	if (at && end >= at + 12u) {
-		*spi = rd32(frame + at + 4);
+	if (at && pi->ip_len >= at + 12u) {
+		*spi = rd32(frame + pi->l3_off + at + 4);
 		*proto = PROTO_AH;
 		return true;
 	}
-	if (pi->proto == IPPROTO_ESP_ && pi->l4_off && end >= pi->l4_off + 8u) {
+	if (pi->proto == IPPROTO_ESP_ && pi->l4_off && pi->l3_off + pi->ip_len >= pi->l4_off + 8u) {
 		*spi = rd32(frame + pi->l4_off);
 		*proto = PROTO_ESP;
 		return true;
@@ -1310,7 +1293,7 @@ static bool in_transport(struct worker *wk, uint8_t *frame, const struct pkt_inf
 		return true;
 	}
 	/* AH's next header: read before it is verified, but a forged one fails AH's ICV all the same. */
-	bundle = proto == PROTO_AH && frame[pi->family == 6 ? pi->ah_off : pi->l4_off] == IPPROTO_ESP_;
+	bundle = proto == PROTO_AH && frame[pi->ah_off] == IPPROTO_ESP_;
 	rc = transport_decap(sa, frame, pi, &out, &out_len);
 	if (rc == 0 && bundle)
 		rc = in_transport_bundle_esp(wk, sa, &out, &out_len, &esp);

@@ -60,7 +60,7 @@ static int tcp_segment_next(const uint8_t *frame, const struct pkt_info *pi, uin
 	if (!first)
 		th[13] &= (uint8_t)~TCP_CWR;
 	th[16] = th[17] = 0;
-	uint32_t sum = csum_pseudo(&pi->src, &pi->dst, 6, tcphl + seg);
+	uint32_t sum = csum_pseudo(&pi->src, &pi->dst, IPPROTO_TCP_, tcphl + seg);
 	wr16(th + 16, csum_fold(csum_partial(th, tcphl + seg, sum)));
 	*state = 1 + done + seg;
 	return (int)(hdrs + seg);
@@ -75,7 +75,7 @@ static void udp_fix_first_fragment(const uint8_t *frame, const struct pkt_info *
 	uint32_t ulen = pi->ip_len - (uint32_t)(pi->l4_off - pi->l3_off);
 	const uint8_t *udp = frame + pi->l4_off;
 	uint16_t cur = (uint16_t)(udp[6] << 8 | udp[7]);
-	uint32_t pseudo = csum_pseudo(&pi->src, &pi->dst, 17, ulen);
+	uint32_t pseudo = csum_pseudo(&pi->src, &pi->dst, IPPROTO_UDP_, ulen);
 	uint16_t folded = (uint16_t)~csum_fold(pseudo);
 	if (cur == 0 || cur != folded)
 		return;
@@ -97,7 +97,7 @@ static int ipv4_fragment_frame(const uint8_t *frame, const struct pkt_info *pi, 
 	if (n <= 0)
 		return n;
 	memcpy(out, frame, pi->l3_off);
-	if (first && pi->proto == 17 && pi->l4_off && (uint32_t)n >= pi->l4_off - pi->l3_off + 8u)
+	if (first && pi->proto == IPPROTO_UDP_ && pi->l4_off && (uint32_t)n >= pi->l4_off - pi->l3_off + 8u)
 		udp_fix_first_fragment(frame, pi, out + pi->l3_off);
 	return n + pi->l3_off;
 }
@@ -109,7 +109,7 @@ int gso_segment_next(const uint8_t *frame, uint32_t len, const struct pkt_info *
 		return -XE_MALFORMED_PACKET;
 	if (pi->ip_len <= mtu)
 		return copy_whole(frame, pi->l3_off + pi->ip_len, state, out, cap);
-	if (pi->proto == 6 && pi->frag == PKT_FRAG_NONE && pi->l4_off)
+	if (pi->proto == IPPROTO_TCP_ && pi->frag == PKT_FRAG_NONE && pi->l4_off)
 		return tcp_segment_next(frame, pi, mtu, state, out, cap);
 	if (pi->family == 4 && !pi->df)
 		return ipv4_fragment_frame(frame, pi, mtu, state, out, cap);

@@ -31,9 +31,9 @@ static bool may_send_error(const uint8_t *frame, const struct pkt_info *pi)
 		return false;
 	if (addr_no_icmp(&pi->src) || addr_no_icmp(&pi->dst))
 		return false;
-	if (pi->family == 4 && pi->proto == 1 && !icmp4_is_query((uint8_t)pi->sport))
+	if (pi->family == 4 && pi->proto == IPPROTO_ICMP_ && !icmp4_is_query((uint8_t)pi->sport))
 		return false;
-	if (pi->family == 6 && pi->proto == 58 && pi->sport < 128)
+	if (pi->family == 6 && pi->proto == IPPROTO_ICMPV6_ && pi->sport < 128)
 		return false;
 	return true;
 }
@@ -52,7 +52,7 @@ static void ipv4_hdr(uint8_t *ip, uint32_t tot, uint8_t tos, const uint8_t src[4
 	ip[1] = tos;
 	wr16(ip + 2, tot);
 	ip[8] = ERR_TTL;
-	ip[9] = 1;
+	ip[9] = IPPROTO_ICMP_;
 	memcpy(ip + 12, src, 4);
 	memcpy(ip + 16, dst, 4);
 	ipv4_set_csum(ip);
@@ -63,7 +63,7 @@ static void ipv6_hdr(uint8_t *ip, uint32_t plen, const uint8_t src[16], const ui
 	memset(ip, 0, 8);
 	ip[0] = 0x60;
 	wr16(ip + 4, plen);
-	ip[6] = 58;
+	ip[6] = IPPROTO_ICMPV6_;
 	ip[7] = ERR_TTL;
 	memcpy(ip + 8, src, 16);
 	memcpy(ip + 24, dst, 16);
@@ -111,7 +111,7 @@ uint32_t icmp_build_too_big(uint8_t *out, uint32_t cap, const uint8_t *frame, co
 		eth_reply_hdr(out, frame, smac, ETHERTYPE_IPV6_);
 		icmp[0] = 2;
 		wr32(icmp + 4, mtu);
-		set_icmp_csum(icmp, 8 + q, csum_pseudo(src, &pi->src, 58, 8 + q));
+		set_icmp_csum(icmp, 8 + q, csum_pseudo(src, &pi->src, IPPROTO_ICMPV6_, 8 + q));
 		ipv6_hdr(ip, 8 + q, src->a, pi->src.a);
 	}
 	return hdrs + q;
@@ -142,7 +142,7 @@ uint32_t icmp_build_echo_reply(uint8_t *out, uint32_t cap, const uint8_t *frame,
 		ipv4_hdr(ip, iphl + msg_len, pi->tos, pi->dst.a, pi->src.a);
 	} else {
 		icmp[0] = 129;
-		set_icmp_csum(icmp, msg_len, csum_pseudo(&pi->dst, &pi->src, 58, msg_len));
+		set_icmp_csum(icmp, msg_len, csum_pseudo(&pi->dst, &pi->src, IPPROTO_ICMPV6_, msg_len));
 		ipv6_hdr(ip, msg_len, pi->dst.a, pi->src.a);
 	}
 	return ETH_HLEN_ + iphl + msg_len;

@@ -5,7 +5,6 @@
 #include "wire.h"
 
 #define IP6_HLEN 40
-#define ICMP6_PROTO 58
 #define ND_NS 135
 #define ND_NA 136
 #define ND_BODY 24            /* type, code, checksum, flags/reserved, target */
@@ -50,7 +49,7 @@ static uint8_t *nd_header(uint8_t *buf, const uint8_t dmac[6], const uint8_t sma
 	memset(ip, 0, IP6_HLEN);
 	ip[0] = 0x60;
 	wr16(ip + 4, (uint16_t)icmp_len);
-	ip[6] = ICMP6_PROTO;
+	ip[6] = IPPROTO_ICMPV6_;
 	ip[7] = 255;
 	memcpy(ip + 8, src, 16);
 	memcpy(ip + 24, dst, 16);
@@ -66,7 +65,7 @@ static uint32_t nd_finish(uint8_t *buf, uint32_t icmp_len)
 	uint8_t *icmp = buf + ETH_HLEN_ + IP6_HLEN;
 	v6(&src, ip + 8);
 	v6(&dst, ip + 24);
-	uint16_t c = csum_fold(csum_partial(icmp, icmp_len, csum_pseudo(&src, &dst, ICMP6_PROTO, icmp_len)));
+	uint16_t c = csum_fold(csum_partial(icmp, icmp_len, csum_pseudo(&src, &dst, IPPROTO_ICMPV6_, icmp_len)));
 	wr16(icmp + 2, c);
 	return ETH_HLEN_ + IP6_HLEN + icmp_len;
 }
@@ -102,7 +101,7 @@ struct nd_msg {
 /* RFC 4861 7.1: hop limit 255, code 0, valid checksum, well-formed options. */
 static bool nd_parse(const uint8_t *frame, uint32_t len, const struct pkt_info *pi, struct nd_msg *m)
 {
-	if (pi->family != 6 || pi->proto != ICMP6_PROTO || pi->frag != PKT_FRAG_NONE || pi->ttl != 255 ||
+	if (pi->family != 6 || pi->proto != IPPROTO_ICMPV6_ || pi->frag != PKT_FRAG_NONE || pi->ttl != 255 ||
 	    pi->l4_off == 0 || pi->l4_off < pi->l3_off || pi->l3_off + pi->ip_len > len)
 		return false;
 	uint32_t hdrs = (uint32_t)(pi->l4_off - pi->l3_off);
@@ -114,7 +113,7 @@ static bool nd_parse(const uint8_t *frame, uint32_t len, const struct pkt_info *
 	m->icmp_len = pi->ip_len - hdrs;
 	if ((m->icmp[0] != ND_NS && m->icmp[0] != ND_NA) || m->icmp[1] != 0)
 		return false;
-	if (csum_fold(csum_partial(m->icmp, m->icmp_len, csum_pseudo(&pi->src, &pi->dst, ICMP6_PROTO, m->icmp_len))))
+	if (csum_fold(csum_partial(m->icmp, m->icmp_len, csum_pseudo(&pi->src, &pi->dst, IPPROTO_ICMPV6_, m->icmp_len))))
 		return false;
 	m->lla = NULL;
 	uint8_t want = m->icmp[0] == ND_NS ? OPT_SLLA : OPT_TLLA;

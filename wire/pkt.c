@@ -12,12 +12,12 @@
 static uint32_t l4_min_len(uint8_t proto)
 {
 	switch (proto) {
-	case 6: return 20;   /* TCP */
-	case 17: return 8;   /* UDP */
-	case 136: return 8;  /* UDP-Lite */
-	case 132: return 12; /* SCTP */
-	case 1: return 8;    /* ICMP */
-	case 58: return 8;   /* ICMPv6 */
+	case IPPROTO_TCP_: return 20;
+	case IPPROTO_UDP_: return 8;
+	case IPPROTO_UDPLITE_: return 8;
+	case IPPROTO_SCTP_: return 12;
+	case IPPROTO_ICMP_: return 8;
+	case IPPROTO_ICMPV6_: return 8;
 	default: return 0;
 	}
 }
@@ -37,14 +37,14 @@ static int parse_l4(const uint8_t *frame, uint32_t end, struct pkt_info *pi)
 	if (pi->l4_off > end || end - pi->l4_off < need)
 		return MALFORMED;
 	const uint8_t *l4 = frame + pi->l4_off;
-	if (pi->proto == 1 || pi->proto == 58) {
+	if (pi->proto == IPPROTO_ICMP_ || pi->proto == IPPROTO_ICMPV6_) {
 		pi->sport = l4[0];
 		pi->dport = l4[1];
 		return 0;
 	}
 	pi->sport = rd16(l4);
 	pi->dport = rd16(l4 + 2);
-	if (pi->proto == 6 && pi->frag == PKT_FRAG_NONE) {
+	if (pi->proto == IPPROTO_TCP_ && pi->frag == PKT_FRAG_NONE) {
 		uint32_t doff = (uint32_t)(l4[12] >> 4) * 4;
 		if (doff < 20 || doff > end - pi->l4_off)
 			return MALFORMED;
@@ -81,59 +81,75 @@ static int parse_ipv4(const uint8_t *frame, uint32_t len, struct pkt_info *pi)
 	if (pi->frag == PKT_FRAG_OTHER)
 		return 0;
 	pi->l4_off = (uint16_t)(off + ihl);
+	if (pi->proto == IPPROTO_AH_)
+		pi->ah_off = pi->l4_off;
 	return parse_l4(frame, off + tot, pi);
 }
 
-/* Walk the extension headers after the fixed IPv6 header; sets proto, l4_off, frag. */
-static int walk_ipv6_ext(const uint8_t *frame, uint32_t end, uint8_t nh, struct pkt_info *pi)
+int ipv6_walk_step(const uint8_t *ip, uint32_t end, struct ipv6_walk *w)
 {
-	uint32_t off = pi->l3_off + 40u;
+	const uint8_t *h = ip + w->off;
+	uint32_t room = end > w->off ? end - w->off : 0, len;
+
+	switch (w->nh) {
+	case NH_HOP:
+	case NH_ROUTING:
+	case NH_DSTOPTS:
+		len = room < 2 ? 0 : (h[1] + 1u) * 8u;
+		break;
+	case NH_FRAGMENT:
+		len = 8;
+		break;
+	case IPPROTO_AH_:
+		len = room < 2 ? 0 : (h[1] + 2u) * 4u;
+		break;
+	default:
+		return 0;
+	}
+	if (len == 0 || len > room)
+		return MALFORMED;
+	w->nh_at = w->off;
+	w->nh = h[0];
+	w->off += len;
+	return 1;
+}
+
+/* Walk the extension headers after the fixed IPv6 header; sets proto, l4_off, frag, ah_off. */
+static int walk_ipv6_ext(const uint8_t *frame, uint32_t end, struct pkt_info *pi)
+{
+	const uint8_t *ip = frame + pi->l3_off;
+	struct ipv6_walk w;
+
+	ipv6_walk_start(ip, &w);
 	for (int n = 0; n < 32; n++) {
-		const uint8_t *h = frame + off;
-		uint32_t hlen;
-		switch (nh) {
-		case 0:  /* hop-by-hop, only allowed right after the fixed header */
-			if (n != 0)
-				return MALFORMED;
-			/* fall through */
-		case 43: /* routing */
-		case 60: /* destination options */
-			if (end - off < 2)
-				return MALFORMED;
-			hlen = ((uint32_t)h[1] + 1) * 8;
-			break;
-		case 51: /* AH */
-			if (end - off < 2)
-				return MALFORMED;
-			if (!pi->ah_off)
-				pi->ah_off = (uint16_t)off;
-			hlen = ((uint32_t)h[1] + 2) * 4;
-			break;
-		case 44: { /* fragment */
-			if (end - off < 8)
-				return MALFORMED;
-			uint16_t fo = rd16(h + 2);
-			hlen = 8;
+		struct ipv6_walk at = w;
+		int rc = ipv6_walk_step(ip, end, &w);
+
+		if (rc < 0)
+			return rc;
+		if (rc == 0) {  /* ESP, no next header, upper layer or unknown: stop here */
+			pi->proto = w.nh;
+			pi->l4_off = (uint16_t)(pi->l3_off + w.off);
+			return parse_l4(frame, pi->l3_off + end, pi);
+		}
+		/* hop-by-hop is only allowed right after the fixed header */
+		if (at.nh == NH_HOP && n != 0)
+			return MALFORMED;
+		if (at.nh == IPPROTO_AH_ && !pi->ah_off)
+			pi->ah_off = (uint16_t)(pi->l3_off + at.off);
+		if (at.nh == NH_FRAGMENT) {
+			uint16_t fo = rd16(ip + at.off + 2);
+
 			if (fo & 0xfff8) {
 				pi->frag = PKT_FRAG_OTHER;
-				pi->proto = h[0];
+				pi->proto = w.nh;
 				pi->l4_off = 0;
 				return 0;
 			}
 			/* An atomic fragment (offset 0, M 0) is a whole packet (RFC 6946). */
 			if (fo & 1)
 				pi->frag = PKT_FRAG_FIRST;
-			break;
 		}
-		default: /* ESP, no-next-header, upper layer or unknown: stop here */
-			pi->proto = nh;
-			pi->l4_off = (uint16_t)off;
-			return parse_l4(frame, end, pi);
-		}
-		if (hlen > end - off)
-			return MALFORMED;
-		nh = h[0];
-		off += hlen;
 	}
 	return MALFORMED; /* absurd header chain */
 }
@@ -154,7 +170,7 @@ static int parse_ipv6(const uint8_t *frame, uint32_t len, struct pkt_info *pi)
 	pi->src.family = pi->dst.family = 6;
 	memcpy(pi->src.a, ip + 8, 16);
 	memcpy(pi->dst.a, ip + 24, 16);
-	return walk_ipv6_ext(frame, off + tot, ip[6], pi);
+	return walk_ipv6_ext(frame, tot, pi);
 }
 
 int pkt_parse(const uint8_t *frame, uint32_t len, struct pkt_info *pi)

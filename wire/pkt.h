@@ -14,6 +14,23 @@
 #define ETHERTYPE_8021AD_ 0x88a8
 #define ETHERTYPE_QINQ_OLD_ 0x9100  /* pre-802.1ad stacked tags */
 
+/* IP protocol and IPv6 next-header numbers (IANA) the wire reads or writes. */
+#define NH_HOP 0             /* IPv6 hop-by-hop options */
+#define IPPROTO_ICMP_ 1
+#define NH_IPV4 4            /* IPv4 in IP: a tunnel's inner packet */
+#define IPPROTO_TCP_ 6
+#define IPPROTO_UDP_ 17
+#define NH_IPV6 41
+#define NH_ROUTING 43
+#define NH_FRAGMENT 44
+#define IPPROTO_ESP_ 50
+#define IPPROTO_AH_ 51
+#define IPPROTO_ICMPV6_ 58
+#define NH_DUMMY 59          /* no next header: ESP's dummy packets (RFC 4303 2.6) */
+#define NH_DSTOPTS 60
+#define IPPROTO_SCTP_ 132
+#define IPPROTO_UDPLITE_ 136
+
 /* Network byte order, from and to unaligned buffers. */
 static inline uint16_t rd16(const uint8_t *p)
 {
@@ -61,7 +78,7 @@ struct pkt_info {
 	uint16_t dport;
 	uint32_t ip_len;   /* IP packet length per its header (<= captured - l3_off) */
 	struct bw_addr src, dst;
-	uint16_t ah_off;   /* IPv6: offset of the first AH header the walk passed, 0 = none (IPv4: proto 51) */
+	uint16_t ah_off;   /* offset of the (first) AH header, 0 = none or not in this fragment; IPv6's walk goes past it */
 };
 
 enum {
@@ -77,6 +94,40 @@ enum {
  * -XE_MALFORMED_PACKET for a truncated or inconsistent IP packet.
  */
 int pkt_parse(const uint8_t *frame, uint32_t len, struct pkt_info *pi);
+
+/*
+ * The IPv6 extension-header chain (RFC 8200 4), one header at a time:
+ * hop-by-hop, routing, fragment, destination options and AH. Offsets count
+ * from the start of the IPv6 header. Start with ipv6_walk_start; each
+ * ipv6_walk_step moves past the header named by nh.
+ */
+struct ipv6_walk {
+	uint32_t off;    /* where the header named by nh starts */
+	uint32_t nh_at;  /* the next-header byte that names it (6: the fixed header's) */
+	uint8_t nh;      /* its type */
+};
+
+static inline void ipv6_walk_start(const uint8_t *ip, struct ipv6_walk *w)
+{
+	w->off = 40;
+	w->nh_at = 6;
+	w->nh = ip[6];
+}
+
+/*
+ * Step past the extension header w->nh at w->off, the packet ending at end:
+ * 1, 0 when w->nh is not an extension header (upper layer, ESP, no next
+ * header, unknown; w unchanged), -XE_MALFORMED_PACKET when the header does
+ * not fit before end. A fragment header is always 8 bytes (its second byte
+ * is reserved, not a length); AH's length counts 4-byte words less two.
+ */
+int ipv6_walk_step(const uint8_t *ip, uint32_t end, struct ipv6_walk *w);
+
+/* Offset of the AH header in pi's IP packet (from the IP header), 0 when the frame has none to read. */
+static inline uint32_t pkt_ah_at(const struct pkt_info *pi)
+{
+	return pi->ah_off ? (uint32_t)(pi->ah_off - pi->l3_off) : 0;
+}
 
 /* Address helpers. */
 bool bw_addr_eq(const struct bw_addr *a, const struct bw_addr *b);

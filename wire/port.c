@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "counter.h"
 #include "port.h"
 #include "wire.h"
 
@@ -247,12 +248,6 @@ struct rx_call {
 	void *ctx;
 };
 
-/* Only the reading thread writes the receive counters: no locked add needed, readers see whole values. */
-static inline void single_writer_add(_Atomic uint64_t *c, uint64_t v)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v, memory_order_relaxed);
-}
-
 /*
  * Read the next whole copy from the socket into p->whole, with its VLAN tag
  * put back where libpcap puts it in the ring (so it compares with the slot).
@@ -315,7 +310,7 @@ static void whole_discard_stale(struct port *p)
 		return;
 	p->empty_batches = 0;
 	if (p->whole_len || whole_read(p))
-		single_writer_add(&p->st.rx_copies_dropped, 1);
+		stat_add(&p->st.rx_copies_dropped, 1);
 	p->whole_len = 0;
 }
 
@@ -325,10 +320,10 @@ static void rx_one(u_char *user, const struct pcap_pkthdr *h, const u_char *byte
 	uint8_t *frame = (uint8_t *)(uintptr_t)bytes, *whole;
 	uint32_t len = h->caplen;
 
-	single_writer_add(&c->p->st.rx_packets, 1);
-	single_writer_add(&c->p->st.rx_bytes, h->len);
+	stat_add(&c->p->st.rx_packets, 1);
+	stat_add(&c->p->st.rx_bytes, h->len);
 	if (h->caplen < h->len && (whole = whole_for_slot(c->p, frame, h->caplen, h->len))) {
-		single_writer_add(&c->p->st.rx_superframes, 1);
+		stat_add(&c->p->st.rx_superframes, 1);
 		frame = whole;
 		len = h->len;
 	}

@@ -126,16 +126,13 @@ static int describe_ipv6(const uint8_t *ip, uint32_t len, struct frag_desc *d)
 	uint32_t end = 40u + rd16(ip + 4);
 	if (end > len)
 		return -XE_MALFORMED_PACKET;
-	uint32_t off = 40, nh_at = 6;
-	uint8_t nh = ip[6];
-	while (nh == 0 || nh == 43 || nh == 60) {
-		if (end - off < 2 || ((uint32_t)ip[off + 1] + 1) * 8 > end - off)
+	struct ipv6_walk w;
+	ipv6_walk_start(ip, &w);
+	while (w.nh == NH_HOP || w.nh == NH_ROUTING || w.nh == NH_DSTOPTS)
+		if (ipv6_walk_step(ip, end, &w) < 0)
 			return -XE_MALFORMED_PACKET;
-		nh_at = off;
-		nh = ip[off];
-		off += ((uint32_t)ip[off + 1] + 1) * 8;
-	}
-	if (nh != 44 || end - off < 8 || off > HDR_ROOM)
+	uint32_t off = w.off;
+	if (w.nh != NH_FRAGMENT || end - off < 8 || off > HDR_ROOM)
 		return -XE_MALFORMED_PACKET;
 	const uint8_t *fh = ip + off;
 	uint16_t fo = rd16(fh + 2);
@@ -144,7 +141,7 @@ static int describe_ipv6(const uint8_t *ip, uint32_t len, struct frag_desc *d)
 	d->more = fo & 1;
 	d->id = (uint32_t)rd16(fh + 4) << 16 | rd16(fh + 6);
 	d->hdr_len = off;
-	d->nh_at = nh_at;
+	d->nh_at = w.nh_at;
 	d->data = fh + 8;
 	d->dlen = end - off - 8;
 	return 0;

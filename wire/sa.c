@@ -4,6 +4,7 @@
 
 #include <openssl/crypto.h>
 
+#include "counter.h"
 #include "sa.h"
 #include "wire.h"
 
@@ -40,15 +41,6 @@ static void go_dead(struct sa *sa)
 		atomic_store(&sa->hard_pending, 1);
 }
 
-/* Counters have one writer (the SA's data thread): no locked add needed. */
-static uint64_t add(_Atomic uint64_t *c, uint64_t n)
-{
-	uint64_t v = atomic_load_explicit(c, memory_order_relaxed) + n;
-
-	atomic_store_explicit(c, v, memory_order_relaxed);
-	return v;
-}
-
 /*
  * A hard limit of N packets lets exactly N through; the SA dies with the
  * N-th so the control thread can replace it before the next one arrives.
@@ -64,8 +56,8 @@ int sa_account(struct sa *sa, uint32_t bytes)
 		go_dead(sa);
 		return -XE_SA_EXPIRED;
 	}
-	packets = add(&sa->st.packets, 1);
-	total = add(&sa->st.bytes, bytes);
+	packets = stat_add(&sa->st.packets, 1);
+	total = stat_add(&sa->st.bytes, bytes);
 	if (lifetime_reached(&sa->conf.hard, packets, total))
 		go_dead(sa);
 	else if (lifetime_reached(&sa->conf.soft, packets, total))

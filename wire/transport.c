@@ -5,19 +5,6 @@
 #include "spd.h"
 #include "wire.h"
 
-#define IPPROTO_ESP_ 50
-#define IPPROTO_AH_ 51
-#define NH_HOP 0
-#define NH_ROUTING 43
-#define NH_FRAGMENT 44
-#define NH_DSTOPTS 60
-#define NH_DUMMY 59
-
-static uint32_t ext_len(const uint8_t *h, uint8_t nh)
-{
-	return nh == IPPROTO_AH_ ? (h[1] + 2u) * 4u : (h[1] + 1u) * 8u;
-}
-
 /*
  * Where ESP or AH goes in the host's IP packet, and which next-header byte
  * then names it. IPv6 keeps in front what routers and intermediate
@@ -28,51 +15,47 @@ static uint32_t ext_len(const uint8_t *h, uint8_t nh)
  */
 static int split_point(const uint8_t *ip, uint32_t ip_len, int family, uint32_t *split, uint32_t *nh_at)
 {
-	uint32_t off = 40, at = 6;
+	struct ipv6_walk w, before;
 
 	if (family == 4) {
 		*split = (ip[0] & 15u) * 4u;
 		*nh_at = 9;
 		return 0;
 	}
+	ipv6_walk_start(ip, &w);
 	for (;;) {
-		uint8_t nh = ip[at];
-		uint32_t len;
-
-		if (nh == NH_FRAGMENT || nh == IPPROTO_ESP_ || nh == IPPROTO_AH_)
+		if (w.nh == NH_FRAGMENT || w.nh == IPPROTO_ESP_ || w.nh == IPPROTO_AH_)
 			return -XE_NOT_SUPPORTED;
-		if (nh != NH_HOP && nh != NH_ROUTING && nh != NH_DSTOPTS)
+		if (w.nh != NH_HOP && w.nh != NH_ROUTING && w.nh != NH_DSTOPTS)
 			break;
-		if (off + 2 > ip_len || off + (len = ext_len(ip + off, nh)) > ip_len)
+		before = w;
+		if (ipv6_walk_step(ip, ip_len, &w) < 0)
 			return -XE_MALFORMED_PACKET;
-		if (nh == NH_DSTOPTS && ip[off] != NH_ROUTING)
+		if (before.nh == NH_DSTOPTS && w.nh != NH_ROUTING) {
+			w = before;
 			break;
-		at = off;
-		off += len;
+		}
 	}
-	*split = off;
-	*nh_at = at;
+	*split = w.off;
+	*nh_at = w.nh_at;
 	return 0;
 }
 
 /* The next-header byte that names the header at split (IPv6: the last extension header before it). */
-static int nh_byte_before(const uint8_t *ip, int family, uint32_t split, uint32_t *nh_at)
+static int nh_byte_before(const uint8_t *ip, uint32_t ip_len, int family, uint32_t split, uint32_t *nh_at)
 {
-	uint32_t off = 40, at = 6;
+	struct ipv6_walk w;
 
 	if (family == 4) {
 		*nh_at = 9;
 		return 0;
 	}
-	/* pkt_parse walked these headers already: their lengths stay inside the packet. */
-	while (off < split) {
-		uint8_t nh = ip[at];
-
-		at = off;
-		off += ext_len(ip + off, nh);
-	}
-	*nh_at = at;
-	return off == split ? 0 : -XE_MALFORMED_PACKET;
+	ipv6_walk_start(ip, &w);
+	while (w.off < split)
+		if (ipv6_walk_step(ip, ip_len, &w) <= 0)
+			return -XE_MALFORMED_PACKET;
+	*nh_at = w.nh_at;
+	return w.off == split ? 0 : -XE_MALFORMED_PACKET;
 }
 
 /* Lengths and next header of the host's IP packet after ESP or AH went in or came out. */
@@ -143,8 +126,8 @@ int transport_encap_bundle(struct sa *esp, struct sa *ah, uint8_t *out, uint32_t
 /* Offset of the ESP or AH header in the IP packet: pkt_parse stops at ESP; IPv6's walk goes past AH. */
 static uint32_t protected_at(const struct pkt_info *pi, bool ah)
 {
-	if (ah && pi->family == 6)
-		return pi->ah_off ? (uint32_t)(pi->ah_off - pi->l3_off) : 0;
+	if (ah)
+		return pkt_ah_at(pi);
 	return pi->l4_off ? (uint32_t)(pi->l4_off - pi->l3_off) : 0;
 }
 
@@ -155,7 +138,7 @@ int transport_decap(struct sa *sa, uint8_t *frame, const struct pkt_info *pi, ui
 	uint32_t split = protected_at(pi, ah), hdr = pi->l3_off + split, nh_at, inner_len;
 	int rc;
 
-	if (!split || pi->frag != PKT_FRAG_NONE || (rc = nh_byte_before(ip, pi->family, split, &nh_at)) < 0 ||
+	if (!split || pi->frag != PKT_FRAG_NONE || (rc = nh_byte_before(ip, pi->ip_len, pi->family, split, &nh_at)) < 0 ||
 	    ip[nh_at] != (ah ? IPPROTO_AH_ : IPPROTO_ESP_))
 		return -XE_MALFORMED_PACKET;
 	rc = ah ? ah_decap(sa, ip, pi->ip_len, split, &inner, &inner_len, &nh)

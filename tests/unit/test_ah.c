@@ -4,8 +4,6 @@
 #include "sa.h"
 #include "wire.h"
 
-#define NH_IPV4 4  /* next header: IPv4 in tunnel mode */
-
 static const uint8_t integ_key_len[INTEG__COUNT] = { 0, 20, 32, 48, 64, 16, 16, 20, 36 };
 static const int integs[] = { INTEG_HMAC_SHA1_96, INTEG_HMAC_SHA256_128, INTEG_HMAC_SHA384_192,
 	                      INTEG_HMAC_SHA512_256, INTEG_AES_XCBC_96, INTEG_AES_GMAC_128, INTEG_AES_GMAC_256 };

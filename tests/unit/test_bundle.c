@@ -5,8 +5,6 @@
 #include "spd.h"
 #include "wire_int.h"
 
-#define NH_IPV4 4
-#define IPPROTO_ESP_ 50
 
 /* The SAs of one bundle direction: ESP (AES-GCM-128) inside AH (HMAC-SHA256-128). */
 static struct sa *make_sa(int proto, uint32_t spi, int dir, uint32_t policy_id)

@@ -173,6 +173,120 @@ static void test_ipv6(void)
 	CHECK(pi.sport == 128 && pi.dport == 0, "ICMPv6 type in sport");
 }
 
+/* Append one extension header of type `type` (nh: the header after it) at h; returns its length. */
+static uint32_t ext(uint8_t *h, uint8_t type, uint8_t nh)
+{
+	switch (type) {
+	case 44:  /* fragment: always 8 bytes; byte 1 is reserved (non-zero here on purpose) */
+		memcpy(h, (const uint8_t[]){ nh, 0x5a, 0, 0, 1, 2, 3, 4 }, 8);
+		return 8;
+	case 51:  /* AH with a 12-byte ICV: 24 bytes, length field 4 (4-byte words less 2) */
+		memset(h, 0, 24);
+		h[0] = nh, h[1] = 4, h[7] = 0x42;
+		return 24;
+	case 43:  /* routing type 2, no segments left: 24 bytes */
+		memset(h, 0, 24);
+		h[0] = nh, h[1] = 2, h[2] = 2;
+		return 24;
+	default:  /* hop-by-hop or destination options, 16 bytes, a PadN */
+		memset(h, 0, 16);
+		h[0] = nh, h[1] = 1, h[2] = 1, h[3] = 12;
+		return 16;
+	}
+}
+
+/* IPv6 with the extension headers types[0..n) then UDP; pkt_parse's verdict, and the walk over the same bytes. */
+static int ext_chain(const uint8_t *types, uint32_t n, struct pkt_info *pi, uint32_t *hdrs)
+{
+	uint8_t pl[256];
+	uint32_t off = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		off += ext(pl + off, types[i], i + 1 < n ? types[i + 1] : 17);
+	build_udp(pl + off, 4000, 53, 16);
+	*hdrs = off;
+	return pkt_parse(f, build_ipv6(f, n ? types[0] : 17, "2001:db8::1", "2001:db8::2", pl, off + 24), pi);
+}
+
+/* The extension-header walker every IPv6 reader shares, through pkt_parse and directly. */
+static void test_ipv6_walk(void)
+{
+	static const struct {
+		const char *what;
+		uint8_t types[5];
+		uint32_t n;
+		uint32_t ah_at;  /* IP-relative, 0: none */
+	} chains[] = {
+		{ "hop-by-hop", { 0 }, 1, 0 },
+		{ "routing", { 43 }, 1, 0 },
+		{ "destination options", { 60 }, 1, 0 },
+		{ "atomic fragment with a non-zero reserved byte", { 44 }, 1, 0 },
+		{ "AH", { 51 }, 1, 40 },
+		{ "hop-by-hop, routing, destination options", { 0, 43, 60 }, 3, 0 },
+		{ "hop-by-hop, atomic fragment, AH", { 0, 44, 51 }, 3, 64 },
+		{ "hop-by-hop, destination options, routing, AH, destination options", { 0, 60, 43, 51, 60 }, 5, 96 },
+		{ "routing, atomic fragment, destination options", { 43, 44, 60 }, 3, 0 },
+	};
+	struct pkt_info pi;
+	uint32_t hdrs;
+
+	for (size_t i = 0; i < sizeof chains / sizeof chains[0]; i++) {
+		int rc = ext_chain(chains[i].types, chains[i].n, &pi, &hdrs);
+
+		CHECK(rc == 0 && pi.proto == 17 && pi.l4_off == 14 + 40 + hdrs && pi.dport == 53 &&
+		      pi.frag == PKT_FRAG_NONE, "%s: UDP found after %u bytes of headers (rc %d, l4_off %u)",
+		      chains[i].what, hdrs, rc, pi.l4_off);
+		CHECK_EQ(pkt_ah_at(&pi), chains[i].ah_at, "%s: where AH is", chains[i].what);
+
+		struct ipv6_walk w;
+		const uint8_t *ip = f + 14;
+		uint32_t steps = 0, last_nh_at = 6;
+
+		ipv6_walk_start(ip, &w);
+		while ((rc = ipv6_walk_step(ip, 40 + hdrs + 24, &w)) > 0)
+			steps++, last_nh_at = w.nh_at;
+		CHECK(rc == 0 && steps == chains[i].n && w.off == 40 + hdrs && w.nh == 17 && w.nh_at == last_nh_at &&
+		      ip[w.nh_at] == 17, "%s: the walk steps over %u headers to UDP", chains[i].what, chains[i].n);
+	}
+
+	/* A fragment in a chain that is not atomic: the first sees the ports, the others only the protocol. */
+	uint8_t types[] = { 0, 44 };
+	CHECK(ext_chain(types, 2, &pi, &hdrs) == 0, "hop-by-hop + fragment parses");
+	f[14 + 40 + 16 + 3] = 1;  /* M: more fragments */
+	CHECK(pkt_parse(f, 14 + 40 + hdrs + 24, &pi) == 0 && pi.frag == PKT_FRAG_FIRST && pi.dport == 53,
+	      "first fragment after hop-by-hop: ports read");
+	f[14 + 40 + 16 + 2] = 0x01;  /* offset 32 */
+	CHECK(pkt_parse(f, 14 + 40 + hdrs + 24, &pi) == 0 && pi.frag == PKT_FRAG_OTHER && pi.proto == 17 &&
+	      pi.l4_off == 0 && pkt_ah_at(&pi) == 0, "later fragment after hop-by-hop: protocol only");
+
+	/* Headers that do not fit. */
+	struct ipv6_walk w = { .off = 40, .nh_at = 6, .nh = 44 };
+	uint8_t ip[48] = { 0 };
+	CHECK_EQ(ipv6_walk_step(ip, 47, &w), -XE_MALFORMED_PACKET, "a fragment header needs 8 bytes");
+	CHECK(ipv6_walk_step(ip, 48, &w) == 1 && w.off == 48 && w.nh_at == 40, "and 8 are enough");
+	w = (struct ipv6_walk){ .off = 40, .nh_at = 6, .nh = 51 };
+	ip[41] = 1;  /* 12 bytes */
+	CHECK_EQ(ipv6_walk_step(ip, 41, &w), -XE_MALFORMED_PACKET, "AH's length byte beyond the end");
+	CHECK(ipv6_walk_step(ip, 52, &w) == 1 && w.off == 52, "AH of 12 bytes");
+	w = (struct ipv6_walk){ .off = 40, .nh_at = 6, .nh = 60 };
+	CHECK_EQ(ipv6_walk_step(ip, 48, &w), -XE_MALFORMED_PACKET, "destination options of 16 bytes in 8");
+	w = (struct ipv6_walk){ .off = 40, .nh_at = 6, .nh = 50 };
+	CHECK(ipv6_walk_step(ip, 48, &w) == 0 && w.off == 40, "ESP ends the walk");
+}
+
+/* IPv4: AH is where the protocol field says, unless the fragment carries no header to read. */
+static void test_ipv4_ah_at(void)
+{
+	struct pkt_info pi;
+	uint8_t ah[24] = { 4, 4 };
+	uint32_t len = build_ipv4(f, 51, "192.0.2.1", "192.0.2.2", NULL, 0, ah, sizeof ah, 0);
+
+	CHECK(pkt_parse(f, len, &pi) == 0 && pkt_ah_at(&pi) == 20, "IPv4 AH right after the header");
+	len = build_ipv4(f, 51, "192.0.2.1", "192.0.2.2", NULL, 0, ah, sizeof ah, 0x2001);  /* MF, offset 8 */
+	CHECK(pkt_parse(f, len, &pi) == 0 && pi.frag == PKT_FRAG_OTHER && pkt_ah_at(&pi) == 0,
+	      "a later IPv4 fragment of AH has no AH header to read (no offset from l4_off 0)");
+}
+
 static void test_non_ip(void)
 {
 	struct pkt_info pi;
@@ -381,6 +495,8 @@ int main(void)
 	test_ipv4_options_and_frags();
 	test_ipv4_malformed();
 	test_ipv6();
+	test_ipv6_walk();
+	test_ipv4_ah_at();
 	test_non_ip();
 	test_addr();
 	test_csum();

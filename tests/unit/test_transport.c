@@ -95,6 +95,42 @@ static void ext_headers(void)
 	sa_destroy(in);
 }
 
+/*
+ * ESP after an atomic fragment header (RFC 6946) whose reserved byte is not
+ * zero: a whole packet, verified; the fragment header is 8 bytes whatever
+ * that byte says, and it stays in front of the restored payload.
+ */
+static void atomic_fragment_in(void)
+{
+	static uint8_t frame[2048], wire[4096];
+	struct sa *out = NULL, *in = NULL;
+	struct pkt_info pi, wpi, rpi;
+	uint32_t back_len = 0;
+	uint8_t *back = NULL, l4[256];
+	int n = 0;
+
+	CHECK(make_pair(&out, &in), "ESP SAs for the atomic fragment");
+	uint32_t len = build_ipv6(frame, 17, "2001:db8:1::10", "2001:db8:2::10", l4, build_udp(l4, 5000, 53, 100));
+	CHECK(pkt_parse(frame, len, &pi) == 0 && (n = transport_encap(out, wire, sizeof wire - 8, frame, &pi)) > 0,
+	      "the host's packet is encapsulated");
+	if (n <= 0)
+		return;
+	/* what a router in between may do: IPv6 | fragment (offset 0, M 0, reserved 0xa5) | ESP */
+	memmove(wire + 14 + 48, wire + 14 + 40, (size_t)n - 54);
+	memcpy(wire + 14 + 40, (const uint8_t[]){ 50, 0xa5, 0, 0, 0, 0, 0x12, 0x34 }, 8);
+	wire[14 + 6] = 44;
+	put16(wire + 14 + 4, get16(wire + 14 + 4) + 8);
+	CHECK(pkt_parse(wire, (uint32_t)n + 8, &wpi) == 0 && wpi.frag == PKT_FRAG_NONE && wpi.proto == 50,
+	      "an atomic fragment of ESP parses as a whole ESP packet");
+	CHECK_EQ(transport_decap(in, wire, &wpi, &back, &back_len), 0,
+	         "an atomic fragment header with a non-zero reserved byte in front of ESP: verified");
+	CHECK(back && pkt_parse(back, back_len, &rpi) == 0 && rpi.proto == 17 && rpi.dport == 53 &&
+	      back[14 + 6] == 44 && back[14 + 40] == 17 && back_len == len + 8,
+	      "the host's UDP comes back behind the fragment header");
+	sa_destroy(out);
+	sa_destroy(in);
+}
+
 /* Verify what a router and the host's network did to the AH packet at wire (n bytes). */
 static int ah_verify(struct sa *in, uint8_t *wire, uint32_t n)
 {
@@ -311,6 +347,7 @@ int main(void)
 	sa_destroy(out);
 	sa_destroy(in);
 	ext_headers();
+	atomic_fragment_in();
 	ah_transport();
 	bundle_transport();
 	return check_done();
