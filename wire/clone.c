@@ -16,13 +16,7 @@ struct clone_index {
 
 uint64_t clone_key_hash(uint32_t policy_id, const struct bw_addr *host)
 {
-	uint64_t h = 0xcbf29ce484222325ull ^ policy_id;
-
-	/* FNV-1a over the address: hosts of one subnet differ in their last bytes only. */
-	h = (h ^ host->family) * 0x100000001b3ull;
-	for (int i = 0; i < 16; i++)
-		h = (h ^ host->a[i]) * 0x100000001b3ull;
-	return h ^ (h >> 29);
+	return bw_addr_hash(host, 0xcbf29ce484222325ull ^ policy_id);
 }
 
 static bool slot_is(const struct clone_slot *s, uint32_t policy_id, const struct bw_addr *host)

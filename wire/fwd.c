@@ -1331,7 +1331,7 @@ static bool in_transport_frags(struct worker *wk, uint8_t *frame, const struct p
 	int rc;
 
 	if (pi->frag == PKT_FRAG_NONE || (pi->proto != IPPROTO_ESP_ && pi->proto != IPPROTO_AH_ && !pi->ah_off) ||
-	    !transport_is_host(wk->snap->spd, &pi->dst))
+	    !spd_transport_host(wk->snap->spd, &pi->dst))
 		return false;
 	rc = reasm_input(wk->reasm, frame + pi->l3_off, pi->ip_len, pi, wk->now, &whole, &whole_len);
 	if (rc <= 0) {
@@ -1361,7 +1361,7 @@ static bool in_host_ike(struct worker *wk, uint8_t *frame, const struct pkt_info
 	uint32_t l4len = pi->ip_len - (uint32_t)(pi->l4_off - pi->l3_off), ulen;
 
 	if ((pi->dport != 500 && pi->dport != 4500) || pi->frag != PKT_FRAG_NONE || l4len < 8 ||
-	    !transport_is_host(wk->snap->spd, &pi->dst))
+	    !spd_transport_host(wk->snap->spd, &pi->dst))
 		return false;
 	ulen = (uint32_t)frame[pi->l4_off + 4] << 8 | frame[pi->l4_off + 5];
 	if (ulen < 8 || ulen > l4len) {

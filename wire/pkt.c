@@ -207,6 +207,17 @@ bool bw_addr_eq(const struct bw_addr *a, const struct bw_addr *b)
 	return memcmp(a->a, b->a, a->family == 6 ? 16 : 4) == 0;
 }
 
+uint64_t bw_addr_hash(const struct bw_addr *a, uint64_t seed)
+{
+	uint64_t h = seed;
+
+	/* FNV-1a: the hosts of one subnet differ in their last bytes only. */
+	h = (h ^ a->family) * 0x100000001b3ull;
+	for (int i = 0; i < (a->family == 4 ? 4 : 16); i++)
+		h = (h ^ a->a[i]) * 0x100000001b3ull;
+	return h ^ (h >> 29);
+}
+
 int bw_addr_parse(const char *s, struct bw_addr *out)
 {
 	memset(out, 0, sizeof(*out));

@@ -131,6 +131,8 @@ static inline uint32_t pkt_ah_at(const struct pkt_info *pi)
 
 /* Address helpers. */
 bool bw_addr_eq(const struct bw_addr *a, const struct bw_addr *b);
+/* A hash of the address (its family's bytes) mixed into seed, for open-addressed tables. */
+uint64_t bw_addr_hash(const struct bw_addr *a, uint64_t seed);
 int bw_addr_parse(const char *s, struct bw_addr *out);          /* 0 or -XE_BAD_PARAM */
 const char *bw_addr_str(const struct bw_addr *a, char *buf, size_t len);
 /* Is `a` inside `net`/`plen`? */

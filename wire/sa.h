@@ -219,8 +219,4 @@ int transport_encap_bundle(struct sa *esp, struct sa *ah, uint8_t *out, uint32_t
                            const struct pkt_info *pi);
 int transport_decap(struct sa *sa, uint8_t *frame, const struct pkt_info *pi, uint8_t **out, uint32_t *out_len);
 
-struct spd;
-/* addr is the host of a protect policy in transport mode (its single src address): bitw answers IKE for it. */
-bool transport_is_host(const struct spd *spd, const struct bw_addr *addr);
-
 #endif

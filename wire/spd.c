@@ -50,6 +50,8 @@ struct spd {
 	struct spd_policy *pol;   /* evaluation order */
 	struct id_ent *by_id;     /* sorted by id */
 	struct cls cls[2][2];     /* [DIR_OUT: 0, DIR_IN: 1][IPv4: 0, IPv6: 1] */
+	struct bw_addr *hosts;    /* transport hosts, open-addressed (family 0: empty); NULL: none */
+	uint32_t hosts_mask;      /* slots - 1 */
 };
 
 static _Atomic uint64_t spd_gen_next = 1;
@@ -280,6 +282,7 @@ void spd_free(struct spd *spd)
 			cls_free(&spd->cls[d][f]);
 	free(spd->pol);
 	free(spd->by_id);
+	free(spd->hosts);
 	free(spd);
 }
 
@@ -384,6 +387,57 @@ static int names_unique(const struct policy_conf *conf, uint32_t n, char *err, s
 	return rc;
 }
 
+static bool is_transport_host(const struct policy_conf *p)
+{
+	return p->action == ACT_PROTECT && p->mode == MODE_TRANSPORT && (p->sel.src.family == 4 || p->sel.src.family == 6);
+}
+
+static uint32_t host_slot(const struct spd *spd, const struct bw_addr *a)
+{
+	return (uint32_t)bw_addr_hash(a, 0x9e3779b97f4a7c15ull) & spd->hosts_mask;
+}
+
+/* The transport hosts in a table at least twice their number, so a probe ends at an empty slot soon. */
+static int hosts_build(struct spd *spd)
+{
+	uint32_t n = 0, slots = 4;
+
+	for (uint32_t i = 0; i < spd->n; i++)
+		n += is_transport_host(&spd->pol[i].conf);
+	if (!n)
+		return 0;
+	while (slots < 2ull * n)
+		slots <<= 1;
+	if (!(spd->hosts = calloc(slots, sizeof *spd->hosts)))
+		return -XE_NOMEM;
+	spd->hosts_mask = slots - 1;
+	for (uint32_t i = 0; i < spd->n; i++) {
+		const struct sel_addr *src = &spd->pol[i].conf.sel.src;
+		struct bw_addr a = { .family = src->family };
+		uint32_t h;
+
+		if (!is_transport_host(&spd->pol[i].conf))
+			continue;
+		memcpy(a.a, src->lo, src->family == 4 ? 4 : 16);
+		for (h = host_slot(spd, &a); spd->hosts[h].family && !bw_addr_eq(&spd->hosts[h], &a);)
+			h = (h + 1) & spd->hosts_mask;
+		spd->hosts[h] = a;
+	}
+	return 0;
+}
+
+bool spd_transport_host(const struct spd *spd, const struct bw_addr *addr)
+{
+	if (!spd || !spd->hosts || (addr->family != 4 && addr->family != 6))
+		return false;
+	for (uint32_t h = host_slot(spd, addr);; h = (h + 1) & spd->hosts_mask) {
+		if (!spd->hosts[h].family)
+			return false;
+		if (bw_addr_eq(&spd->hosts[h], addr))
+			return true;
+	}
+}
+
 struct spd *spd_build(const struct policy_conf *conf, struct pol_stats *const *stats, uint32_t n,
                       char *err, size_t errlen)
 {
@@ -409,6 +463,8 @@ struct spd *spd_build(const struct policy_conf *conf, struct pol_stats *const *s
 		for (int f = 0; f < 2 && !rc; f++)
 			if ((rc = cls_build(&spd->cls[d][f], spd, d, f ? 6 : 4)))
 				goto nomem;
+	if (!rc && hosts_build(spd) < 0)
+		goto nomem;
 	if (rc) {
 		spd_free(spd);
 		return NULL;

@@ -33,6 +33,12 @@ void spd_free(struct spd *spd);
 uint32_t spd_count(const struct spd *spd);
 const struct spd_policy *spd_at(const struct spd *spd, uint32_t i);   /* evaluation order */
 const struct spd_policy *spd_by_id(const struct spd *spd, uint32_t id);
+/*
+ * addr is the host of a protect policy in transport mode (its single src
+ * address): bitw verifies ESP/AH and answers IKE on its behalf. O(1): the
+ * hosts are put in a table when the SPD is built.
+ */
+bool spd_transport_host(const struct spd *spd, const struct bw_addr *addr);
 /* Unique per built spd (never reused), so caches can tell an old spd from a new one at the same address. */
 uint64_t spd_generation(const struct spd *spd);
 

@@ -645,7 +645,7 @@ int wire_ike_send(struct wire *w, const struct ctl_ike_dgram *d, const uint8_t *
 		if (bw_addr_eq(&s->black.addr[i], &src))
 			goto ok;
 	/* IKE for a transport-mode host goes out from the host's own address. */
-	if (transport_is_host(s->spd, &src))
+	if (spd_transport_host(s->spd, &src))
 		goto ok;
 	return -XE_BAD_PARAM;
 ok:

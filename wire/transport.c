@@ -2,7 +2,6 @@
 #include <string.h>
 
 #include "sa.h"
-#include "spd.h"
 #include "wire.h"
 
 /*
@@ -153,19 +152,4 @@ int transport_decap(struct sa *sa, uint8_t *frame, const struct pkt_info *pi, ui
 	ip_fix(*out + pi->l3_off, pi->family, split, inner_len, nh_at, nh);
 	*out_len = hdr + inner_len;
 	return 0;
-}
-
-/* A scan of the policies: only asked for UDP 500/4500 not addressed to bitw itself, never per protected packet. */
-bool transport_is_host(const struct spd *spd, const struct bw_addr *addr)
-{
-	uint32_t n = spd ? spd_count(spd) : 0;
-
-	for (uint32_t i = 0; i < n; i++) {
-		const struct policy_conf *p = &spd_at(spd, i)->conf;
-
-		if (p->action == ACT_PROTECT && p->mode == MODE_TRANSPORT && p->sel.src.family == addr->family &&
-		    !memcmp(p->sel.src.lo, addr->a, addr->family == 4 ? 4 : 16))
-			return true;
-	}
-	return false;
 }

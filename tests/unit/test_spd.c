@@ -185,6 +185,58 @@ static void test_build_errors(void)
 
 /* ---- randomised: the classifier must equal a linear scan ---- */
 
+/* The transport hosts (single src of a transport protect policy) in a table built with the SPD. */
+static void test_transport_hosts(void)
+{
+	enum { N = 300 };
+	static struct policy_conf c[N + 3];
+	char src[64], err[256] = "";
+	struct bw_addr a;
+	uint32_t found = 0;
+
+	for (uint32_t i = 0; i < N; i++) {
+		snprintf(src, sizeof src, "198.18.%u.%u", i / 200, i % 200 + 1);
+		c[i] = pol(i + 1, "", 3, ACT_PROTECT, DIR_BOTH, src, "203.0.113.7", "any", "any", "any");
+		snprintf(c[i].name, sizeof c[i].name, "t%u", i);
+		c[i].mode = MODE_TRANSPORT;
+		ip(c[i].peer.a, "203.0.113.7");
+	}
+	c[N] = pol(N + 1, "v6host", 3, ACT_PROTECT, DIR_BOTH, "2001:db8:1::10", "2001:db8:2::10", "any", "any", "any");
+	c[N].mode = MODE_TRANSPORT;
+	c[N].peer.family = 6;
+	ip(c[N].peer.a, "2001:db8:2::10");
+	c[N + 1] = pol(N + 2, "tunnel", 3, ACT_PROTECT, DIR_BOTH, "198.18.5.5", "198.18.6.0/24", "any", "any", "any");
+	c[N + 2] = pol(N + 3, "bypass", 3, ACT_BYPASS, DIR_BOTH, "198.18.5.6", "any", "any", "any", "any");
+	c[N + 2].mode = MODE_TRANSPORT;
+	struct spd *spd = spd_build(c, NULL, N + 3, err, sizeof err);
+	CHECK(spd != NULL, "transport policies build: %s", err);
+	if (!spd)
+		return;
+	for (uint32_t i = 0; i < N; i++) {
+		snprintf(src, sizeof src, "198.18.%u.%u", i / 200, i % 200 + 1);
+		bw_addr_parse(src, &a);
+		found += spd_transport_host(spd, &a);
+	}
+	CHECK_EQ(found, N, "each transport policy's host is a transport host");
+	bw_addr_parse("2001:db8:1::10", &a);
+	CHECK(spd_transport_host(spd, &a), "an IPv6 transport host");
+	bw_addr_parse("198.18.1.201", &a);
+	CHECK(!spd_transport_host(spd, &a), "an address next to them is not");
+	bw_addr_parse("203.0.113.7", &a);
+	CHECK(!spd_transport_host(spd, &a), "nor the peer");
+	bw_addr_parse("198.18.5.5", &a);
+	CHECK(!spd_transport_host(spd, &a), "nor a tunnel policy's source");
+	bw_addr_parse("198.18.5.6", &a);
+	CHECK(!spd_transport_host(spd, &a), "nor a bypass policy's");
+	bw_addr_parse("198.18.0.1", &a), a.family = 6;  /* an IPv4 host's bytes read as IPv6 */
+	CHECK(!spd_transport_host(spd, &a), "an IPv4 host's bytes under another family are not");
+	spd_free(spd);
+	spd = spd_build(c + N + 1, NULL, 2, err, sizeof err);
+	bw_addr_parse("198.18.0.1", &a);
+	CHECK(spd && !spd_transport_host(spd, &a), "an SPD without transport policies has no hosts");
+	spd_free(spd);
+}
+
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
 static uint32_t rnd(uint32_t n)
@@ -486,6 +538,7 @@ int main(void)
 	test_priorities();
 	test_direction_and_fragments();
 	test_build_errors();
+	test_transport_hosts();
 	test_random_equivalence(10, 20000);
 	test_random_equivalence(300, 20000);
 	test_random_equivalence(3000, 5000);
