@@ -662,8 +662,7 @@ static bool dummy_tick(struct worker *wk, struct sa *sa)
 {
 	uint32_t mean;
 
-	if (!sa || !sa->conf.opts.dummy_ms || sa->conf.mode != MODE_TUNNEL || sa->conf.proto != PROTO_ESP ||
-	    atomic_load_explicit(&sa->state, memory_order_relaxed) == SA_DEAD)
+	if (atomic_load_explicit(&sa->state, memory_order_relaxed) == SA_DEAD)
 		return false;
 	mean = sa->conf.opts.dummy_ms;
 	if (sa->dummy_next && wk->now >= sa->dummy_next)
@@ -676,21 +675,26 @@ static bool dummy_tick(struct worker *wk, struct sa *sa)
 /*
  * Outbound tunnel SAs whose policy asks for dummy packets send one at random
  * intervals between half and one and a half times the configured mean: each
- * policy's SA, and each host's SA of a clone policy.
+ * policy's SA, and each host's SA of a clone policy (the snapshot lists
+ * them). They are visited only when one is due or the snapshot changed.
  * Returns whether any SA wants them (the caller then wakes up more often).
  */
 static bool dummy_service(struct worker *wk)
 {
 	const struct snapshot *s = wk->snap;
-	uint32_t n = s->any_dummy ? spd_count(s->spd) : 0, pos = 0;
-	bool any = false;
-	struct sa *sa;
+	uint64_t due = UINT64_MAX;
 
-	for (uint32_t i = 0; i < n; i++)
-		any |= dummy_tick(wk, s->out_sa[spd_at(s->spd, i)->index]);
-	while (s->any_dummy && (sa = clone_index_next(s->clones, &pos)) != NULL)
-		any |= dummy_tick(wk, sa);
-	return any;
+	if (s->gen == wk->dummy_gen && wk->now < wk->dummy_due)
+		return wk->dummy_due != UINT64_MAX;
+	for (uint32_t i = 0; i < s->n_dummy; i++) {
+		struct sa *sa = s->dummy_sas[i];
+
+		if (dummy_tick(wk, sa) && sa->dummy_next < due)
+			due = sa->dummy_next;
+	}
+	wk->dummy_gen = s->gen;
+	wk->dummy_due = due;
+	return due != UINT64_MAX;
 }
 
 /* What an unmatched packet gets, or a matched one its policy's action. */

@@ -84,6 +84,7 @@ static void snapshot_free(struct snapshot *s, bool free_spd)
 		spd_free(s->spd);
 	sad_free(s->sad);
 	clone_index_free(s->clones);
+	free(s->dummy_sas);
 	free(s->out_sa);
 	free(s->out_ah);
 	free(s);
@@ -124,6 +125,29 @@ static void snapshot_add_udp_port(struct snapshot *s, const struct sa *sa)
 			return;
 	if (s->n_udp_ports < 8)
 		s->udp_ports[s->n_udp_ports++] = port;
+}
+
+/* Dummy packets (RFC 4303 2.6) come from ESP tunnel SAs in use whose policy asks for them. */
+static bool sends_dummies(const struct sa *sa)
+{
+	return sa && sa->conf.opts.dummy_ms && sa->conf.mode == MODE_TUNNEL && sa->conf.proto == PROTO_ESP;
+}
+
+/* The SAs that send dummy packets, so the outbound thread visits only those (max: out_sa's and clones' SAs). */
+static int snapshot_dummies(struct snapshot *s, uint32_t max)
+{
+	uint32_t pos = 0;
+	struct sa *sa;
+
+	if (!(s->dummy_sas = calloc(max ? max : 1, sizeof *s->dummy_sas)))
+		return -XE_NOMEM;
+	for (uint32_t i = 0; i < spd_count(s->spd); i++)
+		if (sends_dummies(s->out_sa[i]))
+			s->dummy_sas[s->n_dummy++] = s->out_sa[i];
+	while ((sa = clone_index_next(s->clones, &pos)) != NULL)
+		if (sends_dummies(sa))
+			s->dummy_sas[s->n_dummy++] = sa;
+	return 0;
 }
 
 static struct snapshot *snapshot_build(struct wire *w, struct spd *spd, char *err, size_t errlen)
@@ -167,14 +191,13 @@ static struct snapshot *snapshot_build(struct wire *w, struct spd *spd, char *er
 			s->out_ah[p->index] = sa;
 		else if (p)
 			s->out_sa[p->index] = sa;
-		s->any_dummy |= sa->conf.opts.dummy_ms != 0;
 	}
 	s->sad = sad_build(in, nin);
 	s->clones = clone_index_build(out, nout, outah, nah);
 	free(in);
 	free(out);
 	free(outah);
-	if (!s->sad || !s->clones) {
+	if (!s->sad || !s->clones || snapshot_dummies(s, n + nout) < 0) {
 		snapshot_free(s, false);
 		snprintf(err, errlen, "out of memory building the SAD");
 		return NULL;

@@ -31,7 +31,8 @@ struct snapshot {
 	struct wire_options opt;
 	uint16_t udp_ports[8];         /* our ESP-in-UDP ports: 4500 and those SAs name */
 	uint8_t n_udp_ports;
-	uint8_t any_dummy;             /* some outbound SA sends dummy packets */
+	struct sa **dummy_sas;         /* the outbound SAs in use (out_sa, clones) that send dummy packets */
+	uint32_t n_dummy;
 };
 
 /* Drop counters by reason; each data thread has its own. */
@@ -106,6 +107,7 @@ struct worker {
 	uint64_t acq_rate_key[ACQ_RATE_SLOTS];  /* policy id, or clone_key_hash for clone policies */
 	uint64_t acq_rate_ms[ACQ_RATE_SLOTS];
 	uint16_t ip_ident;
+	uint64_t dummy_gen, dummy_due; /* TH_OUT: snapshot gen and ms of the next dummy packet due */
 	uint8_t *scratch;              /* 2 * TXQ_BUF: reassembly output, segments, fragments */
 };
 
