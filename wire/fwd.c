@@ -1323,15 +1323,18 @@ static bool in_transport(struct worker *wk, uint8_t *frame, const struct pkt_inf
 /*
  * Fragments of ESP or AH addressed to a transport-mode host: the peer's bitw
  * fragmented them after the transform (RFC 4301 7), so they are reassembled
- * here, with the same bounded table as our own, and verified whole. The
- * policy scan runs per fragment only, never for whole packets. Transport SAs
- * are never UDP-encapsulated, so UDP fragments are left alone.
+ * here, with the same bounded table as our own, and verified whole.
+ * Transport SAs are never UDP-encapsulated, so UDP fragments are left alone.
+ * A whole packet no SA of its host takes is counted by its outer header (AH
+ * for a bundle, whose IPv6 walk goes on to ESP), not by its last one.
  */
 static bool in_transport_frags(struct worker *wk, uint8_t *frame, const struct pkt_info *pi)
 {
 	const uint8_t *whole;
 	uint32_t whole_len;
 	struct pkt_info wpi;
+	uint32_t spi;
+	uint8_t proto;
 	int rc;
 
 	if (pi->frag == PKT_FRAG_NONE || (pi->proto != IPPROTO_ESP_ && pi->proto != IPPROTO_AH_ && !pi->ah_off) ||
@@ -1354,7 +1357,8 @@ static bool in_transport_frags(struct worker *wk, uint8_t *frame, const struct p
 		return true;
 	}
 	if (!in_transport(wk, wk->scratch, &wpi))
-		count_drop(wk, wpi.proto == IPPROTO_ESP_ ? XE_BAD_ESP_SPI : XE_BAD_AH_SPI);
+		count_drop(wk, !transport_spi(wk->scratch, &wpi, &spi, &proto) ? XE_MALFORMED_PACKET
+		               : proto == PROTO_AH ? XE_BAD_AH_SPI : XE_BAD_ESP_SPI);
 	return true;
 }
 

@@ -1650,6 +1650,33 @@ def ah_fragments_in(t, keys, auth):
 	seen = {p.seq if ICMP in p else p[ICMPv6EchoRequest].seq for p in got if mark in bytes(p) and
 	        (ICMP in p and p[ICMP].type == 8 or ICMPv6EchoRequest in p)}
 	expect(seen == {4, 6}, f'hostB got both scapy-signed pings that arrived as IPv4/IPv6 fragments of AH ({seen})')
+	unknown_spi_drops_after_reassembly(t)
+
+
+def unknown_spi_drops_after_reassembly(t):
+	"""Fragments for hostB that no SA of bitw B takes once reassembled: an AH+ESP bundle's IPv6 fragments with an
+	unknown AH SPI count as XE_BAD_AH_SPI (the IPv6 walk goes past AH to ESP: not XE_BAD_ESP_SPI), and IPv4
+	fragments of an AH header too short to hold its SPI count as XE_MALFORMED_PACKET."""
+	from scapy.layers.inet import IP
+	from scapy.layers.inet6 import IPv6, IPv6ExtHdrFragment
+	from scapy.layers.l2 import Ether
+	from scapy.packet import Raw
+	eth = Ether(src=t.mac('r', 'to-b'), dst=t.mac('hB', 'eth0'))
+	ah = bytes([50, 4, 0, 0]) + (0xdead0001).to_bytes(4, 'big') + (1).to_bytes(4, 'big') + bytes(12)
+	bundle = ah + (0xdead0002).to_bytes(4, 'big') + (1).to_bytes(4, 'big') + bytes(64)
+	frames = [eth / IPv6(src=HOST_A6, dst=HOST_B6, nh=44) /
+	          IPv6ExtHdrFragment(nh=51, offset=off // 8, m=more, id=0x5252) / Raw(part)
+	          for off, part, more in ((0, bundle[:32], 1), (32, bundle[32:], 0))]
+	frames += [eth / IP(src=HOST_A4, dst=HOST_B4, id=0x5253, proto=51, flags='MF' if more else 0, frag=off // 8) /
+	           Raw(part) for off, part, more in ((0, ah[:8], 1), (8, ah[8:10], 0))]
+	before = t.stats('B')
+	t.inject('r', 'to-b', frames)
+	time.sleep(1)
+	after = t.stats('B')
+	delta = {k: counter(after, k) - counter(before, k) for k in ('XE_BAD_AH_SPI', 'XE_BAD_ESP_SPI',
+	                                                              'XE_MALFORMED_PACKET')}
+	expect(delta == {'XE_BAD_AH_SPI': 1, 'XE_BAD_ESP_SPI': 0, 'XE_MALFORMED_PACKET': 1},
+	       f'after reassembly the bundle counts as an unknown AH SPI, the short AH as malformed ({delta})')
 
 
 def transport_frag(proto='esp'):
