@@ -29,8 +29,9 @@ int sandbox_caps(uint64_t *effective, uint64_t *permitted);
  * Install bitw-wire's seccomp filter: only the syscalls of its loops (and of the
  * sanitizers when built with them) are allowed; socket() only for AF_INET and
  * AF_UNIX datagram sockets (interface ioctls, sd_notify), others get EPERM,
- * and clone() only for threads; anything else kills
- * the process. Call before the data threads start; they inherit it.
+ * and clone() only for threads; anything else kills the process with
+ * SIGSYS after its SIGSYS handler wrote the syscall's number to stderr.
+ * Call before the data threads start; they inherit it.
  */
 int sandbox_seccomp_wire(char *err, size_t errlen);
 

@@ -1,6 +1,7 @@
 /* seccomp.c: bitw-wire's syscall allow-list as a classic BPF seccomp filter (no libseccomp). */
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -127,8 +128,53 @@ static size_t build(struct sock_filter *f)
 		f[n++] = IF_EQ((uint32_t)allowed[i], 0, 1);
 		f[n++] = RET(SECCOMP_RET_ALLOW);
 	}
-	f[n++] = RET(SECCOMP_RET_KILL_PROCESS);
+	f[n++] = RET(SECCOMP_RET_TRAP);  /* sigsys_say_why, then death by SIGSYS */
 	return n;
+}
+
+/* Digits of v at the end of buf (size n, at least 11 bytes); returns where they start. */
+static char *decimal(char *buf, size_t n, uint32_t v)
+{
+	char *p = buf + n;
+
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	return p;
+}
+
+/*
+ * A forbidden syscall: say which on stderr (the journal under systemd), the
+ * only trace otherwise being "killed by SIGSYS", then die of SIGSYS as the
+ * kernel's kill would. Only async-signal-safe calls the filter allows.
+ */
+static void sigsys_say_why(int sig, siginfo_t *si, void *ctx)
+{
+	static const char head[] = "bitw-wire: seccomp: forbidden system call ", tail[] = ", exiting\n";
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	char num[16], *p = decimal(num, sizeof num, (uint32_t)si->si_syscall);
+	ssize_t ignored;
+
+	(void)ctx;
+	ignored = write(STDERR_FILENO, head, sizeof head - 1);
+	ignored = write(STDERR_FILENO, p, (size_t)(num + sizeof num - p));
+	ignored = write(STDERR_FILENO, tail, sizeof tail - 1);
+	(void)ignored;
+	sigaction(sig, &dfl, NULL);
+	/* blocked inside this handler: delivered, with the default action, as it returns */
+	syscall(SYS_tgkill, getpid(), (pid_t)syscall(SYS_gettid), sig);
+}
+
+static int sigsys_handler_install(char *err, size_t errlen)
+{
+	struct sigaction sa = { .sa_sigaction = sigsys_say_why, .sa_flags = SA_SIGINFO };
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSYS, &sa, NULL) < 0) {
+		snprintf(err, errlen, "SIGSYS handler: %s", strerror(errno));
+		return -XE_IO;
+	}
+	return 0;
 }
 
 int sandbox_seccomp_wire(char *err, size_t errlen)
@@ -136,6 +182,8 @@ int sandbox_seccomp_wire(char *err, size_t errlen)
 	static struct sock_filter f[PROG_MAX];
 	struct sock_fprog prog = { .len = (unsigned short)build(f), .filter = f };
 
+	if (sigsys_handler_install(err, errlen) < 0)
+		return -XE_IO;
 	/* required for an unprivileged filter; it also keeps a later exec from gaining anything */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
 		snprintf(err, errlen, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));

@@ -155,6 +155,10 @@ def test_wire(wire, wirectl):
 		check(r.returncode == -signal.SIGSYS,
 		      f'a forbidden syscall (execve) kills it with SIGSYS after socket(AF_INET, SOCK_STREAM) got EPERM '
 		      f'(exit {r.returncode})')
+		execve = {'x86_64': 59, 'aarch64': 221}[os.uname().machine]
+		why = [line for line in r.stderr.splitlines() if 'seccomp' in line]
+		check(f'bitw-wire: seccomp: forbidden system call {execve}, exiting' in why,
+		      f'and its log says which syscall it was (execve, {execve}): {why}')
 		r = run_wire_once(topo, 'A', ['--user', 'nobody', '--no-seccomp', '--selftest-forbidden-syscall'])
 		check(r.returncode == 3, f'without the filter (--no-seccomp) the same calls go through (exit {r.returncode})')
 		r = run_wire_once(topo, 'A', ['--user', 'no-such-user-bitw'])
