@@ -21,7 +21,7 @@ static const char *const port_fields[] = {
 static const char *const option_fields[] = {
 	"default_action", "bridge_non_ip", "nat_keepalive", "neigh_timeout", "neigh_queue",
 	"acquire_queue", "frag_timeout_ms", "frag_mem", "replay_window", "legacy_algorithms",
-	"admin_state", NULL
+	"admin_state", "black_interface_mac", NULL
 };
 static const char *const config_fields[] = { "ports", "options", "policies", "sas", NULL };
 

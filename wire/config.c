@@ -149,7 +149,7 @@ static const char *const port_fields[] = { "interface", "mtu", "addresses", "gat
 static const char *const options_fields[] = {
 	"default_action", "bridge_non_ip", "nat_keepalive", "neigh_timeout", "neigh_queue",
 	"acquire_queue", "frag_timeout_ms", "frag_mem", "replay_window", "legacy_algorithms",
-	"admin_state", NULL
+	"admin_state", "black_interface_mac", NULL
 };
 static const char *const policy_fields[] = {
 	"id", "name", "priority", "order", "action", "direction", "src", "dst", "src_port",
@@ -501,7 +501,8 @@ static int options_parse(struct perr *e, const json_t *obj, struct wire_options 
 	    (rc = get_u32(e, p, obj, "acquire_queue", 0, 1024, &o->acquire_queue)) ||
 	    (rc = get_u32(e, p, obj, "frag_timeout_ms", 100, 60000, &o->frag_timeout_ms)) ||
 	    (rc = get_u32(e, p, obj, "frag_mem", 65536, 1u << 30, &o->frag_mem)) ||
-	    (rc = get_bool(e, p, obj, "legacy_algorithms", &o->legacy_algorithms)))
+	    (rc = get_bool(e, p, obj, "legacy_algorithms", &o->legacy_algorithms)) ||
+	    (rc = get_bool(e, p, obj, "black_interface_mac", &o->black_interface_mac)))
 		return rc;
 	return replay_window_get(e, p, obj, &o->replay_window);
 }
@@ -1596,6 +1597,7 @@ static json_t *options_json(const struct wire_options *o)
 	json_object_set_new(j, "replay_window", json_integer(o->replay_window));
 	json_object_set_new(j, "legacy_algorithms", json_boolean(o->legacy_algorithms));
 	json_object_set_new(j, "admin_state", json_string(admin_state_name(o->admin_state)));
+	json_object_set_new(j, "black_interface_mac", json_boolean(o->black_interface_mac));
 	return j;
 }
 

@@ -180,6 +180,7 @@ struct wire_options {
 	uint16_t replay_window;   /* default replay window for SAs (default 1024) */
 	uint8_t legacy_algorithms; /* allow 3des-cbc and hmac-md5-96 (default 0) */
 	uint8_t admin_state;      /* enum admin_state (default secure) */
+	uint8_t black_interface_mac; /* black sends from the interface's own MAC (default 0: a derived one); at start */
 };
 
 struct wire_config {

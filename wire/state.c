@@ -952,8 +952,13 @@ int wire_init(struct wire *w, struct wire_config *cfg, char *err, size_t errlen)
 	if ((rc = port_open(&w->red, cfg->red.ifname, cfg->red.mtu, err, errlen)) < 0 ||
 	    (rc = port_open(&w->black, cfg->black.ifname, cfg->black.mtu, err, errlen)) < 0)
 		return rc;
-	/* Black: every ESP packet is addressed to us. Red frames are for hosts beyond us, not for our MAC. */
-	port_use_own_mac(&w->black);
+	/*
+	 * Black: every ESP packet is addressed to us. Red frames are for hosts
+	 * beyond us, not for our MAC. Some switch port-security setups accept
+	 * only the NIC's MAC: options.black_interface_mac keeps it.
+	 */
+	if (!o->black_interface_mac)
+		port_use_own_mac(&w->black);
 	/* IF_STATE reports changes: the state at start is the baseline, not an event. */
 	w->link_up[0] = port_link_up(&w->red);
 	w->link_up[1] = port_link_up(&w->black);
@@ -1072,6 +1077,8 @@ int wire_reload(struct wire *w, struct wire_config *cfg, char *err, size_t errle
 		w->cfg.red = cfg->red;
 		w->cfg.black = cfg->black;
 		admin_state_log(w->cfg.opt.admin_state, cfg->opt.admin_state);
+		if (cfg->opt.black_interface_mac != w->cfg.opt.black_interface_mac)
+			wlog(WLOG_WARN, "options.black_interface_mac: the black port's MAC changes when bitw-wire restarts");
 		w->cfg.opt = cfg->opt;
 		s = snapshot_build(w, spd, err, errlen);
 		if (s)

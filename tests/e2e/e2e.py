@@ -1040,6 +1040,35 @@ def outer_frag():
 		t.stop_bitw('B')
 
 
+def black_mac():
+	"""options.black_interface_mac on A: A's ESP frames leave from its black interface's own MAC and the router
+	learns that MAC for A's address; B (default) sends from a locally administered MAC one bit away from its
+	interface's. Pings cross either way."""
+	from scapy.layers.l2 import Ether
+	keys = Keys()
+	marker = new_marker()
+
+	def own_mac(cfg):
+		cfg['options']['black_interface_mac'] = True
+
+	with Topo('blackmac') as t:
+		need_bitw(t)
+		t.start_both(keys, a={'override': own_mac})
+		cap_a, cap_b = t.capture('r', 'to-a', 'wan-a'), t.capture('r', 'to-b', 'wan-b')
+		pings_both_ways(t, marker)
+		esp_a = {p[Ether].src for p, _, _, ip in esp_frames(cap_a.stop()) if ip.src == WAN['A'][4]}
+		esp_b = {p[Ether].src for p, _, _, ip in esp_frames(cap_b.stop()) if ip.src == WAN['B'][4]}
+		nic_a, nic_b = t.mac('wA', 'a-blk'), t.mac('wB', 'b-blk')
+		expect(esp_a == {nic_a}, f'A sends its ESP frames from its interface\'s MAC {nic_a} ({esp_a})')
+		first = int(nic_b[:2], 16)
+		derived = f'{first ^ 4 if first & 2 else first | 2:02x}' + nic_b[2:]
+		expect(esp_b == {derived}, f'B sends from the derived MAC {derived}, not its interface\'s {nic_b} ({esp_b})')
+		neigh = json.loads(t.run('r', ['ip', '-j', 'neigh', 'show', WAN['A'][4]]).stdout)
+		expect([n.get('lladdr') for n in neigh] == [nic_a], f'the router knows A by its interface\'s MAC ({neigh})')
+		for side in 'AB':
+			t.stop_bitw(side)
+
+
 def frame_ip(data):
 	"""(IP version, protocol) of an Ethernet frame's bytes, or (0, 0)."""
 	if len(data) < 34:
@@ -2082,6 +2111,7 @@ TESTS = {
 	'clone-bundle': clone_bundle,
 	'ah-transport': ah_transport,
 	'transport-frag': transport_frag,
+	'black-mac': black_mac,
 }
 
 if __name__ == '__main__':

@@ -18,7 +18,7 @@ static const char *full_doc =
 	"             'gateway4': '192.0.2.1', 'gateway6': '2001:db8:a::1'}},"
 	" 'options': {'default_action': 'bypass', 'bridge_non_ip': false, 'nat_keepalive': 20,"
 	"   'neigh_timeout': 60, 'neigh_queue': 4, 'acquire_queue': 16, 'frag_timeout_ms': 2000,"
-	"   'frag_mem': 1048576, 'replay_window': 100},"
+	"   'frag_mem': 1048576, 'replay_window': 100, 'black_interface_mac': true},"
 	" 'policies': ["
 	"   {'id': 1, 'name': 'a-to-b', 'priority': 3, 'action': 'protect', 'direction': 'both',"
 	"    'src': '198.18.1.0/24', 'dst': '198.18.2.0/255.255.255.0', 'src_port': 'any', 'dst_port': 'any',"
@@ -70,7 +70,7 @@ static void test_full(void)
 	CHECK(!memcmp(c.red.router_mac, "\x02\0\0\0\0\x01", 6), "router_mac");
 	CHECK(c.opt.default_action == ACT_BYPASS && !c.opt.bridge_non_ip && c.opt.nat_keepalive == 20 &&
 	      c.opt.neigh_timeout == 60 && c.opt.neigh_queue == 4 && c.opt.acquire_queue == 16 &&
-	      c.opt.frag_timeout_ms == 2000 && c.opt.frag_mem == 1048576, "options");
+	      c.opt.frag_timeout_ms == 2000 && c.opt.frag_mem == 1048576 && c.opt.black_interface_mac, "options");
 	CHECK_EQ(c.opt.replay_window, 128, "options.replay_window 100 rounds up to 128");
 	CHECK_EQ(c.npol, 4, "four policies");
 	CHECK(c.pol[0].id == 1 && c.pol[1].id == 2 && c.pol[2].id == 3 && c.pol[3].id == 4, "ids 1..4");
@@ -117,8 +117,8 @@ static void test_defaults(void)
 	if (!rc) {
 		CHECK(c.opt.default_action == ACT_DISCARD && c.opt.bridge_non_ip == 1 && c.opt.nat_keepalive == 0 &&
 		      c.opt.neigh_timeout == 300 && c.opt.neigh_queue == 8 && c.opt.acquire_queue == 8 &&
-		      c.opt.frag_timeout_ms == 5000 && c.opt.frag_mem == 4194304 && c.opt.replay_window == 1024,
-		      "option defaults");
+		      c.opt.frag_timeout_ms == 5000 && c.opt.frag_mem == 4194304 && c.opt.replay_window == 1024 &&
+		      !c.opt.black_interface_mac, "option defaults");
 		CHECK(c.pol[0].priority == 4 && c.pol[0].dir == DIR_BOTH && c.pol[0].mss_clamp == 1 &&
 		      c.pol[0].mode == MODE_TUNNEL && c.pol[0].sel.proto == PROTO_ANY, "policy defaults");
 		CHECK(c.pol[0].sel.src.family == 4 && c.pol[0].sel.dst.hi[3] == 0xff && c.pol[0].sel.sport.hi == 65535,
@@ -270,6 +270,8 @@ static void test_errors(void)
 	reject("{'options': {'default_action': 'protect'}}", "options.default_action: must be one of discard, bypass",
 	       "default action protect");
 	reject("{'options': {'bridge_non_ip': 1}}", "options.bridge_non_ip: expected true or false", "bool type");
+	reject("{'options': {'black_interface_mac': 'yes'}}", "options.black_interface_mac: expected true or false",
+	       "black_interface_mac is a bool");
 }
 
 #define KEY24 "00112233445566778899aabbccddeeff0011223344556677"

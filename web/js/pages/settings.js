@@ -15,6 +15,8 @@ const OPTIONS = [
 	['frag_mem', 'Reassembly memory (bytes)', 'number', null, ''],
 	['replay_window', 'Replay window', 'number', null, '0 or 64..4096'],
 	['legacy_algorithms', 'Allow legacy algorithms', 'checkbox', null, '3des-cbc and hmac-md5-96 (deprecated by RFC 8221)'],
+	['black_interface_mac', 'Black port uses the interface MAC', 'checkbox', null,
+		'for switch port security; otherwise a derived local MAC (takes effect when bitw-wire restarts)'],
 ];
 
 // Run an async submit with the form's errors cleared first and the server's problem shown after.
