@@ -71,10 +71,7 @@ int ike_engine_new(const struct ike_engine_conf *conf, const struct ike_callback
 	e->next_sa_id = 1;
 	e->deadline_stale = true;
 	ike_random(e, e->cookie_secret, sizeof e->cookie_secret);
-	if (ike_index_init(e) < 0) {
-		ike_engine_free(e);
-		return -IKE_E_CRYPTO;
-	}
+	ike_index_init(e);
 	*out = e;
 	return 0;
 }

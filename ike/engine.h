@@ -4,8 +4,6 @@
 
 #include <string.h>
 
-#include <openssl/types.h>
-
 #include "crypto.h"
 #include "ike.h"
 #include "msg.h"
@@ -167,7 +165,7 @@ struct ike_engine {
 	struct ike_sa *sas;
 	size_t n_sas, n_half_open;
 	struct ike_sa_tab idx[IKE_IDX_N];
-	EVP_MAC_CTX *idx_mac;               /* SipHash-2-4 keyed with a secret of this engine (index.c) */
+	uint64_t idx_key[2];                /* SipHash-2-4 key of the index hashes, secret (index.c) */
 	size_t n_unauth_initiators;         /* SAs we initiate whose peer has not authenticated yet */
 	uint64_t deadline;                  /* ike_next_deadline's answer, valid unless deadline_stale */
 	bool deadline_stale;                /* set by every entry point that can change a timer */
@@ -216,10 +214,11 @@ static inline bool ike_addr_same(const struct ike_addr *a, const struct ike_addr
 /* The IPsec protocol of a child SA (RFC 7296 3.3.1: one per child SA). */
 #define IKE_CHILD_PROTO(ah) ((ah) ? IKE_PROTO_AH : IKE_PROTO_ESP)
 
-/* index.c: ike_index_init keys the index hashes (0 or -IKE_E_CRYPTO). ike_sa_index files sa under its current
- * SPIs and identity (again after they change); the chains hold every SA whose key hashed to that bucket, so callers
- * compare the key themselves. */
-int ike_index_init(struct ike_engine *e);
+/* index.c: ike_index_init keys the index hashes (cannot fail); ike_index_hash is SipHash-2-4 of a | b under that
+ * key. ike_sa_index files sa under its current SPIs and identity (again after they change); the chains hold every
+ * SA whose key hashed to that bucket, so callers compare the key themselves. */
+void ike_index_init(struct ike_engine *e);
+uint64_t ike_index_hash(const struct ike_engine *e, const void *a, size_t a_len, const void *b, size_t b_len);
 void ike_sa_index(struct ike_engine *e, struct ike_sa *sa);
 void ike_sa_unindex(struct ike_engine *e, struct ike_sa *sa);
 void ike_index_free(struct ike_engine *e);

@@ -3,61 +3,90 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
 
 #include "engine.h"
 
 /*
  * The keys come from the network (the initiator's SPI, its identity), so the
  * hash is a PRF: SipHash-2-4 under a key drawn when the engine is made. A
- * peer that cannot compute it cannot aim its SPIs at one bucket. The MAC
- * context is keyed once; each hash only re-initialises it (nothing allocated).
+ * peer that cannot compute it cannot aim its SPIs at one bucket. It is
+ * computed here rather than through OpenSSL's EVP_MAC: an index hash must not
+ * fail (an SA filed under one hash and looked up under another is lost), nor
+ * depend on a provider that may lack SIPHASH (FIPS), and it runs per message.
+ * test_ike_engine checks it against OpenSSL's SIPHASH where that exists.
  */
-int ike_index_init(struct ike_engine *e)
+void ike_index_init(struct ike_engine *e)
 {
-	uint8_t key[16];
-	size_t size = sizeof(uint64_t);
-	OSSL_PARAM params[] = { OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size), OSSL_PARAM_construct_end() };
-	EVP_MAC *mac = EVP_MAC_fetch(NULL, "SIPHASH", NULL);
-	int ok;
-
-	e->idx_mac = mac ? EVP_MAC_CTX_new(mac) : NULL;
-	EVP_MAC_free(mac);   /* the context holds its own reference */
-	ike_random(e, key, sizeof key);
-	ok = e->idx_mac && EVP_MAC_CTX_set_params(e->idx_mac, params) == 1 &&
-	     EVP_MAC_init(e->idx_mac, key, sizeof key, NULL) == 1;
-	OPENSSL_cleanse(key, sizeof key);
-	return ok ? 0 : -IKE_E_CRYPTO;
+	ike_random(e, (uint8_t *)e->idx_key, sizeof e->idx_key);
 }
 
-/* SipHash of a | b; 0 (one bucket: slower, still right) should OpenSSL fail. */
-static uint64_t keyed_hash(EVP_MAC_CTX *mac, const void *a, size_t a_len, const void *b, size_t b_len)
-{
-	uint8_t out[sizeof(uint64_t)];
-	size_t n = 0;
-	uint64_t h;
+struct sip {
+	uint64_t v[4];
+	uint64_t word;                      /* the bytes of the current 8-byte word so far, little-endian */
+	size_t len;                         /* bytes hashed so far */
+};
 
-	if (EVP_MAC_init(mac, NULL, 0, NULL) != 1 || EVP_MAC_update(mac, a, a_len) != 1 ||
-	    (b_len && EVP_MAC_update(mac, b, b_len) != 1) || EVP_MAC_final(mac, out, &n, sizeof out) != 1 ||
-	    n != sizeof out)
-		return 0;
-	memcpy(&h, out, sizeof h);
-	return h;
+static uint64_t rotl(uint64_t x, int b)
+{
+	return x << b | x >> (64 - b);
+}
+
+static void sip_rounds(struct sip *s, int n)
+{
+	uint64_t *v = s->v;
+
+	while (n--) {
+		v[0] += v[1], v[1] = rotl(v[1], 13), v[1] ^= v[0], v[0] = rotl(v[0], 32);
+		v[2] += v[3], v[3] = rotl(v[3], 16), v[3] ^= v[2];
+		v[0] += v[3], v[3] = rotl(v[3], 21), v[3] ^= v[0];
+		v[2] += v[1], v[1] = rotl(v[1], 17), v[1] ^= v[2], v[2] = rotl(v[2], 32);
+	}
+}
+
+static void sip_word(struct sip *s, uint64_t m)
+{
+	s->v[3] ^= m;
+	sip_rounds(s, 2);
+	s->v[0] ^= m;
+}
+
+static void sip_bytes(struct sip *s, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		s->word |= (uint64_t)p[i] << (8 * (s->len++ & 7));
+		if (!(s->len & 7)) {
+			sip_word(s, s->word);
+			s->word = 0;
+		}
+	}
+}
+
+uint64_t ike_index_hash(const struct ike_engine *e, const void *a, size_t a_len, const void *b, size_t b_len)
+{
+	const uint64_t k0 = e->idx_key[0], k1 = e->idx_key[1];
+	struct sip s = { .v = { k0 ^ 0x736f6d6570736575ull, k1 ^ 0x646f72616e646f6dull, k0 ^ 0x6c7967656e657261ull,
+		k1 ^ 0x7465646279746573ull } };
+
+	sip_bytes(&s, a, a_len);
+	if (b_len)
+		sip_bytes(&s, b, b_len);
+	sip_word(&s, s.word | (uint64_t)(s.len & 0xff) << 56);
+	s.v[2] ^= 0xff;
+	sip_rounds(&s, 4);
+	return s.v[0] ^ s.v[1] ^ s.v[2] ^ s.v[3];
 }
 
 static uint64_t spi_hash(const struct ike_engine *e, const uint8_t spi[IKE_SPI_LEN])
 {
-	return keyed_hash(e->idx_mac, spi, IKE_SPI_LEN, NULL, 0);
+	return ike_index_hash(e, spi, IKE_SPI_LEN, NULL, 0);
 }
 
 static uint64_t ident_hash(const struct ike_engine *e, const struct ike_ident *id)
 {
 	uint8_t head[3] = { id->type, (uint8_t)(id->len >> 8), (uint8_t)id->len };
 
-	return keyed_hash(e->idx_mac, head, sizeof head, id->data, id->len);
+	return ike_index_hash(e, head, sizeof head, id->data, id->len);
 }
 
 static bool spi_zero(const uint8_t spi[IKE_SPI_LEN])
@@ -155,8 +184,7 @@ void ike_index_free(struct ike_engine *e)
 		free(e->idx[i].b);
 		memset(&e->idx[i], 0, sizeof e->idx[i]);
 	}
-	EVP_MAC_CTX_free(e->idx_mac);
-	e->idx_mac = NULL;
+	OPENSSL_cleanse(e->idx_key, sizeof e->idx_key);
 }
 
 struct ike_sa *ike_sa_by_our_spi(struct ike_engine *e, const uint8_t *spi)
