@@ -324,8 +324,10 @@ static int sas_still_fit(struct req *r, const struct db_policy *row)
 		json_decref(j);
 		if (rc == 0)
 			continue;
-		if (rc == -XE_NOMEM) {
-			reply_problem(r, 500, "INTERNAL", NULL, "out of memory");
+		if (rc != -XE_BAD_PARAM) {   /* not the request's fault */
+			mlog(0, "api: checking SA %lld against policy \"%s\": %s", (long long)sa->id, row->name,
+			     rc == -XE_NOMEM ? "out of memory" : err);
+			reply_problem(r, 500, "INTERNAL", NULL, "%s", rc == -XE_NOMEM ? "out of memory" : err);
 			break;
 		}
 		why = strstr(err, ": ") ? strstr(err, ": ") + 2 : err;

@@ -106,8 +106,14 @@ static int policy_protects(struct req *r, const struct db_sa *sa)
 		              name, p.action);
 		return -1;
 	}
-	if (sa_fits_policy(r->body, &p, err, sizeof err)) {
+	rc = sa_fits_policy(r->body, &p, err, sizeof err);
+	if (rc == -XE_BAD_PARAM) {
 		reply_parse_error(r, err);
+		return -1;
+	}
+	if (rc) {
+		mlog(0, "api: checking an SA against policy \"%s\": %s", name, err);
+		reply_problem(r, 500, "INTERNAL", NULL, "%s", err);
 		return -1;
 	}
 	return 0;

@@ -345,7 +345,9 @@ int sa_json_to_row(json_t *j, struct db_sa *out, struct db_sa_keys *keys, char *
 /*
  * The SA (its REST body) fits the policy it names: a protocol the policy's
  * sa_type uses, AH's limits, clone_host inside a clone policy's selector.
- * 0, or -XE_* with "field: problem" in err.
+ * 0; -XE_BAD_PARAM when the SA does not fit, "field: problem" in err naming
+ * the SA's field; any other -XE_* is the server's fault (out of memory, the
+ * stored policy no longer parses; err says which): a 500, not a 422.
  */
 int sa_fits_policy(json_t *sa, const struct db_policy *p, char *err, size_t errlen);
 /* 422 from a parser message "field: problem": UNKNOWN_FIELD, MISSING_FIELD or BAD_FIELD, naming the field. */

@@ -177,6 +177,14 @@ int sa_fits_policy(json_t *sa, const struct db_policy *p, char *err, size_t errl
 	int rc = j ? policy_from_json(j, &pc, err, errlen) : -XE_NOMEM;
 
 	json_decref(j);
+	if (rc == -XE_BAD_PARAM) {
+		/* the row passed this parser when it was stored: not the SA's fault */
+		char why[256];
+
+		snprintf(why, sizeof why, "%s", err);
+		snprintf(err, errlen, "stored policy \"%s\" no longer parses: %s", p->name, why);
+		return -XE_IO;
+	}
 	if (rc == 0 && (rc = sa_from_json(sa, &sc, err, errlen)) == 0) {
 		rc = sa_fits_policy_conf(&sc, &pc, err, errlen);
 		OPENSSL_cleanse(&sc, sizeof sc);

@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -676,6 +677,27 @@ def test_sa_endpoints(env, api):
         applied(env, api.delete(f'/sas/{s["id"]}'), 200)
 
 
+def test_sa_server_fault(env, api):
+    """A stored policy that no longer parses (changed behind bitwd's back) is the server's fault: an SA for it is a
+    500, not a 422 naming one of the policy's fields as if it were the SA's."""
+    before = sas(api)
+    c = sqlite3.connect(os.path.join(env.dir, 'bitw.db'), timeout=10)
+    old = c.execute("SELECT src FROM policies WHERE name = 'a-to-b'").fetchone()
+    try:
+        c.execute("UPDATE policies SET src = 'not-an-address' WHERE name = 'a-to-b'")
+        c.commit()
+        r = api.post('/sas', dict(SA_OUT, spi=0x7101))
+        j = r.json() if r.headers.get('Content-Type', '').startswith('application/problem+json') else {}
+        ok = r.status_code == 500 and j.get('status') == 500 and j.get('field') is None
+        check(ok and 'a-to-b' in j.get('detail', ''), 'an SA for a stored policy that no longer parses: 500 naming '
+              f'the policy, no field ({r.status_code} {r.text[:200]})')
+    finally:
+        c.execute("UPDATE policies SET src = ? WHERE name = 'a-to-b'", old)
+        c.commit()
+        c.close()
+    check(sas(api) == before, 'and nothing was stored')
+
+
 def test_delete_cascades(env, api):
     create_sa(env, api, SA_OUT)
     create_sa(env, api, SA_IN)
@@ -786,6 +808,7 @@ def main():
         test_policy_options(env, admin)
         test_ah_and_clone(env, admin)
         test_sa_endpoints(env, admin)
+        test_sa_server_fault(env, admin)
         test_delete_cascades(env, admin)
         create_policy(env, admin, PROTECT)
         test_reorder(env, admin)
