@@ -687,7 +687,8 @@ int ike_driver_reload(struct bitwd *d)
 		 */
 		if (host.family && (host.family != confs[j].local.family ||
 		                    ((peers[j].local[0] || host_of[j] >= 0) && memcmp(host.addr, confs[j].local.addr, 16)))) {
-			if (host_of[j] >= 0)
+			/* a configured local is the reason even when an earlier policy's host matched it */
+			if (host_of[j] >= 0 && !peers[j].local[0])
 				mlog(WLOG_WARN, "ike: transport policy %s: peer %s speaks IKE for policy %s's host already (one "
 				     "host per peer); not keyed", pol[i].name, peers[j].name, pol[host_of[j]].name);
 			else

@@ -202,6 +202,22 @@ def test_transport_hosts(admin, log):
 		admin.req('DELETE', f'/policies/{i}')
 	if peer.get('id'):
 		admin.req('DELETE', f'/peers/{peer["id"]}')
+	# With a local address, a host other than it is refused for that reason, even after a policy whose host it is.
+	r = admin.req('POST', '/peers', {'name': 'hostsl', 'address': '198.51.100.21', 'local': '192.0.2.7',
+	                                 'auth': 'psk', 'psk': PSK, 'start': 'never'})
+	check(r.status_code == 201, f'a peer with local 192.0.2.7 ({r.status_code} {r.text[:160]})')
+	peer = r.json() if r.status_code == 201 else {}
+	for name, host in (('host7', '192.0.2.7'), ('host8', '192.0.2.8')):
+		r = admin.req('POST', '/policies', {'name': name, 'action': 'protect', 'mode': 'transport', 'src': host,
+		                                    'dst': '198.51.100.21', 'peer': '198.51.100.21', 'ike_peer': 'hostsl'})
+		check(r.status_code in (201, 503), f'transport policy {name} for host {host} ({r.status_code} {r.text[:160]})')
+	check('transport policy host8: peer hostsl must have the host\'s address as local' in log() and
+	      'peer hostsl speaks IKE for' not in log(), 'the log names the configured local as why host8 is not keyed')
+	for p in admin.req('GET', '/policies').json().get('items', []):
+		if p.get('name') in ('host7', 'host8'):
+			admin.req('DELETE', f'/policies/{p["id"]}')
+	if peer.get('id'):
+		admin.req('DELETE', f'/peers/{peer["id"]}')
 
 
 def make_cert(cn, issuer=None, ca=False, days=(-1, 30)):
