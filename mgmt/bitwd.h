@@ -238,8 +238,10 @@ int wirelink_request(struct wirelink *wl, uint16_t type, json_t *payload, json_t
 /*
  * Sends an SA_ADD without waiting: its reply comes to on_event as type
  * CTL_SA_ADD {"seq", "status", "error"}, and is never dropped (events are,
- * when too many wait). At most WIRE_ASYNC_MAX wait for their reply; beyond
- * that, and for other types, -XE_NOT_SUPPORTED (send synchronously). 0 or -XE_*.
+ * when too many wait); none within 10 s comes as status -XE_IO (the real one
+ * is then ignored). At most WIRE_ASYNC_MAX are sent whose reply has not been
+ * delivered yet; beyond that, and for other types, -XE_NOT_SUPPORTED (send
+ * synchronously). 0 or -XE_*.
  */
 #define WIRE_ASYNC_MAX 64
 int wirelink_request_async(struct wirelink *wl, uint16_t type, json_t *payload, uint32_t *seq);

@@ -914,7 +914,8 @@ static void on_expire(struct bitwd *d, json_t *p, bool hard)
 }
 
 /*
- * The reply to an SA_ADD sent without waiting. A refusal takes the child down
+ * The reply to an SA_ADD sent without waiting. A refusal (or no reply in
+ * time, which wirelink turns into one) takes the child down
  * in the engine (its IKE SA sends the DELETE): the peer has it, bitw-wire does
  * not, and traffic for it would only raise ACQUIREs.
  */
@@ -936,7 +937,7 @@ static void on_add_reply(struct bitwd *d, json_t *p)
 	}
 	if (!spi_in || status >= 0)
 		return;
-	mlog(WLOG_ERR, "ike: bitw-wire refused child SA 0x%08" PRIx32 ": %s (%s); deleting it", spi_in,
+	mlog(WLOG_ERR, "ike: bitw-wire did not take child SA 0x%08" PRIx32 ": %s (%s); deleting it", spi_in,
 	     xe_name((int)status), why ? why : "");
 	forget(k, spi_in, ah);
 	(void)ike_sa_expire(k->e, now_ms(), spi_in, true);

@@ -22,18 +22,28 @@
 #define EVQ_MAX 256               /* events held while a request waits for its reply */
 /*
  * The queue also holds the replies to asynchronous requests, never more than
- * WIRE_ASYNC_MAX of them: they are never dropped to make room for events (a
- * lost SA_ADD refusal would leave a child up without its SAs).
+ * WIRE_ASYNC_MAX of them (a request's slot is freed when its reply is
+ * delivered, not when it arrives): they are never dropped to make room for
+ * events (a lost SA_ADD refusal would leave a child up without its SAs).
  */
 #define QUEUE_SIZE (EVQ_MAX + WIRE_ASYNC_MAX)
 #define SPI_POOL 32               /* inbound SPIs reserved at the wire ahead of use */
 #define SPI_TIMEOUT_MS 2000
+#define ASYNC_TIMEOUT_MS 10000    /* an asynchronous request unanswered this long counts as refused */
 
 struct queued_event {
 	uint16_t type;
 	json_t *payload;
 	uint8_t *dgram;               /* IKE_RECV: struct ctl_ike_dgram then the datagram (malloc'd) */
 	uint32_t dgram_len;
+	uint32_t seq;                 /* a reply's: its slot in async[] is freed on delivery */
+};
+
+/* An asynchronous request from when it is sent until its reply has been delivered. */
+struct async_slot {
+	uint32_t seq;
+	uint64_t deadline_ms;         /* no reply by then: a refusal is made up (ASYNC_TIMEOUT_MS) */
+	bool queued;                  /* its reply (or the made-up one) waits in the queue */
 };
 
 struct wirelink {
@@ -53,7 +63,7 @@ struct wirelink {
 	size_t q_head, q_len;
 	size_t q_events;              /* entries of q that are events, not replies (at most EVQ_MAX) */
 	uint64_t events_dropped;
-	uint32_t async_seq[WIRE_ASYNC_MAX]; /* asynchronous requests whose reply has not come yet */
+	struct async_slot async[WIRE_ASYNC_MAX]; /* sent, reply not delivered yet */
 	size_t nasync;
 	bool delivering;
 	bool fresh;                   /* connected, the stored configuration not yet taken: a resync follows */
@@ -133,6 +143,33 @@ const char *wirelink_ifname(const struct wirelink *wl, const char *role)
 	return wl->ifname[strcmp(role, "red") == 0 ? 0 : 1];
 }
 
+/* The requests still waiting for a reply lose it with the connection; replies already queued stay theirs. */
+static void async_forget_unanswered(struct wirelink *wl)
+{
+	for (size_t i = 0; i < wl->nasync;) {
+		if (wl->async[i].queued)
+			i++;
+		else
+			wl->async[i] = wl->async[--wl->nasync];
+	}
+}
+
+static struct async_slot *async_find(struct wirelink *wl, uint32_t seq)
+{
+	for (size_t i = 0; i < wl->nasync; i++)
+		if (wl->async[i].seq == seq)
+			return &wl->async[i];
+	return NULL;
+}
+
+static void async_release(struct wirelink *wl, uint32_t seq)
+{
+	struct async_slot *a = async_find(wl, seq);
+
+	if (a)
+		*a = wl->async[--wl->nasync];
+}
+
 static void link_down(struct wirelink *wl, const char *why)
 {
 	if (wl->fd < 0)
@@ -146,7 +183,7 @@ static void link_down(struct wirelink *wl, const char *why)
 	wl->backoff_ms = BACKOFF_MIN_MS;
 	wl->next_try_ms = bitwd_now_ms() + BACKOFF_MIN_MS;
 	wl->ifname[0][0] = wl->ifname[1][0] = '\0';
-	wl->nasync = 0;   /* their replies went with the connection */
+	async_forget_unanswered(wl);
 }
 
 uint64_t wirelink_events_dropped(const struct wirelink *wl)
@@ -182,13 +219,14 @@ static void drop_oldest_event(struct wirelink *wl)
 	}
 }
 
-static void queue_push(struct wirelink *wl, uint16_t type, json_t *payload, uint8_t *dgram, uint32_t dgram_len)
+static void queue_push(struct wirelink *wl, uint16_t type, json_t *payload, uint8_t *dgram, uint32_t dgram_len,
+                       uint32_t seq)
 {
-	struct queued_event e = { type, payload, dgram, dgram_len };
+	struct queued_event e = { type, payload, dgram, dgram_len, seq };
 
 	if (!is_reply(&e) && wl->q_events == EVQ_MAX)
 		drop_oldest_event(wl);
-	if (wl->q_len == QUEUE_SIZE) {   /* cannot happen: replies are bounded by WIRE_ASYNC_MAX */
+	if (wl->q_len == QUEUE_SIZE) {   /* cannot happen: queued replies hold async slots, WIRE_ASYNC_MAX at most */
 		mlog(0, "wire: event queue full of replies; %s lost", ctl_type_name(type));
 		wl->events_dropped++;
 		event_free(&e);
@@ -215,6 +253,8 @@ static void queue_deliver(struct wirelink *wl)
 		wl->q_head = (wl->q_head + 1) % QUEUE_SIZE;
 		wl->q_len--;
 		wl->q_events -= !is_reply(&e);
+		if (is_reply(&e))
+			async_release(wl, e.seq);   /* before the handler, which may send the next one */
 		if (e.dgram && e.dgram_len >= sizeof(struct ctl_ike_dgram)) {
 			struct ctl_ike_dgram dg;
 
@@ -238,7 +278,7 @@ static void take_event(struct wirelink *wl, const struct ctl_hdr *h, const uint8
 
 		if (copy) {
 			memcpy(copy, payload, h->len);
-			queue_push(wl, h->type, NULL, copy, h->len);
+			queue_push(wl, h->type, NULL, copy, h->len, 0);
 		}
 		return;
 	}
@@ -249,19 +289,40 @@ static void take_event(struct wirelink *wl, const struct ctl_hdr *h, const uint8
 		return;
 	}
 	mlog(3, "wire: <- event %s len %" PRIu32, ctl_type_name(h->type), h->len);
-	queue_push(wl, h->type, j, NULL, 0);
+	queue_push(wl, h->type, j, NULL, 0, 0);
 }
 
-/* True (and forgotten) when seq is an asynchronous request's. */
-static bool async_take(struct wirelink *wl, uint32_t seq)
+/* An asynchronous request's reply {"seq", "status", ...} into the queue; its slot is marked so. 0 or -XE_NOMEM. */
+static int queue_reply(struct wirelink *wl, struct async_slot *a, json_t *j /* taken */, int32_t status)
+{
+	uint32_t seq = a->seq;
+
+	if (!j || json_object_set_new(j, "seq", json_integer(seq)) < 0 ||
+	    json_object_set_new(j, "status", json_integer(status)) < 0) {
+		json_decref(j);
+		return -XE_NOMEM;
+	}
+	a->queued = true;
+	queue_push(wl, CTL_SA_ADD, j, NULL, 0, seq);
+	return 0;
+}
+
+/*
+ * A reply that never comes would hold its slot (and the caller's) until the
+ * link drops: after ASYNC_TIMEOUT_MS it is refused here (-XE_IO), and the real
+ * one, should it come, is ignored as late.
+ */
+static void async_expire(struct wirelink *wl, uint64_t now)
 {
 	for (size_t i = 0; i < wl->nasync; i++) {
-		if (wl->async_seq[i] != seq)
+		struct async_slot *a = &wl->async[i];
+		char why[64];
+
+		if (a->queued || now < a->deadline_ms)
 			continue;
-		wl->async_seq[i] = wl->async_seq[--wl->nasync];
-		return true;
+		snprintf(why, sizeof why, "no reply from bitw-wire within %d s", ASYNC_TIMEOUT_MS / 1000);
+		(void)queue_reply(wl, a, json_pack("{s:s}", "error", why), -XE_IO);
 	}
-	return false;
 }
 
 /*
@@ -271,6 +332,7 @@ static bool async_take(struct wirelink *wl, uint32_t seq)
  */
 static void take_late_reply(struct wirelink *wl, const struct ctl_hdr *h, const uint8_t *payload)
 {
+	struct async_slot *a;
 	json_t *j;
 
 	if (h->type == CTL_IKE_SEND) {
@@ -278,7 +340,8 @@ static void take_late_reply(struct wirelink *wl, const struct ctl_hdr *h, const 
 			mlog(3, "wire: sending an IKE datagram: %s", xe_name(h->status));
 		return;
 	}
-	if (h->type != CTL_SA_ADD || !async_take(wl, h->seq)) {
+	a = h->type == CTL_SA_ADD ? async_find(wl, h->seq) : NULL;
+	if (!a || a->queued) {
 		mlog(3, "wire: <- late reply %s seq %" PRIu32 " ignored", ctl_type_name(h->type), h->seq);
 		return;
 	}
@@ -287,11 +350,7 @@ static void take_late_reply(struct wirelink *wl, const struct ctl_hdr *h, const 
 		json_decref(j);
 		j = json_object();
 	}
-	if (j && json_object_set_new(j, "seq", json_integer(h->seq)) == 0 &&
-	    json_object_set_new(j, "status", json_integer(h->status)) == 0)
-		queue_push(wl, CTL_SA_ADD, j, NULL, 0);
-	else
-		json_decref(j);
+	(void)queue_reply(wl, a, j, h->status);   /* out of memory: it times out instead */
 }
 
 /* ---- datagrams ---- */
@@ -474,7 +533,7 @@ int wirelink_request_async(struct wirelink *wl, uint16_t type, json_t *payload, 
 	mlog(3, "wire: -> %s seq %" PRIu32 " (reply as an event)", ctl_type_name(type), *seq);
 	rc = send_request(wl, type, payload, *seq, bitwd_now_ms() + 1000);
 	if (rc == 0)
-		wl->async_seq[wl->nasync++] = *seq;
+		wl->async[wl->nasync++] = (struct async_slot){ *seq, bitwd_now_ms() + ASYNC_TIMEOUT_MS, false };
 	return rc;
 }
 
@@ -489,6 +548,17 @@ int wirelink_request(struct wirelink *wl, uint16_t type, json_t *payload, json_t
 
 /* ---- SPIs ---- */
 
+/*
+ * An older wire refuses "count" as a field it does not know (its control
+ * socket's field check); any other refusal is this request's, not the form's.
+ */
+static bool count_unknown(json_t *reply)
+{
+	const char *why = json_string_value(json_object_get(reply, "error"));
+
+	return why && strncmp(why, "count: unknown field", 20) == 0;
+}
+
 /* One GET_SPI: SPI_POOL of them, or one from a wire that does not take "count". */
 static int spi_fill(struct wirelink *wl)
 {
@@ -498,11 +568,8 @@ static int spi_fill(struct wirelink *wl)
 	size_t i;
 
 	json_decref(req);
-	if (rc == -XE_BAD_PARAM && !wl->spi_one_at_a_time) {
-		const char *why = json_string_value(json_object_get(reply, "error"));
-
-		mlog(1, "wire: bitw-wire refused GET_SPI with a count (%s); reserving one SPI at a time",
-		     why ? why : "no reason given");
+	if (rc == -XE_BAD_PARAM && !wl->spi_one_at_a_time && count_unknown(reply)) {
+		mlog(1, "wire: bitw-wire does not know GET_SPI's count; reserving one SPI at a time");
 		json_decref(reply);
 		wl->spi_one_at_a_time = true;
 		return spi_fill(wl);
@@ -669,5 +736,6 @@ void wirelink_tick(struct wirelink *wl)
 		try_connect(wl, now);
 	if (wirelink_up(wl))
 		push_if_dirty(wl, now);
+	async_expire(wl, now);
 	queue_deliver(wl);
 }
