@@ -868,8 +868,13 @@ static void deliver_red(struct worker *wk, uint8_t *frame, const struct pkt_info
 		count_drop(wk, XE_MTU_EXCEEDED);
 		return;
 	}
+	/*
+	 * After esp_decap_slot this is the same slot, or (when that was the
+	 * spare of a full ring) the ring frame if it has come back since: this
+	 * call does not wait for the ring again.
+	 */
 	slot = txq_slot(&wk->tx_red);
-	if (slot != frame)  /* else decrypted straight into the slot (esp_decap_slot) */
+	if (slot != frame)  /* else decrypted straight into the slot */
 		memcpy(slot, frame, len);
 	if (rmac)
 		u64_to_mac(rmac, slot + 6);

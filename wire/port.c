@@ -115,6 +115,7 @@ static int read_link(struct port *p, int sock, uint32_t mtu_override, char *err,
 		return -XE_IO;
 	}
 	memcpy(p->mac, ifr.ifr_hwaddr.sa_data, 6);
+	port_refresh_mtu(p);
 	if (mtu_override) {
 		p->mtu = mtu_override;
 	} else if (ifreq_ioctl(sock, p->ifname, SIOCGIFMTU, &ifr) < 0) {
@@ -375,6 +376,18 @@ bool port_link_up(const struct port *p)
 	int rc = ifreq_ioctl(sock, p->ifname, SIOCGIFFLAGS, &ifr);
 	close(sock);
 	return rc == 0 && (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
+}
+
+void port_refresh_mtu(struct port *p)
+{
+	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr;
+
+	if (sock < 0)
+		return;
+	if (ifreq_ioctl(sock, p->ifname, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0)
+		atomic_store_explicit(&p->dev_mtu, (uint32_t)ifr.ifr_mtu, memory_order_relaxed);
+	close(sock);
 }
 
 int port_ring_drops(struct port *p, uint64_t *drops)

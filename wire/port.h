@@ -30,6 +30,12 @@ struct port {
 	int ifindex;
 	uint8_t mac[6];          /* the MAC we use: the interface's, or our own (port_use_own_mac) */
 	uint32_t mtu;            /* IP MTU of the port */
+	/*
+	 * The interface's own MTU, which bounds the frames sent on it (the
+	 * transmit ring checks it: the kernel does not, see txq.c); 0 = unknown.
+	 * Written by the control thread (port_refresh_mtu), read per frame.
+	 */
+	_Atomic uint32_t dev_mtu;
 	struct pcap *pcap;       /* pcap_t */
 	int fd;                  /* pollable descriptor of the capture */
 	int saved_gro, saved_lro, saved_gso, saved_tso;  /* offload settings to restore; -1 = unknown */
@@ -66,6 +72,8 @@ int port_rx_batch(struct port *p, int max, port_rx_fn fn, void *ctx);
 void port_use_own_mac(struct port *p);
 /* Carrier: the interface is up and running (for IF_STATE events). */
 bool port_link_up(const struct port *p);
+/* Re-read the interface's MTU into dev_mtu (it may change while we run); kept as it was when unreadable. */
+void port_refresh_mtu(struct port *p);
 /*
  * Frames the kernel dropped because the capture ring was full, since the port
  * was opened. Reads pcap's state: call it from the thread that reads the port
@@ -109,8 +117,12 @@ struct txq {
 	uint32_t frames, frame_size;
 	uint32_t head;           /* the frame txq_slot hands out next */
 	uint32_t unsent;         /* committed frames the kernel has not taken yet, the ones before head */
-	uint32_t len_max;        /* the longest frame the device takes (its MTU + Ethernet header) */
-	bool on_spare;           /* txq_slot handed out the spare slot: the ring was full, the frame is dropped */
+	/*
+	 * txq_slot handed out the spare slot (the ring was full: its commit is
+	 * dropped). Until that commit, txq_slot waits no more: it hands out the
+	 * head frame if it came back meanwhile, else the spare again.
+	 */
+	bool on_spare;
 };
 
 /*
@@ -131,8 +143,10 @@ void txq_destroy(struct txq *q);
  * Room for the next frame (TXQ_BUF bytes), writable until txq_commit. With a
  * ring: the next ring frame; when the kernel still holds it, the queue is
  * flushed and waited on briefly, and if it stays full the slot returned is a
- * spare whose commit is dropped and counted in tx_errors. With sendmmsg:
- * flushes first when the queue is full.
+ * spare whose commit is dropped and counted in tx_errors. Called again before
+ * that commit, it does not wait again: the same slot, or the head frame if it
+ * has come back (the caller copies the frame over from the spare). With
+ * sendmmsg: flushes first when the queue is full.
  */
 uint8_t *txq_slot(struct txq *q);
 /* Queue the frame written into the last slot. */

@@ -830,6 +830,7 @@ static void link_state(struct wire *w)
 	for (int i = 0; i < 2; i++) {
 		uint8_t up = port_link_up(ports[i]);
 
+		port_refresh_mtu(ports[i]);  /* the transmit rings check frames against it */
 		if (up == w->link_up[i])
 			continue;
 		w->link_up[i] = up;

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -121,21 +120,9 @@ static inline bool frame_free(const struct tpacket2_hdr *h)
 	return (frame_status(h) & (TP_STATUS_SEND_REQUEST | TP_STATUS_SENDING | TP_STATUS_WRONG_FORMAT)) == 0;
 }
 
-/* The device's MTU as the kernel checks it per frame; the port's when it cannot be read. */
-static uint32_t device_mtu(int fd, const struct port *p)
-{
-	struct ifreq ifr;
-
-	memset(&ifr, 0, sizeof ifr);
-	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", p->ifname);
-	if (ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0)
-		return (uint32_t)ifr.ifr_mtu;
-	return p->mtu;
-}
-
 /*
- * PACKET_LOSS: a frame the kernel refuses (too long for the device, say) is
- * skipped instead of stopping the ring at it until user space repairs it.
+ * PACKET_LOSS: a frame the kernel refuses (one it cannot parse) is skipped
+ * instead of stopping the ring at it until user space repairs it.
  *
  * PACKET_VNET_HDR: each frame starts with a virtio_net_hdr whose hdr_len
  * covers the whole frame, so send() copies every frame into the head of its
@@ -176,32 +163,47 @@ static int ring_init(struct txq *q, struct port *p, int fd, uint32_t want)
 	}
 	q->frames = req.tp_frame_nr;
 	q->frame_size = TXR_FRAME;
-	q->len_max = device_mtu(fd, p) + ETH_HLEN;
 	return 0;
 }
 
-/* Would the kernel take this frame? (The same test as tpacket_snd's: a refused frame is skipped unseen.) */
+/*
+ * Would the device take this frame? With PACKET_VNET_HDR the kernel does not
+ * check the MTU itself (an oversize frame would reach the driver), so this is
+ * the check: against the interface's MTU as last read (port_refresh_mtu, with
+ * the link state), the port's when it was never read.
+ */
 static bool frame_fits(const struct txq *q, const uint8_t *f, uint32_t len)
 {
+	uint32_t mtu = atomic_load_explicit(&q->port->dev_mtu, memory_order_relaxed);
+	uint32_t max = (mtu ? mtu : q->port->mtu) + ETH_HLEN;
+
 	if (len < ETH_HLEN || len > TXQ_BUF)
 		return false;
-	if (len <= q->len_max)
+	if (len <= max)
 		return true;
-	return len <= q->len_max + 4 && f[12] == ETH_P_8021Q_ >> 8 && f[13] == (ETH_P_8021Q_ & 0xff);
+	return len <= max + 4 && f[12] == ETH_P_8021Q_ >> 8 && f[13] == (ETH_P_8021Q_ & 0xff);
 }
 
 /*
  * After a send(): count the frames the kernel took (their status left
  * SEND_REQUEST; it takes them in ring order and stops at the first it cannot
- * send). sent is what send() returned: the bytes it transmitted, which leave
- * out frames it refused and skipped. It cannot say which ones: one refusal is
- * counted per shortfall, the least there was.
+ * send), and put into *refused how many of them it skipped (PACKET_LOSS). A
+ * skipped frame looks like a sent one afterwards; only sent tells: what
+ * send() returned, the bytes it transmitted, which leave skipped frames out.
+ * One refusal is counted per shortfall, the least there was. With
+ * PACKET_VNET_HDR the kernel skips only a frame it cannot parse (shorter than
+ * an Ethernet header, longer than a ring frame), and frame_fits refuses those
+ * at commit, so this is a net for the unforeseen; when send() fails after
+ * taking frames (a later one got ENOBUFS) the sum is lost and they count as
+ * sent. Either way each frame is counted once, sent or in tx_errors. Returns
+ * the frames sent.
  */
-static uint32_t ring_taken(struct txq *q, ssize_t sent)
+static uint32_t ring_taken(struct txq *q, ssize_t sent, uint32_t *refused)
 {
-	uint32_t i = (q->head + q->frames - q->unsent) % q->frames, n = 0, refused = 0;
+	uint32_t i = (q->head + q->frames - q->unsent) % q->frames, n = 0;
 	uint64_t bytes = 0;
 
+	*refused = 0;
 	while (q->unsent) {
 		const struct tpacket2_hdr *h = frame_hdr(q, i);
 
@@ -214,11 +216,11 @@ static uint32_t ring_taken(struct txq *q, ssize_t sent)
 			i = 0;
 	}
 	if (sent >= 0 && (uint64_t)sent < bytes) {
-		refused = 1;
+		*refused = 1;
 		bytes = (uint64_t)sent;
 	}
-	count_tx(q, n - refused, bytes, refused);
-	return n - refused;
+	count_tx(q, n - *refused, bytes, *refused);
+	return n - *refused;
 }
 
 /* Give up on the frames the kernel has not taken: they become free again, and the kernel's next frame is ours. */
@@ -237,13 +239,14 @@ static uint32_t ring_drop_unsent(struct txq *q)
 
 static int ring_flush(struct txq *q)
 {
-	uint32_t done = 0, dropped = 0, waits = 0;
+	uint32_t done = 0, dropped = 0, waits = 0, refused;
 
 	while (q->unsent) {
 		ssize_t r = send(q->fd, NULL, 0, MSG_DONTWAIT);
 		int e = r < 0 ? errno : 0;
 
-		done += ring_taken(q, r);
+		done += ring_taken(q, r, &refused);
+		dropped += refused;
 		if (!q->unsent)
 			break;
 		if (e == EINTR)
@@ -253,7 +256,7 @@ static int ring_flush(struct txq *q)
 			wait_room(q->fd, ENOBUFS);
 			continue;
 		}
-		dropped = ring_drop_unsent(q);  /* still no room, or the device refuses (down, gone) */
+		dropped += ring_drop_unsent(q);  /* still no room, or the device refuses (down, gone) */
 	}
 	return dropped ? -XE_TX_FAILED : (int)done;
 }
@@ -278,11 +281,20 @@ static bool ring_reclaim(struct txq *q)
 	return true;
 }
 
+/*
+ * The head frame, or the spare when it stays the kernel's. A second call
+ * before the spare's commit (esp_decap_slot, then deliver_red) only looks
+ * again: the frame already waited for the ring, and one more wait per packet
+ * would stall its thread twice as long while its capture ring fills.
+ */
 static uint8_t *ring_slot(struct txq *q)
 {
 	struct tpacket2_hdr *h = frame_hdr(q, q->head);
 
-	q->on_spare = !frame_free(h) && !ring_reclaim(q);
+	if (q->on_spare)
+		q->on_spare = !frame_free(h);
+	else
+		q->on_spare = !frame_free(h) && !ring_reclaim(q);
 	if (q->on_spare)
 		return q->buf;
 	return (uint8_t *)frame_hdr(q, q->head) + TXR_ETH;
