@@ -85,8 +85,9 @@ struct wire;
 struct worker {
 	/*
 	 * Each worker starts a cache line (and so ends one): the out thread
-	 * writes ip_ident, the last field, per ESP packet, and that line also
-	 * held the in thread's w, read per packet.
+	 * writes ip_ident, near its end, per ESP packet, and without the
+	 * alignment that line could also hold the next worker's w, which the
+	 * in thread reads per packet.
 	 */
 	_Alignas(64) struct wire *w;
 	int dir;                       /* TH_OUT or TH_IN */
